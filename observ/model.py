@@ -1,0 +1,149 @@
+"""Records that cross component boundaries: sidecar -> bus -> ingester -> store.
+
+Kept free of heavy imports (no DuckDB, no FastAPI) because the sidecar imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import orjson
+
+SCHEMA_VERSION = b"1"
+"""Wire schema of a log batch record; carried in the `schema` Kafka header."""
+
+STREAM_LABELS = ("service", "namespace", "pod", "container", "stream")
+"""Stream labels that have their own column in the store; others go to `labels`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Identity of a log stream: the labels shared by every entry of a batch."""
+
+    tenant: str = "default"
+    service: str = ""
+    namespace: str = ""
+    pod: str = ""
+    container: str = ""
+    stream: str = "stdout"
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        """Stable key: the Kafka record key, so one stream stays in one partition, in order."""
+        parts = [self.tenant, self.service, self.namespace, self.pod, self.container, self.stream]
+        parts.extend(f"{k}={v}" for k, v in self.labels)
+        return hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).hexdigest()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "tenant": self.tenant,
+            "service": self.service,
+            "namespace": self.namespace,
+            "pod": self.pod,
+            "container": self.container,
+            "stream": self.stream,
+            "labels": dict(self.labels),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Stream:
+        labels = d.get("labels") or {}
+        assert isinstance(labels, dict)
+        return cls(
+            tenant=str(d.get("tenant") or "default"),
+            service=str(d.get("service", "")),
+            namespace=str(d.get("namespace", "")),
+            pod=str(d.get("pod", "")),
+            container=str(d.get("container", "")),
+            stream=str(d.get("stream", "stdout")),
+            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        )
+
+
+@dataclass(slots=True)
+class Entry:
+    """One log entry after CRI/partial/multiline merging and parsing.
+
+    `start`/`end` are byte offsets of the entry in its source file: the sidecar's
+    checkpoint and the ingester's duplicate filter are both expressed in them.
+    """
+
+    ts: int
+    line: str
+    stream: str = "stdout"
+    level: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """Entries of one stream read from one source file, in file order: one Kafka record."""
+
+    stream: Stream
+    source: str
+    """Identity of the source file content (device, inode, fingerprint); positions are per source."""
+    entries: list[Entry] = field(default_factory=list)
+    observed_ts: int = 0
+    nbytes: int = 0
+
+    def encode(self) -> bytes:
+        """Columnar JSON: cheap to build here, cheap to turn into Arrow columns in the ingester."""
+        es = self.entries
+        return orjson.dumps(
+            {
+                "v": 1,
+                "stream": self.stream.to_dict(),
+                "source": self.source,
+                "observed_ts": self.observed_ts,
+                "ts": [e.ts for e in es],
+                "level": [e.level for e in es],
+                "trace_id": [e.trace_id for e in es],
+                "span_id": [e.span_id for e in es],
+                "end": [e.end for e in es],
+                "line": [e.line for e in es],
+            }
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> DecodedBatch:
+        d = orjson.loads(payload)
+        if not isinstance(d, dict) or d.get("v") != 1:
+            raise ValueError("not an observ v1 log batch")
+        n = len(d["line"])
+        for col in ("ts", "level", "trace_id", "span_id", "end"):
+            if len(d[col]) != n:
+                raise ValueError(f"column {col!r} has {len(d[col])} values, expected {n}")
+        return DecodedBatch(
+            stream=Stream.from_dict(d["stream"]),
+            source=str(d["source"]),
+            observed_ts=int(d.get("observed_ts", 0)),
+            ts=d["ts"],
+            level=d["level"],
+            trace_id=d["trace_id"],
+            span_id=d["span_id"],
+            end=d["end"],
+            line=d["line"],
+        )
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """A batch as the ingester sees it: columns, not entry objects."""
+
+    stream: Stream
+    source: str
+    observed_ts: int
+    ts: list[int]
+    level: list[str]
+    trace_id: list[str]
+    span_id: list[str]
+    end: list[int]
+    line: list[str]
+
+    def __len__(self) -> int:
+        return len(self.line)
