@@ -147,3 +147,19 @@ class DecodedBatch:
 
     def __len__(self) -> int:
         return len(self.line)
+
+    @classmethod
+    def from_batch(cls, b: Batch) -> DecodedBatch:
+        """The in-process path (no broker): same columns, no serialisation."""
+        es = b.entries
+        return cls(
+            stream=b.stream,
+            source=b.source,
+            observed_ts=b.observed_ts,
+            ts=[e.ts for e in es],
+            level=[e.level for e in es],
+            trace_id=[e.trace_id for e in es],
+            span_id=[e.span_id for e in es],
+            end=[e.end for e in es],
+            line=[e.line for e in es],
+        )

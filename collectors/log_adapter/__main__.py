@@ -1,0 +1,3 @@
+from collectors.log_adapter.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""`observ ship` and `python -m collectors.log_adapter`: one set of options for both."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collectors.log_adapter.config import AdapterConfig, ConfigError, load_config
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"label {pair!r} is not key=value", param_hint="--label")
+        out[key] = value
+    return out
+
+
+def ship(
+    paths: Annotated[list[str] | None, typer.Argument(help="Globs of files to tail; '-' reads stdin.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config (AdapterConfig); flags override it.")] = None,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Kafka topic.")] = None,
+    backend: Annotated[str | None, typer.Option(help="confluent or kafka-python.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (X-Scope-OrgID) of every stream.")] = None,
+    service: Annotated[str | None, typer.Option(help="Service label; default from env, path or file.")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="Extra stream label key=value (repeatable).")] = None,
+    checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="auto, cri, docker or raw.")] = None,
+    start_at: Annotated[str | None, typer.Option(help="beginning or end, for files never seen.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics, /healthz, /readyz; 0 = off.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Tail files (or stdin), parse and label them, ship batches to Kafka; checkpoints move on acks."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = load_config(config) if config else AdapterConfig()
+    except ConfigError as e:
+        raise typer.BadParameter(str(e), param_hint="--config") from e
+    data = cfg.model_dump(exclude_unset=True)
+    tail = data.setdefault("tail", {"include": []})
+    kafka = data.setdefault("kafka", {})
+    bus = kafka.setdefault("bus", {})
+    files = [p for p in (paths or []) if p != "-"]
+    if files:
+        tail["include"] = files
+    if paths and "-" in paths:
+        data["stdin"] = True
+    for target, key, value in (
+        (bus, "bootstrap", bootstrap), (bus, "backend", backend), (kafka, "topic", topic),
+        (data, "tenant", tenant), (data, "service", service), (tail, "checkpoint_path", checkpoint),
+        (tail, "start_at", start_at), (data, "http_port", metrics_port),
+    ):  # fmt: skip
+        if value is not None:
+            target[key] = value
+    if fmt is not None:
+        data.setdefault("parse", {})["format"] = fmt
+    if label:
+        data["labels"] = {**data.get("labels", {}), **_labels(label)}
+    cfg = AdapterConfig.model_validate(data)
+    if not cfg.stdin and not cfg.tail.include:
+        raise typer.BadParameter("give at least one path glob, '-' for stdin, or tail.include in --config")
+    from collectors.log_adapter.main import run
+
+    run(cfg)
+
+
+def main() -> None:
+    typer.run(ship)

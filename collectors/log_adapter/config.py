@@ -1,0 +1,61 @@
+"""The adapter's one config model, loadable from YAML with errors that say where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from collectors.log_adapter.sinks.kafka.config import KafkaSinkConfig
+from collectors.log_adapter.sources.tail.config import TailConfig
+from collectors.log_adapter.transforms.config import ParseConfig
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+class AdapterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tail: TailConfig = Field(default_factory=lambda: TailConfig(include=[]))
+    stdin: bool = False
+    """Read stdin instead of files (`-` on the command line)."""
+    parse: ParseConfig = ParseConfig()
+    kafka: KafkaSinkConfig = KafkaSinkConfig()
+    tenant: str = "default"
+    service: str | None = None
+    labels: dict[str, str] = {}
+    batch_max_entries: int = Field(1000, ge=1)
+    batch_max_bytes: int = Field(512 * KiB, ge=1024)
+    batch_linger_ms: int = Field(200, ge=0)
+    max_inflight_bytes: int = Field(8 * MiB, ge=64 * KiB)
+    """Bytes handed to Kafka and not yet acknowledged; past it reading pauses (backpressure)."""
+    read_budget_bytes: int = Field(1 * MiB, ge=4 * KiB)
+    checkpoint_interval_ms: int = Field(1000, ge=10)
+    shutdown_timeout_ms: int = Field(10_000, ge=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = 9180
+    """/metrics, /healthz, /readyz; 0 disables."""
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: str | Path) -> AdapterConfig:
+    """Parse YAML; errors name the file, the line where known, and the field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from e
+    try:
+        return AdapterConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise ConfigError("\n".join(lines)) from e

@@ -1,0 +1,230 @@
+"""The sidecar's run loop: tail -> parse -> batch -> sink, with acknowledged checkpoints.
+
+One thread does everything so ordering per file is trivially kept; the sink's
+client does the network I/O on its own threads. Memory is bounded by the bytes
+in flight (handed to the sink, not yet acknowledged): past the bound the loop
+stops reading and only polls the sink, so a slow or absent broker pauses the
+files instead of growing a buffer.
+
+The checkpoint of a source moves to its low watermark: the start of the oldest
+entry not yet acknowledged, wherever it waits (parser buffers, an open batch,
+in flight), or the end of what was read when nothing waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collectors.log_adapter.config import AdapterConfig
+from collectors.log_adapter.events import Metrics
+from collectors.log_adapter.sinks.base import Sink
+from collectors.log_adapter.sources.tail.source import Lines
+from collectors.log_adapter.transforms.enrich import StreamResolver
+from collectors.log_adapter.transforms.pipeline import LinePipeline
+from observ.model import Batch, Entry
+
+log = logging.getLogger("observ.log_adapter")
+
+
+class Source:
+    """What the loop needs of a source (file tailer or stdin)."""
+
+    def read(self, budget_bytes: int) -> list[Lines]: ...
+    def commit(self, source: str, offset: int) -> None: ...
+    def save_checkpoints(self) -> None: ...
+    def lag_bytes(self) -> int: ...
+    def idle(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _SourceState:
+    source: str
+    path: str
+    pipeline: LinePipeline
+    read_end: int = 0
+    inflight: dict[int, int] = field(default_factory=dict)
+    """batch sequence number -> start offset of its first entry"""
+    last_seen: float = 0.0
+
+
+@dataclass(slots=True)
+class _Open:
+    batch: Batch
+    first_start: int
+    opened: float
+
+
+class Topology:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        source: Source,
+        sink: Sink,
+        metrics: Metrics,
+        env: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.sink = sink
+        self.metrics = metrics
+        self.clock = clock
+        self.resolver = StreamResolver(config.tenant, config.service, config.labels, env or {})
+        self._sources: dict[str, _SourceState] = {}
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._inflight_bytes = 0
+        self._seq = 0
+        self._running = True
+        self._last_checkpoint = 0.0
+        self._last_expiry = 0.0
+
+    # -- the loop ---------------------------------------------------------
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        """Run until stop() (or `until()` is true), then drain what can be drained and checkpoint."""
+        try:
+            while self._running and not (until and until()):
+                self.step()
+        finally:
+            self.shutdown()
+
+    def step(self) -> None:
+        cfg = self.config
+        now = self.clock()
+        read_any = False
+        if self._inflight_bytes < cfg.max_inflight_bytes:
+            for chunk in self.source.read(cfg.read_budget_bytes):
+                read_any = True
+                self._feed(chunk, now)
+        else:
+            self.metrics.backpressure.inc()
+        if now - self._last_expiry >= 0.1:
+            self._last_expiry = now
+            self._expire(now)
+        self._ship_due(now)
+        wait = 0.0 if read_any else 0.05
+        self.sink.poll(wait)
+        if now - self._last_checkpoint >= cfg.checkpoint_interval_ms / 1000:
+            self._last_checkpoint = now
+            self._checkpoint()
+        self.metrics.inflight_bytes.set(self._inflight_bytes)
+        self.metrics.lag_bytes.set(self.source.lag_bytes())
+
+    def stop(self) -> None:
+        self._running = False
+
+    def shutdown(self) -> None:
+        """Ship what is buffered, wait (bounded) for acks, then persist the checkpoint."""
+        now = self.clock()
+        for state in self._sources.values():
+            self._route(state, state.pipeline.flush(), now)
+        self._ship_due(now, force=True)
+        left = self.sink.flush(self.config.shutdown_timeout_ms / 1000)
+        if left:
+            log.warning("%d batches unacknowledged at shutdown; they will be re-read on restart", left)
+        self._checkpoint()
+        self.source.close()
+        self.sink.close()
+
+    # -- reading and parsing ----------------------------------------------
+
+    def _state(self, chunk: Lines, now: float) -> _SourceState:
+        state = self._sources.get(chunk.source)
+        if state is None:
+            pipeline = LinePipeline(self.config.parse, self.metrics, chunk.path)
+            state = self._sources[chunk.source] = _SourceState(chunk.source, chunk.path, pipeline)
+        state.last_seen = now
+        return state
+
+    def _feed(self, chunk: Lines, now: float) -> None:
+        state = self._state(chunk, now)
+        feed = state.pipeline.feed
+        out: list[Entry] = []
+        for line, start, end, cut in zip(chunk.lines, chunk.starts, chunk.ends, chunk.truncated, strict=True):
+            produced = feed(line, start, end, cut)
+            if produced:
+                out.extend(produced)
+        if chunk.ends:
+            state.read_end = chunk.ends[-1]
+        if out:
+            self._route(state, out, now)
+
+    def _route(self, state: _SourceState, entries: list[Entry], now: float) -> None:
+        source = state.source
+        cfg = self.config
+        for e in entries:
+            key = (source, e.stream)
+            ob = self._open.get(key)
+            if ob is None:
+                stream = self.resolver.resolve(state.path, e.stream)
+                ob = self._open[key] = _Open(Batch(stream, source), e.start, now)
+            b = ob.batch
+            b.entries.append(e)
+            b.nbytes += len(e.line) + 64
+            if len(b.entries) >= cfg.batch_max_entries or b.nbytes >= cfg.batch_max_bytes:
+                self._send(key, now)
+
+    def _expire(self, now: float) -> None:
+        wall = time.time_ns()
+        for state in self._sources.values():
+            entries = state.pipeline.flush_expired(wall)
+            if entries:
+                self._route(state, entries, now)
+
+    # -- shipping -------------------------------------------------------------
+
+    def _ship_due(self, now: float, force: bool = False) -> None:
+        linger = self.config.batch_linger_ms / 1000
+        for key in [k for k, ob in self._open.items() if force or now - ob.opened >= linger]:
+            self._send(key, now)
+
+    def _send(self, key: tuple[str, str], now: float) -> None:
+        ob = self._open.pop(key)
+        batch = ob.batch
+        batch.observed_ts = time.time_ns()
+        state = self._sources[batch.source]
+        self._seq += 1
+        seq = self._seq
+        nbytes = batch.nbytes
+        count = len(batch.entries)
+        line_bytes = sum(len(e.line) for e in batch.entries)
+
+        def acked(error: str | None) -> None:
+            state.inflight.pop(seq, None)
+            self._inflight_bytes -= nbytes
+            if error is None:
+                self.metrics.entries_shipped.inc(count)
+                self.metrics.bytes_shipped.inc(line_bytes)
+
+        state.inflight[seq] = ob.first_start
+        self._inflight_bytes += nbytes
+        while not self.sink.send(batch, acked):
+            self.metrics.backpressure.inc()
+            self.sink.poll(0.05)
+            if not self._running and self.clock() - now > self.config.shutdown_timeout_ms / 1000:
+                raise TimeoutError("sink stayed full during shutdown")
+
+    # -- checkpoints ---------------------------------------------------------
+
+    def watermark(self, source: str) -> int:
+        state = self._sources[source]
+        marks = [state.read_end, *state.inflight.values()]
+        pending = state.pipeline.pending_start()
+        if pending is not None:
+            marks.append(pending)
+        marks.extend(ob.first_start for (src, _), ob in self._open.items() if src == source)
+        return min(marks)
+
+    def _checkpoint(self) -> None:
+        now = self.clock()
+        for source in list(self._sources):
+            self.source.commit(source, self.watermark(source))
+            state = self._sources[source]
+            idle = not state.inflight and state.pipeline.pending_start() is None
+            if idle and now - state.last_seen > 300 and not any(k[0] == source for k in self._open):
+                del self._sources[source]
+        self.source.save_checkpoints()

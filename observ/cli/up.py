@@ -1,0 +1,96 @@
+"""`observ up`: the single-node default — collectors, store and API in one process, no broker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from collectors.log_adapter.config import AdapterConfig
+from collectors.log_adapter.events import Metrics
+from collectors.log_adapter.main import build_topology
+from collectors.log_adapter.sinks.store import StoreSink
+from collectors.log_adapter.sources.tail.config import TailConfig
+from observ.api.app import create_app
+from observ.store.logstore import LogStore
+
+log = logging.getLogger("observ.up")
+
+
+def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Table:
+    table = Table(title=f"observ up — {url}  (Ctrl-C to stop)", title_justify="left")
+    for col in ("service", "lines stored", "last entry"):
+        table.add_column(col)
+    for s in store.services():
+        last = time.strftime("%H:%M:%S", time.localtime(int(str(s["last_ts"])) / 1e9))
+        table.add_row(str(s["service"]), f"{s['lines']:,}", last)
+    reg = metrics.registry
+    read = reg.get_sample_value("observ_adapter_lines_read_total") or 0
+    shipped = reg.get_sample_value("observ_adapter_entries_shipped_total") or 0
+    table.caption = f"{read:,.0f} lines read, {shipped:,.0f} entries stored, up {time.monotonic() - started:.0f}s"
+    return table
+
+
+def run_up(
+    data: Path,
+    port: int,
+    host: str,
+    demo: bool,
+    include: list[str],
+    demo_rate: float,
+    console: Console,
+) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    store = LogStore(data / "observ.duckdb")
+    metrics = Metrics(CollectorRegistry())
+    globs = list(include)
+    workload = None
+    if demo:
+        from collectors.demo.workload import DemoWorkload
+
+        workload = DemoWorkload(data / "demo-logs", rate=demo_rate)
+        globs.append(workload.glob)
+    config = AdapterConfig(
+        tail=TailConfig(include=globs, checkpoint_path=str(data / "adapter-checkpoints.json")),
+        http_port=0,
+        batch_linger_ms=100,
+    )
+    topology = build_topology(config, metrics, sink=StoreSink(store))
+    adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
+    app = create_app(store, metrics.registry, ready=adapter.is_alive)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    url = f"http://{host}:{port}"
+    adapter.start()
+    if workload:
+        workload.start()
+    started = time.monotonic()
+    stop_status = threading.Event()
+
+    def show() -> None:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while not stop_status.wait(1.0):
+                live.update(_status(store, metrics, url, started))
+
+    if globs:
+        console.print(f"[bold]observ[/] tailing {', '.join(globs)}; data in {data}")
+    console.print(f"API on {url}: /api/v1/services, /api/v1/logs?service=NAME, /metrics, /healthz, /readyz")
+    status = threading.Thread(target=show, name="status", daemon=True)
+    status.start()
+    try:
+        server.run()
+    finally:
+        stop_status.set()
+        status.join(timeout=2)
+        if workload:
+            workload.stop()
+        topology.stop()
+        adapter.join(timeout=15)
+        store.close()
+        console.print("[bold]observ[/] stopped; checkpoints saved")

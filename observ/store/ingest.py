@@ -1,0 +1,166 @@
+"""Kafka -> DuckDB: the ingester loop, exactly-once by construction.
+
+Offsets live in DuckDB beside the rows. On (re)assignment each partition is
+sought to its stored offset, so a crash at any point replays only what the
+store does not have; replayed sidecar batches are filtered by source position.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import BaseModel, ConfigDict
+
+from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
+from observ.model import SCHEMA_VERSION, Batch, DecodedBatch
+from observ.store.logstore import LogStore
+
+log = logging.getLogger("observ.ingest")
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bus: BusConfig = BusConfig()
+    topic: str = "observ.logs"
+    group_id: str = "observ-ingester"
+    data: str = "./observ-data/observ.duckdb"
+    max_batch_rows: int = 200_000
+    """Rows per DuckDB transaction: large transactions amortise the commit."""
+    max_batch_ms: int = 1000
+    """Upper bound on how long a row waits in memory before its transaction."""
+    max_poll_records: int = 2000
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.lines = Counter("observ_ingested_lines", "Log lines stored.", ["tenant", "service", "level"], registry=r)
+        self.duplicates = Counter(
+            "observ_ingest_duplicate_lines", "Replayed lines skipped by source position.", registry=r
+        )
+        self.records = Counter("observ_ingest_records", "Kafka records consumed.", registry=r)
+        self.rejected = Counter(
+            "observ_ingest_rejected_records", "Records that could not be decoded.", ["reason"], registry=r
+        )
+        self.commit_seconds = Histogram("observ_ingest_commit_seconds", "Time of one DuckDB transaction.", registry=r)
+        self.last_commit = Gauge(
+            "observ_ingest_last_commit_timestamp_seconds", "Wall time of the last commit.", registry=r
+        )
+
+
+def decode_record(rec: Record) -> DecodedBatch:
+    headers = dict(rec.headers)
+    version = headers.get("schema", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema version {version!r}")
+    batch = Batch.decode(rec.value)
+    tenant = headers.get("tenant")
+    if tenant is not None and tenant.decode() != batch.stream.tenant:
+        raise ValueError("tenant header disagrees with the batch")
+    return batch
+
+
+class Ingester:
+    """Consumes the log topic into a LogStore; `run()` until `stop()`."""
+
+    def __init__(
+        self,
+        config: IngestConfig,
+        store: LogStore,
+        registry: CollectorRegistry,
+        consumer_factory: Callable[[BusConfig, str], Consumer] = make_consumer,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = IngestMetrics(registry)
+        self._consumer = consumer_factory(config.bus, config.group_id)
+        self._running = True
+        self._assigned = False
+        self._pending: list[DecodedBatch] = []
+        self._pending_rows = 0
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._rejected: list[tuple[str, int, int, str, bytes]] = []
+        self._first_pending = 0.0
+        self.inserted_total = 0
+        self.on_commit: Callable[[], None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._assigned
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self._discard_pending()
+        stored = self.store.kafka_offsets(self.config.topic)
+        self._assigned = True
+        return {tp: stored[tp.partition] for tp in partitions if tp.partition in stored}
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self._discard_pending()
+
+    def _discard_pending(self) -> None:
+        """Uncommitted rows of a revoked partition are replayed by its next owner from DuckDB's offsets."""
+        self._pending.clear()
+        self._pending_rows = 0
+        self._offsets.clear()
+        self._rejected.clear()
+
+    def run(self) -> None:
+        c = self._consumer
+        c.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        try:
+            while self._running:
+                self.step()
+            self.flush()
+        finally:
+            c.close()
+
+    def step(self) -> None:
+        """One poll; commits when the batch is full or old enough."""
+        records = self._consumer.poll_batch(self.config.max_poll_records, timeout=0.2)
+        now = time.monotonic()
+        for rec in records:
+            if not self._pending_rows and not self._rejected:
+                self._first_pending = now
+            self.metrics.records.inc()
+            self._offsets[(rec.topic, rec.partition)] = rec.offset + 1
+            try:
+                batch = decode_record(rec)
+            except (ValueError, KeyError, TypeError) as e:
+                reason = type(e).__name__
+                log.error("rejected record %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, e)
+                self.metrics.rejected.labels(reason).inc()
+                self._rejected.append((rec.topic, rec.partition, rec.offset, f"{reason}: {e}", rec.value))
+                continue
+            self._pending.append(batch)
+            self._pending_rows += len(batch)
+        if self._offsets and (
+            self._pending_rows >= self.config.max_batch_rows
+            or (now - self._first_pending) * 1000 >= self.config.max_batch_ms
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._offsets:
+            return
+        offsets = dict(self._offsets)
+        with self.metrics.commit_seconds.time():
+            result = self.store.append(self._pending, offsets, self._rejected)
+        self._discard_pending()
+        for (tenant, service, level), n in result.per_stream.items():
+            self.metrics.lines.labels(tenant, service, level).inc(n)
+        self.metrics.duplicates.inc(result.duplicates)
+        self.metrics.last_commit.set_to_current_time()
+        self.inserted_total += result.inserted
+        if self.on_commit:
+            self.on_commit()
+        try:
+            self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+        except BusError as e:
+            log.warning("group offset commit failed (DuckDB holds the truth): %s", e)
+
+    def stop(self) -> None:
+        self._running = False
