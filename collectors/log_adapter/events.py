@@ -20,17 +20,13 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.lines_read = Counter(
-            "observ_adapter_lines_read", "Physical lines read from sources.", registry=r
-        )
+        self.lines_read = Counter("observ_adapter_lines_read", "Physical lines read from sources.", registry=r)
         self.bytes_read = Counter("observ_adapter_read_bytes", "Bytes read from sources.", registry=r)
         self.entries_shipped = Counter(
             "observ_adapter_entries_shipped", "Entries acknowledged by the sink.", registry=r
         )
         self.bytes_shipped = Counter("observ_adapter_shipped_bytes", "Line bytes acknowledged.", registry=r)
-        self.dropped = Counter(
-            "observ_adapter_dropped_entries", "Entries dropped, by reason.", ["reason"], registry=r
-        )
+        self.dropped = Counter("observ_adapter_dropped_entries", "Entries dropped, by reason.", ["reason"], registry=r)
         self.truncated = Counter(
             "observ_adapter_truncated_entries",
             "Entries truncated or altered, by reason.",
