@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import FastAPI, Header, Query, Response
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
 from observ.store.logstore import LogStore
@@ -37,7 +37,11 @@ class ServiceSummary(BaseModel):
 
 def create_app(store: LogStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)
-    app.mount("/metrics", make_asgi_app(registry=registry))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Served at /metrics itself: a mounted app would answer with a redirect to /metrics/."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +25,26 @@ from observ.api.app import create_app
 from observ.store.logstore import LogStore
 
 log = logging.getLogger("observ.up")
+
+
+class _Server(uvicorn.Server):
+    """Stops on SIGINT/SIGTERM like uvicorn, but returns instead of re-raising the signal afterwards.
+
+    uvicorn re-sends the captured signal once it has shut down; with SIGTERM's default
+    action that would kill the process before the adapter drains and saves checkpoints.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Table:
@@ -65,7 +88,7 @@ def run_up(
     topology = build_topology(config, metrics, sink=StoreSink(store))
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
     app = create_app(store, metrics.registry, ready=adapter.is_alive)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     url = f"http://{host}:{port}"
     adapter.start()
     if workload:
