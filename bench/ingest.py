@@ -1,0 +1,188 @@
+"""Ingest throughput: the sidecar against kcat, the ingester against DuckDB's own read_json.
+
+    python bench/ingest.py [--lines 1000000] [--bootstrap HOST:PORT]
+
+Starts a real Kafka broker (scripts/kafka_broker.py) unless --bootstrap is given,
+replays the loghub corpus into a CRI file of --lines lines, then measures in one run:
+  1. `kcat -P -l` producing the file, one message per line (the baseline);
+  2. the sidecar (`python -m collectors.log_adapter`, CRI parsing, labels, batching, zstd, acks)
+     shipping the same file, with its peak RSS;
+  3. the ingester consuming the sidecar's topic into a fresh DuckDB (exactly-once bookkeeping included);
+  4. DuckDB's read_json loading the same rows as NDJSON (the baseline);
+and prints rates, ratios and bytes on disk per raw byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import httpx
+import psutil
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "bench")]
+
+import corpus  # noqa: E402
+from kafka_broker import KafkaBroker, free_port  # noqa: E402
+
+from observ.bus import BusConfig  # noqa: E402
+from observ.store.ingest import IngestConfig, Ingester  # noqa: E402
+from observ.store.logstore import LogStore  # noqa: E402
+
+console = Console()
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples if not s.labels}
+
+
+def run_kcat(bootstrap: str, topic: str, raw: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["kcat", "-P", "-l", "-b", bootstrap, "-t", topic, str(raw)], check=True)
+    return time.perf_counter() - t0
+
+
+def run_sidecar(bootstrap: str, topic: str, raw: Path, lines: int, work: Path) -> tuple[float, int, float]:
+    """Seconds from spawn until every line is acknowledged, peak RSS bytes, entries shipped."""
+    port = free_port()
+    args = [sys.executable, "-m", "collectors.log_adapter", str(raw), "--bootstrap", bootstrap, "--topic", topic,
+            "--format", "cri", "--service", "bench", "--checkpoint", str(work / "ckpt.json"),
+            "--metrics-port", str(port)]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    m: dict[str, float] = {}
+    try:
+        while True:
+            peak = max(peak, ps.memory_info().rss)
+            try:
+                m = scrape(port)
+            except httpx.HTTPError:
+                m = {}
+            if (
+                m.get("observ_adapter_lines_read_total", 0) >= lines
+                and m.get("observ_adapter_inflight_bytes", 1) == 0
+                and m.get("observ_adapter_lag_bytes", 1) == 0
+            ):
+                break
+            if proc.poll() is not None:
+                raise SystemExit(f"sidecar exited with {proc.returncode}")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return elapsed, peak, m.get("observ_adapter_entries_shipped_total", 0)
+
+
+def run_ingester(bootstrap: str, topic: str, db: Path, entries: float) -> float:
+    store = LogStore(db)
+    cfg = IngestConfig(bus=BusConfig(bootstrap=bootstrap), topic=topic, group_id=f"bench-{uuid.uuid4().hex[:8]}")
+    ing = Ingester(cfg, store, CollectorRegistry())
+    t0 = time.perf_counter()
+    th = threading.Thread(target=ing.run, daemon=True)
+    th.start()
+    while ing.inserted_total < entries:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    ing.stop()
+    th.join(30)
+    store.cursor().execute("CHECKPOINT")
+    store.close()
+    return elapsed
+
+
+def run_read_json(db: Path, work: Path) -> tuple[float, int, int]:
+    """Export the stored rows as NDJSON, then time read_json loading them into a fresh database."""
+    ndjson = work / "rows.ndjson"
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"COPY (SELECT * FROM logs) TO '{ndjson}' (FORMAT json)")
+        schema = con.execute("DESCRIBE logs").fetchall()
+    cols = "{" + ", ".join(f"'{name}': '{typ}'" for name, typ, *_ in schema) + "}"
+    target = work / "read_json.duckdb"
+    with duckdb.connect(str(target)) as con:
+        t0 = time.perf_counter()
+        con.execute(
+            f"CREATE TABLE logs AS SELECT * FROM read_json('{ndjson}', format='newline_delimited', columns={cols})"
+        )
+        con.execute("CHECKPOINT")
+        elapsed = time.perf_counter() - t0
+    return elapsed, ndjson.stat().st_size, target.stat().st_size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--bootstrap", help="use this broker instead of starting one")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    if not shutil.which("kcat"):
+        raise SystemExit("kcat not found: apt-get install kcat (bash scripts/test installs it)")
+    data = ROOT / "bench" / ".data"
+    raw = data / f"replay-{args.lines}.cri.log"
+    if not raw.exists():
+        with console.status(f"replaying loghub into {raw.name}…"):
+            corpus.write_cri(raw, args.lines)
+    raw_bytes = raw.stat().st_size
+    work = Path(tempfile.mkdtemp(prefix="observ-bench-"))
+    broker = None
+    if args.bootstrap:
+        bootstrap = args.bootstrap
+    else:
+        broker = KafkaBroker()
+        with console.status("starting Kafka…"):
+            broker.start()
+        bootstrap = broker.bootstrap
+    try:
+        tag = uuid.uuid4().hex[:8]
+        with console.status("kcat -P -l …"):
+            if broker:
+                broker.create_topic(f"bench-kcat-{tag}", 1)
+            kcat_s = run_kcat(bootstrap, f"bench-kcat-{tag}", raw)
+        with console.status("sidecar shipping…"):
+            if broker:
+                broker.create_topic(f"bench-sidecar-{tag}", 1)
+            side_s, peak, shipped = run_sidecar(bootstrap, f"bench-sidecar-{tag}", raw, args.lines, work)
+        with console.status("ingester into DuckDB…"):
+            ing_s = run_ingester(bootstrap, f"bench-sidecar-{tag}", work / "observ.duckdb", shipped)
+        db_bytes = (work / "observ.duckdb").stat().st_size
+        with console.status("DuckDB read_json baseline…"):
+            rj_s, ndjson_bytes, rj_bytes = run_read_json(work / "observ.duckdb", work)
+    finally:
+        if broker:
+            broker.destroy()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    n, mb = args.lines, raw_bytes / 1e6
+    t = Table(title=f"ingest benchmark: {n:,} loghub lines ({mb:.0f} MB CRI file), one run on this machine")
+    for col in ("what", "seconds", "lines/s", "MB/s", "vs baseline"):
+        t.add_column(col, justify="right" if col != "what" else "left")
+    t.add_row("kcat -P -l (baseline)", f"{kcat_s:.2f}", f"{n / kcat_s:,.0f}", f"{mb / kcat_s:.1f}", "1.00x")
+    t.add_row("sidecar → Kafka", f"{side_s:.2f}", f"{n / side_s:,.0f}", f"{mb / side_s:.1f}", f"{kcat_s / side_s:.2f}x")
+    t.add_row("read_json NDJSON (baseline)", f"{rj_s:.2f}", f"{shipped / rj_s:,.0f}", "", "1.00x")
+    t.add_row("ingester Kafka → DuckDB", f"{ing_s:.2f}", f"{shipped / ing_s:,.0f}", "", f"{rj_s / ing_s:.2f}x")
+    console.print(t)
+    console.print(f"sidecar peak RSS: {peak / 2**20:.1f} MiB; entries shipped: {shipped:,.0f} of {n:,} lines")
+    console.print(
+        f"on disk: DuckDB {db_bytes / 1e6:.1f} MB = {db_bytes / raw_bytes:.3f} bytes per raw CRI byte "
+        f"({db_bytes / ndjson_bytes:.3f} per NDJSON byte; read_json's table {rj_bytes / 1e6:.1f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
