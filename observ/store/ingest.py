@@ -119,7 +119,11 @@ class Ingester:
             c.close()
 
     def step(self) -> None:
-        """One poll; commits when the batch is full or old enough."""
+        """One poll; commits once caught up with the partitions, or when the batch is full or old enough.
+
+        Under a backlog polls come back full and rows accumulate into large transactions;
+        once caught up each poll commits, so latency stays at one poll interval.
+        """
         records = self._consumer.poll_batch(self.config.max_poll_records, timeout=0.2)
         now = time.monotonic()
         for rec in records:
@@ -137,8 +141,10 @@ class Ingester:
                 continue
             self._pending.append(batch)
             self._pending_rows += len(batch)
+        caught_up = len(records) < self.config.max_poll_records
         if self._offsets and (
-            self._pending_rows >= self.config.max_batch_rows
+            caught_up
+            or self._pending_rows >= self.config.max_batch_rows
             or (now - self._first_pending) * 1000 >= self.config.max_batch_ms
         ):
             self.flush()
