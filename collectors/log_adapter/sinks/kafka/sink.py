@@ -13,7 +13,7 @@ from collections import deque
 from collectors.log_adapter.events import Dropped, Metrics
 from collectors.log_adapter.sinks.base import Ack
 from collectors.log_adapter.sinks.kafka.config import KafkaSinkConfig
-from observ.bus import BusFull, DeliveryReport, Producer, make_producer
+from observ.bus import BusError, BusFull, DeliveryReport, Producer, make_producer
 from observ.model import SCHEMA_VERSION, Batch
 
 log = logging.getLogger("observ.log_adapter.kafka")
@@ -51,6 +51,9 @@ class KafkaSink:
             self._producer.produce(self.config.topic, key, value, headers, delivered)
         except BusFull:
             return False
+        except BusError as e:
+            Dropped("sink_rejected", self.config.topic, str(e)).emit(self.metrics)
+            on_ack(str(e))
         return True
 
     def poll(self, timeout: float) -> None:
