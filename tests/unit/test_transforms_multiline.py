@@ -78,6 +78,8 @@ def limit_count(metrics: Metrics) -> float:
         ("Error: connect ECONNREFUSED", True),  # Node prints the error first: a new entry
         ('Exception in thread "main" java.lang.Error', True),
         ("MyError is not a class line", True),
+        ("2024 Error: a timestamp first", True),
+        ("[main] Exception", True),
         ("\tat x", False),
         ("    at x", False),
         ("", False),
@@ -86,6 +88,8 @@ def limit_count(metrics: Metrics) -> float:
         ("java.lang.NullPointerException", False),
         ("ValueError: bad", False),
         ("pkg.Throwable: x", False),
+        ("$Proxy12Exception: x", False),
+        ("_private.Error", False),
         ("Traceback (most recent call last):", False),
         ("The above exception was the direct cause of the following exception:", False),
     ],
@@ -96,7 +100,7 @@ def test_default_start_pattern(line: str, starts: bool) -> None:
 
 
 PIECES = [
-    *" \t\u2003\n.:$_()aCSTDE0",
+    *" \t\u2003\n.:$_()[]{}aCSTDE09",
     *("Error", "Exception", "Throwable", "Caused by:", "Suppressed:", "... ", "1 more", "common frames omitted"),
     *("Traceback (most recent call last):", "During handling of the above exception"),
 ]

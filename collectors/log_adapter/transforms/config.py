@@ -15,7 +15,7 @@ DEFAULT_START_PATTERN = (
     r"|Caused by:|Suppressed:|\.\.\. \d+ (?:more|common frames omitted)"
     r"|Traceback \(most recent call last\):"
     r"|During handling of the above exception|The above exception was the direct cause"
-    r"|[\w$.]+(?:Error|Exception|Throwable)(?::|$))"
+    r"|[A-Za-z_$][\w$.]*(?:Error|Exception|Throwable)(?::|$))"
 )
 """A line starts a new entry unless it is blank, indented, or a known stack-trace line.
 

@@ -111,8 +111,10 @@ def parse_cri(line: bytes) -> tuple[int, str, bool, bytes] | None:
     else:
         return None
     sec = _SECONDS.get(ts[:19])
-    if sec is not None and len(ts) == 30 and ts[29] == 90 and ts[19] == 46 and ts[20:29].isdigit():
-        return sec * NS + int(ts[20:29]), name, partial, content  # parse_rfc3339's fast path, inlined
+    if sec is not None and len(ts) == 30 and ts[29] == 90 and ts[19] == 46:
+        frac = ts[20:29]
+        if frac.isdigit():
+            return sec * NS + int(frac), name, partial, content  # parse_rfc3339's fast path, inlined
     t = parse_rfc3339(ts)
     if t is None:
         return None

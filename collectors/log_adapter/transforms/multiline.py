@@ -18,7 +18,6 @@ Finish = Callable[[str, int | None, int, str, int, int], Entry]
 """(stream, ts or None, arrival ns, text, start, end) -> Entry: how the owner builds entries."""
 
 _DEFAULT = re.compile(DEFAULT_START_PATTERN)
-_DEFAULT_HINTS = ("Error", "Exception", "Throwable")
 
 
 def _default_is_start(text: str) -> bool:
@@ -27,6 +26,8 @@ def _default_is_start(text: str) -> bool:
     if not text:
         return False
     c = text[0]
+    if "0" <= c <= "9" or c == "{" or c == "[":
+        return True  # timestamps, JSON, `[level]`: nothing it rejects starts like this
     if c.isspace():
         return False
     if c in "CS.TD" or "Error" in text or "Exception" in text or "Throwable" in text:

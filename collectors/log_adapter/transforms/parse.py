@@ -234,12 +234,13 @@ def _word_level(text: str) -> str:
     Tokens, not substrings: `INFO` counts, `INFORMATION` and `error.go` do not. A klog
     header (`E0102 15:04:05.000000 ...`) and Python's `ERROR:root:...` count too.
     """
-    c = text[:1]
-    if c in _KLOG and text[1:5].isdigit() and text[5:6] == " ":
-        return _KLOG[c]
-    colon = text.find(":", 0, 9)
-    if colon > 0 and text[:colon] in _PYTHON:
-        return _PYTHON[text[:colon]]
+    if "A" <= text[:1] <= "Z":
+        c = text[0]
+        if c in _KLOG and text[1:5].isdigit() and text[5:6] == " ":
+            return _KLOG[c]
+        colon = text.find(":", 0, 9)
+        if colon > 0 and text[:colon] in _PYTHON:
+            return _PYTHON[text[:colon]]
     tokens = text[:LEVEL_WINDOW].split()
     if _LEVEL_TOKEN_SET.isdisjoint(tokens):
         return ""
@@ -276,12 +277,12 @@ def _ids(text: str) -> tuple[str, str]:
             trace = normalize_trace_id(m.group(1))
             if trace:
                 span = normalize_span_id(m.group(2))
-    if not trace and ("race" in text or "RACE" in text):
+    if not trace and "race" in text:
         for m in _TRACE_KV.finditer(text):
             trace = normalize_trace_id(m.group(1))
             if trace:
                 break
-    if trace and not span and ("pan" in text or "PAN" in text):
+    if trace and not span and "pan" in text:
         for m in _SPAN_KV.finditer(text):
             span = normalize_span_id(m.group(1))
             if span:
@@ -305,7 +306,7 @@ def extract(text: str) -> tuple[str, str, str, int | None]:
         level = _kv_level(text)
     if not level:
         level = _word_level(text)
-    if "00-" in text or "race" in text or "RACE" in text:
+    if "race" in text or "00-" in text:  # trace_id, traceId, TraceId, traceparent; bare W3C
         trace, span = _ids(text)
         if trace:
             return level, trace, span, None
