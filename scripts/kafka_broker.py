@@ -275,8 +275,10 @@ class KafkaBroker:
             str(libs / "*"),
         ]
         if not (self.data_dir / "logs" / "meta.properties").exists():
+            # Base64 of a UUID may start with '-': passed as --cluster-id=… so it is not read as a flag.
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            fmt = [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)]
+            fmt = [*java, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}"]
+            fmt += ["-c", str(props)]
             proc = subprocess.run(fmt, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
             if proc.returncode != 0:
                 raise BrokerError(f"storage format failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")

@@ -80,14 +80,16 @@ def test_rotations_of_both_kinds_arrive_exactly_once(tmp_path: Path, kafka_boots
         time.sleep(0.1)
     expected = [line for w in ws for line in w.lines()]
     assert len(expected) == 200_000 and all(w.rotations == 5 for w in ws)
-    wait_for(lambda: ingested(ing) >= len(expected), 180, "200k lines in DuckDB")
-    m = sc.metrics()
-    time.sleep(1.5)
-    sc.stop()
-    ing.stop()
+    try:
+        wait_for(lambda: ingested(ing) >= len(expected), 180, "200k lines in DuckDB")
+    finally:
+        m = sc.metrics()
+        time.sleep(1.5)
+        sc.stop()
+        ing.stop()
+        assert_exactly_once(tmp_path / "observ.duckdb", expected)
     assert m["observ_adapter_entries_shipped_total"] >= len(expected)
     assert m.get("observ_adapter_dropped_entries_total", 0) == 0
-    assert_exactly_once(tmp_path / "observ.duckdb", expected)
 
 
 def test_sigkilled_sidecar_and_ingester_still_exactly_once(tmp_path: Path, kafka_bootstrap: str, kafka_topic) -> None:
