@@ -7,11 +7,30 @@ Naming follows `<namespace>_<name>_<unit>_total`. Every metric lives in the
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 log = logging.getLogger("observ.log_adapter")
+
+_LOG_EVERY_S = 10.0
+_last_logged: dict[tuple[str, str, str], float] = {}
+
+
+def _throttled(kind: str, reason: str, where: str) -> bool:
+    """True when this (kind, reason, where) was logged in the last 10 s: a garbage file must not flood the log.
+
+    The counters always move; only the log line is skipped.
+    """
+    now = time.monotonic()
+    key = (kind, reason, where)
+    if now - _last_logged.get(key, -_LOG_EVERY_S) < _LOG_EVERY_S:
+        return True
+    if len(_last_logged) > 10_000:
+        _last_logged.clear()
+    _last_logged[key] = now
+    return False
 
 
 class Metrics:
@@ -82,7 +101,8 @@ class Truncated:
     detail: str = ""
 
     def emit(self, m: Metrics, n: int = 1) -> None:
-        log.warning("altered entry at %s: %s %s", self.where, self.reason, self.detail)
+        if not _throttled("altered", self.reason, self.where):
+            log.warning("altered entry at %s: %s %s", self.where, self.reason, self.detail)
         m.truncated.labels(self.reason).inc(n)
 
 
@@ -95,5 +115,6 @@ class SourceError:
     detail: str = ""
 
     def emit(self, m: Metrics) -> None:
-        log.error("source %s: %s %s", self.path, self.reason, self.detail)
+        if not _throttled("source", self.reason, self.path):
+            log.error("source %s: %s %s", self.path, self.reason, self.detail)
         m.source_errors.labels(self.reason).inc()
