@@ -1,0 +1,35 @@
+"""Settings of the file tailer; the defaults suit a laptop and a Kubernetes node alike."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+class TailConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include: list[str]
+    """Globs of files to read; `**` crosses directories, e.g. `/var/log/pods/*/*/*.log`."""
+    exclude: list[str] = []
+    """fnmatch patterns on the full path (`*` also matches `/`)."""
+    start_at: Literal["beginning", "end"] = "beginning"
+    """Where to start files found by the very first scan when no checkpoint file exists yet.
+    Files that appear later, or once a checkpoint exists, are always read from the beginning:
+    they were created while we were not looking, and their lines are new."""
+    read_chunk_bytes: int = Field(256 * KiB, ge=4 * KiB)
+    max_line_bytes: int = Field(1 * MiB, ge=256)
+    """Longer lines are cut here; the rest up to the newline is skipped, the line marked truncated."""
+    glob_interval_ms: int = Field(1000, ge=10)
+    rotate_wait_ms: int = Field(5000, ge=0)
+    """Keep reading a renamed or deleted file until it has been idle this long after its path moved on."""
+    partial_line_timeout_ms: int = Field(5000, ge=0)
+    """A last line without newline is emitted after this idle time (a writer that never ends its line)."""
+    checkpoint_path: str = "./observ-data/adapter-checkpoints.json"
+    checkpoint_interval_ms: int = Field(1000, ge=10)
+    forget_after_ms: int = Field(3_600_000, ge=0)
+    """Forget the checkpoint of a file not seen (open, or found by a scan) for this long."""

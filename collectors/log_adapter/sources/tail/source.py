@@ -1,0 +1,654 @@
+"""Tails files matched by globs, follows rotation, and checkpoints what was acknowledged.
+
+Exactly-once is settled downstream: each line carries (source, end offset) and
+the ingester drops what it already stored for that source. So a source id must
+name one content lineage forever: `dev:ino:fp:gen`, where `fp` hashes the
+first line (up to 256 bytes) and `gen` counts the times that inode's content
+started over (copytruncate, inode reuse). Nothing of a file is shipped before
+its first line is complete, so the fingerprint cannot change under us.
+
+Rotation:
+- rename + create: the old inode stays open and is read to its end while the
+  new file is picked up; it is closed once idle `rotate_wait_ms` after its path
+  moved on. A rotated name that also matches the globs is the same inode, hence
+  the same source, never read twice.
+- copytruncate: a shrunk file, or bytes before our position that changed, means
+  its content started over. The part we had not read yet is taken from the
+  copy in the same directory (same head, same bytes before our position) under
+  the old source; the truncated file goes on from 0 as a new generation.
+- restart: lineages are matched by inode and content, not by path, so a file
+  renamed while we were down is found in its directory and finished.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collectors.log_adapter.events import Dropped, Metrics, SourceError
+from collectors.log_adapter.sources.tail.checkpoint import Checkpoint, CheckpointError, CheckpointStore
+from collectors.log_adapter.sources.tail.config import TailConfig
+from collectors.log_adapter.sources.tail.discovery import Found, Inode, open_reason, scan
+from collectors.log_adapter.sources.tail.identity import (
+    ANCHOR,
+    FP_MAX,
+    OPEN_FLAGS,
+    Copy,
+    Evidence,
+    anchor_at,
+    digest,
+    find_copy,
+    fingerprint_length,
+    pread_all,
+    source_id,
+)
+from collectors.log_adapter.sources.tail.lines import Lines, LineSplitter
+
+__all__ = ["Lines", "TailSource"]
+
+_SEEK_BACK = 64 * 1024
+
+
+@dataclass(slots=True, eq=False)
+class _Tailed:
+    """An open file whose lineage is known, being read."""
+
+    rec: Checkpoint
+    fd: int
+    split: LineSplitter
+    size: int
+    """Last size seen; reading stops here until a fresh fstat says more."""
+    tail: bytes
+    """The bytes just before split.pos: re-read with every chunk to notice replaced content."""
+    last_data: float
+    moved_at: float | None = None
+    """When its path stopped leading to it (renamed, deleted, or a copy)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """An open file whose first line is not complete yet: no identity, nothing shipped."""
+
+    fd: int
+    dev: int
+    ino: int
+    path: str
+    loc: str
+    at_end: bool
+    fresh: bool
+    """No lineage lived on this inode before: it may be a copytruncate copy in the making."""
+    size: int = -1
+    changed: float = 0.0
+    checked_size: int = -1
+    moved_at: float | None = None
+
+
+class TailSource:
+    def __init__(self, config: TailConfig, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        now = clock()
+        self.store = CheckpointStore(config.checkpoint_path)
+        self._errors: dict[str, set[str]] = {}
+        had_checkpoint = self._load(now)
+        self._start_at_end = config.start_at == "end" and not had_checkpoint
+        self._tailed: dict[str, _Tailed] = {}
+        self._by_inode: dict[Inode, _Tailed] = {}
+        self._pending: dict[Inode, _Pending] = {}
+        self._last_scan = float("-inf")
+        self._last_save = now
+        self._must_save = False
+        self._rr = 0
+        self._readable = 0
+
+    # -- public API ------------------------------------------------------
+
+    def read(self, budget_bytes: int) -> list[Lines]:
+        """Lines available now, round-robin over files, about `budget_bytes` in all; never blocks."""
+        now = self.clock()
+        cfg = self.config
+        out: list[Lines] = []
+        if now - self._last_scan >= cfg.glob_interval_ms / 1000:
+            self._last_scan = now
+            self._scan(now, out)
+        if self._pending:
+            self._identify(now)
+        self._read_round_robin(budget_bytes, now, out)
+        self._timeouts(now, out)
+        self._readable = sum(max(0, t.size - t.split.pos) for t in self._tailed.values())
+        self.metrics.lag_bytes.set(self.lag_bytes())
+        if self._must_save or now - self._last_save >= cfg.checkpoint_interval_ms / 1000:
+            # A new lineage is saved before its first line leaves: its generation must survive a crash.
+            self.save_checkpoints()
+        self.metrics.checkpoint_age.set(max(0.0, now - self._last_save))
+        return out
+
+    def commit(self, source: str, offset: int) -> None:
+        """Everything of `source` before `offset` is delivered; persisted by the next save."""
+        rec = self.store.get(source)
+        if rec is None:
+            return
+        rec.offset = min(offset, rec.emitted)
+        if rec.closed_end is not None and rec.offset >= rec.closed_end:
+            rec.done = True
+
+    def save_checkpoints(self) -> None:
+        now = self.clock()
+        for t in self._tailed.values():
+            self._sync(t, now)
+        try:
+            self.store.save(now)
+        except OSError as e:
+            self._report(self.config.checkpoint_path, "checkpoint_write_failed", e.strerror or str(e))
+            return
+        self._clear(self.config.checkpoint_path)
+        self._last_save = now
+        self._must_save = False
+
+    def lag_bytes(self) -> int:
+        lag = sum(max(0, t.size - t.split.pos) for t in self._tailed.values())
+        return lag + sum(max(0, p.size) for p in self._pending.values())
+
+    def idle(self) -> bool:
+        """Nothing was left unread by the last read(): the caller may sleep a little."""
+        return self._readable == 0
+
+    def close(self) -> None:
+        """Save, then close every file. Partial lines are not flushed: the checkpoint is before them.
+        Files whose first line completed since the last read get their record now, so a restart finds
+        them even if they are renamed out of the globs meanwhile."""
+        if self._pending:
+            self._identify(self.clock())
+        self.save_checkpoints()
+        for t in self._tailed.values():
+            os.close(t.fd)
+        for p in self._pending.values():
+            os.close(p.fd)
+        self._tailed.clear()
+        self._by_inode.clear()
+        self._pending.clear()
+
+    # -- checkpoints -------------------------------------------------------
+
+    def _load(self, now: float) -> bool:
+        try:
+            return self.store.load(now)
+        except CheckpointError as e:
+            aside = self.store.set_aside()
+            self._report(self.config.checkpoint_path, "checkpoint_unreadable", f"{e}; kept as {aside}")
+            return True
+
+    def _sync(self, t: _Tailed, now: float) -> None:
+        rec = t.rec
+        rec.size = t.size
+        rec.anchor_end = t.size if rec.final else t.split.pos
+        rec.anchor = digest(t.tail) if t.tail else ""
+        rec.seen = now
+        self.store.touch((rec.dev, rec.ino), now)
+
+    # -- discovery ---------------------------------------------------------
+
+    def _scan(self, now: float, out: list[Lines]) -> None:
+        cfg = self.config
+        found, problems = scan(cfg.include, cfg.exclude)
+        for p in problems:
+            self._report(p.path, p.reason, p.detail)
+        for key, t in self._by_inode.items():
+            f = found.get(key)
+            if f is not None:
+                t.moved_at = None
+                t.rec.loc = f.path
+            elif t.moved_at is None:
+                t.moved_at = now
+        for key, p in self._pending.items():
+            if key in found:
+                p.moved_at = None
+            elif p.moved_at is None:
+                p.moved_at = now
+        # Truncations first: a copytruncate copy that matches the globs belongs to the old lineage.
+        for t in list(self._tailed.values()):
+            if t.rec.final or self._tailed.get(t.rec.source) is not t:
+                continue
+            if self._check_size(t, now, out):
+                self._check_anchor(t, now, out)
+        located: set[Inode] = set()
+        for rec in self.store.records.values():
+            key = (rec.dev, rec.ino)
+            located.add(key)
+            if key in found:
+                rec.seen = now
+        for key in found:
+            self.store.touch(key, now)
+        new = [f for key, f in found.items() if key not in self._by_inode and key not in self._pending]
+        # Checkpointed inodes first: finishing a lineage may claim its copy before it looks new.
+        new.sort(key=lambda f: (f.dev, f.ino) not in located)
+        for f in new:
+            if (f.dev, f.ino) not in self._by_inode and (f.dev, f.ino) not in self._pending:
+                self._admit(f, now)
+        self._search_moved(found, now)
+        self.store.expire(now, cfg.forget_after_ms / 1000, keep=set(self._tailed))
+        self._start_at_end = False
+
+    def _open(self, path: str, key: Inode) -> tuple[int, os.stat_result] | None:
+        try:
+            fd = os.open(path, OPEN_FLAGS)
+        except OSError as e:
+            self._report(path, open_reason(e), e.strerror or "")
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            os.close(fd)
+            self._report(path, "read_error", e.strerror or "")
+            return None
+        if (st.st_dev, st.st_ino) != key or not stat.S_ISREG(st.st_mode):
+            os.close(fd)  # replaced between the scan and the open: the next scan sees the new one
+            return None
+        self._clear(path)
+        return fd, st
+
+    def _admit(self, f: Found, now: float) -> None:
+        key = (f.dev, f.ino)
+        opened = self._open(f.path, key)
+        if opened is None:
+            return
+        fd, st = opened
+        rec = self.store.at_inode(f.dev, f.ino)
+        if rec is not None:
+            if self._same_content(rec, fd, st.st_size):
+                self._resume(rec, fd, st.st_size, f.path, now, moved=False)
+                return
+            self._retire(rec, now)
+        fresh = rec is None and key not in self.store.gens
+        self._pending[key] = _Pending(
+            fd, f.dev, f.ino, f.path, f.path, at_end=self._start_at_end and fresh, fresh=fresh, changed=now
+        )
+
+    def _search_moved(self, found: dict[Inode, Found], now: float) -> None:
+        """Checkpointed inodes no longer at a globbed path: renamed while we were not reading them."""
+        by_dir: dict[str, list[Checkpoint]] = {}
+        for rec in self.store.records.values():
+            key = (rec.dev, rec.ino)
+            if (
+                rec.source in self._tailed
+                or rec.closed_end is not None
+                or rec.done
+                or key in found
+                or key in self._by_inode
+                or key in self._pending
+            ):
+                continue
+            by_dir.setdefault(os.path.dirname(rec.loc), []).append(rec)
+        for directory, recs in by_dir.items():
+            try:
+                entries = {e.inode(): e for e in os.scandir(directory)}
+            except OSError:
+                continue
+            for rec in recs:
+                entry = entries.get(rec.ino)
+                if entry is None:
+                    continue
+                opened = self._open(entry.path, (rec.dev, rec.ino))
+                if opened is None:
+                    continue
+                fd, st = opened
+                if self._same_content(rec, fd, st.st_size):
+                    self._resume(rec, fd, st.st_size, entry.path, now, moved=True)
+                else:
+                    os.close(fd)
+                    self._retire(rec, now)
+
+    # -- lineages ----------------------------------------------------------
+
+    def _evidence(self, rec: Checkpoint) -> Evidence:
+        return Evidence(rec.fp, rec.fp_len, rec.anchor_end, rec.anchor)
+
+    def _same_content(self, rec: Checkpoint, fd: int, size: int) -> bool:
+        offset = min(rec.offset, rec.anchor_end) if rec.final else rec.offset
+        return self._evidence(rec).same_content(fd, size, offset)
+
+    def _find_copy(self, rec: Checkpoint, ev: Evidence) -> Copy | None:
+        """The copytruncate copy of `rec`: never a file we read, nor one holding another lineage."""
+        skip = {k for k, t in self._by_inode.items() if t.rec is not rec}
+        skip.add((rec.dev, rec.ino))
+
+        def owned(dev: int, ino: int, fd: int, size: int) -> bool:
+            return any(
+                r is not rec and r.ino == ino and r.dev == dev and self._same_content(r, fd, size)
+                for r in self.store.records.values()
+            )
+
+        return find_copy(os.path.dirname(rec.loc), ev, skip, owned)
+
+    def _resume(self, rec: Checkpoint, fd: int, size: int, loc: str, now: float, moved: bool) -> None:
+        """Continue a lineage at its committed offset, or after what this run already handed out."""
+        start = rec.offset if rec.closed_end is None else rec.closed_end
+        if rec.final and start < rec.anchor_end:
+            rec.final = False  # not all of it was delivered: read it again up to its end
+        if rec.final:
+            size = min(size, rec.anchor_end)
+        try:
+            tail = anchor_at(fd, size if rec.final else start)
+        except OSError as e:
+            os.close(fd)
+            self._report(loc, "read_error", e.strerror or "")
+            return
+        rec.loc = loc
+        rec.seen = now
+        rec.emitted = start
+        rec.closed_end = None
+        rec.done = False
+        split = LineSplitter(rec.path, rec.source, self.config.max_line_bytes, start)
+        t = _Tailed(rec, fd, split, size, tail, now, now if moved else None)
+        self._tailed[rec.source] = t
+        self._by_inode[(rec.dev, rec.ino)] = t
+
+    def _retire(self, rec: Checkpoint, now: float) -> None:
+        """The record's inode holds other content now (seen at restart): finish it from a copy, or count the loss."""
+        copy = self._find_copy(rec, self._evidence(rec))
+        if copy is not None:
+            self._drop_pending((copy.dev, copy.ino))
+            rec.dev, rec.ino = copy.dev, copy.ino
+            if copy.size < rec.anchor_end:
+                # Shorter than what we had read: keep it as the lineage's end, never as a new file.
+                try:
+                    rec.anchor = digest(anchor_at(copy.fd, copy.size))
+                except OSError:
+                    rec.anchor = ""
+                rec.anchor_end = copy.size
+                rec.final = True
+            self._resume(rec, copy.fd, copy.size, copy.path, now, moved=True)
+            self._must_save = True
+            return
+        lost = rec.size - rec.offset
+        if lost > 0:
+            Dropped("truncated_unread", rec.path, f"{lost} bytes").emit(self.metrics)
+        self.store.remove(rec)
+
+    def _identify(self, now: float) -> None:
+        """Give pending files an identity once their first line is complete (or the writer went idle)."""
+        cfg = self.config
+        for key, p in list(self._pending.items()):
+            try:
+                size = os.fstat(p.fd).st_size
+            except OSError as e:
+                self._report(p.loc, "read_error", e.strerror or "")
+                continue
+            if size != p.size:
+                p.size = size
+                p.changed = now
+            idle = now - p.changed
+            gone = p.moved_at is not None and now - max(p.moved_at, p.changed) >= cfg.rotate_wait_ms / 1000
+            if size == 0:
+                if gone:
+                    os.close(p.fd)
+                    del self._pending[key]
+                continue
+            timed_out = idle >= cfg.partial_line_timeout_ms / 1000 or gone
+            if size == p.checked_size and not timed_out:
+                continue
+            p.checked_size = size
+            try:
+                head = pread_all(p.fd, FP_MAX, 0)
+            except OSError as e:
+                self._report(p.loc, "read_error", e.strerror or "")
+                continue
+            n = fingerprint_length(head)
+            if n is None:
+                if not timed_out or not head:
+                    continue
+                n = len(head)
+            if p.fresh and self._copy_of_live(p, head):
+                continue
+            self._start(p, head[:n], now)
+            del self._pending[key]
+
+    def _copy_of_live(self, p: _Pending, head: bytes) -> bool:
+        """A new sibling holding the same bytes as a file we read is its copytruncate copy in the
+        making (copied, not truncated yet): wait for the truncation rather than read it twice."""
+        directory = os.path.dirname(p.loc)
+        for t in self._tailed.values():
+            rec = t.rec
+            if t.moved_at is not None or rec.final or os.path.dirname(rec.loc) != directory:
+                continue
+            if rec.fp_len > len(head):
+                continue
+            if digest(head[: rec.fp_len]) != rec.fp:
+                continue
+            try:
+                size = os.fstat(t.fd).st_size
+                if size < t.split.pos or not self._still_ours(t):
+                    return True  # the truncation came too; the next look at the original claims this copy
+                end = min(p.size, size)
+                if anchor_at(p.fd, end) == anchor_at(t.fd, end):
+                    return True
+            except OSError:
+                continue
+        return False
+
+    def _start(self, p: _Pending, head: bytes, now: float) -> None:
+        fp = digest(head)
+        gen = self.store.next_gen(p.dev, p.ino)
+        while source_id(p.dev, p.ino, fp, gen) in self.store.records:
+            gen += 1
+        self.store.note_gen(p.dev, p.ino, gen, now)
+        source = source_id(p.dev, p.ino, fp, gen)
+        start = self._last_line_end(p) if p.at_end else 0
+        rec = Checkpoint(
+            source, p.dev, p.ino, fp, len(head), gen, start, p.path, p.loc, size=p.size, seen=now, emitted=start
+        )
+        self.store.add(rec)
+        self._must_save = True
+        self._resume(rec, p.fd, p.size, p.loc, now, moved=False)
+        if rec.source in self._tailed:
+            self._tailed[rec.source].moved_at = p.moved_at
+
+    def _last_line_end(self, p: _Pending) -> int:
+        """Where `start_at: end` begins: after the last complete line, so no line is read from its middle."""
+        end = p.size
+        limit = max(0, p.size - self.config.max_line_bytes)
+        while end > limit:
+            n = min(_SEEK_BACK, end - limit)
+            try:
+                chunk = os.pread(p.fd, n, end - n)
+            except OSError:
+                break
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                return end - n + i + 1
+            end -= n
+        return p.size
+
+    # -- reading -----------------------------------------------------------
+
+    def _read_round_robin(self, budget: int, now: float, out: list[Lines]) -> None:
+        files = list(self._tailed.values())
+        if not files:
+            return
+        start = self._rr % len(files)
+        self._rr += 1
+        active = files[start:] + files[:start]
+        chunk = self.config.read_chunk_bytes
+        left = budget
+        while active and left > 0:
+            more: list[_Tailed] = []
+            for t in active:
+                if left <= 0:
+                    break
+                if self._tailed.get(t.rec.source) is not t:
+                    continue
+                want = min(chunk, left)
+                got = self._step(t, want, now, out)
+                left -= got
+                if got == want:
+                    more.append(t)
+            active = more
+
+    def _check_size(self, t: _Tailed, now: float, out: list[Lines]) -> bool:
+        """Refresh the size; False when the file shrank below our position (handled here)."""
+        try:
+            size = os.fstat(t.fd).st_size
+        except OSError as e:
+            self._report(t.rec.loc, "read_error", e.strerror or "")
+            return False
+        if size < t.split.pos:
+            self._truncated(t, t.size, now, out)
+            return False
+        t.size = size
+        return True
+
+    def _still_ours(self, t: _Tailed) -> bool:
+        """Do the bytes before our position still read as we read them? Before the first byte is
+        read there is no anchor yet: the head must still be the one identified."""
+        if t.tail:
+            return anchor_at(t.fd, t.split.pos) == t.tail
+        return self._evidence(t.rec).head_matches(t.fd, os.fstat(t.fd).st_size)
+
+    def _check_anchor(self, t: _Tailed, now: float, out: list[Lines]) -> None:
+        """Rewritten to exactly our length or beyond? Reads notice it only once the file grows."""
+        try:
+            same = self._still_ours(t)
+        except OSError as e:
+            self._report(t.rec.loc, "read_error", e.strerror or "")
+            return
+        if not same:
+            self._truncated(t, t.size, now, out)
+
+    def _step(self, t: _Tailed, want: int, now: float, out: list[Lines]) -> int:
+        if t.rec.final:
+            return 0
+        pos = t.split.pos
+        if t.size <= pos and (not self._check_size(t, now, out) or t.size <= pos):
+            return 0
+        # The first read covers the head and an anchor's worth past it: many files start alike.
+        n = min(max(want, FP_MAX + ANCHOR) if pos == 0 else want, t.size - pos)
+        a = len(t.tail)
+        try:
+            data = os.pread(t.fd, n + a, pos - a)
+        except OSError as e:
+            self._report(t.rec.loc, "read_error", e.strerror or "")
+            return 0
+        if a:
+            if data[:a] != t.tail:
+                self._truncated(t, t.size, now, out)  # rewritten under us: shrunk and grown past pos
+                return 0
+            data = data[a:]
+        elif pos == 0 and digest(data[: t.rec.fp_len]) != t.rec.fp:
+            self._truncated(t, t.size, now, out)  # rewritten between identification and the first read
+            return 0
+        got = len(data)
+        if got < n:
+            t.size = pos + got
+            if not got:
+                return 0
+        if self._errors:
+            self._clear(t.rec.loc)
+        t.last_data = now
+        t.tail = data[-ANCHOR:] if got >= ANCHOR else (t.tail + data)[-ANCHOR:]
+        self.metrics.bytes_read.inc(got)
+        lines = t.split.feed(data)
+        if lines is not None:
+            self._emit(t, lines, out)
+        return got
+
+    def _emit(self, t: _Tailed, lines: Lines, out: list[Lines]) -> None:
+        t.rec.emitted = t.split.consumed
+        self.metrics.lines_read.inc(len(lines.lines))
+        out.append(lines)
+
+    def _truncated(self, t: _Tailed, last_size: int, now: float, out: list[Lines]) -> None:
+        """The content of t's inode started over: finish the old lineage from its copy, start a new one."""
+        rec = t.rec
+        key = (rec.dev, rec.ino)
+        pos = t.split.pos
+        ev = Evidence(rec.fp, rec.fp_len, pos, digest(t.tail) if t.tail else "")
+        copy = self._find_copy(rec, ev)
+        del self._by_inode[key]
+        truncated_fd = t.fd
+        truncated_loc = rec.loc
+        if copy is not None:
+            self._drop_pending((copy.dev, copy.ino))
+            t.fd = copy.fd
+            rec.dev, rec.ino, rec.loc = copy.dev, copy.ino, copy.path
+            self._by_inode[(copy.dev, copy.ino)] = t
+            t.moved_at = now
+            t.size = copy.size
+            if copy.size < pos:
+                # We had read past the moment of the copy: nothing more is in it, and the rest of
+                # a partial line went with the truncation. Kept open while its name is globbed,
+                # so the copy is not taken for a new file.
+                rec.final = True
+                t.tail = anchor_at(copy.fd, copy.size)
+                lines = t.split.flush(cut=True)
+                if lines is not None:
+                    self._emit(t, lines, out)
+        else:
+            lines = t.split.flush(cut=True)
+            if lines is not None:
+                self._emit(t, lines, out)
+            lost = last_size - pos
+            if lost > 0:
+                Dropped("truncated_unread", rec.path, f"{lost} bytes").emit(self.metrics)
+            del self._tailed[rec.source]
+            self.store.remove(rec)
+        self._pending[key] = _Pending(
+            truncated_fd, key[0], key[1], rec.path, truncated_loc, at_end=False, fresh=False, changed=now
+        )
+        self._must_save = True
+
+    def _drop_pending(self, key: Inode) -> None:
+        p = self._pending.pop(key, None)
+        if p is not None:
+            os.close(p.fd)
+
+    def _timeouts(self, now: float, out: list[Lines]) -> None:
+        cfg = self.config
+        partial = cfg.partial_line_timeout_ms / 1000
+        rotate = cfg.rotate_wait_ms / 1000
+        for t in list(self._tailed.values()):
+            if t.rec.final:
+                if t.moved_at is not None and now - t.moved_at >= rotate:
+                    self._close(t, out)
+                continue
+            if t.size > t.split.pos:
+                continue
+            idle = now - t.last_data
+            if t.split.pending and idle >= partial:
+                if not self._check_size(t, now, out) or t.size > t.split.pos:
+                    continue
+                lines = t.split.flush()
+                if lines is not None:
+                    self._emit(t, lines, out)
+            moved_on = t.moved_at is not None and now - max(t.moved_at, t.last_data) >= rotate
+            if moved_on and self._check_size(t, now, out) and t.size <= t.split.pos:
+                self._close(t, out)
+
+    def _close(self, t: _Tailed, out: list[Lines]) -> None:
+        """Done with a rotated file: its record stays until its lines are committed, then it is forgotten."""
+        lines = t.split.flush()
+        if lines is not None:
+            self._emit(t, lines, out)
+        rec = t.rec
+        self._sync(t, self.clock())
+        os.close(t.fd)
+        del self._tailed[rec.source]
+        self._by_inode.pop((rec.dev, rec.ino), None)
+        rec.closed_end = rec.emitted
+        rec.done = rec.offset >= rec.closed_end
+
+    # -- errors --------------------------------------------------------------
+
+    def _report(self, path: str, reason: str, detail: str) -> None:
+        """Once per condition: a file that stays unreadable does not flood the log."""
+        reasons = self._errors.setdefault(path, set())
+        if reason not in reasons:
+            reasons.add(reason)
+            SourceError(reason, path, detail).emit(self.metrics)
+
+    def _clear(self, path: str) -> None:
+        """The condition is over: a later failure is news again."""
+        self._errors.pop(path, None)
