@@ -517,14 +517,16 @@ def test_file_vanishing_between_glob_and_open(tmp_path: Path, logs: Path, monkey
     assert tail.count("observ_adapter_source_errors_total", reason="vanished") == 1
 
 
-def test_directories_and_fifos_matching_the_glob(tmp_path: Path, logs: Path) -> None:
+def test_directories_fifos_and_symlink_loops_matching_the_glob(tmp_path: Path, logs: Path) -> None:
     (logs / "dir.log").mkdir()
     os.mkfifo(logs / "pipe.log")
+    os.symlink(logs / "loop.log", logs / "loop.log")
     append(logs / "ok.log", "fine")
     tail = Tail(tmp_path)
     rows = tail.read() + tail.scan_read()
     assert texts(rows) == ["fine"]
     assert tail.count("observ_adapter_source_errors_total", reason="not_regular_file") == 2
+    assert tail.count("observ_adapter_source_errors_total", reason="symlink_loop") == 1
 
 
 # -- the loghub throughput figure ---------------------------------------------------

@@ -34,6 +34,8 @@ def open_reason(e: OSError) -> str:
         return "vanished"
     if e.errno == errno.EISDIR:
         return "not_regular_file"
+    if e.errno == errno.ELOOP:
+        return "symlink_loop"
     return "open_failed"
 
 

@@ -582,7 +582,10 @@ class TailSource:
                 # a partial line went with the truncation. Kept open while its name is globbed,
                 # so the copy is not taken for a new file.
                 rec.final = True
-                t.tail = anchor_at(copy.fd, copy.size)
+                try:
+                    t.tail = anchor_at(copy.fd, copy.size)
+                except OSError:
+                    t.tail = b""
                 lines = t.split.flush(cut=True)
                 if lines is not None:
                     self._emit(t, lines, out)
