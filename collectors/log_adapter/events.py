@@ -15,22 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 log = logging.getLogger("observ.log_adapter")
 
 _LOG_EVERY_S = 10.0
-_last_logged: dict[tuple[str, str, str], float] = {}
-
-
-def _throttled(kind: str, reason: str, where: str) -> bool:
-    """True when this (kind, reason, where) was logged in the last 10 s: a garbage file must not flood the log.
-
-    The counters always move; only the log line is skipped.
-    """
-    now = time.monotonic()
-    key = (kind, reason, where)
-    if now - _last_logged.get(key, -_LOG_EVERY_S) < _LOG_EVERY_S:
-        return True
-    if len(_last_logged) > 10_000:
-        _last_logged.clear()
-    _last_logged[key] = now
-    return False
 
 
 class Metrics:
@@ -38,6 +22,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._logged: dict[tuple[str, str, str], float] = {}
         r = self.registry
         self.lines_read = Counter("observ_adapter_lines_read", "Physical lines read from sources.", registry=r)
         self.bytes_read = Counter("observ_adapter_read_bytes", "Bytes read from sources.", registry=r)
@@ -71,6 +56,20 @@ class Metrics:
             registry=r,
         )
 
+    def throttled(self, kind: str, reason: str, where: str) -> bool:
+        """True when this (kind, reason, where) was logged in the last 10 s: a garbage file must not flood the log.
+
+        The counters always move; only the log line is skipped.
+        """
+        now = time.monotonic()
+        key = (kind, reason, where)
+        if now - self._logged.get(key, -_LOG_EVERY_S) < _LOG_EVERY_S:
+            return True
+        if len(self._logged) > 10_000:
+            self._logged.clear()
+        self._logged[key] = now
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
@@ -101,7 +100,7 @@ class Truncated:
     detail: str = ""
 
     def emit(self, m: Metrics, n: int = 1) -> None:
-        if not _throttled("altered", self.reason, self.where):
+        if not m.throttled("altered", self.reason, self.where):
             log.warning("altered entry at %s: %s %s", self.where, self.reason, self.detail)
         m.truncated.labels(self.reason).inc(n)
 
@@ -115,6 +114,6 @@ class SourceError:
     detail: str = ""
 
     def emit(self, m: Metrics) -> None:
-        if not _throttled("source", self.reason, self.path):
+        if not m.throttled("source", self.reason, self.path):
             log.error("source %s: %s %s", self.path, self.reason, self.detail)
         m.source_errors.labels(self.reason).inc()
