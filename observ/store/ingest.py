@@ -8,6 +8,8 @@ store does not have; replayed sidecar batches are filtered by source position.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
 from observ.model import SCHEMA_VERSION, Batch, DecodedBatch
-from observ.store.logstore import LogStore
+from observ.store.logstore import AppendResult, LogStore, Prepared
 
 log = logging.getLogger("observ.ingest")
 
@@ -28,11 +30,12 @@ class IngestConfig(BaseModel):
     topic: str = "observ.logs"
     group_id: str = "observ-ingester"
     data: str = "./observ-data/observ.duckdb"
-    max_batch_rows: int = 200_000
+    max_batch_rows: int = 100_000
     """Rows per DuckDB transaction: large transactions amortise the commit."""
     max_batch_ms: int = 1000
     """Upper bound on how long a row waits in memory before its transaction."""
-    max_poll_records: int = 2000
+    max_poll_records: int = 100
+    """Records (sidecar batches of up to ~1000 entries) per poll."""
 
 
 class IngestMetrics:
@@ -87,6 +90,12 @@ class Ingester:
         self._first_pending = 0.0
         self.inserted_total = 0
         self.on_commit: Callable[[], None] | None = None
+        # One prepared append is written while the next one is prepared: DuckDB's insert
+        # releases the GIL, so decoding and building columns overlap with it.
+        self._writes: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        self._written: queue.SimpleQueue[tuple[Prepared, AppendResult] | BaseException] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="duckdb-writer", daemon=True)
+        self._writer.start()
 
     @property
     def ready(self) -> bool:
@@ -94,12 +103,14 @@ class Ingester:
 
     def _on_assign(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         self._discard_pending()
+        self._drain()
         stored = self.store.kafka_offsets(self.config.topic)
         self._assigned = True
         return {tp: stored[tp.partition] for tp in partitions if tp.partition in stored}
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self._discard_pending()
+        self._drain()
 
     def _discard_pending(self) -> None:
         """Uncommitted rows of a revoked partition are replayed by its next owner from DuckDB's offsets."""
@@ -115,7 +126,10 @@ class Ingester:
             while self._running:
                 self.step()
             self.flush()
+            self._drain()
         finally:
+            self._writes.put(None)
+            self._writer.join()
             c.close()
 
     def step(self) -> None:
@@ -148,25 +162,59 @@ class Ingester:
             or (now - self._first_pending) * 1000 >= self.config.max_batch_ms
         ):
             self.flush()
+        else:
+            self._after_writes()
 
     def flush(self) -> None:
-        if not self._offsets:
-            return
-        offsets = dict(self._offsets)
-        with self.metrics.commit_seconds.time():
-            result = self.store.append(self._pending, offsets, self._rejected)
-        self._discard_pending()
-        for (tenant, service, level), n in result.per_stream.items():
-            self.metrics.lines.labels(tenant, service, level).inc(n)
-        self.metrics.duplicates.inc(result.duplicates)
-        self.metrics.last_commit.set_to_current_time()
-        self.inserted_total += result.inserted
-        if self.on_commit:
-            self.on_commit()
-        try:
-            self._consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
-        except BusError as e:
-            log.warning("group offset commit failed (DuckDB holds the truth): %s", e)
+        """Hand the pending rows to the writer thread (waits while it still writes the previous ones)."""
+        if self._offsets:
+            prepared = self.store.prepare(self._pending, self._offsets, self._rejected)
+            self._discard_pending()
+            self._writes.put(prepared)
+        self._after_writes()
+
+    def _write_loop(self) -> None:
+        failed = False
+        while (prepared := self._writes.get()) is not None:
+            try:
+                if not failed:
+                    start = time.perf_counter()
+                    result = self.store.write(prepared)
+                    self.metrics.commit_seconds.observe(time.perf_counter() - start)
+                    self._written.put((prepared, result))
+            except BaseException as e:  # the poll thread re-raises it; the process restarts from DuckDB
+                failed = True
+                self._written.put(e)
+            finally:
+                self._writes.task_done()
+        self._writes.task_done()
+
+    def _drain(self) -> None:
+        """Wait until every prepared append is written, so DuckDB's offsets are current."""
+        self._writes.join()
+        self._after_writes()
+
+    def _after_writes(self) -> None:
+        """On the poll thread: count what was written and tell Kafka (informational) the new offsets."""
+        while True:
+            try:
+                done = self._written.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(done, BaseException):
+                raise done
+            prepared, result = done
+            for (tenant, service, level), n in result.per_stream.items():
+                self.metrics.lines.labels(tenant, service, level).inc(n)
+            self.metrics.duplicates.inc(result.duplicates)
+            self.metrics.last_commit.set_to_current_time()
+            self.inserted_total += result.inserted
+            if self.on_commit:
+                self.on_commit()
+            try:
+                self._consumer.commit({TopicPartition(t, p): o for (t, p), o in prepared.offsets.items()})
+            except BusError as e:
+                log.warning("group offset commit failed (DuckDB holds the truth): %s", e)
 
     def stop(self) -> None:
         self._running = False

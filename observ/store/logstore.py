@@ -31,6 +31,18 @@ class AppendResult:
     """Inserted rows by (tenant, service, level), for the ingested-lines counters."""
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An append whose Python work is done; `LogStore.write` commits it."""
+
+    rows: pa.Table | None
+    positions: dict[tuple[str, str], int]
+    offsets: dict[tuple[str, int], int]
+    rejected: list[tuple[str, int, int, str, bytes]]
+    duplicates: int
+    per_stream: dict[tuple[str, str, str], int]
+
+
 class LogStore:
     """One DuckDB database file; a single writer, any number of reader cursors.
 
@@ -45,6 +57,8 @@ class LogStore:
         self._con = duckdb.connect(str(path))
         self._lock = threading.Lock()
         ensure_schema(self._con)
+        self._staged: dict[tuple[str, str], int] = {}
+        """Positions of prepared appends not written yet."""
         self._positions: dict[tuple[str, str], int] = {
             (s, src): off
             for s, src, off in self._con.execute(
@@ -69,10 +83,20 @@ class LogStore:
         offsets: dict[tuple[str, int], int] | None = None,
         rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
     ) -> AppendResult:
-        """Insert the new entries of `batches` and record offsets, in one transaction.
+        """Insert the new entries of `batches` and record offsets, in one transaction."""
+        return self.write(self.prepare(batches, offsets, rejected))
 
-        Entries whose end offset is at or before the stored position of their
-        (stream, source) are duplicates of a replay and are skipped.
+    def prepare(
+        self,
+        batches: Iterable[DecodedBatch],
+        offsets: dict[tuple[str, int], int] | None = None,
+        rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
+    ) -> Prepared:
+        """The Python half of an append: filter replays, build Arrow columns. No database access.
+
+        Entries whose end offset is at or before the position of their (stream, source),
+        stored or staged by an earlier prepare, are duplicates of a replay and are skipped.
+        Prepared appends must be written in the order they were prepared.
         """
         cols: dict[str, list] = {c: [] for c in _COLUMNS}
         new_positions: dict[tuple[str, str], int] = {}
@@ -82,7 +106,7 @@ class LogStore:
         # (tenant, service, ts) for DuckDB's zone maps without an ORDER BY over the whole insert.
         for b in sorted(batches, key=lambda b: (b.stream.tenant, b.stream.service, b.ts[0] if b.ts else 0)):
             key = (b.stream.id, b.source)
-            known = new_positions.get(key, self._positions.get(key, -1))
+            known = new_positions.get(key, self._staged.get(key, self._positions.get(key, -1)))
             first = 0
             n = len(b)
             if n and b.end[0] <= known:
@@ -107,36 +131,47 @@ class LogStore:
             for lv in set(levels):
                 k = (s.tenant, s.service, lv)
                 per_stream[k] = per_stream.get(k, 0) + levels.count(lv)
-        inserted = len(cols["line"])
+        self._staged.update(new_positions)
+        rows = pa.Table.from_pydict(cols, schema=_ARROW_SCHEMA) if cols["line"] else None
+        return Prepared(rows, new_positions, dict(offsets or {}), list(rejected), duplicates, per_stream)
+
+    def write(self, prepared: Prepared) -> AppendResult:
+        """The database half: rows, positions, offsets and rejects in one transaction."""
+        p = prepared
         now = time.time_ns()
         with self._lock:
             con = self._con
             con.execute("BEGIN TRANSACTION")
             try:
-                if inserted:
-                    rows = pa.Table.from_pydict(cols, schema=_ARROW_SCHEMA)
-                    con.register("_incoming", rows)
+                if p.rows is not None:
+                    con.register("_incoming", p.rows)
                     con.execute("INSERT INTO logs SELECT * FROM _incoming")
                     con.unregister("_incoming")
-                if new_positions:
+                if p.positions:
                     con.executemany(
                         "INSERT OR REPLACE INTO source_positions VALUES (?, ?, ?, ?)",
-                        [(s, src, off, now) for (s, src), off in new_positions.items()],
+                        [(s, src, off, now) for (s, src), off in p.positions.items()],
                     )
-                if offsets:
+                if p.offsets:
                     con.executemany(
                         "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)",
-                        [(t, p, o) for (t, p), o in offsets.items()],
+                        [(t, part, o) for (t, part), o in p.offsets.items()],
                     )
-                rej = [(*r, now) for r in rejected]
-                if rej:
-                    con.executemany("INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", rej)
+                if p.rejected:
+                    con.executemany(
+                        "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in p.rejected]
+                    )
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                self._staged.clear()
                 raise
-            self._positions.update(new_positions)
-        return AppendResult(inserted, duplicates, per_stream)
+            self._positions.update(p.positions)
+            for key, off in p.positions.items():
+                if self._staged.get(key) == off:
+                    del self._staged[key]
+        inserted = p.rows.num_rows if p.rows is not None else 0
+        return AppendResult(inserted, p.duplicates, p.per_stream)
 
     def recent(self, service: str, limit: int = 100, tenant: str = "default") -> list[dict[str, object]]:
         """Newest lines of one service: the plain JSON endpoint of the embedded API."""
