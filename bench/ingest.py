@@ -82,7 +82,7 @@ def run_sidecar(bootstrap: str, topic: str, raw: Path, lines: int, work: Path) -
                 break
             if proc.poll() is not None:
                 raise SystemExit(f"sidecar exited with {proc.returncode}")
-            time.sleep(0.02)
+            time.sleep(0.1)
         elapsed = time.perf_counter() - t0
     finally:
         proc.terminate()
