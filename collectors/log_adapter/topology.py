@@ -28,6 +28,9 @@ from observ.model import Batch, Entry
 
 log = logging.getLogger("observ.log_adapter")
 
+_ENTRY_OVERHEAD = 64
+"""Bytes counted per entry beside its line (timestamps, ids, offsets) when sizing batches."""
+
 
 class Source:
     """What the loop needs of a source (file tailer or stdin)."""
@@ -155,18 +158,24 @@ class Topology:
 
     def _route(self, state: _SourceState, entries: list[Entry], now: float) -> None:
         source = state.source
-        cfg = self.config
+        max_entries = self.config.batch_max_entries
+        max_bytes = self.config.batch_max_bytes
+        open_batches = self._open
+        key: tuple[str, str] = ("", "")
+        b: Batch | None = None
         for e in entries:
-            key = (source, e.stream)
-            ob = self._open.get(key)
-            if ob is None:
-                stream = self.resolver.resolve(state.path, e.stream)
-                ob = self._open[key] = _Open(Batch(stream, source), e.start, now)
-            b = ob.batch
+            if b is None or e.stream != key[1]:
+                key = (source, e.stream)
+                ob = open_batches.get(key)
+                if ob is None:
+                    stream = self.resolver.resolve(state.path, e.stream)
+                    ob = open_batches[key] = _Open(Batch(stream, source), e.start, now)
+                b = ob.batch
             b.entries.append(e)
-            b.nbytes += len(e.line) + 64
-            if len(b.entries) >= cfg.batch_max_entries or b.nbytes >= cfg.batch_max_bytes:
+            b.nbytes += len(e.line) + _ENTRY_OVERHEAD
+            if len(b.entries) >= max_entries or b.nbytes >= max_bytes:
                 self._send(key, now)
+                b = None
 
     def _expire(self, now: float) -> None:
         wall = time.time_ns()
@@ -191,7 +200,7 @@ class Topology:
         seq = self._seq
         nbytes = batch.nbytes
         count = len(batch.entries)
-        line_bytes = sum(len(e.line) for e in batch.entries)
+        line_bytes = nbytes - count * _ENTRY_OVERHEAD
 
         def acked(error: str | None) -> None:
             state.inflight.pop(seq, None)
