@@ -50,6 +50,7 @@ class IngestMetrics:
             "observ_ingest_rejected_records", "Records that could not be decoded.", ["reason"], registry=r
         )
         self.commit_seconds = Histogram("observ_ingest_commit_seconds", "Time of one DuckDB transaction.", registry=r)
+        self.rows = Gauge("observ_store_log_rows", "Log rows in the store (all tenants).", registry=r)
         self.last_commit = Gauge(
             "observ_ingest_last_commit_timestamp_seconds", "Wall time of the last commit.", registry=r
         )
@@ -89,6 +90,8 @@ class Ingester:
         self._rejected: list[tuple[str, int, int, str, bytes]] = []
         self._first_pending = 0.0
         self.inserted_total = 0
+        self._rows_at_start = store.count()
+        self.metrics.rows.set(self._rows_at_start)
         self.on_commit: Callable[[], None] | None = None
         # One prepared append is written while the next one is prepared: DuckDB's insert
         # releases the GIL, so decoding and building columns overlap with it.
@@ -209,6 +212,7 @@ class Ingester:
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.last_commit.set_to_current_time()
             self.inserted_total += result.inserted
+            self.metrics.rows.set(self._rows_at_start + self.inserted_total)
             if self.on_commit:
                 self.on_commit()
             try:
