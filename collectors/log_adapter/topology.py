@@ -108,6 +108,7 @@ class Topology:
         if now - self._last_expiry >= 0.1:
             self._last_expiry = now
             self._expire(now)
+            self.metrics.lag_bytes.set(self.source.lag_bytes())
         self._ship_due(now)
         wait = 0.0 if read_any else 0.05
         self.sink.poll(wait)
@@ -115,7 +116,6 @@ class Topology:
             self._last_checkpoint = now
             self._checkpoint()
         self.metrics.inflight_bytes.set(self._inflight_bytes)
-        self.metrics.lag_bytes.set(self.source.lag_bytes())
 
     def stop(self) -> None:
         self._running = False
