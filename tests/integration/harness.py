@@ -32,6 +32,10 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+RUNNING: list[Proc] = []
+"""Every Proc started; tests/integration/conftest.py kills what a failed test left behind."""
+
+
 class Proc:
     """A child process with a metrics endpoint; its output goes to a log file kept for failures."""
 
@@ -49,6 +53,7 @@ class Proc:
         out.flush()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        RUNNING.append(self)
         out.close()
         wait_for(self.healthy, 30, f"{self.args[2]} /healthz")
 
