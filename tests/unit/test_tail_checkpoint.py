@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
@@ -16,8 +17,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from collectors.log_adapter.sources.tail.checkpoint import CheckpointStore
-from tests.unit.test_tail_source import Row, Tail, abandon, append, copytruncate, per_source, texts
+from collectors.log_adapter.sources.tail.checkpoint import Checkpoint, CheckpointStore
+from tests.unit.test_tail_source import (
+    Row,
+    Tail,
+    abandon,
+    append,
+    copytruncate,
+    generation,
+    per_source,
+    pod_container,
+    rotate,
+    texts,
+)
 
 
 @pytest.fixture
@@ -113,6 +125,58 @@ def test_restart_finishes_a_file_renamed_while_we_were_down(tmp_path: Path, logs
     assert tail.open_fds_to(rotated) == 0  # read to its end and delivered: never opened again
 
 
+def test_restart_reads_the_generations_rotated_away_while_down(tmp_path: Path) -> None:
+    container, include = pod_container(tmp_path)
+    ancient = container / "0.log.20261124-000000"
+    append(ancient, "from before we started")
+    os.utime(ancient, (1e9, 1e9))
+    live = container / "0.log"
+    append(live, *generation(0, 4))
+    tail = Tail(tmp_path, include=include)
+    rows = tail.read()
+    tail.src.commit(rows[0][0], rows[1][2])
+    tail.src.close()
+    rotate(live, container / "0.log.20261125-100000")
+    append(container / "0.log.20261125-100000", "gen0 written after the rename")
+    for gen in range(1, 4):
+        append(live, *generation(gen))
+        os.rename(live, container / f"0.log.20261125-10000{gen}")
+    append(live, *generation(4))
+    tail.src = tail._new()
+    again = tail.read() + tail.settle(10)
+    expected = [[*generation(0, 4)[2:], "gen0 written after the rename"], *[generation(g) for g in range(1, 5)]]
+    assert sorted(per_source(again)) == sorted(expected)
+    tail.commit_all(again)
+    tail.restart()
+    assert tail.settle(10) == []  # the rotated generations are done: never read again
+    rotate(live, container / "0.log.20261125-100004", *generation(5))
+    assert per_source(tail.settle(10)) == [generation(5)]
+
+
+def test_restart_after_the_file_we_read_was_rotated_and_deleted(tmp_path: Path) -> None:
+    """Kubelet compresses older rotated files and deletes them: the successors are found without it."""
+    container, include = pod_container(tmp_path)
+    live = container / "0.log"
+    append(live, *generation(0))
+    tail = Tail(tmp_path, include=include)
+    tail.commit_all(tail.read())
+    tail.src.close()
+    os.unlink(live)
+    for gen in range(1, 3):
+        append(live, *generation(gen))
+        os.rename(live, container / f"0.log.{gen}")
+    append(live, *generation(3))
+    tail.src = tail._new()
+    assert sorted(per_source(tail.read() + tail.settle(10))) == [generation(g) for g in range(1, 4)]
+
+
+def test_a_record_saved_before_mtimes_were_kept_only_trusts_later_siblings() -> None:
+    before = time.time_ns()
+    doc = {"source": "1:2:ab:0", "dev": 1, "ino": 2, "fp": "ab", "fp_len": 3, "gen": 0, "offset": 0, "path": "p"}
+    assert Checkpoint.from_json(doc, 0.0).mtime_ns >= before
+    assert Checkpoint.from_json({**doc, "mtime_ns": 7}, 0.0).mtime_ns == 7
+
+
 def test_restart_after_copytruncate_while_down(tmp_path: Path, logs: Path) -> None:
     app = logs / "app.log"
     append(app, *lines("a", 4))
@@ -143,6 +207,23 @@ def test_restart_after_truncation_and_regrowth_past_the_offset(tmp_path: Path, l
     assert texts(again) == ["=== banner ===", *lines("b", 5)]
     assert again[0][0] != rows[0][0] and again[0][1] == 0
     assert again[0][0].endswith(":1")
+
+
+def test_a_save_right_after_a_restart_keeps_the_anchor_it_was_resumed_with(tmp_path: Path, logs: Path) -> None:
+    """Resumed at the committed offset, below what was read: a save before reading on must not weaken
+    the evidence, or a rewrite of equal length after a crash passes for the old content."""
+    app = logs / "app.log"
+    append(app, "=== banner ===", "a 0")
+    tail = Tail(tmp_path)
+    rows = tail.read()
+    tail.restart()
+    tail.read(0)  # resumes at offset 0 and saves
+    tail.kill()
+    os.truncate(app, 0)
+    append(app, "=== banner ===", "b 0")
+    again = tail.read() + tail.settle(2)
+    assert texts(again) == ["=== banner ===", "b 0"]
+    assert again[0][0] != rows[0][0]
 
 
 def test_restart_when_the_inode_holds_other_content(tmp_path: Path, logs: Path) -> None:
@@ -299,6 +380,8 @@ class TailerModel(RuleBasedStateMachine):
         self.delivered_end: dict[str, int] = {}
         self.renamed: Path | None = None
         self.copying = False
+        self.truncation_unseen = False
+        """A truncation happened after the last scan the model is sure of."""
         self.optional: set[str] = set()
         """Written between copytruncate's copy and its truncate: logrotate itself loses them."""
 
@@ -343,6 +426,7 @@ class TailerModel(RuleBasedStateMachine):
     def _scan(self) -> None:
         self.tail.clock.tick(1.01)
         self._deliver(self.tail.read())
+        self.truncation_unseen = False
 
     @rule(n=st.integers(1, 5), pad=st.integers(0, 40), header=st.booleans())
     def write(self, n: int, pad: int, header: bool) -> None:
@@ -363,6 +447,25 @@ class TailerModel(RuleBasedStateMachine):
         self.renamed = self.logs / f"app.log.{self.rotations}"
         os.rename(self.app, self.renamed)
 
+    @precondition(lambda self: not self.copying and not self.truncation_unseen)
+    @rule(k=st.integers(2, 4), n=st.integers(1, 3), header=st.booleans(), reopen=st.booleans())
+    def rotate_fast(self, k: int, n: int, header: bool, reopen: bool) -> None:
+        """Several rotations between two reads: generations that never were at the path while we looked.
+        The writer creates its next file at once (`reopen`), or on its next write; but a path that
+        never held a file while the tailer looked cannot be watched (a known gap), so its writer reopens.
+        Not right after a truncation no scan saw: after a restart only hashes are left, and a file
+        sharing our fingerprint that is shorter than what we had read cannot be told from our
+        copytruncate copy (a known gap; no rotator truncates a file and renames it a moment later)."""
+        if not any(r.path == str(self.app) for r in self.tail.src.store.records.values()):
+            reopen = True
+        for _ in range(k):
+            self._append(self.app, n, 0, header)
+            self.rotations += 1
+            self.renamed = self.logs / f"app.log.{self.rotations}"
+            os.rename(self.app, self.renamed)
+        if reopen:
+            self.app.touch()
+
     @precondition(lambda self: self.app.exists() and not self.copying)
     @rule()
     def copy_truncate(self) -> None:
@@ -370,6 +473,7 @@ class TailerModel(RuleBasedStateMachine):
         self.rotations += 1
         copytruncate(self.app, self.logs / f"app.log.{self.rotations}")
         self.renamed = None
+        self.truncation_unseen = True
 
     @precondition(lambda self: self.app.exists() and not self.copying)
     @rule()
@@ -386,6 +490,7 @@ class TailerModel(RuleBasedStateMachine):
     def truncate_after_copy(self) -> None:
         os.truncate(self.app, 0)
         self.copying = False
+        self.truncation_unseen = True
 
     @rule(budget=st.sampled_from([7, 100, 5000, 1 << 20]))
     def read(self, budget: int) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -410,6 +412,24 @@ def test_copy_in_the_making_is_not_read_as_a_new_file(tmp_path: Path, logs: Path
     assert per_source(rows) == [["old 0", "old 1", "old 2", "old 3", "old 4"], ["new 0"]]
 
 
+def test_copytruncate_copy_is_told_from_a_newer_file_starting_alike(tmp_path: Path, logs: Path) -> None:
+    """Both are shorter than what we read and share the fingerprint (a banner longer than it):
+    the bytes we read beyond the fingerprint decide, not the newest mtime."""
+    banner = "=" * 300
+    app = logs / "app.log"
+    append(app, banner, "old 0")
+    tail = Tail(tmp_path, include=[str(logs / "app.log*")])
+    rows = tail.read()
+    shutil.copyfile(app, logs / "app.log.1")
+    append(app, "old 1")  # written after the copy: logrotate itself loses it
+    rows += tail.read()
+    os.truncate(app, 0)
+    append(app, "new 0")
+    append(logs / "app.log.2", banner, "other")
+    rows += tail.scan_read() + tail.settle(10)
+    assert sorted(per_source(rows)) == [[banner, "old 0", "old 1"], [banner, "other"], ["new 0"]]
+
+
 def test_truncation_without_a_copy_counts_what_was_lost(tmp_path: Path, logs: Path) -> None:
     app = logs / "app.log"
     append(app, *[f"old {i}" for i in range(2)])
@@ -474,6 +494,133 @@ def test_inode_reuse_is_a_new_source(tmp_path: Path, logs: Path) -> None:
     assert more[0][1] == 0
     assert more[0][0] != rows[0][0]
     shutil.rmtree(state)
+
+
+# -- rotation faster than the glob interval ---------------------------------------------
+
+
+def pod_container(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A kubelet container log directory, and the DaemonSet's glob (rotated names do not match it)."""
+    container = tmp_path / "var" / "log" / "pods" / "shop_api-7f9c_0d6e" / "api"
+    container.mkdir(parents=True)
+    return container, [str(tmp_path / "var" / "log" / "pods" / "*" / "*" / "*.log")]
+
+
+def generation(gen: int, n: int = 3) -> list[str]:
+    return [f"2026-11-25T10:00:00.{gen:03d}{i:06d}Z stdout F gen{gen} line {i}" for i in range(n)]
+
+
+def rotate(live: Path, rotated: Path, *lines: str) -> None:
+    """Kubelet: rename, then the runtime reopens a new file and writes on."""
+    os.rename(live, rotated)
+    append(live, *lines)
+
+
+def test_generations_rotated_between_two_scans_are_all_read(tmp_path: Path) -> None:
+    container, include = pod_container(tmp_path)
+    live = container / "0.log"
+    append(live, *generation(0))
+    tail = Tail(tmp_path, include=include, glob_interval_ms=1000)
+    rows = tail.read()
+    for gen in range(1, 4):
+        rotate(live, container / f"0.log.2026112510000{gen}", *generation(gen))
+    # No glob interval passed: generations 1 and 2 never were at the glob path while we looked.
+    rows += tail.read()
+    assert sorted(per_source(rows)) == [generation(g) for g in range(4)]
+    assert {r.path for r in tail.src.store.records.values()} == {str(live)}  # labels come from it
+    assert tail.settle(10) == []
+    assert sum(tail.open_fds_to(container / f"0.log.2026112510000{gen}") for gen in range(1, 4)) == 0
+    assert tail.open_fds_to(live) == 1
+
+
+def test_a_reader_behind_finds_the_generations_it_never_saw(tmp_path: Path) -> None:
+    container, include = pod_container(tmp_path)
+    live = container / "0.log"
+    append(live, *generation(0, 500))
+    tail = Tail(tmp_path, include=include, read_chunk_bytes=4096)
+    rows = tail.read(4096)
+    assert 0 < len(rows) < 500
+    for gen in range(1, 4):
+        rotate(live, container / f"0.log.{gen}", *generation(gen))
+    rows += tail.settle(10)
+    assert sorted(per_source(rows)) == [generation(0, 500), *[generation(g) for g in range(1, 4)]]
+
+
+def test_a_path_left_empty_is_watched_while_its_last_file_is_open(tmp_path: Path, logs: Path) -> None:
+    """A writer that creates its file on the first write: between two scans nothing may be at the path."""
+    app = logs / "app.log"
+    append(app, "a 0", "a 1")
+    tail = Tail(tmp_path)
+    rows = tail.read()
+    os.rename(app, logs / "app.log.1")
+    rows += tail.scan_read()
+    for gen, name in (("b", "app.log.2"), ("c", "app.log.3")):
+        append(app, f"{gen} 0")
+        os.rename(app, logs / name)
+    rows += tail.settle(10)
+    assert per_source(rows) == [["a 0", "a 1"], ["b 0"], ["c 0"]]
+
+
+def test_a_new_path_whose_first_generations_rotated_before_we_looked(tmp_path: Path) -> None:
+    container, include = pod_container(tmp_path)
+    started = time.time_ns()
+    tail = Tail(tmp_path, include=include)
+    assert tail.read() == []
+    live = container / "0.log"
+    append(live, *generation(0))
+    for gen in range(1, 3):
+        rotate(live, container / f"0.log.{gen}", *generation(gen))
+    # File times come from a coarse clock: written right after we started, stamped a little before.
+    os.utime(container / "0.log.1", ns=(started - 1_000_000, started - 1_000_000))
+    rows = tail.scan_read() + tail.settle(10)
+    assert sorted(per_source(rows)) == [generation(g) for g in range(3)]
+
+
+def test_rotated_siblings_that_are_not_new_generations_are_left_alone(tmp_path: Path) -> None:
+    container, include = pod_container(tmp_path)
+    ancient = container / "0.log.20261124-000000"
+    append(ancient, "from before we started")
+    hour_ago = time.time() - 3600
+    os.utime(ancient, (hour_ago, hour_ago))
+    live = container / "0.log"
+    append(live, *generation(0))
+    tail = Tail(tmp_path, include=include, exclude=["*.skip"])
+    rows = tail.read()
+    rotate(live, container / "0.log.20261125-100000", *generation(1))
+    (container / "0.log.20261124-000000.gz").write_bytes(gzip.compress(b"zipped\n"))
+    (container / "0.log.20261124-000000.tmp").write_bytes(gzip.compress(b"kubelet compressing\n"))
+    append(container / "0.log.json", "another file, not a rotation")
+    append(container / "0.log.1.skip", "excluded by the user")
+    rotate(live, container / "0.log.20261125-100001", *generation(2))
+    rows += tail.read() + tail.settle(10)
+    assert sorted(per_source(rows)) == [generation(g) for g in range(3)]
+
+
+def test_a_copy_of_what_we_read_is_not_a_new_generation(tmp_path: Path, logs: Path) -> None:
+    """logrotate `copy`: our content under a new inode; then the file is renamed anyway."""
+    app = logs / "app.log"
+    append(app, "a 0", "a 1", "a 2")
+    tail = Tail(tmp_path)
+    rows = tail.read()
+    shutil.copyfile(app, logs / "app.log.1")
+    rotate(app, logs / "app.log.2", "b 0")
+    rows += tail.read() + tail.settle(10)
+    assert per_source(rows) == [["a 0", "a 1", "a 2"], ["b 0"]]
+
+
+def test_copytruncate_then_rename_before_a_scan(tmp_path: Path, logs: Path) -> None:
+    """The copy is claimed by the lineage it holds before rotated siblings are looked at."""
+    app = logs / "app.log"
+    append(app, "old 0", "old 1", "old 2")
+    tail = Tail(tmp_path)
+    rows = tail.read()
+    append(app, "old 3")
+    copytruncate(app, logs / "app.log.1")
+    append(app, "mid 0")
+    rotate(app, logs / "app.log.2", "new 0")
+    rows += tail.scan_read() + tail.settle(10)
+    assert per_source(rows) == [["old 0", "old 1", "old 2", "old 3"], ["mid 0"], ["new 0"]]
+    assert tail.count("observ_adapter_dropped_entries_total", reason="truncated_unread") == 0
 
 
 # -- unreadable files -------------------------------------------------------------

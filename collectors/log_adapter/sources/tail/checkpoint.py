@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -50,6 +51,9 @@ class Checkpoint:
     so that the file is not mistaken for a copy of, or a successor to, another lineage."""
     seen: float = 0.0
     """Clock time the inode was last seen; persisted as `idle_s`, the age at saving (clocks differ)."""
+    mtime_ns: int = 0
+    """Modification time last seen on the file. Its rotated siblings modified earlier are older
+    generations; later ones may be successors rotated away before a scan saw them."""
     emitted: int = 0
     """End of the last line handed out; commits never pass it (not persisted)."""
     closed_end: int | None = None
@@ -72,6 +76,7 @@ class Checkpoint:
             "final": self.final,
             "done": self.done,
             "idle_s": round(max(0.0, now - self.seen), 3),
+            "mtime_ns": self.mtime_ns,
         }
 
     @classmethod
@@ -86,6 +91,8 @@ class Checkpoint:
         if not isinstance(idle, int | float):
             raise ValueError(f"record field 'idle_s' is not a number: {idle!r}")
         offset = num("offset")
+        # Written before the field existed: only siblings modified from now on count as successors.
+        mtime_ns = num("mtime_ns") if "mtime_ns" in d else time.time_ns()
         return cls(
             source=str(d["source"]),
             dev=num("dev"),
@@ -102,6 +109,7 @@ class Checkpoint:
             final=d.get("final") is True,
             done=d.get("done") is True,
             seen=now - float(idle),
+            mtime_ns=mtime_ns,
             emitted=offset,
         )
 
@@ -118,6 +126,8 @@ class CheckpointStore:
         self.records: dict[str, Checkpoint] = {}
         self.gens: dict[Inode, tuple[int, float]] = {}
         """inode -> (last generation used, clock time the inode was last seen)"""
+        self.scanned_ns: int | None = None
+        """Wall time of the last scan: what was modified later at a path we knew nothing of is new."""
 
     def load(self, now: float) -> bool:
         """Read the file; False when there is none. Raises CheckpointError when it is unusable."""
@@ -134,10 +144,13 @@ class CheckpointStore:
                 raise ValueError(f"unknown version {doc.get('version')!r}")
             records = [Checkpoint.from_json(d, now) for d in doc["records"]]
             gens = {(int(dev), int(ino)): (int(gen), now - float(idle)) for dev, ino, gen, idle in doc["gens"]}
+            scanned = doc.get("scanned_ns")
+            scanned_ns = None if scanned is None else int(scanned)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{self.path}: {e}") from e
         self.records = {r.source: r for r in records}
         self.gens = gens
+        self.scanned_ns = scanned_ns
         return True
 
     def save(self, now: float) -> None:
@@ -146,6 +159,7 @@ class CheckpointStore:
             "version": VERSION,
             "records": [r.to_json(now) for r in self.records.values()],
             "gens": [[dev, ino, gen, round(max(0.0, now - seen), 3)] for (dev, ino), (gen, seen) in self.gens.items()],
+            "scanned_ns": self.scanned_ns,
         }
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
         directory = os.path.dirname(os.path.abspath(self.path))

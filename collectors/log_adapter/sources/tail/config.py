@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 KiB = 1024
-MiB = 1024 * KiB
 
 
 class TailConfig(BaseModel):
@@ -22,8 +21,10 @@ class TailConfig(BaseModel):
     Files that appear later, or once a checkpoint exists, are always read from the beginning:
     they were created while we were not looking, and their lines are new."""
     read_chunk_bytes: int = Field(256 * KiB, ge=4 * KiB)
-    max_line_bytes: int = Field(1 * MiB, ge=256)
-    """Longer lines are cut here; the rest up to the newline is skipped, the line marked truncated."""
+    max_line_bytes: int = Field(256 * KiB, ge=256)
+    """Longer lines are cut here; the rest up to the newline is skipped, the line marked truncated.
+    256 KiB, as Loki's default: a Kafka record carries a whole batch and the broker's default
+    message size limit is 1 MB, so a line near 1 MiB could never be shipped."""
     glob_interval_ms: int = Field(1000, ge=10)
     rotate_wait_ms: int = Field(5000, ge=0)
     """Keep reading a renamed or deleted file until it has been idle this long after its path moved on."""

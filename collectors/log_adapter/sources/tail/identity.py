@@ -22,6 +22,8 @@ FP_MAX = 256
 """Bytes of the first line that identify a file."""
 ANCHOR = 64
 """Bytes before the read position compared on every read and at restart."""
+HEAD = FP_MAX + ANCHOR
+"""Raw bytes of a file's start kept while it is read: they tell apart copies whose first lines match."""
 
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 """O_NONBLOCK: a FIFO matched by a glob must not hang the reader."""
@@ -76,6 +78,10 @@ class Evidence:
     anchor_end: int
     anchor: str
     """digest of the ANCHOR (or fewer) bytes before anchor_end; empty when anchor_end is 0."""
+    head: bytes = b""
+    """Raw bytes the content starts with, up to HEAD (known while reading, not after a restart)."""
+    tail: bytes = b""
+    """Raw bytes just before anchor_end (known while reading, not after a restart)."""
 
     def head_matches(self, fd: int, size: int) -> bool:
         return size >= self.fp_len and digest(pread_all(fd, self.fp_len, 0)) == self.fp
@@ -86,6 +92,25 @@ class Evidence:
     def same_content(self, fd: int, size: int, offset: int) -> bool:
         """True when the file still holds what we read, so resuming at `offset` is right."""
         return size >= offset and size >= self.anchor_end and self.head_matches(fd, size) and self.anchor_matches(fd)
+
+    def copy_rank(self, fd: int, size: int) -> int | None:
+        """How well a file that starts like ours is shown to hold our content: 2 up to anchor_end;
+        1 when shorter but agreeing with raw bytes we hold beyond the fingerprint; 0 on its head
+        alone; None when some byte contradicts it."""
+        if size >= self.anchor_end:
+            return 2 if self.anchor_matches(fd) else None
+        checked = False
+        n = min(size, len(self.head))
+        if n > self.fp_len:
+            if pread_all(fd, n, 0) != self.head[:n]:
+                return None
+            checked = True
+        start = self.anchor_end - len(self.tail)
+        if self.tail and size > start:
+            if pread_all(fd, size - start, start) != self.tail[: size - start]:
+                return None
+            checked = True
+        return 1 if checked else 0
 
 
 @dataclass(slots=True)
@@ -107,16 +132,17 @@ def find_copy(
 
     It starts like our file; if it is at least as long as what we read, the
     anchor must match too (else it is another file that merely starts alike).
-    A shorter copy (we read past the moment of the copy) is accepted on its
-    head alone. A file that still holds another known lineage (`owned(dev,
-    ino, fd, size)`) is never ours, however alike. Among several, the
-    verified and then the newest wins.
+    A shorter copy (we read past the moment of the copy) must agree with the
+    raw bytes of ours it covers, if we hold any. A file that still holds
+    another known lineage (`owned(dev, ino, fd, size)`) is never ours, however
+    alike. Among several, the best shown (`Evidence.copy_rank`) and then the
+    newest wins.
     """
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return None
-    best: tuple[bool, float, Copy] | None = None
+    best: tuple[int, float, Copy] | None = None
     for entry in entries:
         try:
             st = entry.stat(follow_symlinks=False)
@@ -131,9 +157,9 @@ def find_copy(
         keep = False
         try:
             if ev.head_matches(fd, st.st_size) and not owned(st.st_dev, st.st_ino, fd, st.st_size):
-                verified = st.st_size >= ev.anchor_end
-                if not verified or ev.anchor_matches(fd):
-                    rank = (verified, st.st_mtime)
+                shown = ev.copy_rank(fd, st.st_size)
+                if shown is not None:
+                    rank = (shown, st.st_mtime)
                     if best is None or rank > best[:2]:
                         if best is not None:
                             os.close(best[2].fd)

@@ -12,6 +12,12 @@ Rotation:
   new file is picked up; it is closed once idle `rotate_wait_ms` after its path
   moved on. A rotated name that also matches the globs is the same inode, hence
   the same source, never read twice.
+- fast rename rotation: a file read to its end whose path now leads elsewhere
+  triggers a scan at once, not a glob interval later. Generations that lived at
+  the path only between two looks anyway (the reader was behind, or we were
+  down) are found among its rotated siblings (`0.log.<date>`, `app.log.1`):
+  whenever the path's occupant changed, siblings that no lineage owns and that
+  were modified since the newest lineage we knew there become lineages of their own.
 - copytruncate: a shrunk file, or bytes before our position that changed, means
   its content started over. The part we had not read yet is taken from the
   copy in the same directory (same head, same bytes before our position) under
@@ -22,6 +28,7 @@ Rotation:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -31,10 +38,19 @@ from dataclasses import dataclass
 from collectors.log_adapter.events import Dropped, Metrics, SourceError
 from collectors.log_adapter.sources.tail.checkpoint import Checkpoint, CheckpointError, CheckpointStore
 from collectors.log_adapter.sources.tail.config import TailConfig
-from collectors.log_adapter.sources.tail.discovery import Found, Inode, open_reason, scan
+from collectors.log_adapter.sources.tail.discovery import (
+    Found,
+    Inode,
+    Sibling,
+    compressed,
+    open_reason,
+    rotated_siblings,
+    scan,
+)
 from collectors.log_adapter.sources.tail.identity import (
     ANCHOR,
     FP_MAX,
+    HEAD,
     OPEN_FLAGS,
     Copy,
     Evidence,
@@ -50,6 +66,8 @@ from collectors.log_adapter.sources.tail.lines import Lines, LineSplitter
 __all__ = ["Lines", "TailSource"]
 
 _SEEK_BACK = 64 * 1024
+_MTIME_SLACK_NS = 1_000_000_000
+"""File times come from a coarse clock (a tick behind ours, or whole seconds on some filesystems)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -66,6 +84,13 @@ class _Tailed:
     last_data: float
     moved_at: float | None = None
     """When its path stopped leading to it (renamed, deleted, or a copy)."""
+    head: bytes = b""
+    """The first bytes read, up to HEAD: with `tail`, what tells our copytruncate copy from look-alikes."""
+    verified_end: int = 0
+    """The record's anchor held here when we resumed below it: saves keep that stronger evidence
+    until reading passes it (else a crash meanwhile leaves only the anchor at the offset)."""
+    path_checked: float = float("-inf")
+    """When we last looked whether its path still leads to it (at its end)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -100,8 +125,18 @@ class TailSource:
         self._by_inode: dict[Inode, _Tailed] = {}
         self._pending: dict[Inode, _Pending] = {}
         self._last_scan = float("-inf")
+        self._rescan = False
+        """A file read to its end no longer is at its path: scan without waiting for the interval."""
+        self._path_check_s = config.glob_interval_ms / 4000
+        """Idle files look at their path 4 times per glob interval: a stat each, on every file."""
+        self._occupants: dict[str, Inode] = {}
+        """What each globbed path held at the last scan."""
+        self._looked_ns = (self.store.scanned_ns or time.time_ns()) - _MTIME_SLACK_NS
+        """Since when we have been looking: older files at a path we know nothing of are history."""
         self._last_save = now
-        self._must_save = False
+        self._must_save = True
+        """Also at the first read: when we started looking must survive a crash, or what was written
+        meanwhile at a new path would look like history after the restart."""
         self._rr = 0
         self._readable = 0
 
@@ -112,12 +147,16 @@ class TailSource:
         now = self.clock()
         cfg = self.config
         out: list[Lines] = []
-        if now - self._last_scan >= cfg.glob_interval_ms / 1000:
-            self._last_scan = now
+        if self._rescan or now - self._last_scan >= cfg.glob_interval_ms / 1000:
             self._scan(now, out)
         if self._pending:
             self._identify(now)
-        self._read_round_robin(budget_bytes, now, out)
+        left = self._read_round_robin(budget_bytes, now, out)
+        if self._rescan and left > 0:
+            self._scan(now, out)
+            if self._pending:
+                self._identify(now)
+            self._read_round_robin(left, now, out)
         self._timeouts(now, out)
         self._readable = sum(max(0, t.size - t.split.pos) for t in self._tailed.values())
         self.metrics.lag_bytes.set(self.lag_bytes())
@@ -150,7 +189,14 @@ class TailSource:
         self._must_save = False
 
     def lag_bytes(self) -> int:
-        lag = sum(max(0, t.size - t.split.pos) for t in self._tailed.values())
+        """Unread bytes by a fresh fstat: while backpressure stops read(), the sizes it saw go stale."""
+        lag = 0
+        for t in self._tailed.values():
+            try:
+                size = os.fstat(t.fd).st_size
+            except OSError:
+                size = t.size
+            lag += max(0, size - t.split.pos)
         return lag + sum(max(0, p.size) for p in self._pending.values())
 
     def idle(self) -> bool:
@@ -185,18 +231,24 @@ class TailSource:
     def _sync(self, t: _Tailed, now: float) -> None:
         rec = t.rec
         rec.size = t.size
-        rec.anchor_end = t.size if rec.final else t.split.pos
-        rec.anchor = digest(t.tail) if t.tail else ""
+        if rec.final or t.split.pos >= t.verified_end:
+            rec.anchor_end = t.size if rec.final else t.split.pos
+            rec.anchor = digest(t.tail) if t.tail else ""
         rec.seen = now
+        rec.mtime_ns = _mtime_ns(t.fd, rec.mtime_ns)
         self.store.touch((rec.dev, rec.ino), now)
 
     # -- discovery ---------------------------------------------------------
 
     def _scan(self, now: float, out: list[Lines]) -> None:
         cfg = self.config
+        self._last_scan = now
+        self._rescan = False
+        self.store.scanned_ns = time.time_ns()
         found, problems = scan(cfg.include, cfg.exclude)
         for p in problems:
             self._report(p.path, p.reason, p.detail)
+        newest = self._newest_by_path()
         for key, t in self._by_inode.items():
             f = found.get(key)
             if f is not None:
@@ -230,6 +282,7 @@ class TailSource:
             if (f.dev, f.ino) not in self._by_inode and (f.dev, f.ino) not in self._pending:
                 self._admit(f, now)
         self._search_moved(found, now)
+        self._adopt_rotated(newest, found, now)
         self.store.expire(now, cfg.forget_after_ms / 1000, keep=set(self._tailed))
         self._start_at_end = False
 
@@ -302,6 +355,73 @@ class TailSource:
                     os.close(fd)
                     self._retire(rec, now)
 
+    def _newest_by_path(self) -> dict[str, int]:
+        """The latest mtime of the lineages known under each discovery path."""
+        newest: dict[str, int] = {}
+        for r in self.store.records.values():
+            if r.mtime_ns > newest.get(r.path, -1):
+                newest[r.path] = r.mtime_ns
+        for p in self._pending.values():
+            m = _mtime_ns(p.fd, 0)
+            if m > newest.get(p.path, -1):
+                newest[p.path] = m
+        return newest
+
+    def _adopt_rotated(self, newest: dict[str, int], found: dict[Inode, Found], now: float) -> None:
+        """Generations that lived at a path only between two looks at it (fast rotation, a reader
+        behind, a restart). Sought when the path's occupant changed, or while nothing is there (a
+        writer that creates its file lazily). A generation we missed was created after the last write
+        to the newest one we knew there, so its mtime is not older; older rotated files predate what
+        we read. At a path we know nothing of, what is older than our looking is history; and what is
+        older than forget_after_ms may be a file we read and forgot. Inodes we hold and copies of
+        recorded lineages are skipped. A path never occupied while we looked is out of reach."""
+        occupants = {f.path: key for key, f in found.items()}
+        forgotten_ns = time.time_ns() - self.config.forget_after_ms * 1_000_000
+        for path in newest.keys() | occupants.keys():
+            now_at = occupants.get(path)
+            if now_at == self._occupants.get(path) and (now_at is not None or os.path.lexists(path)):
+                continue
+            since_ns = max(newest.get(path, self._looked_ns), forgotten_ns)
+            for s in rotated_siblings(path, since_ns, self.config.exclude):
+                key = (s.dev, s.ino)
+                if key not in found and key not in self._by_inode and key not in self._pending:
+                    self._adopt(s, path, now)
+        self._occupants = occupants
+
+    def _adopt(self, s: Sibling, path: str, now: float) -> None:
+        """A rotated sibling nobody read: a new lineage under its original `path`, read from its start."""
+        key = (s.dev, s.ino)
+        opened = self._open(s.path, key)
+        if opened is None:
+            return
+        fd, st = opened
+        try:
+            head = pread_all(fd, FP_MAX, 0)
+            skip = compressed(head) or self._known(key, fd, st.st_size, head)
+        except OSError as e:
+            self._report(s.path, "read_error", e.strerror or "")
+            skip = True
+        if skip:
+            os.close(fd)
+            return
+        self._pending[key] = _Pending(
+            fd, s.dev, s.ino, path, s.path, at_end=False, fresh=True, changed=now, moved_at=now
+        )
+
+    def _known(self, key: Inode, fd: int, size: int, head: bytes) -> bool:
+        """Holds a recorded lineage's content: on that lineage's inode, or elsewhere as a copy verified
+        past the head (many files start alike)."""
+        fps: dict[int, str] = {}
+        for r in self.store.records.values():
+            if r.fp_len > len(head) or size < r.anchor_end or ((r.dev, r.ino) != key and not r.anchor):
+                continue
+            fp = fps.get(r.fp_len)
+            if fp is None:
+                fp = fps[r.fp_len] = digest(head[: r.fp_len])
+            if fp == r.fp and self._evidence(r).anchor_matches(fd):
+                return True
+        return False
+
     # -- lineages ----------------------------------------------------------
 
     def _evidence(self, rec: Checkpoint) -> Evidence:
@@ -333,6 +453,7 @@ class TailSource:
             size = min(size, rec.anchor_end)
         try:
             tail = anchor_at(fd, size if rec.final else start)
+            head = pread_all(fd, min(start, HEAD), 0) if start else b""
         except OSError as e:
             os.close(fd)
             self._report(loc, "read_error", e.strerror or "")
@@ -343,7 +464,7 @@ class TailSource:
         rec.closed_end = None
         rec.done = False
         split = LineSplitter(rec.path, rec.source, self.config.max_line_bytes, start)
-        t = _Tailed(rec, fd, split, size, tail, now, now if moved else None)
+        t = _Tailed(rec, fd, split, size, tail, now, now if moved else None, head, rec.anchor_end)
         self._tailed[rec.source] = t
         self._by_inode[(rec.dev, rec.ino)] = t
 
@@ -439,7 +560,19 @@ class TailSource:
         source = source_id(p.dev, p.ino, fp, gen)
         start = self._last_line_end(p) if p.at_end else 0
         rec = Checkpoint(
-            source, p.dev, p.ino, fp, len(head), gen, start, p.path, p.loc, size=p.size, seen=now, emitted=start
+            source,
+            p.dev,
+            p.ino,
+            fp,
+            len(head),
+            gen,
+            start,
+            p.path,
+            p.loc,
+            size=p.size,
+            seen=now,
+            mtime_ns=_mtime_ns(p.fd, 0),
+            emitted=start,
         )
         self.store.add(rec)
         self._must_save = True
@@ -465,10 +598,11 @@ class TailSource:
 
     # -- reading -----------------------------------------------------------
 
-    def _read_round_robin(self, budget: int, now: float, out: list[Lines]) -> None:
+    def _read_round_robin(self, budget: int, now: float, out: list[Lines]) -> int:
+        """Returns what is left of the budget."""
         files = list(self._tailed.values())
         if not files:
-            return
+            return budget
         start = self._rr % len(files)
         self._rr += 1
         active = files[start:] + files[:start]
@@ -487,6 +621,7 @@ class TailSource:
                 if got == want:
                     more.append(t)
             active = more
+        return left
 
     def _check_size(self, t: _Tailed, now: float, out: list[Lines]) -> bool:
         """Refresh the size; False when the file shrank below our position (handled here)."""
@@ -500,6 +635,14 @@ class TailSource:
             return False
         t.size = size
         return True
+
+    def _path_moved_on(self, t: _Tailed) -> bool:
+        """At its end, does the file's path lead elsewhere now? One stat instead of waiting for a scan."""
+        try:
+            st = os.stat(t.rec.loc)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != (t.rec.dev, t.rec.ino)
 
     def _still_ours(self, t: _Tailed) -> bool:
         """Do the bytes before our position still read as we read them? Before the first byte is
@@ -522,8 +665,14 @@ class TailSource:
         if t.rec.final:
             return 0
         pos = t.split.pos
-        if t.size <= pos and (not self._check_size(t, now, out) or t.size <= pos):
-            return 0
+        if t.size <= pos:
+            if not self._check_size(t, now, out):
+                return 0
+            if t.size <= pos:
+                if t.moved_at is None and not self._rescan and now - t.path_checked >= self._path_check_s:
+                    t.path_checked = now
+                    self._rescan = self._path_moved_on(t)
+                return 0
         # The first read covers the head and an anchor's worth past it: many files start alike.
         n = min(max(want, FP_MAX + ANCHOR) if pos == 0 else want, t.size - pos)
         a = len(t.tail)
@@ -549,6 +698,8 @@ class TailSource:
             self._clear(t.rec.loc)
         t.last_data = now
         t.tail = data[-ANCHOR:] if got >= ANCHOR else (t.tail + data)[-ANCHOR:]
+        if pos < HEAD:
+            t.head = (t.head + data)[:HEAD]
         self.metrics.bytes_read.inc(got)
         lines = t.split.feed(data)
         if lines is not None:
@@ -565,9 +716,10 @@ class TailSource:
         rec = t.rec
         key = (rec.dev, rec.ino)
         pos = t.split.pos
-        ev = Evidence(rec.fp, rec.fp_len, pos, digest(t.tail) if t.tail else "")
+        ev = Evidence(rec.fp, rec.fp_len, pos, digest(t.tail) if t.tail else "", t.head, t.tail)
         copy = self._find_copy(rec, ev)
         del self._by_inode[key]
+        t.verified_end = 0
         truncated_fd = t.fd
         truncated_loc = rec.loc
         if copy is not None:
@@ -655,3 +807,9 @@ class TailSource:
     def _clear(self, path: str) -> None:
         """The condition is over: a later failure is news again."""
         self._errors.pop(path, None)
+
+
+def _mtime_ns(fd: int, default: int) -> int:
+    with contextlib.suppress(OSError):
+        return os.fstat(fd).st_mtime_ns
+    return default
