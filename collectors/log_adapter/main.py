@@ -21,7 +21,7 @@ def build_source(config: AdapterConfig, metrics: Metrics) -> Source:
     if config.stdin:
         from collectors.log_adapter.sources.stdin import StdinSource
 
-        return StdinSource(metrics=metrics)
+        return StdinSource(metrics=metrics, max_line_bytes=config.tail.max_line_bytes)
     from collectors.log_adapter.sources.tail.source import TailSource
 
     return TailSource(config.tail, metrics)

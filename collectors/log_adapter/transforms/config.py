@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 KiB = 1024
-MiB = 1024 * KiB
 
 DEFAULT_START_PATTERN = (
     r"^(?!\s|$"
@@ -36,7 +35,8 @@ class MultilineConfig(BaseModel):
     timeout_ms: int = Field(1000, ge=1)
     """An entry is complete when no line was appended for this long."""
     max_lines: int = Field(500, ge=1)
-    max_bytes: int = Field(1 * MiB, ge=1)
+    max_bytes: int = Field(256 * KiB, ge=1)
+    """Like every entry bound, below Kafka's default 1 MB message size: one record must hold the entry."""
 
     @field_validator("start_pattern")
     @classmethod
@@ -53,8 +53,9 @@ class ParseConfig(BaseModel):
 
     format: Literal["auto", "cri", "docker", "raw"] = "auto"
     """`auto` decides per line: CRI, else Docker json-file, else raw text."""
-    max_merged_bytes: int = Field(1 * MiB, ge=1)
-    """Bound on a line merged from CRI `P` pieces or Docker partial pieces; the excess is cut."""
+    max_merged_bytes: int = Field(256 * KiB, ge=1)
+    """Bound on a line merged from CRI `P` pieces or Docker partial pieces; the excess is cut.
+    256 KiB like Loki's max line size, and below Kafka's default 1 MB message size."""
     partial_timeout_ms: int = Field(5000, ge=1)
     """Partial pieces without their final piece are shipped as they are after this long."""
     multiline: MultilineConfig = MultilineConfig()
