@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from collectors.log_adapter.config import AdapterConfig
 from collectors.log_adapter.events import Metrics
@@ -32,7 +33,7 @@ _ENTRY_OVERHEAD = 64
 """Bytes counted per entry beside its line (timestamps, ids, offsets) when sizing batches."""
 
 
-class Source:
+class Source(Protocol):
     """What the loop needs of a source (file tailer or stdin)."""
 
     def read(self, budget_bytes: int) -> list[Lines]: ...
