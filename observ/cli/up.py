@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
 import time
@@ -23,8 +22,6 @@ from collectors.log_adapter.sinks.store import StoreSink
 from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
 from observ.store.logstore import LogStore
-
-log = logging.getLogger("observ.up")
 
 
 class _Server(uvicorn.Server):

@@ -74,9 +74,6 @@ class LogStore:
         rows = self.cursor().execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall()
         return dict(rows)
 
-    def source_position(self, stream_id: str, source: str) -> int:
-        return self._positions.get((stream_id, source), -1)
-
     def append(
         self,
         batches: Iterable[DecodedBatch],

@@ -45,6 +45,15 @@ def stored_rows(ing: Proc) -> float:
     return ing.metrics().get("observ_store_log_rows", 0.0)
 
 
+def start_pipeline(tmp: Path, file_globs: list[str], bootstrap: str, topic: str) -> tuple[Proc, Proc]:
+    """The sidecar and the ingester as users run them, both healthy."""
+    sc = sidecar(tmp, file_globs, bootstrap, topic)
+    ing = ingester(tmp, bootstrap, topic)
+    sc.start()
+    ing.start()
+    return sc, ing
+
+
 def writers(logs: Path, rotate_every: int) -> list[RotatingWriter]:
     return [
         RotatingWriter(logs / "var/log/pods/shop_api-7f9c_0d6e/api/0.log", "cri-api", "cri", "rename", rotate_every),
@@ -57,12 +66,8 @@ def globs(logs: Path) -> list[str]:
 
 
 def test_rotations_of_both_kinds_arrive_exactly_once(tmp_path: Path, kafka_bootstrap: str, kafka_topic) -> None:
-    topic = kafka_topic(partitions=3)
     ws = writers(tmp_path / "logs", rotate_every=20_000)
-    sc = sidecar(tmp_path, globs(tmp_path / "logs"), kafka_bootstrap, topic)
-    ing = ingester(tmp_path, kafka_bootstrap, topic)
-    sc.start()
-    ing.start()
+    sc, ing = start_pipeline(tmp_path, globs(tmp_path / "logs"), kafka_bootstrap, kafka_topic(partitions=3))
     for _ in range(20):
         for w in ws:
             w.write(5_000)
@@ -82,12 +87,8 @@ def test_rotations_of_both_kinds_arrive_exactly_once(tmp_path: Path, kafka_boots
 
 
 def test_sigkilled_sidecar_and_ingester_still_exactly_once(tmp_path: Path, kafka_bootstrap: str, kafka_topic) -> None:
-    topic = kafka_topic(partitions=2)
     ws = writers(tmp_path / "logs", rotate_every=15_000)
-    sc = sidecar(tmp_path, globs(tmp_path / "logs"), kafka_bootstrap, topic)
-    ing = ingester(tmp_path, kafka_bootstrap, topic)
-    sc.start()
-    ing.start()
+    sc, ing = start_pipeline(tmp_path, globs(tmp_path / "logs"), kafka_bootstrap, kafka_topic(partitions=2))
     rng = random.Random(3)
     for step in range(20):
         for w in ws:
@@ -112,13 +113,9 @@ def test_sigkilled_sidecar_and_ingester_still_exactly_once(tmp_path: Path, kafka
 def test_broker_outage_loses_nothing_and_memory_stays_bounded(
     tmp_path: Path, kafka_broker, kafka_bootstrap: str, kafka_topic
 ) -> None:
-    topic = kafka_topic(partitions=1)
     logs = tmp_path / "logs"
     w = RotatingWriter(logs / "app/app.log", "outage", "plain", "copytruncate", 10**9)
-    sc = sidecar(tmp_path, [str(logs / "app/*.log")], kafka_bootstrap, topic)
-    ing = ingester(tmp_path, kafka_bootstrap, topic)
-    sc.start()
-    ing.start()
+    sc, ing = start_pipeline(tmp_path, [str(logs / "app/*.log")], kafka_bootstrap, kafka_topic(partitions=1))
     w.write(20_000)
     wait_for(lambda: ingested(ing) >= 20_000, 60, "first lines before the outage")
     kafka_broker.stop()
