@@ -1,0 +1,225 @@
+"""The LogQL engine: parses, enforces limits, and answers Loki's query and metadata calls from the store."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from observ.logql import ast
+from observ.logql.errors import LimitError, LogQLError
+from observ.logql.limits import QueryLimits
+from observ.logql.logs import select_logs
+from observ.logql.parser import parse, parse_selector
+from observ.logql.ranges import ADDITIVE_OPS, eval_range
+from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar, Series, Vector
+from observ.logql.rows import Deadline, LabelCache, Reader
+from observ.logql.series import Scalars, SeriesSet, Value
+from observ.logql.sql import compile_pushdown, label_sql
+from observ.logql.units import format_duration
+from observ.logql.vectors import aggregate, binary, label_replace
+from observ.store.logstore import LogStore
+
+MAX_POINTS = 11_000
+"""Loki refuses range queries with more points per series than this."""
+
+
+@lru_cache(maxsize=512)
+def _parse(query: str) -> ast.Expr:
+    return parse(query)
+
+
+class Engine:
+    def __init__(self, store: LogStore, limits: QueryLimits | None = None) -> None:
+        self.store = store
+        self.limits = limits or QueryLimits()
+
+    def query_range(
+        self,
+        query: str,
+        *,
+        tenant: str,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        limit: int = 100,
+        direction: str = "backward",
+    ) -> QueryResult:
+        expr = _parse(query)
+        self._check_range(start_ns, end_ns)
+        reader = self._reader()
+        if isinstance(expr, ast.LogExpr):
+            self._check_limit(limit)
+            backward = direction.lower() != "forward"
+            data = select_logs(reader, expr, tenant, start_ns, end_ns, limit, backward)
+            return self._done(data, reader)
+        if step_ns <= 0:
+            raise LogQLError("zero or negative query resolution step widths are not accepted. Try a positive integer")
+        if (end_ns - start_ns) // step_ns > MAX_POINTS:
+            raise LogQLError(
+                f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries. "
+                "Try decreasing the query resolution (?step=XX)"
+            )
+        steps = list(range(start_ns, end_ns + 1, step_ns))
+        value = self._eval(expr, reader, tenant, steps)
+        return self._done(self._matrix(value, steps), reader)
+
+    def query_instant(
+        self, query: str, *, tenant: str, time_ns: int, limit: int = 100, direction: str = "backward"
+    ) -> QueryResult:
+        expr = _parse(query)
+        if isinstance(expr, ast.LogExpr):
+            raise LogQLError(
+                "log queries are not supported as an instant query type, please change your query to a range query type"
+            )
+        reader = self._reader()
+        value = self._eval(expr, reader, tenant, [time_ns])
+        if isinstance(value, Scalars):
+            return self._done(Scalar(time_ns, value.values[0]), reader)
+        self._check_series(value)
+        samples = [Sample(dict(k), time_ns, p[0]) for k, p in sorted(value.items()) if 0 in p]
+        order = _sort_order(expr)
+        if order is not None:
+            samples.sort(key=lambda s: s.value, reverse=order == "sort_desc")
+        return self._done(Vector(samples), reader)
+
+    # --- metadata ------------------------------------------------------------------------------
+
+    def labels(self, *, tenant: str, start_ns: int, end_ns: int, query: str | None = None) -> list[str]:
+        names: set[str] = set()
+        for labels in self._streams(tenant, start_ns, end_ns, query):
+            names.update(labels)
+        return sorted(names)
+
+    def label_values(
+        self, name: str, *, tenant: str, start_ns: int, end_ns: int, query: str | None = None
+    ) -> list[str]:
+        self._check_range(start_ns, end_ns)
+        selector = parse_selector(query) if query else ast.Selector(())
+        pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        params: list[object] = []
+        col = label_sql(name, params)
+        template = f"SELECT DISTINCT {col} AS v FROM {{source}}"
+        values: set[str] = set()
+        for chunk in self._reader().execute(pd, template, params):
+            values.update(r[0] for r in chunk if r[0])
+        return sorted(values)
+
+    def series(self, matches: list[str], *, tenant: str, start_ns: int, end_ns: int) -> list[dict[str, str]]:
+        seen: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        for match in matches or [None]:
+            for labels in self._streams(tenant, start_ns, end_ns, match):
+                seen.setdefault(tuple(sorted(labels.items())), labels)
+        if len(seen) > self.limits.max_series:
+            raise LimitError(f"maximum number of series ({self.limits.max_series}) reached for a single query")
+        return [seen[k] for k in sorted(seen)]
+
+    def index_stats(self, query: str, *, tenant: str, start_ns: int, end_ns: int) -> dict[str, int]:
+        self._check_range(start_ns, end_ns)
+        pd = compile_pushdown(ast.LogExpr(parse_selector(query)), tenant, start_ns, end_ns)
+        reader = self._reader()
+        template = (
+            "SELECT count(DISTINCT (service, namespace, pod, container, stream, level, labels)), count(*),"
+            " coalesce(sum(strlen(line)), 0)::BIGINT FROM {source}"
+        )
+        streams = entries = nbytes = 0
+        for chunk in reader.execute(pd, template):
+            streams, entries, nbytes = chunk[0]
+        chunks = reader.stats.segments_scanned + (1 if entries else 0)
+        return {"streams": int(streams), "chunks": int(chunks), "entries": int(entries), "bytes": int(nbytes)}
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _reader(self) -> Reader:
+        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats())
+
+    def _done(self, data: object, reader: Reader) -> QueryResult:
+        reader.stats.exec_seconds = time.monotonic() - reader.deadline.started
+        return QueryResult(data, reader.stats)  # type: ignore[arg-type]
+
+    def _streams(self, tenant: str, start_ns: int, end_ns: int, query: str | None) -> list[dict[str, str]]:
+        self._check_range(start_ns, end_ns)
+        selector = parse_selector(query) if query else ast.Selector(())
+        pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        template = "SELECT DISTINCT service, namespace, pod, container, stream, level, labels FROM {source}"
+        cache = LabelCache()
+        out = []
+        for chunk in self._reader().execute(pd, template):
+            out.extend(cache.stream(row) for row in chunk)
+        return out
+
+    def _check_limit(self, limit: int) -> None:
+        if limit > self.limits.max_entries:
+            raise LimitError(
+                f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {self.limits.max_entries})"
+            )
+
+    def _check_range(self, start_ns: int, end_ns: int) -> None:
+        if end_ns < start_ns:
+            raise LogQLError("end timestamp must not be before or equal to start time")
+        if end_ns - start_ns > self.limits.max_query_length_ns:
+            raise LimitError(
+                f"the query time range exceeds the limit (query length: {format_duration(end_ns - start_ns)}, "
+                f"limit: {format_duration(self.limits.max_query_length_ns)})"
+            )
+
+    def _check_series(self, value: SeriesSet) -> None:
+        if len(value) > self.limits.max_series:
+            raise LimitError(f"maximum number of series ({self.limits.max_series}) reached for a single query")
+
+    def _matrix(self, value: Value, steps: list[int]) -> Matrix:
+        if isinstance(value, Scalars):
+            return Matrix([Series({}, list(zip(steps, value.values, strict=True)))])
+        self._check_series(value)
+        return Matrix(
+            [Series(dict(k), [(steps[i], v) for i, v in sorted(p.items())]) for k, p in sorted(value.items()) if p]
+        )
+
+    def _eval(self, expr: ast.SampleExpr, reader: Reader, tenant: str, steps: list[int]) -> Value:
+        n = len(steps)
+        match expr:
+            case ast.NumberLiteral(value=v):
+                return Scalars([v] * n)
+            case ast.VectorLiteral(value=v):
+                return {(): dict.fromkeys(range(n), v)}
+            case ast.RangeAggregation():
+                return eval_range(reader, expr, tenant, steps, max_python_rows=self.limits.max_lines_scanned_python)
+            case ast.VectorAggregation(op=op, expr=inner, grouping=grouping, param=param):
+                collapse = _pushable_sum(expr)
+                if collapse is not None and isinstance(inner, ast.RangeAggregation):
+                    series = eval_range(
+                        reader, inner, tenant, steps, collapse, max_python_rows=self.limits.max_lines_scanned_python
+                    )
+                else:
+                    value = self._eval(inner, reader, tenant, steps)
+                    if isinstance(value, Scalars):
+                        raise LogQLError(f"expected a vector expression in {op}(), got a scalar")
+                    series = value
+                return aggregate(op, series, grouping, param, n)
+            case ast.BinaryOp(left=left, right=right):
+                return binary(
+                    expr, self._eval(left, reader, tenant, steps), self._eval(right, reader, tenant, steps), n
+                )
+            case ast.LabelReplace(expr=inner):
+                value = self._eval(inner, reader, tenant, steps)
+                if isinstance(value, Scalars):
+                    raise LogQLError("label_replace() needs a vector expression")
+                return label_replace(value, expr)
+        raise LogQLError(f"unsupported expression {type(expr).__name__}")
+
+
+def _pushable_sum(expr: ast.VectorAggregation) -> tuple[str, ...] | None:
+    """`sum [by (...)] (count_over_time|rate|bytes_*(...))`: count straight into the groups, not per stream."""
+    inner = expr.expr
+    if expr.op != "sum" or not isinstance(inner, ast.RangeAggregation) or inner.op not in ADDITIVE_OPS:
+        return None
+    if inner.grouping is not None or inner.range.unwrap is not None:
+        return None
+    if expr.grouping is None:
+        return ()
+    return None if expr.grouping.without else expr.grouping.labels
+
+
+def _sort_order(expr: ast.Expr) -> str | None:
+    if isinstance(expr, ast.VectorAggregation) and expr.op in ("sort", "sort_desc"):
+        return expr.op
+    return None

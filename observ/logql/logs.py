@@ -1,0 +1,56 @@
+"""Log queries: the newest (or oldest) `limit` entries after the pipeline, grouped into streams."""
+
+from __future__ import annotations
+
+from observ.logql import ast
+from observ.logql.pipeline import Pipeline
+from observ.logql.results import LogEntry, StreamResult, Streams
+from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
+from observ.logql.sql import compile_pushdown
+
+
+def select_logs(
+    reader: Reader, log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int, limit: int, backward: bool
+) -> Streams:
+    pd = compile_pushdown(log, tenant, start_ns, end_ns)
+    order = "DESC" if backward else "ASC"
+    select = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts {order}, line {order}"
+    entries: list[tuple[dict[str, str], LogEntry]] = []
+    cache = LabelCache()
+    if not pd.rest:
+        for chunk in reader.execute(pd, select + " LIMIT ?", after=[limit]):
+            reader.stats.rows_scanned += len(chunk)
+            for row in chunk:
+                md = metadata(row[9], row[10])
+                labels = cache.stream(row[2:9]) | md if md else cache.stream(row[2:9])
+                entries.append((labels, LogEntry(row[0], row[1], md)))
+        return group_streams(entries)
+    pipeline = Pipeline(pd.rest)
+    for window in reader.windows(pd, backward):
+        for chunk in reader.execute(window, select):
+            reader.deadline.check()
+            reader.stats.rows_scanned += len(chunk)
+            for row in chunk:
+                stream = cache.stream(row[2:9])
+                md = metadata(row[9], row[10])
+                out = pipeline.process(row[0], row[1], stream | md if md else stream)
+                if out is None:
+                    continue
+                line, labels = out
+                parsed = {k: v for k, v in labels.items() if k not in stream and k not in md}
+                entries.append((labels, LogEntry(row[0], line, md, parsed)))
+                if len(entries) >= limit:
+                    return group_streams(entries)
+    return group_streams(entries)
+
+
+def group_streams(entries: list[tuple[dict[str, str], LogEntry]]) -> Streams:
+    """Entries keep their global order inside each stream; streams are ordered by their labels."""
+    streams: dict[tuple[tuple[str, str], ...], StreamResult] = {}
+    for labels, entry in entries:
+        key = tuple(sorted(labels.items()))
+        s = streams.get(key)
+        if s is None:
+            s = streams[key] = StreamResult(dict(key), [])
+        s.entries.append(entry)
+    return Streams([streams[k] for k in sorted(streams)])

@@ -1,0 +1,257 @@
+"""Range aggregations (`count_over_time`, `rate`, unwrapped `*_over_time`, ...) evaluated at every step.
+
+Counting queries without Python stages run entirely in DuckDB: rows are counted per series in sub-buckets
+of width gcd(step, range), and each sub-bucket is added to every window that contains it. Anything that
+needs the pipeline or an unwrapped value streams rows through Python once, in time order.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from math import gcd
+
+from observ.logql import ast
+from observ.logql.errors import LimitError, PipelineError
+from observ.logql.pipeline import Pipeline
+from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
+from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels
+from observ.logql.sql import Pushdown, compile_pushdown, label_sql
+from observ.logql.unwrap import Unwrapper
+
+ADDITIVE_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"})
+"""Sums of these over series equal the op over the union of the rows: an enclosing `sum by` can be pushed in."""
+_BYTES_OPS = frozenset({"bytes_over_time", "bytes_rate"})
+_FULL_GROUP = ("service", "namespace", "pod", "container", "stream", "level", "labels", "trace_id", "span_id")
+
+
+def eval_range(
+    reader: Reader,
+    agg: ast.RangeAggregation,
+    tenant: str,
+    steps: Sequence[int],
+    collapse: tuple[str, ...] | None = None,
+    max_python_rows: int = 20_000_000,
+) -> SeriesSet:
+    """`collapse`: labels of an enclosing `sum by (...)` (additive ops only), applied while counting."""
+    rng = agg.range
+    first = steps[0] - rng.offset_ns - rng.range_ns + 1
+    last = steps[-1] - rng.offset_ns + 1
+    pd = compile_pushdown(rng.log, tenant, first, last)
+    if agg.op == "absent_over_time":
+        present = (
+            _sql_counts(reader, pd, agg, steps, ())
+            if not pd.rest and rng.unwrap is None
+            else _python(reader, pd, agg, steps, (), max_python_rows)
+        )
+        seen = set().union(*(points.keys() for points in present.values()))
+        labels = {m.name: m.value for m in rng.log.selector.matchers if m.op is ast.MatchOp.EQ}
+        missing = {i: 1.0 for i in range(len(steps)) if i not in seen}
+        return {key_of(labels): missing} if missing else {}
+    if not pd.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
+        return _sql_counts(reader, pd, agg, steps, collapse)
+    return _python(reader, pd, agg, steps, collapse, max_python_rows)
+
+
+def _sql_counts(
+    reader: Reader, pd: Pushdown, agg: ast.RangeAggregation, steps: Sequence[int], collapse: tuple[str, ...] | None
+) -> SeriesSet:
+    rng = agg.range
+    n = len(steps)
+    width = rng.range_ns
+    step = steps[1] - steps[0] if n > 1 else width
+    g = gcd(step, width)
+    a, b = step // g, width // g
+    base = steps[0] - rng.offset_ns
+    gparams: list[object] = []
+    gexprs = list(_FULL_GROUP) if collapse is None else [label_sql(name, gparams) for name in collapse]
+    aliases = [f"g{i}" for i in range(len(gexprs))]
+    gsel = "".join(f"{e} AS {al}, " for e, al in zip(gexprs, aliases, strict=True))
+    gnames = "".join(f"{al}, " for al in aliases)
+    # k: the sub-bucket (base+(k-1)g, base+kg] of a row; window i covers sub-buckets i*a-b+1 .. i*a.
+    # Integer division truncates in DuckDB, so every numerator is shifted to be positive first.
+    template = (
+        f"SELECT {gnames} i, sum(c)::DOUBLE, sum(nb)::DOUBLE FROM ("
+        f" SELECT {gnames} unnest(range((k + ? + ? - 1) // ? - ?, (k + ? - 1) // ? + 1)) AS i, c, nb FROM ("
+        f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb"
+        "   FROM {source} GROUP BY ALL)"
+        ") WHERE i >= 0 AND i < ? GROUP BY ALL"
+    )
+    before = [a * b, a, a, b, b, a, *gparams, base, width, g, g, b]
+    seconds = width / 1e9
+    value: Callable[[float, float], float] = {
+        "count_over_time": lambda c, nb: c,
+        "rate": lambda c, nb: c / seconds,
+        "bytes_over_time": lambda c, nb: nb,
+        "bytes_rate": lambda c, nb: nb / seconds,
+        "absent_over_time": lambda c, nb: c,
+    }[agg.op]
+    out: SeriesSet = {}
+    cache = LabelCache()
+    ng = len(gexprs)
+    for chunk in reader.execute(pd, template, before, [n]):
+        reader.deadline.check()
+        for row in chunk:
+            if collapse is None:
+                labels = cache.stream(row[:7]) | metadata(row[7], row[8])
+            else:
+                labels = {name: v for name, v in zip(collapse, row[:ng], strict=True) if v}
+            i, c, nb = row[ng], row[ng + 1], row[ng + 2]
+            out.setdefault(key_of(labels), {})[i] = value(c, nb)
+    return out
+
+
+def _python(
+    reader: Reader,
+    pd: Pushdown,
+    agg: ast.RangeAggregation,
+    steps: Sequence[int],
+    collapse: tuple[str, ...] | None,
+    max_rows: int,
+) -> SeriesSet:
+    rng = agg.range
+    pipeline = Pipeline(pd.rest) if pd.rest else None
+    unwrapper = Unwrapper(rng.unwrap) if rng.unwrap is not None else None
+    by_bytes = agg.op in _BYTES_OPS
+    samples: dict[LabelKey, tuple[list[int], list[float]]] = {}
+    cache = LabelCache()
+    scanned = 0
+    template = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"
+    for chunk in reader.execute(pd, template):
+        reader.deadline.check()
+        scanned += len(chunk)
+        if scanned > max_rows:
+            raise LimitError(
+                f"the query would process more than {max_rows} lines in its pipeline; narrow the selector or range"
+            )
+        for row in chunk:
+            stream = cache.stream(row[2:9])
+            md = metadata(row[9], row[10])
+            labels = stream | md if md else stream
+            line = row[1]
+            if pipeline is not None:
+                out = pipeline.process(row[0], line, labels)
+                if out is None:
+                    continue
+                line, labels = out
+            if unwrapper is not None:
+                extracted = unwrapper.extract(labels)
+                if extracted is None:
+                    continue
+                v, labels = extracted
+            else:
+                v = float(len(line.encode())) if by_bytes else 1.0
+            if "__error__" in labels:
+                raise PipelineError(_pipeline_error(labels))
+            if agg.grouping is not None:
+                labels = reduce_labels(labels, agg.grouping)
+            elif collapse is not None:
+                labels = {k: labels[k] for k in collapse if labels.get(k)}
+            ts_list, values = samples.setdefault(key_of(labels), ([], []))
+            ts_list.append(row[0])
+            values.append(v)
+    reader.stats.rows_scanned += scanned
+    fn = _window_fn(agg, rng.range_ns)
+    out: SeriesSet = {}
+    for key, (ts_list, values) in samples.items():
+        points: dict[int, float] = {}
+        for i, t in enumerate(steps):
+            hi = t - rng.offset_ns
+            lo = hi - rng.range_ns
+            a = bisect.bisect_right(ts_list, lo)
+            b = bisect.bisect_right(ts_list, hi)
+            if a < b:
+                r = fn(ts_list[a:b], values[a:b], lo, hi)
+                if r is not None:
+                    points[i] = r
+        if points:
+            out[key] = points
+    return out
+
+
+def _pipeline_error(labels: dict[str, str]) -> str:
+    err = labels["__error__"]
+    series = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    return (
+        f"pipeline error: '{err}' for series: '{series}'. Use a label filter to intentionally skip this error. "
+        f'(e.g | __error__!="{err}"). To skip all potential errors you can match empty errors.(e.g __error__="") '
+        'The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__="" )'
+    )
+
+
+WindowFn = Callable[[list[int], list[float], int, int], float | None]
+
+
+def _window_fn(agg: ast.RangeAggregation, range_ns: int) -> WindowFn:
+    seconds = range_ns / 1e9
+    unwrapped = agg.range.unwrap is not None
+    simple: dict[str, Callable[[list[float]], float]] = {
+        "count_over_time": lambda vs: float(len(vs)),
+        "rate": (lambda vs: math.fsum(vs) / seconds) if unwrapped else (lambda vs: len(vs) / seconds),
+        "bytes_over_time": lambda vs: math.fsum(vs),
+        "bytes_rate": lambda vs: math.fsum(vs) / seconds,
+        "sum_over_time": lambda vs: math.fsum(vs),
+        "avg_over_time": lambda vs: math.fsum(vs) / len(vs),
+        "min_over_time": min,
+        "max_over_time": max,
+        "first_over_time": lambda vs: vs[0],
+        "last_over_time": lambda vs: vs[-1],
+        "stdvar_over_time": _stdvar,
+        "stddev_over_time": lambda vs: math.sqrt(_stdvar(vs)),
+    }
+    if agg.op in simple:
+        f = simple[agg.op]
+        return lambda ts, vs, lo, hi: f(vs)
+    if agg.op == "quantile_over_time":
+        phi = agg.param if agg.param is not None else 0.5
+        return lambda ts, vs, lo, hi: quantile(phi, vs)
+    if agg.op == "rate_counter":
+        return lambda ts, vs, lo, hi: _counter_rate(ts, vs, lo, hi, seconds)
+    raise PipelineError(f"unsupported range aggregation {agg.op}")
+
+
+def _stdvar(vs: list[float]) -> float:
+    mean = math.fsum(vs) / len(vs)
+    return math.fsum((v - mean) ** 2 for v in vs) / len(vs)
+
+
+def quantile(phi: float, values: list[float]) -> float:
+    """Prometheus' quantile: linear interpolation between closest ranks; φ outside [0, 1] gives ∓Inf."""
+    if math.isnan(phi):
+        return math.nan
+    if phi < 0:
+        return -math.inf
+    if phi > 1:
+        return math.inf
+    vs = sorted(values)
+    rank = phi * (len(vs) - 1)
+    lo = max(0, math.floor(rank))
+    hi = min(len(vs) - 1, lo + 1)
+    weight = rank - math.floor(rank)
+    return vs[lo] * (1 - weight) + vs[hi] * weight
+
+
+def _counter_rate(ts: list[int], vs: list[float], lo: int, hi: int, seconds: float) -> float | None:
+    """Prometheus' extrapolatedRate for counters, which Loki's rate_counter copies."""
+    if len(vs) < 2:
+        return None
+    result = vs[-1] - vs[0]
+    for prev, cur in itertools.pairwise(vs):
+        if cur < prev:
+            result += prev
+    to_start = (ts[0] - lo) / 1e9
+    to_end = (hi - ts[-1]) / 1e9
+    sampled = (ts[-1] - ts[0]) / 1e9
+    if sampled <= 0:
+        return None
+    average = sampled / (len(vs) - 1)
+    if result > 0 and vs[0] >= 0:
+        to_zero = sampled * (vs[0] / result)
+        to_start = min(to_start, to_zero)
+    threshold = average * 1.1
+    interval = sampled
+    interval += to_start if to_start < threshold else average / 2
+    interval += to_end if to_end < threshold else average / 2
+    return result * (interval / sampled) / seconds

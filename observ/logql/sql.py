@@ -1,0 +1,151 @@
+"""The SQL half of a log query: selector and leading filters as a parameterised WHERE clause.
+
+Everything that only looks at stored columns and the raw line (matchers, line filters before any
+`line_format`, string label filters before any parser) runs inside DuckDB; the rest of the pipeline
+runs per line in Python. Values and regexes are always parameters; identifiers come from a fixed set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from observ.logql import ast
+from observ.store.relation import ScanHints
+
+COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
+"""Stream labels stored as columns; any other stream label lives in the `labels` JSON object."""
+METADATA_COLUMNS = ("trace_id", "span_id")
+"""Structured metadata (Loki 3): filterable and groupable, but not stream labels."""
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_LITERAL_ALTERNATION = re.compile(r"[\w\-]+(?:\|[\w\-]+)*")
+
+# Stages that change neither the line nor the labels a later line filter / matcher sees.
+_LINE_PRESERVING = (ast.LineFilter, ast.LabelFilter, ast.JsonParser, ast.LogfmtParser, ast.RegexpParser,
+                    ast.PatternParser, ast.LabelFormat, ast.DropLabels, ast.KeepLabels)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Where:
+    clauses: list[str] = field(default_factory=list)
+    params: list[object] = field(default_factory=list)
+
+    def add(self, clause: str, *params: object) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return " AND ".join(f"({c})" for c in self.clauses) if self.clauses else "TRUE"
+
+
+def label_sql(name: str, params: list[object]) -> str:
+    """The SQL value of label `name` ('' when absent, as Loki treats a missing label)."""
+    if name in COLUMN_LABELS or name in METADATA_COLUMNS:
+        return name
+    params.append(f"$.{name}" if name.isidentifier() else f'$."{name}"')
+    return "coalesce(json_extract_string(labels, ?), '')"
+
+
+def matcher_sql(m: ast.Matcher, params: list[object]) -> str:
+    col = label_sql(m.name, params)
+    params.append(m.value)
+    match m.op:
+        case ast.MatchOp.EQ:
+            return f"{col} = ?"
+        case ast.MatchOp.NEQ:
+            return f"{col} <> ?"
+        case ast.MatchOp.RE:
+            return f"regexp_full_match({col}, ?, 's')"
+        case ast.MatchOp.NRE:
+            return f"NOT regexp_full_match({col}, ?, 's')"
+
+
+def pattern_regex(pattern: str) -> str:
+    """A `|>` pattern as an RE2 full-match regex: `<_>` (or any `<name>`) matches any text."""
+    parts = re.split(r"<[A-Za-z_][A-Za-z0-9_]*>", pattern)
+    return "(?s)" + ".*?".join(re.escape(p) for p in parts)
+
+
+def _line_filter_sql(f: ast.LineFilter, params: list[object]) -> str:
+    alternatives = []
+    for v in f.values:
+        match f.op:
+            case ast.LineFilterOp.CONTAINS | ast.LineFilterOp.NOT_CONTAINS:
+                alternatives.append("contains(line, ?)")
+                params.append(v)
+            case ast.LineFilterOp.MATCH | ast.LineFilterOp.NOT_MATCH:
+                alternatives.append("regexp_matches(line, ?)")
+                params.append(v)
+            case ast.LineFilterOp.PATTERN | ast.LineFilterOp.NOT_PATTERN:
+                alternatives.append("regexp_full_match(line, ?)")
+                params.append(pattern_regex(v))
+    any_ = " OR ".join(alternatives)
+    negated = f.op in (ast.LineFilterOp.NOT_CONTAINS, ast.LineFilterOp.NOT_MATCH, ast.LineFilterOp.NOT_PATTERN)
+    return f"NOT ({any_})" if negated else any_
+
+
+@dataclass(slots=True)
+class Pushdown:
+    """What DuckDB evaluates for a log query, and the Python stages left over."""
+
+    where: Where
+    hints: ScanHints
+    rest: tuple[ast.Stage, ...]
+    """Stages the Python pipeline must still run (pushed line filters are not repeated)."""
+
+
+def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) -> Pushdown:
+    where = Where()
+    where.add("tenant = ?", tenant)
+    where.add("ts >= ?", start_ns)
+    where.add("ts < ?", end_ns)
+    for m in log.selector.matchers:
+        where.add(matcher_sql(m, where.params))
+    needles: list[str] = []
+    trace_ids: set[str] | None = None
+    rest: list[ast.Stage] = []
+    labels_untouched = True
+    line_untouched = True
+    for stage in log.pipeline:
+        if isinstance(stage, ast.LineFilter) and line_untouched:
+            where.add(_line_filter_sql(stage, where.params))
+            if stage.op is ast.LineFilterOp.CONTAINS and len(stage.values) == 1 and stage.values[0]:
+                needles.append(stage.values[0])
+            continue
+        if isinstance(stage, ast.LabelFilter) and labels_untouched and isinstance(stage.expr, ast.StringLabelFilter):
+            m = stage.expr.matcher
+            if not m.name.startswith("__"):
+                where.add(matcher_sql(m, where.params))
+                if m.name == "trace_id" and m.op is ast.MatchOp.EQ:
+                    trace_ids = {m.value} if trace_ids is None else trace_ids & {m.value}
+                continue
+        rest.append(stage)
+        if not isinstance(stage, ast.LineFilter | ast.LabelFilter):
+            labels_untouched = False
+        if not isinstance(stage, _LINE_PRESERVING):
+            line_untouched = False
+    hints = ScanHints(
+        tenant=tenant,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        services=_services(log.selector),
+        trace_ids=frozenset(trace_ids) if trace_ids is not None else None,
+        needles=tuple(needles),
+    )
+    return Pushdown(where, hints, tuple(rest))
+
+
+def _services(selector: ast.Selector) -> frozenset[str] | None:
+    """Services a selector can match, when its `service` matchers pin them (for segment pruning)."""
+    allowed: set[str] | None = None
+    for m in selector.matchers:
+        if m.name != "service":
+            continue
+        if m.op is ast.MatchOp.EQ:
+            values = {m.value}
+        elif m.op is ast.MatchOp.RE and _LITERAL_ALTERNATION.fullmatch(m.value):
+            values = set(m.value.split("|"))
+        else:
+            continue
+        allowed = values if allowed is None else allowed & values
+    return frozenset(allowed) if allowed is not None else None
