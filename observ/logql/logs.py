@@ -17,23 +17,24 @@ def select_logs(
     select = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts {order}, line {order}"
     entries: list[tuple[dict[str, str], LogEntry]] = []
     cache = LabelCache()
-    if not pd.rest:
-        for chunk in reader.execute(pd, select + " LIMIT ?", after=[limit]):
-            reader.stats.rows_scanned += len(chunk)
-            for row in chunk:
-                md = metadata(row[9], row[10])
-                labels = cache.stream(row[2:9]) | md if md else cache.stream(row[2:9])
-                entries.append((labels, LogEntry(row[0], row[1], md)))
-        return group_streams(entries)
-    pipeline = Pipeline(pd.rest)
+    pipeline = Pipeline(pd.rest) if pd.rest else None
+    # Newest slices first: a limit met in a recent slice never scans the older ones.
     for window in reader.windows(pd, backward):
-        for chunk in reader.execute(window, select):
+        if pipeline is None:
+            chunks = reader.execute(window, select + " LIMIT ?", after=[limit - len(entries)])
+        else:
+            chunks = reader.execute(window, select)
+        for chunk in chunks:
             reader.deadline.check()
             reader.stats.rows_scanned += len(chunk)
             for row in chunk:
                 stream = cache.stream(row[2:9])
                 md = metadata(row[9], row[10])
-                out = pipeline.process(row[0], row[1], stream | md if md else stream)
+                labels = stream | md if md else stream
+                if pipeline is None:
+                    entries.append((labels, LogEntry(row[0], row[1], md)))
+                    continue
+                out = pipeline.process(row[0], row[1], labels)
                 if out is None:
                     continue
                 line, labels = out
@@ -41,6 +42,8 @@ def select_logs(
                 entries.append((labels, LogEntry(row[0], line, md, parsed)))
                 if len(entries) >= limit:
                     return group_streams(entries)
+        if len(entries) >= limit:
+            break
     return group_streams(entries)
 
 

@@ -112,6 +112,8 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
             if stage.op is ast.LineFilterOp.CONTAINS and len(stage.values) == 1 and stage.values[0]:
                 needles.append(stage.values[0])
             continue
+        if labels_untouched and _no_op_before_parsers(stage):
+            continue
         if isinstance(stage, ast.LabelFilter) and labels_untouched and isinstance(stage.expr, ast.StringLabelFilter):
             m = stage.expr.matcher
             if not m.name.startswith("__"):
@@ -133,6 +135,16 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
         needles=tuple(needles),
     )
     return Pushdown(where, hints, tuple(rest))
+
+
+def _no_op_before_parsers(stage: ast.Stage) -> bool:
+    """`| __error__=""` and `| drop __error__` before any parser: Grafana adds them, and no error exists yet."""
+    if isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter):
+        m = stage.expr.matcher
+        return m.name == "__error__" and m.op is ast.MatchOp.EQ and m.value == ""
+    if isinstance(stage, ast.DropLabels):
+        return all(ref.name in ("__error__", "__error_details__") for ref in stage.labels)
+    return False
 
 
 def _services(selector: ast.Selector) -> frozenset[str] | None:
