@@ -1,14 +1,21 @@
-"""The query service's HTTP app. Issue-2 scope: health, metrics and recent lines per service."""
+"""The query service's HTTP app: the Loki API, health, metrics, and recent lines per service."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Query, Response
+from fastapi import FastAPI, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from observ.api.auth import AuthError, Tenancy
+from observ.api.config import ApiConfig
+from observ.api.loki.events import ApiMetrics
+from observ.api.loki.routes import LokiApi, QueryEngine, text
 from observ.store.logstore import LogStore
 
 
@@ -35,11 +42,60 @@ class ServiceSummary(BaseModel):
     last_ts: str
 
 
-def create_app(store: LogStore, registry: CollectorRegistry, ready: Callable[[], bool]) -> FastAPI:
+def route_name(path: str) -> str:
+    """Loki's route label: `/loki/api/v1/label/{name}/values` -> `loki_api_v1_label_name_values`."""
+    return re.sub(r"[^a-zA-Z0-9]+", "_", path).strip("_") or "root"
+
+
+class RequestTimer:
+    """Times every HTTP request into `observ_api_request_duration_seconds{method,route,status_code}`."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            name = route_name(route.path) if route is not None and hasattr(route, "path") else "other"
+            self.metrics.request_seconds.labels(scope["method"], name, str(status)).observe(time.perf_counter() - start)
+
+
+def create_app(
+    store: LogStore,
+    registry: CollectorRegistry,
+    ready: Callable[[], bool],
+    *,
+    engine: QueryEngine | None = None,
+    config: ApiConfig | None = None,
+) -> FastAPI:
+    config = config or ApiConfig()
+    if engine is None:
+        from observ.logql.engine import Engine
+
+        engine = Engine(store, config.limits)
+    metrics = ApiMetrics(registry)
+    tenancy = Tenancy(config.auth)
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)
+    app.include_router(LokiApi(engine, store, config, metrics, ready).router())
+    app.add_middleware(RequestTimer, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def prometheus_metrics() -> Response:
         """Served at /metrics itself: a mounted app would answer with a redirect to /metrics/."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -53,19 +109,25 @@ def create_app(store: LogStore, registry: CollectorRegistry, ready: Callable[[],
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "starting"}
 
-    @app.get("/api/v1/services")
-    def services(x_scope_orgid: Annotated[str, Header()] = "default") -> list[ServiceSummary]:
-        return [ServiceSummary.model_validate(s) for s in store.services(x_scope_orgid)]
+    @app.get("/api/v1/services", response_model=list[ServiceSummary])
+    def services(request: Request) -> list[ServiceSummary] | Response:
+        try:
+            tenant = tenancy.tenant(request.headers)
+        except AuthError as e:
+            return text(e.status, str(e))
+        return [ServiceSummary.model_validate(s) for s in store.services(tenant)]
 
-    @app.get("/api/v1/logs")
+    @app.get("/api/v1/logs", response_model=RecentLines)
     def recent(
-        service: str,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 100,
-        x_scope_orgid: Annotated[str, Header()] = "default",
-    ) -> RecentLines:
+        request: Request, service: str, limit: Annotated[int, Query(ge=1, le=5000)] = 100
+    ) -> RecentLines | Response:
         """Newest lines of one service, newest first (ts as ns strings, as Loki does)."""
-        rows = store.recent(service, limit, x_scope_orgid)
+        try:
+            tenant = tenancy.tenant(request.headers)
+        except AuthError as e:
+            return text(e.status, str(e))
+        rows = store.recent(service, limit, tenant)
         lines = [LogLine.model_validate({**r, "ts": str(r["ts"])}) for r in rows]
-        return RecentLines(service=service, tenant=x_scope_orgid, lines=lines)
+        return RecentLines(service=service, tenant=tenant, lines=lines)
 
     return app

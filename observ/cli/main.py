@@ -56,5 +56,75 @@ def ingest(
     run_ingest(config, metrics_host, metrics_port, console)
 
 
+@app.command()
+def serve(
+    data: Annotated[Path | None, typer.Option(help="Folder of the DuckDB store (default ./observ-data).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port of the Loki API (default 3100).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap servers: also run the ingester in this process.")
+    ] = None,
+    topic: Annotated[str, typer.Option(help="Log topic (with --bootstrap).")] = "observ.logs",
+    group: Annotated[str, typer.Option(help="Consumer group (with --bootstrap).")] = "observ-ingester",
+    config: Annotated[
+        Path | None, typer.Option(help="YAML ServeConfig (auth tokens, limits, ...); flags override it.")
+    ] = None,
+) -> None:
+    """The query service: Loki's HTTP API (query, push, tail, ...) over the DuckDB store."""
+    from observ.api.config import KafkaIngestConfig, ServeConfig
+    from observ.cli.serve import run_serve
+
+    cfg = ServeConfig.from_yaml(config) if config else ServeConfig()
+    given = {"data": data, "port": port, "host": host}
+    overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if bootstrap:
+        kafka = cfg.kafka or KafkaIngestConfig()
+        overrides["kafka"] = kafka.model_copy(
+            update={"bus": kafka.bus.model_copy(update={"bootstrap": bootstrap}), "topic": topic, "group_id": group}
+        )
+    cfg = ServeConfig.model_validate({**cfg.model_dump(), **overrides})
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_serve(cfg, console)
+
+
+@app.command()
+def query(
+    logql: Annotated[str, typer.Argument(help='A LogQL query, e.g. \'{service="api"} |= "error"\'.')],
+    since: Annotated[str, typer.Option(help="Lookback when --from is not given (Prometheus duration).")] = "1h",
+    from_: Annotated[str | None, typer.Option("--from", help="Start: RFC3339, unix seconds or ns.")] = None,
+    to: Annotated[str | None, typer.Option(help="End (exclusive): RFC3339, unix seconds or ns; default now.")] = None,
+    limit: Annotated[int, typer.Option(help="Most log lines to print (fetched in batches of 1000).")] = 30,
+    tenant: Annotated[str | None, typer.Option(help="X-Scope-OrgID.")] = None,
+    token: Annotated[str | None, typer.Option(envvar="OBSERV_TOKEN", help="Bearer token.")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table, raw (lines only) or jsonl.")] = "table",
+    forward: Annotated[bool, typer.Option(help="Oldest lines first.")] = False,
+    step: Annotated[str | None, typer.Option(help="Metric query resolution (30s, 1m, or seconds).")] = None,
+    instant: Annotated[bool, typer.Option(help="Instant metric query at --to (default now).")] = False,
+    addr: Annotated[str, typer.Option(envvar="OBSERV_ADDR", help="Server address.")] = "http://127.0.0.1:3100",
+) -> None:
+    """Run a LogQL query against a server, like logcli: log lines or metric samples."""
+    import time
+
+    from observ.cli.query import LokiClient, QueryFailed, Window, run_query
+
+    if output not in ("table", "raw", "jsonl"):
+        raise typer.BadParameter("--output must be table, raw or jsonl")
+    err = Console(stderr=True)
+    client = LokiClient(addr, tenant, token)
+    try:
+        window = Window.parse(since, from_, to, time.time_ns())
+        n = run_query(
+            client, logql, window, limit=limit, direction="forward" if forward else "backward", step=step,
+            instant=instant, output=output, out=Console(), err=err,  # type: ignore[arg-type]
+        )  # fmt: skip
+    except QueryFailed as e:
+        err.print(f"[red]query failed:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    if output == "table":
+        err.print(f"[dim]{n:,} result{'s' if n != 1 else ''}[/]")
+
+
 if __name__ == "__main__":
     app()

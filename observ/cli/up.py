@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.live import Live
@@ -21,27 +17,8 @@ from collectors.log_adapter.main import build_topology
 from collectors.log_adapter.sinks.store import StoreSink
 from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
+from observ.cli.serve import Server, uvicorn_config
 from observ.store.logstore import LogStore
-
-
-class _Server(uvicorn.Server):
-    """Stops on SIGINT/SIGTERM like uvicorn, but returns instead of re-raising the signal afterwards.
-
-    uvicorn re-sends the captured signal once it has shut down; with SIGTERM's default
-    action that would kill the process before the adapter drains and saves checkpoints.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Table:
@@ -85,7 +62,7 @@ def run_up(
     topology = build_topology(config, metrics, sink=StoreSink(store))
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
     app = create_app(store, metrics.registry, ready=adapter.is_alive)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = Server(uvicorn_config(app, host, port))
     url = f"http://{host}:{port}"
     adapter.start()
     if workload:
@@ -100,7 +77,8 @@ def run_up(
 
     if globs:
         console.print(f"[bold]observ[/] tailing {', '.join(globs)}; data in {data}")
-    console.print(f"API on {url}: /api/v1/services, /api/v1/logs?service=NAME, /metrics, /healthz, /readyz")
+    console.print(f"Loki API on {url} (Grafana datasource URL); also /api/v1/services, /metrics, /healthz, /readyz")
+    console.print(f'  try: observ query \'{{service=~".+"}} |= "error"\' --since 15m --addr {url}')
     status = threading.Thread(target=show, name="status", daemon=True)
     status.start()
     try:

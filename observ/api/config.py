@@ -1,0 +1,98 @@
+"""Settings of the query service (`observ serve`, and the API inside `observ up`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from observ.bus import BusConfig
+from observ.logql.limits import QueryLimits
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class AuthConfig(BaseModel):
+    """Tenancy: `X-Scope-OrgID` picks the tenant; bearer tokens, when any are configured, gate every API call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Bearer token -> tenants it may read and write; the first is used when no X-Scope-OrgID is sent.",
+    )
+    require_tenant: bool = Field(
+        False, description="Loki's auth_enabled: refuse requests without X-Scope-OrgID (401 'no org id')."
+    )
+    default_tenant: str = Field("default", min_length=1, description="Tenant of requests without X-Scope-OrgID.")
+
+    @field_validator("tokens")
+    @classmethod
+    def _tenants_given(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for token, tenants in v.items():
+            if not token or not tenants:
+                raise ValueError("every token needs a non-empty value and at least one tenant")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens)
+
+
+class PushConfig(BaseModel):
+    """Loki's ingestion validation limits (its defaults, except the line size: the sidecar's 256 KiB)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(64 * MIB, ge=1, description="Largest push body after decompression (413 above).")
+    max_line_bytes: int = Field(256 * KIB, ge=1, description="max_line_size: longer entries are refused.")
+    max_label_names_per_series: int = Field(15, ge=1)
+    max_label_name_length: int = Field(1024, ge=1)
+    max_label_value_length: int = Field(2048, ge=1)
+
+
+class LiveTailConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    poll_interval_s: float = Field(1.0, gt=0, description="How often a tail connection asks the store for new lines.")
+
+
+class ApiConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auth: AuthConfig = AuthConfig()
+    limits: QueryLimits = QueryLimits()
+    push: PushConfig = PushConfig()
+    tail: LiveTailConfig = LiveTailConfig()
+
+
+class KafkaIngestConfig(BaseModel):
+    """Run the Kafka ingester inside the server: DuckDB allows one writing process per database file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bus: BusConfig = BusConfig()
+    topic: str = "observ.logs"
+    group_id: str = "observ-ingester"
+
+
+class ServeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(3100, ge=0, le=65535)
+    data: Path = Path("./observ-data")
+    api: ApiConfig = ApiConfig()
+    kafka: KafkaIngestConfig | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data / "observ.duckdb"
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> ServeConfig:
+        return cls.model_validate(yaml.safe_load(path.read_text()) or {})

@@ -1,0 +1,358 @@
+"""`POST /loki/api/v1/push`: JSON (optionally gzip/deflate) or snappy-block protobuf -> store batches.
+
+As Loki: a body that does not parse rejects the whole request (400, nothing stored); streams that
+parse but fail validation (no labels, too many, too long, duplicate names, line too long) are
+refused one by one while the valid ones are stored, and the answer is 400 listing what was refused.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import cramjam
+import orjson
+from google.protobuf.message import DecodeError
+
+from observ.api.config import PushConfig
+from observ.api.loki.logproto import PushRequest
+from observ.logql.gocompat import go_quote
+from observ.model import DecodedBatch, Stream
+
+COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream")
+"""Stream labels with a column of their own (model.STREAM_LABELS); `level` is a per-entry column."""
+METADATA_COLUMNS = ("trace_id", "span_id")
+"""Structured metadata the store keeps (as columns); other keys are dropped and counted."""
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class PushError(ValueError):
+    """The body could not be read: HTTP 400, nothing stored."""
+
+
+class BodyTooLarge(PushError):
+    """Decompressed body above `max_body_bytes`: HTTP 413."""
+
+
+@dataclass(slots=True)
+class PushEntry:
+    ts: int
+    line: str
+    metadata: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PushStream:
+    labels_text: str
+    """The labels as the client wrote them, for error messages (Loki quotes these)."""
+    labels: list[tuple[str, str]]
+    entries: list[PushEntry]
+
+
+@dataclass(slots=True)
+class PushPlan:
+    """What a push stores and what it refuses."""
+
+    batches: list[DecodedBatch]
+    errors: list[str]
+    accepted_lines: int = 0
+    accepted_bytes: int = 0
+    discarded: dict[str, int] = field(default_factory=dict)
+    """Refused entries by Loki's discard reason (`line_too_long`, `missing_labels`, ...)."""
+    dropped_metadata: int = 0
+
+
+# --- body --------------------------------------------------------------------------------------------
+
+
+def _bounded(decompress: zlib._Decompress, data: bytes, limit: int, what: str) -> bytes:
+    try:
+        out = decompress.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise PushError(f"{what}: {e}") from None
+    if len(out) > limit:
+        raise BodyTooLarge(f"request body too large: more than {limit} bytes after decompression")
+    return out
+
+
+def read_body(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
+    """Undo Content-Encoding (gzip, deflate; snappy is the protobuf framing, decoded later)."""
+    enc = content_encoding.strip().lower()
+    if enc in ("", "snappy", "identity"):
+        data = body
+    elif enc == "gzip":
+        data = _bounded(zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), body, max_bytes, "gzip")
+    elif enc == "deflate":
+        data = _bounded(zlib.decompressobj(wbits=-zlib.MAX_WBITS), body, max_bytes, "deflate")
+    else:
+        raise PushError(f'Content-Encoding "{content_encoding}" not supported')
+    if len(data) > max_bytes:
+        raise BodyTooLarge(f"request body too large: {len(data)} bytes, limit {max_bytes}")
+    return data
+
+
+def is_json(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+# --- labels -----------------------------------------------------------------------------------------
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
+_TOKEN = re.compile(
+    r'\s*(?:(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)|(?P<str>"(?:[^"\\\n]|\\.)*")|(?P<raw>`[^`]*`)|(?P<sym>[{}=,]))'
+)
+
+
+def _unquote(text: str) -> str:
+    """A Go double-quoted string literal's value."""
+    out: list[str] = []
+    i, body = 0, text[1:-1]
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt in "xuU":
+            width = {"x": 2, "u": 4, "U": 8}[nxt]
+            digits = body[i + 2 : i + 2 + width]
+            if len(digits) != width or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                raise ValueError(f"invalid escape \\{nxt}{digits}")
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise ValueError(f"invalid code point \\{nxt}{digits}")
+            out.append(chr(code))
+            i += 2 + width
+        elif nxt in "01234567":
+            digits = body[i + 1 : i + 4]
+            if len(digits) != 3 or not all(d in "01234567" for d in digits) or int(digits, 8) > 255:
+                raise ValueError(f"invalid escape \\{digits}")
+            out.append(chr(int(digits, 8)))
+            i += 4
+        else:
+            raise ValueError(f"unknown escape sequence \\{nxt}")
+    return "".join(out)
+
+
+def _tokens(text: str) -> Iterator[tuple[str, str]]:
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            return
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"unexpected character {text[pos:].lstrip()[:1]!r} at {pos}")
+        kind = m.lastgroup or ""
+        yield kind, m.group(kind)
+        pos = m.end()
+
+
+def parse_labels(text: str) -> list[tuple[str, str]]:
+    """`{a="b", c="d"}` as Loki's syntax.ParseLabels reads a protobuf stream's labels."""
+    toks = list(_tokens(text))
+    if len(toks) < 2 or toks[0] != ("sym", "{") or toks[-1] != ("sym", "}"):
+        raise ValueError('labels must be written {name="value", ...}')
+    body = toks[1:-1]
+    out: list[tuple[str, str]] = []
+    i = 0
+    while i < len(body):
+        part = body[i : i + 3]
+        if len(part) < 3 or part[0][0] != "name" or part[1] != ("sym", "=") or part[2][0] not in ("str", "raw"):
+            raise ValueError(f'expected name="value" at label {len(out) + 1}')
+        value = _unquote(part[2][1]) if part[2][0] == "str" else part[2][1][1:-1]
+        out.append((part[0][1], value))
+        i += 3
+        if i < len(body):
+            if body[i] != ("sym", ","):
+                raise ValueError(f"expected ',' after label {part[0][1]!r}")
+            i += 1
+            if i == len(body):
+                raise ValueError("trailing ','")
+    return out
+
+
+def labels_string(labels: list[tuple[str, str]]) -> str:
+    """Loki's LabelSet.String(): sorted, Go-quoted."""
+    body = ", ".join(f"{k}={go_quote(v)}" for k, v in sorted(labels))
+    return "{" + body + "}"
+
+
+# --- decoding ---------------------------------------------------------------------------------------
+
+
+def _json_ts(value: object, where: str) -> int:
+    if not isinstance(value, str):
+        raise PushError(f"{where}: timestamp must be a string of nanoseconds, got {orjson.dumps(value).decode()}")
+    if not re.fullmatch(r"-?[0-9]+", value):
+        raise PushError(f"{where}: timestamp {value!r} is not an integer of nanoseconds")
+    ts = int(value)
+    if not _INT64[0] <= ts <= _INT64[1]:
+        raise PushError(f"{where}: timestamp {value!r} is out of range")
+    return ts
+
+
+def _string_pairs(obj: object, where: str, what: str) -> list[tuple[str, str]]:
+    if not isinstance(obj, dict):
+        raise PushError(f"{where}: {what} must be an object of strings")
+    for k, v in obj.items():
+        if not isinstance(v, str):
+            raise PushError(f"{where}: {what} {k!r} must be a string, got {orjson.dumps(v).decode()}")
+    return list(obj.items())
+
+
+def decode_json(body: bytes) -> list[PushStream]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise PushError(f"invalid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise PushError('the body must be a JSON object {"streams": [...]}')
+    raw_streams = doc.get("streams")
+    if raw_streams is None:
+        return []
+    if not isinstance(raw_streams, list):
+        raise PushError('"streams" must be an array')
+    out: list[PushStream] = []
+    for i, s in enumerate(raw_streams):
+        where = f"streams[{i}]"
+        if not isinstance(s, dict):
+            raise PushError(f'{where}: must be an object with "stream" and "values"')
+        labels = _string_pairs(s.get("stream") or {}, where, "stream label")
+        for name, _ in labels:
+            if not _LABEL_NAME.fullmatch(name):
+                raise PushError(f"{where}: couldn't parse labels: invalid label name {name!r}")
+        values = s.get("values")
+        if values is not None and not isinstance(values, list):
+            raise PushError(f'{where}: "values" must be an array')
+        entries: list[PushEntry] = []
+        for j, v in enumerate(values or []):
+            if v is None:
+                continue
+            at = f"{where}.values[{j}]"
+            if not isinstance(v, list) or len(v) < 2:
+                raise PushError(f'{at}: an entry is ["<unix epoch in nanoseconds>", "<log line>", {{metadata}}?]')
+            ts = _json_ts(v[0], at)
+            if not isinstance(v[1], str):
+                raise PushError(f"{at}: the log line must be a string")
+            md = _string_pairs(v[2], at, "structured metadata") if len(v) > 2 else []
+            entries.append(PushEntry(ts, v[1], md))
+        out.append(PushStream(labels_string(labels), labels, entries))
+    return out
+
+
+def decode_protobuf(body: bytes, max_bytes: int) -> list[PushStream]:
+    try:
+        size = cramjam.snappy.decompress_raw_len(body)
+    except cramjam.DecompressionError as e:
+        raise PushError(f"snappy: {e}") from None
+    if size > max_bytes:
+        raise BodyTooLarge(f"request body too large: {size} bytes after decompression, limit {max_bytes}")
+    try:
+        raw = bytes(cramjam.snappy.decompress_raw(body))
+        req = PushRequest.FromString(raw)
+    except (cramjam.DecompressionError, DecodeError) as e:
+        raise PushError(f"{e}") from None
+    out: list[PushStream] = []
+    for i, s in enumerate(req.streams):
+        try:
+            labels = parse_labels(s.labels)
+        except ValueError as e:
+            raise PushError(f"streams[{i}]: couldn't parse labels {s.labels!r}: {e}") from None
+        entries = []
+        for j, e in enumerate(s.entries):
+            ts = e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos
+            if not _INT64[0] <= ts <= _INT64[1]:
+                raise PushError(f"streams[{i}].entries[{j}]: timestamp out of range")
+            entries.append(PushEntry(ts, e.line, [(p.name, p.value) for p in e.structuredMetadata]))
+        out.append(PushStream(s.labels, labels, entries))
+    return out
+
+
+def decode(body: bytes, content_type: str, content_encoding: str, max_bytes: int) -> list[PushStream]:
+    """The streams of a push body; PushError names what was wrong and where."""
+    data = read_body(body, content_encoding, max_bytes)
+    return decode_json(data) if is_json(content_type) else decode_protobuf(data, max_bytes)
+
+
+# --- validation and mapping to store batches --------------------------------------------------------
+
+
+def _validate_labels(s: PushStream, labels: list[tuple[str, str]], cfg: PushConfig) -> tuple[str, str] | None:
+    """(reason, message) as Loki's validator words them, or None when the labels are fine."""
+    if not labels:
+        return "missing_labels", "error at least one label pair is required per stream"
+    names = [k for k, _ in labels if k != "service_name"]
+    if len(names) > cfg.max_label_names_per_series:
+        return "max_label_names_per_series", (
+            f"entry for stream '{s.labels_text}' has {len(names)} label names; limit {cfg.max_label_names_per_series}"
+        )
+    seen: set[str] = set()
+    for k, v in labels:
+        if len(k) > cfg.max_label_name_length:
+            return "label_name_too_long", f"stream '{s.labels_text}' has label name too long: '{k}'"
+        if len(v) > cfg.max_label_value_length:
+            return "label_value_too_long", f"stream '{s.labels_text}' has label value too long: '{v}'"
+        if k in seen:
+            return "duplicate_label_names", f"stream '{s.labels_text}' has duplicate label name: '{k}'"
+        seen.add(k)
+    return None
+
+
+def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | None = None) -> PushPlan:
+    """Validate and turn pushed streams into one store batch per (stream labels), entries in time order."""
+    now = time.time_ns() if now_ns is None else now_ns
+    result = PushPlan([], [])
+    groups: dict[tuple[Stream, str], list[PushEntry]] = {}
+    for s in streams:
+        labels = [(k, v) for k, v in s.labels if v != ""]
+        problem = _validate_labels(s, labels, cfg)
+        if problem is not None:
+            reason, message = problem
+            result.discarded[reason] = result.discarded.get(reason, 0) + len(s.entries)
+            result.errors.append(message)
+            continue
+        d = dict(labels)
+        stream = Stream(
+            tenant=tenant,
+            **{k: d.pop(k, "") for k in COLUMN_LABELS},  # type: ignore[arg-type]
+            labels=tuple(sorted((k, v) for k, v in d.items() if k != "level")),
+        )
+        level = d.get("level", "")
+        bucket = groups.setdefault((stream, level), [])
+        for e in s.entries:
+            if len(e.line.encode()) > cfg.max_line_bytes:
+                result.discarded["line_too_long"] = result.discarded.get("line_too_long", 0) + 1
+                result.errors.append(
+                    f"Max entry size '{cfg.max_line_bytes}' bytes exceeded for stream '{s.labels_text}' "
+                    f"while adding an entry with length '{len(e.line.encode())}' bytes"
+                )
+                continue
+            bucket.append(e)
+    for (stream, level), entries in groups.items():
+        if not entries:
+            continue
+        entries.sort(key=lambda e: e.ts)
+        trace, span = [], []
+        for e in entries:
+            md = dict(e.metadata)
+            trace.append(md.pop("trace_id", ""))
+            span.append(md.pop("span_id", ""))
+            result.dropped_metadata += len(md)
+            result.accepted_bytes += len(e.line)
+        n = len(entries)
+        result.accepted_lines += n
+        batch = DecodedBatch(
+            stream=stream, source="", observed_ts=now, ts=[e.ts for e in entries], level=[level] * n,
+            trace_id=trace, span_id=span, end=[0] * n, line=[e.line for e in entries],
+        )  # fmt: skip
+        result.batches.append(batch)
+    return result

@@ -1,0 +1,317 @@
+"""The Loki HTTP API: thin handlers over params -> engine -> responses, with Loki's status codes.
+
+Errors are plain text as Loki's `WriteError` writes them: 400 for the client's fault (bad
+parameters, LogQL errors, limits), 504 for a query timeout, 500 only for bugs, never for input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response, WebSocket
+from starlette.concurrency import run_in_threadpool
+
+from observ.api.auth import AuthError, Tenancy
+from observ.api.config import ApiConfig
+from observ.api.loki import params as p
+from observ.api.loki import push
+from observ.api.loki.detected import LineParser, detect_fields
+from observ.api.loki.events import ApiMetrics, InternalError, PushRefused, PushRejected, PushStored
+from observ.api.loki.responses import (
+    ENCODING_FLAGS_HEADER,
+    encode_data,
+    encode_plain,
+    encode_query,
+    wants_categorized,
+)
+from observ.api.loki.tail import Tailer
+from observ.logql.errors import LogQLError, QueryTimeout
+from observ.logql.results import QueryResult, Streams
+from observ.model import DecodedBatch
+
+JSON = "application/json"
+TIMEOUT_MESSAGE = (
+    "request timed out, decrease the duration of the request or add more label matchers "
+    "(prefer exact match over regex match) to reduce the amount of data processed"
+)
+
+
+class QueryEngine(Protocol):
+    """The engine as the API sees it (observ.logql.engine.Engine)."""
+
+    def query_range(
+        self, query: str, *, tenant: str, start_ns: int, end_ns: int, step_ns: int, limit: int = 100,
+        direction: str = "backward",
+    ) -> QueryResult: ...  # fmt: skip
+
+    def query_instant(
+        self, query: str, *, tenant: str, time_ns: int, limit: int = 100, direction: str = "backward"
+    ) -> QueryResult: ...
+
+    def labels(self, *, tenant: str, start_ns: int, end_ns: int, query: str | None = None) -> list[str]: ...
+
+    def label_values(
+        self, name: str, *, tenant: str, start_ns: int, end_ns: int, query: str | None = None
+    ) -> list[str]: ...
+
+    def series(self, matches: list[str], *, tenant: str, start_ns: int, end_ns: int) -> list[dict[str, str]]: ...
+
+    def index_stats(self, query: str, *, tenant: str, start_ns: int, end_ns: int) -> dict[str, int]: ...
+
+
+class Appender(Protocol):
+    def append(self, batches: list[DecodedBatch]) -> object: ...
+
+
+class Formatter(Protocol):
+    def __call__(self, query: str) -> str: ...
+
+
+def text(status: int, message: str) -> Response:
+    headers = {"X-Content-Type-Options": "nosniff"}
+    return Response(message, status_code=status, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+def json_response(body: bytes) -> Response:
+    return Response(body, media_type=JSON)
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """Go's r.Form: url-encoded POST body values first, then the query string's."""
+    form: dict[str, list[str]] = {}
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        body = (await request.body()).decode("utf-8", errors="replace")
+        for k, v in parse_qsl(body, keep_blank_values=True):
+            form.setdefault(k, []).append(v)
+    for k, v in request.query_params.multi_items():
+        form.setdefault(k, []).append(v)
+    return form
+
+
+def default_formatter(query: str) -> str:
+    from observ.logql.format import format_expr
+    from observ.logql.parser import parse
+
+    return format_expr(parse(query))
+
+
+def default_line_parsers() -> tuple[LineParser, LineParser]:
+    from observ.logql.parsers import parse_json, parse_logfmt
+
+    return parse_json, parse_logfmt
+
+
+class LokiApi:
+    """The routes, bound to one engine, store and configuration."""
+
+    def __init__(
+        self,
+        engine: QueryEngine,
+        store: Appender,
+        config: ApiConfig,
+        metrics: ApiMetrics,
+        ready: Callable[[], bool],
+        *,
+        formatter: Formatter = default_formatter,
+        line_parsers: Callable[[], tuple[LineParser, LineParser]] = default_line_parsers,
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.config = config
+        self.metrics = metrics
+        self.ready = ready
+        self.tenancy = Tenancy(config.auth)
+        self.formatter = formatter
+        self.line_parsers = line_parsers
+        self.now_ns = now_ns
+
+    async def _answer(self, request: Request, route: str, work: Callable[[str, p.Form, Request], bytes]) -> Response:
+        """Tenant, form, work (in a worker thread: the engine blocks), and the error mapping."""
+        try:
+            tenant = self.tenancy.tenant(request.headers)
+            form = await read_form(request)
+            return json_response(await run_in_threadpool(work, tenant, form, request))
+        except AuthError as e:
+            return text(e.status, str(e))
+        except (p.ParamError, LogQLError) as e:
+            return text(400, str(e))
+        except QueryTimeout:
+            return text(504, TIMEOUT_MESSAGE)
+        except Exception as e:
+            InternalError(route, e).emit(self.metrics)
+            return text(500, "internal error")
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def _query_range(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.range_query(form, self.now_ns())
+        result = self.engine.query_range(
+            q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, step_ns=q.step_ns, limit=q.limit,
+            direction=q.direction,
+        )  # fmt: skip
+        categorize = wants_categorized(request.headers.get(ENCODING_FLAGS_HEADER))
+        backward = q.direction == "backward"
+        return encode_query(result, categorize=categorize, backward=backward, interval_ns=q.interval_ns)
+
+    def _query_instant(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.instant_query(form, self.now_ns())
+        result = self.engine.query_instant(
+            q.query, tenant=tenant, time_ns=q.time_ns, limit=q.limit, direction=q.direction
+        )
+        categorize = wants_categorized(request.headers.get(ENCODING_FLAGS_HEADER))
+        return encode_query(result, categorize=categorize, backward=q.direction == "backward")
+
+    def _labels(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.label_query(form, self.now_ns())
+        return encode_data(self.engine.labels(tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query))
+
+    def _label_values(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.label_query(form, self.now_ns())
+        name = request.path_params["name"]
+        values = self.engine.label_values(name, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query)
+        return encode_data(values)
+
+    def _series(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.series_query(form, self.now_ns())
+        return encode_data(self.engine.series(q.matches, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns))
+
+    def _index_stats(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.range_query(form, self.now_ns())
+        return encode_plain(self.engine.index_stats(q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns))
+
+    def _format_query(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        return encode_data(self.formatter(p.get(form, "query")))
+
+    def _detected_fields(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.detected_fields_query(form, self.now_ns())
+        result = self.engine.query_range(
+            q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, step_ns=p.NS, limit=q.line_limit,
+            direction="backward",
+        )  # fmt: skip
+        if not isinstance(result.data, Streams):
+            raise LogQLError("detected fields need a log query (a stream selector and an optional pipeline)")
+        parse_json, parse_logfmt = self.line_parsers()
+        fields = detect_fields(result.data.streams, q.limit, parse_json, parse_logfmt)
+        return encode_plain({"fields": fields, "limit": q.limit})
+
+    # --- push ------------------------------------------------------------------------------------
+
+    async def _read_capped(self, request: Request) -> bytes:
+        cap = self.config.push.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise push.BodyTooLarge(f"request body too large: {declared} bytes, limit {cap}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise push.BodyTooLarge(f"request body too large: more than {cap} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _store(self, tenant: str, body: bytes, content_type: str, content_encoding: str) -> push.PushPlan:
+        cfg = self.config.push
+        streams = push.decode(body, content_type, content_encoding, cfg.max_body_bytes)
+        planned = push.plan(streams, tenant, cfg)
+        if planned.batches:
+            self.store.append(planned.batches)
+        return planned
+
+    async def push(self, request: Request) -> Response:
+        tenant = ""
+        try:
+            tenant = self.tenancy.tenant(request.headers)
+            body = await self._read_capped(request)
+            planned = await run_in_threadpool(
+                self._store,
+                tenant,
+                body,
+                request.headers.get("content-type", ""),
+                request.headers.get("content-encoding", ""),
+            )
+        except AuthError as e:
+            return text(e.status, str(e))
+        except push.BodyTooLarge as e:
+            PushRejected("request_too_large", tenant, str(e)).emit(self.metrics)
+            return text(413, str(e) + "\n")
+        except push.PushError as e:
+            PushRejected("invalid_request", tenant, str(e)).emit(self.metrics)
+            return text(400, str(e) + "\n")
+        except Exception as e:
+            InternalError("loki_api_v1_push", e).emit(self.metrics)
+            return text(500, "internal error\n")
+        PushStored(tenant, planned.accepted_lines, planned.accepted_bytes, planned.dropped_metadata).emit(self.metrics)
+        for reason, n in planned.discarded.items():
+            PushRefused(reason, tenant, "; ".join(planned.errors)).emit(self.metrics, n)
+        if planned.errors:
+            return text(400, "\n".join(planned.errors) + "\n")
+        return Response(status_code=204)
+
+    # --- tail ------------------------------------------------------------------------------------
+
+    async def tail(self, ws: WebSocket) -> None:
+        try:
+            tenant = self.tenancy.tenant(ws.headers)
+            form = {k: ws.query_params.getlist(k) for k in ws.query_params}
+            q = p.tail_query(form, self.now_ns())
+            tailer = Tailer(
+                self.engine, tenant, q, categorize=wants_categorized(ws.headers.get(ENCODING_FLAGS_HEADER)),
+                poll_interval_s=self.config.tail.poll_interval_s, metrics=self.metrics, now_ns=self.now_ns,
+            )  # fmt: skip
+            first = await tailer.first()
+        except AuthError as e:
+            await ws.send_denial_response(text(e.status, str(e)))
+            return
+        except (p.ParamError, LogQLError) as e:
+            await ws.send_denial_response(text(400, str(e)))
+            return
+        except QueryTimeout:
+            await ws.send_denial_response(text(504, TIMEOUT_MESSAGE))
+            return
+        except Exception as e:
+            InternalError("loki_api_v1_tail", e).emit(self.metrics)
+            await ws.send_denial_response(text(500, "internal error"))
+            return
+        await ws.accept()
+        await tailer.run(ws, first)
+
+    # --- routing ---------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        r = APIRouter()
+        handlers: dict[str, tuple[str, Callable[[str, p.Form, Request], bytes]]] = {
+            "/loki/api/v1/query_range": ("loki_api_v1_query_range", self._query_range),
+            "/loki/api/v1/query": ("loki_api_v1_query", self._query_instant),
+            "/loki/api/v1/labels": ("loki_api_v1_labels", self._labels),
+            "/loki/api/v1/label": ("loki_api_v1_label", self._labels),
+            "/loki/api/v1/label/{name}/values": ("loki_api_v1_label_name_values", self._label_values),
+            "/loki/api/v1/series": ("loki_api_v1_series", self._series),
+            "/loki/api/v1/index/stats": ("loki_api_v1_index_stats", self._index_stats),
+            "/loki/api/v1/format_query": ("loki_api_v1_format_query", self._format_query),
+            "/loki/api/v1/detected_fields": ("loki_api_v1_detected_fields", self._detected_fields),
+        }
+        for path, (route, work) in handlers.items():
+            r.add_api_route(path, self._endpoint(route, work), methods=["GET", "POST"], include_in_schema=True,
+                            name=route)  # fmt: skip
+        r.add_api_route("/loki/api/v1/push", self.push, methods=["POST"], name="loki_api_v1_push")
+        r.add_api_websocket_route("/loki/api/v1/tail", self.tail, name="loki_api_v1_tail")
+        r.add_api_route("/ready", self._ready, methods=["GET"], name="ready")
+        return r
+
+    def _endpoint(
+        self, route: str, work: Callable[[str, p.Form, Request], bytes]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await self._answer(request, route, work)
+
+        endpoint.__name__ = route
+        return endpoint
+
+    async def _ready(self) -> Response:
+        return text(200, "ready\n") if self.ready() else text(503, "Ingester not ready: waiting for the store\n")
