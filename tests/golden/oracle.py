@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -220,6 +220,7 @@ def humanize_bytes(text: str) -> int:
 # --- parsers ---------------------------------------------------------------------------------------
 
 
+@cache
 def sanitize(name: str) -> str:
     """sanitizeLabelKey(key, true): trim, `_` before a leading digit, anything but [A-Za-z0-9_] -> `_`."""
     name = name.strip()
@@ -278,6 +279,7 @@ def json_parse(e: Entry) -> None:
     walk("", pairs)
 
 
+@cache
 def _part(k: str) -> str:
     """appendSanitized for a nested key: trimmed, invalid characters -> `_`."""
     k = k.strip()
@@ -741,7 +743,7 @@ def range_agg(
     offset: int = 0,
     param: float | None = None,
 ) -> SeriesSet:
-    """`op(...[range] offset o)` at each step: window (t - o - range, t - o], one point per series with samples.
+    """`op(...[range] offset o)` at each step of `at` (ascending): window (t - o - range, t - o].
 
     Samples already carry their final labels (see `unwrap` for a range aggregation's own grouping).
     """
@@ -753,7 +755,9 @@ def range_agg(
     for lk, ss in grouped.items():
         ss.sort(key=lambda s: s.ts)
         times = [s.ts for s in ss]
-        for t in at:
+        # only steps whose window can reach a sample: times[0] + offset <= t < times[-1] + offset + range
+        first, last = bisect_left(at, times[0] + offset), bisect_left(at, times[-1] + offset + range_ns)
+        for t in at[first:last]:
             lo, hi = t - offset - range_ns, t - offset
             vs = [s.value for s in ss[bisect_right(times, lo) : bisect_right(times, hi)]]
             if not vs:
