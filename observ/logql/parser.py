@@ -1,0 +1,929 @@
+"""LogQL text → syntax tree (observ/logql/ast.py), with Loki's rules and error wording.
+
+lark's LALR parser runs the callbacks below as it reduces (no parse tree, no recursion), so deep input
+cannot overflow the stack; the finished tree is then bounded to MAX_DEPTH levels for everyone who walks
+it recursively. Lexical faults (bad strings, regexes, durations) fail at once, like Loki's lexer;
+semantic faults (wrong operand types, bad parameters, empty-compatible selectors) are collected and
+raised only once the whole text parsed, so a syntax error further on still wins, as in Loki.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from observ.logql import ast
+from observ.logql.errors import ParseError
+from observ.logql.format import go_quote
+from observ.logql.units import parse_bytes, parse_duration_ns
+
+MAX_INPUT_BYTES = 128 * 1024
+"""Loki's maxInputSize."""
+MAX_DEPTH = 200
+"""Nesting bound of the tree, so recursive consumers (formatter, engine, dataclass eq) never overflow."""
+
+EMPTY_COMPATIBLE = (
+    "queries require at least one regexp or equality matcher that does not have an empty-compatible value. "
+    'For instance, app=~".*" does not meet this requirement, but app=~".+" will'
+)
+_MAX_INT64 = 2**63 - 1
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+# --- error wording (goyacc's verbose errors over Loki's token names) ------------------------------
+
+_DISPLAY = {
+    "NAME": "IDENTIFIER", "STRING": "STRING", "NUMBER": "NUMBER", "DURATION": "DURATION", "BYTES": "BYTES",
+    "RANGE": "RANGE", "FLAG": "PARSER_FLAG", "EQ": "=", "NEQ": "!=", "RE": "=~", "NRE": "!~", "NPA": "!>",
+    "PIPE_EXACT": "|=", "PIPE_MATCH": "|~", "PIPE_PATTERN": "|>", "PIPE": "|", "LBRACE": "{", "RBRACE": "}",
+    "LPAR": "(", "RPAR": ")", "COMMA": ",", "BY": "by", "WITHOUT": "without", "BOOL": "bool", "OFFSET": "offset",
+    "ON": "on", "IGNORING": "ignoring", "GROUP_LEFT": "group_left", "GROUP_RIGHT": "group_right", "OR": "or",
+    "AND": "and", "UNLESS": "unless", "ADD": "+", "SUB": "-", "MUL": "*", "DIV": "/", "MOD": "%", "POW": "^",
+    "CMP_EQ": "==", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "JSON": "json", "LOGFMT": "logfmt",
+    "REGEXP": "regexp", "PATTERN": "pattern", "UNPACK": "unpack", "LINE_FORMAT": "line_format",
+    "LABEL_FORMAT": "label_format", "DECOLORIZE": "decolorize", "DROP": "drop", "KEEP": "keep", "UNWRAP": "unwrap",
+    "IP": "ip", "VECTOR": "VECTOR", "LABEL_REPLACE": "label_replace", "$END": "$end",
+}  # fmt: skip
+_CONV_DISPLAY = {"bytes": "BYTES_CONV", "duration": "DURATION_CONV", "duration_seconds": "DURATION_SECONDS_CONV"}
+_RANGE_DISPLAY = (
+    "COUNT_OVER_TIME", "RATE", "RATE_COUNTER", "BYTES_OVER_TIME", "BYTES_RATE", "AVG_OVER_TIME", "SUM_OVER_TIME",
+    "MIN_OVER_TIME", "MAX_OVER_TIME", "STDVAR_OVER_TIME", "STDDEV_OVER_TIME", "QUANTILE_OVER_TIME",
+    "FIRST_OVER_TIME", "LAST_OVER_TIME", "ABSENT_OVER_TIME",
+)  # fmt: skip
+_VECTOR_DISPLAY = ("SUM", "SORT", "SORT_DESC", "AVG", "MAX", "MIN", "COUNT", "STDDEV", "STDVAR", "BOTTOMK", "TOPK")
+_EXPANDED = {"RANGE_OP": _RANGE_DISPLAY, "VECTOR_OP": _VECTOR_DISPLAY, "CONV_OP": tuple(_CONV_DISPLAY.values())}
+_LOKI_TOKENS = (
+    "BYTES", "IDENTIFIER", "STRING", "NUMBER", "PARSER_FLAG", "DURATION", "RANGE", "=", "=~", "!~", "!>", "{", "}",
+    ",", "|~", "|=", "|>", "(", ")", "by", "without", "COUNT_OVER_TIME", "RATE", "RATE_COUNTER", "SUM", "SORT",
+    "SORT_DESC", "AVG", "MAX", "MIN", "COUNT", "STDDEV", "STDVAR", "BOTTOMK", "TOPK", "BYTES_OVER_TIME", "BYTES_RATE",
+    "bool", "json", "regexp", "logfmt", "|", "line_format", "label_format", "unwrap", "AVG_OVER_TIME",
+    "SUM_OVER_TIME", "MIN_OVER_TIME", "MAX_OVER_TIME", "STDVAR_OVER_TIME", "STDDEV_OVER_TIME", "QUANTILE_OVER_TIME",
+    "BYTES_CONV", "DURATION_CONV", "DURATION_SECONDS_CONV", "FIRST_OVER_TIME", "LAST_OVER_TIME", "ABSENT_OVER_TIME",
+    "VECTOR", "label_replace", "unpack", "offset", "pattern", "ip", "on", "ignoring", "group_left", "group_right",
+    "decolorize", "drop", "keep", "or", "and", "unless", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "^",
+)  # fmt: skip
+"""Loki's token declaration order, which goyacc lists expected tokens in."""
+_LOKI_ORDER = {name: i for i, name in enumerate(_LOKI_TOKENS)}
+
+
+def _token_display(tok: Token) -> str:
+    if tok.type in ("RANGE_OP", "VECTOR_OP"):
+        return tok.value.upper()
+    if tok.type == "CONV_OP":
+        return _CONV_DISPLAY[tok.value.lower()]
+    return _DISPLAY.get(tok.type, tok.type)
+
+
+def _syntax_error(unexpected: str, expected: set[str]) -> str:
+    """goyacc names at most four expected tokens, in declaration order, and never `$end`."""
+    names: list[str] = []
+    for term in expected:
+        names.extend(_EXPANDED.get(term, (_DISPLAY.get(term, term),)))
+    names = sorted({n for n in names if n != "$end"}, key=lambda n: _LOKI_ORDER.get(n, len(_LOKI_ORDER)))
+    reason = f"syntax error: unexpected {unexpected}"
+    if 0 < len(names) <= 4:
+        reason += ", expecting " + " or ".join(names)
+    return reason
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+def _from_lark(error: UnexpectedInput, text: str) -> ParseError:
+    if isinstance(error, UnexpectedToken):
+        tok = error.token
+        line, col = _end_position(text) if tok.type == "$END" else (tok.line, tok.column)
+        return ParseError(_syntax_error(_token_display(tok), set(error.expected)), line, col)
+    assert isinstance(error, UnexpectedCharacters)
+    if error.char in '"`':
+        return ParseError("literal not terminated", error.line, error.column)
+    if error.char == "[":
+        return ParseError("missing closing ']' in duration", error.line, error.column)
+    return ParseError(_syntax_error("IDENTIFIER", set(error.allowed or ())), error.line, error.column)
+
+
+# --- literals ------------------------------------------------------------------------------------
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unquote(tok: Token) -> str:
+    """Go's strconv.Unquote for "interpreted" and `raw` strings (raw ones drop carriage returns)."""
+    raw = tok.value
+    body = raw[1:-1]
+    if raw[0] == "`":
+        out = body.replace("\r", "")
+    elif "\\" not in body:
+        out = body
+    else:
+        out = _unescape(body, tok)
+    if _SURROGATE.search(out):
+        raise ParseError("invalid UTF-8 rune", tok.line, tok.column)
+    return out
+
+
+def _unescape(body: str, tok: Token) -> str:
+    pieces: list[str] = []
+    pending = bytearray()  # \x and octal escapes are bytes; runs of them must decode as UTF-8
+
+    def flush() -> None:
+        if pending:
+            try:
+                pieces.append(pending.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ParseError("invalid UTF-8 rune", tok.line, tok.column) from None
+            pending.clear()
+
+    bad = ParseError("invalid syntax", tok.line, tok.column)
+    i, n = 0, len(body)
+    while i < n:
+        ch = body[i]
+        if ch != "\\":
+            flush()
+            pieces.append(ch)
+            i += 1
+            continue
+        if i + 1 >= n:
+            raise bad
+        esc = body[i + 1]
+        if esc in _ESCAPES:
+            flush()
+            pieces.append(_ESCAPES[esc])
+            i += 2
+        elif esc == "x":
+            digits = body[i + 2 : i + 4]
+            if len(digits) != 2 or not set(digits) <= _HEX:
+                raise bad
+            pending.append(int(digits, 16))
+            i += 4
+        elif esc in "01234567":
+            digits = body[i + 1 : i + 4]
+            if len(digits) != 3 or not set(digits) <= set("01234567") or int(digits, 8) > 255:
+                raise bad
+            pending.append(int(digits, 8))
+            i += 4
+        elif esc in "uU":
+            size = 4 if esc == "u" else 8
+            digits = body[i + 2 : i + 2 + size]
+            if len(digits) != size or not set(digits) <= _HEX:
+                raise bad
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise bad
+            flush()
+            pieces.append(chr(code))
+            i += 2 + size
+        else:
+            raise bad
+    flush()
+    return "".join(pieces)
+
+
+def _number(tok: Token, what: str = "literal") -> float:
+    value = float(tok.value)
+    if math.isinf(value):
+        raise ParseError(
+            f'unable to parse {what} as a float: strconv.ParseFloat: parsing "{tok.value}": value out of range',
+            tok.line,
+            tok.column,
+        )
+    return value
+
+
+_PROM_DURATION = re.compile("".join(f"(?:([0-9]+){unit})?" for unit in ("y", "w", "d", "h", "m", "s", "ms")))
+_PROM_UNITS = (365 * 86400 * 10**9, 7 * 86400 * 10**9, 86400 * 10**9, 3600 * 10**9, 60 * 10**9, 10**9, 10**6)
+
+
+def _range(tok: Token) -> int:
+    """`[5m]`: Prometheus' model.ParseDuration (integer units y w d h m s ms, largest first)."""
+    text = tok.value[1:-1]
+    if text == "":
+        raise ParseError("empty duration string", tok.line, tok.column)
+    if text == "0":
+        return 0
+    m = _PROM_DURATION.fullmatch(text)
+    if not m or not any(m.groups()):
+        raise ParseError(f"not a valid duration string: {go_quote(text)}", tok.line, tok.column)
+    ns = sum(int(g) * unit for g, unit in zip(m.groups(), _PROM_UNITS, strict=True) if g)
+    if ns > _MAX_INT64:
+        raise ParseError("duration out of range", tok.line, tok.column)
+    return ns
+
+
+def _duration(tok: Token) -> int:
+    ns = parse_duration_ns(tok.value)
+    if abs(ns) > _MAX_INT64:
+        raise ParseError(f"not a valid duration string: {go_quote(tok.value)}", tok.line, tok.column)
+    return ns
+
+
+def _bytes(tok: Token) -> float:
+    try:
+        return parse_bytes(tok.value)
+    except ValueError:
+        raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", tok.line, tok.column) from None
+
+
+# --- regular expressions (RE2 syntax, validated with Python's re) --------------------------------
+
+_GO_ESCAPE_LETTERS = frozenset("afnrtvxpPdDsSwWbBAzQEC")
+_POSIX_CLASSES = frozenset(
+    {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper",
+     "word", "xdigit"}
+)  # fmt: skip
+_PERL_GROUP = re.compile(r"\(\?(P<|<(?![=!])|[imsU-]*[:)])")
+_MAX_REGEX_NESTING = 250
+"""RE2 allows 1000; Python's recursive compiler overflows the stack well before that."""
+_REPEAT = re.compile(r"\{([0-9]+)(?:,([0-9]*))?\}")
+_PY_TO_GO = (
+    ("missing ), unterminated subpattern", "missing closing )"),
+    ("unbalanced parenthesis", "unexpected )"),
+    ("unterminated character set", "missing closing ]"),
+    ("nothing to repeat", "missing argument to repetition operator"),
+    ("multiple repeat", "invalid nested repetition operator"),
+    ("bad character range", "invalid character class range"),
+    ("min repeat greater than max repeat", "invalid repeat count"),
+    ("bad escape", "invalid escape sequence"),
+)
+
+
+class RegexError(ValueError):
+    """An RE2 pattern that does not compile; the message is Go's `error parsing regexp: ...`."""
+
+
+@lru_cache(maxsize=4096)
+def compile_re2(pattern: str) -> re.Pattern[str]:
+    """Python's `re` equivalent of an RE2 pattern (unanchored); raises RegexError for what RE2 refuses.
+
+    Close, not exact: Unicode classes (`\\pL`) become `\\w` and the ungreedy flag `U` is dropped.
+    """
+    try:
+        with warnings.catch_warnings():  # `[a--]` and friends: literal in RE2, "possible set operation" to Python
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(_translate(pattern))
+    except re.error as e:
+        msg = str(e.msg)
+        for py, go in _PY_TO_GO:
+            if msg.startswith(py):
+                msg = go
+                break
+        raise RegexError(f"error parsing regexp: {msg}: `{pattern}`") from None
+
+
+def _translate(p: str) -> str:
+    """RE2 → Python syntax, refusing the Perl/Python constructs RE2 lacks (lookaround, backreferences...).
+
+    RE2's `(?i)` applies to the rest of the enclosing group; Python wants flags up front, so it becomes a
+    scoped group `(?i:...)` closed where the enclosing group closes.
+    """
+
+    def fail(code: str, arg: str) -> RegexError:
+        return RegexError(f"error parsing regexp: {code}: `{arg}`")
+
+    out: list[str] = []
+    scopes = [0]  # per open group: flag scopes to close with it
+    i, n = 0, len(p)
+    in_class = False
+    while i < n:
+        ch = p[i]
+        if ch == "\\":
+            i = _translate_escape(p, i, out, fail)
+            continue
+        if in_class:
+            if p.startswith("[:", i):
+                close = p.find(":]", i + 2)
+                name = p[i + 2 : close].lstrip("^") if close > 0 else ""
+                if name in _POSIX_CLASSES:
+                    out.append("\\W" if p[i + 2] == "^" else "\\w")
+                    i = close + 2
+                    continue
+                if close > 0 and _LABEL_NAME.fullmatch(name):
+                    raise fail("invalid character class range", p[i : close + 2])
+            if ch == "]":
+                in_class = False
+            out.append("\\" + ch if ch in "[&~|" else ch)
+            i += 1
+            continue
+        if ch == "[":
+            in_class = True
+            j = i + 1
+            if p[j : j + 1] == "^":
+                j += 1
+            out.append(p[i:j])
+            if p[j : j + 1] == "]":  # a leading ] is a literal in RE2
+                out.append("\\]")
+                j += 1
+            i = j
+            continue
+        if ch == "(":
+            if len(scopes) > _MAX_REGEX_NESTING:
+                raise fail("expression nests too deeply", p)
+            if not p.startswith("(?", i):
+                scopes.append(0)
+                out.append("(")
+                i += 1
+                continue
+            m = _PERL_GROUP.match(p, i)
+            if not m:
+                raise fail("invalid or unsupported Perl syntax", p[i : i + 3])
+            kind = m.group(1)
+            if kind in ("P<", "<"):
+                scopes.append(0)
+                out.append("(?P<")
+            else:
+                on, _, off = kind[:-1].replace("U", "").partition("-")
+                flags = f"{on}-{off}" if off else on
+                if kind.endswith(":"):
+                    scopes.append(0)
+                    out.append(f"(?{flags}:")
+                elif flags:
+                    scopes[-1] += 1
+                    out.append(f"(?{flags}:")
+            i = m.end()
+            continue
+        if ch == ")":
+            if len(scopes) > 1:
+                out.append(")" * scopes.pop())
+            out.append(")")
+            i += 1
+            continue
+        if ch in "*+?}":
+            is_repeat = ch != "}"
+            if ch == "}":
+                start = p.rfind("{", 0, i)
+                rep = _REPEAT.fullmatch(p, start, i + 1) if start >= 0 else None
+                if rep:
+                    is_repeat = True
+                    if any(g and int(g) > 1000 for g in rep.groups()):
+                        raise fail("invalid repeat count", p[start : i + 1])
+            if is_repeat and p[i + 1 : i + 2] == "+":  # Python 3.11 reads this as possessive, RE2 refuses it
+                raise fail("invalid nested repetition operator", ch + "+")
+        out.append(ch)
+        i += 1
+    out.append(")" * scopes[0])
+    return "".join(out)
+
+
+def _translate_escape(p: str, i: int, out: list[str], fail: Any) -> int:
+    """Append the Python form of the escape at p[i] (a backslash); return the index after it."""
+    n = len(p)
+    if i + 1 >= n:
+        raise fail("trailing backslash at end of expression", "")
+    esc = p[i + 1]
+    if esc == "Q":
+        end = p.find("\\E", i + 2)
+        literal = p[i + 2 :] if end < 0 else p[i + 2 : end]
+        out.append(re.escape(literal))
+        return n if end < 0 else end + 2
+    if esc in "pP":
+        if p[i + 2 : i + 3] == "{":
+            close = p.find("}", i + 3)
+            if close < 0:
+                raise fail("invalid character class range", p[i:])
+            end = close + 1
+        else:
+            end = i + 3
+        out.append("\\w" if esc == "p" else "\\W")
+        return end
+    if esc == "x" and p[i + 2 : i + 3] == "{":
+        close = p.find("}", i + 3)
+        digits = p[i + 3 : close] if close > 0 else ""
+        if not digits or not set(digits) <= _HEX or int(digits, 16) > 0x10FFFF:
+            raise fail("invalid escape sequence", p[i : close + 1 if close > 0 else n])
+        out.append(f"\\U{int(digits, 16):08x}")
+        return close + 1
+    if esc in "01234567":
+        if esc != "0" and p[i + 2 : i + 3] not in tuple("01234567"):
+            raise fail("invalid escape sequence", p[i : i + 2])  # \1..\7 alone are backreferences
+        j = i + 1
+        while j < n and j < i + 4 and p[j] in "01234567":
+            j += 1
+        out.append(f"\\x{int(p[i + 1 : j], 8) & 0xFF:02x}")
+        return j
+    if (esc.isalnum() or esc == "_") and esc not in _GO_ESCAPE_LETTERS:
+        raise fail("invalid escape sequence", p[i : i + 2])
+    out.append("\\Z" if esc == "z" else "." if esc == "C" else p[i : i + 2])
+    return i + 2
+
+
+def _regex(pattern: str, tok: Token, prefix: str = "") -> re.Pattern[str]:
+    try:
+        return compile_re2(pattern)
+    except RegexError as e:
+        raise ParseError(prefix + str(e), tok.line, tok.column) from None
+
+
+def matches_empty(matcher: ast.Matcher) -> bool:
+    """Whether the matcher accepts an absent label (Loki's SplitFiltersAndMatchers)."""
+    if matcher.op is ast.MatchOp.EQ:
+        return matcher.value == ""
+    if matcher.op is ast.MatchOp.NEQ:
+        return matcher.value != ""
+    hit = compile_re2(matcher.value).fullmatch("") is not None
+    return hit if matcher.op is ast.MatchOp.RE else not hit
+
+
+# --- pipeline parser arguments ---------------------------------------------------------------------
+
+_PATTERN_TOKEN = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def _check_pattern(pattern: str, tok: Token) -> None:
+    """Loki's pattern parser rules: one named capture at least, no two captures side by side, unique names."""
+    nodes: list[tuple[bool, str]] = []  # (is_capture, text)
+    pos = 0
+    for m in _PATTERN_TOKEN.finditer(pattern):
+        if m.start() > pos:
+            nodes.append((False, pattern[pos : m.start()]))
+        nodes.append((True, m.group(1)))
+        pos = m.end()
+    if pos < len(pattern):
+        nodes.append((False, pattern[pos:]))
+    names = [text for capture, text in nodes if capture and text != "_"]
+    reason = ""
+    if not names:
+        reason = "at least one capture is required"
+    elif any(nodes[i][0] and nodes[i + 1][0] for i in range(0, len(nodes) - 1, 2)):
+        reason = "found consecutive capture: invalid expression"  # Loki checks even positions only
+    else:
+        dup = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if dup is not None:
+            reason = f"duplicate capture name ({dup}): invalid expression"
+    if reason:
+        raise ParseError(f"invalid pattern parser: {reason}", tok.line, tok.column)
+
+
+_GROUP_NAME = re.compile(r"\(\?P?<([^>=!][^>]*)>")
+
+
+def _check_regexp_parser(pattern: str, tok: Token) -> None:
+    compiled = _regex(pattern, tok, "invalid regexp parser: ")
+    seen: set[str] = set()
+    for name in _GROUP_NAME.findall(pattern):
+        if not _LABEL_NAME.fullmatch(name):
+            raise ParseError(f"invalid regexp parser: invalid extracted label name '{name}'", tok.line, tok.column)
+        if name in seen:
+            raise ParseError(f"invalid regexp parser: duplicate extracted label name '{name}'", tok.line, tok.column)
+        seen.add(name)
+    if not compiled.groupindex:
+        raise ParseError("invalid regexp parser: at least one named capture must be supplied", tok.line, tok.column)
+
+
+# --- label filter chains ---------------------------------------------------------------------------
+
+_LF_PREC = {"and": 2, "or": 1}  # ',' and juxtaposition have no precedence in Loki's grammar: yacc shifts them
+
+
+def _combine_label_filters(items: list[Any]) -> ast.LabelFilterExpr:
+    """Resolve `a or b, c d and e` exactly as Loki's yacc grammar does (operator-precedence parse)."""
+    operands: list[ast.LabelFilterExpr] = [items[0]]
+    operators: list[str] = []
+
+    def reduce() -> None:
+        op = operators.pop()
+        right = operands.pop()
+        left = operands.pop()
+        operands.append(ast.LabelFilterOr(left, right) if op == "or" else ast.LabelFilterAnd(left, right))
+
+    i = 1
+    while i < len(items):
+        item = items[i]
+        if isinstance(item, Token):
+            op = "," if item.type == "COMMA" else item.value.lower()
+            i += 1
+        else:
+            op = ","
+        while operators and operators[-1] in _LF_PREC and op in _LF_PREC and _LF_PREC[operators[-1]] >= _LF_PREC[op]:
+            reduce()
+        operators.append(op)
+        operands.append(items[i])
+        i += 1
+    while operators:
+        reduce()
+    return operands[0]
+
+
+# --- tree building ---------------------------------------------------------------------------------
+
+_MATCH_OPS = {"EQ": ast.MatchOp.EQ, "NEQ": ast.MatchOp.NEQ, "RE": ast.MatchOp.RE, "NRE": ast.MatchOp.NRE}
+_CMP_OPS = {
+    "GT": ast.CmpOp.GT, "GTE": ast.CmpOp.GTE, "LT": ast.CmpOp.LT, "LTE": ast.CmpOp.LTE,
+    "NEQ": ast.CmpOp.NEQ, "EQ": ast.CmpOp.EQ, "CMP_EQ": ast.CmpOp.EQ,
+}  # fmt: skip
+_LINE_OPS = {
+    "PIPE_EXACT": ast.LineFilterOp.CONTAINS, "NEQ": ast.LineFilterOp.NOT_CONTAINS,
+    "PIPE_MATCH": ast.LineFilterOp.MATCH, "NRE": ast.LineFilterOp.NOT_MATCH,
+    "PIPE_PATTERN": ast.LineFilterOp.PATTERN, "NPA": ast.LineFilterOp.NOT_PATTERN,
+}  # fmt: skip
+_COMPARISONS = frozenset({"==", "!=", ">", ">=", "<", "<="})
+_SET_OPS = frozenset({"and", "or", "unless"})
+_GROUPING_RANGE_OPS = frozenset(
+    {"avg_over_time", "stddev_over_time", "stdvar_over_time", "quantile_over_time", "max_over_time",
+     "min_over_time", "first_over_time", "last_over_time"}
+)  # fmt: skip
+
+
+class _Offset(int):
+    """`offset d` in nanoseconds (a distinct type so range callbacks can tell it from other children)."""
+
+
+class _State:
+    """Per-parse bookkeeping, reached from the shared callbacks through a context variable."""
+
+    __slots__ = ("deferred", "pos", "scalars", "validate")
+
+    def __init__(self, validate: bool) -> None:
+        self.validate = validate
+        self.deferred: list[ParseError] = []
+        self.pos: dict[int, tuple[int, int]] = {}  # id(selector or log expr) -> position of its `{`
+        self.scalars: dict[int, float] = {}  # id(node) -> value, for literal-only subtrees
+
+    def defer(self, reason: str, at: Token | tuple[int, int] | None) -> None:
+        line, col = (at.line, at.column) if isinstance(at, Token) else at or (0, 0)
+        self.deferred.append(ParseError(reason, line, col))
+
+
+_STATE: ContextVar[_State] = ContextVar("logql_parse_state")
+
+
+def _names(children: list[Any]) -> tuple[str, ...]:
+    return tuple(c.value for c in children if isinstance(c, Token) and c.type == "NAME")
+
+
+def _fold(op: str, a: float, b: float) -> float:
+    """Loki's MergeBinOp on two literals: only needed to print the value in an error message."""
+    try:
+        match op:
+            case "+":
+                return a + b
+            case "-":
+                return a - b
+            case "*":
+                return a * b
+            case "/":
+                return a / b if b else math.nan
+            case "%":
+                return math.fmod(a, b) if b else math.nan
+            case "^":
+                return math.pow(a, b)
+    except (OverflowError, ValueError):
+        return math.nan
+    return float({"==": a == b, "!=": a != b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}.get(op, False))
+
+
+def _go_float(v: float) -> str:
+    return "NaN" if math.isnan(v) else f"{v:f}"
+
+
+class _Builder:
+    """lark callbacks, one per grammar rule (or alias); each gets the rule's children."""
+
+    # -- top level and binary operations
+
+    def start(self, c: list[Any]) -> ast.Expr:
+        return c[0]
+
+    def paren(self, c: list[Any]) -> ast.Expr:
+        return c[1]
+
+    def bin_mod(self, c: list[Any]) -> tuple[Token | None, ast.VectorMatching]:
+        bool_tok = next((x for x in c if isinstance(x, Token)), None)
+        matching = next((x for x in c if isinstance(x, ast.VectorMatching)), ast.VectorMatching())
+        return bool_tok, matching
+
+    def match_clause(self, c: list[Any]) -> ast.VectorMatching:
+        card, include = "", ()
+        if len(c) == 3:
+            card, include = c[2]
+        return ast.VectorMatching(on=c[0].type == "ON", labels=c[1], card=card, include=include)
+
+    def group_clause(self, c: list[Any]) -> tuple[str, tuple[str, ...]]:
+        return c[0].value.lower(), c[1] if len(c) > 1 else ()
+
+    def label_list(self, c: list[Any]) -> tuple[str, ...]:
+        return _names(c)
+
+    def grouping(self, c: list[Any]) -> ast.Grouping:
+        return ast.Grouping(labels=c[1], without=c[0].type == "WITHOUT")
+
+    def binop(self, c: list[Any]) -> ast.BinaryOp:
+        left, op_tok, (bool_tok, matching), right = c
+        op = op_tok.value.lower()
+        state = _STATE.get()
+        for side, leg in (("left", left), ("right", right)):
+            if isinstance(leg, ast.LogExpr):
+                kind = "PipelineExpr" if leg.pipeline else "MatchersExpr"
+                state.defer(f"unexpected type for {side} leg of binary operation ({op}): *syntax.{kind}", op_tok)
+        lval, rval = state.scalars.get(id(left)), state.scalars.get(id(right))
+        if op in _SET_OPS:
+            for side, val in (("left", lval), ("right", rval)):
+                if val is not None:
+                    state.defer(
+                        f"unexpected literal for {side} leg of logical/set binary operation ({op}): {_go_float(val)}",
+                        op_tok,
+                    )
+            if matching.card:
+                state.defer(f'no grouping allowed for "{op}" operation', op_tok)
+        if bool_tok is not None and op not in _COMPARISONS:
+            state.defer("bool modifier can only be used on comparison operators", bool_tok)
+        node = ast.BinaryOp(op, left, right, return_bool=bool_tok is not None, matching=matching)
+        if lval is not None and rval is not None:
+            state.scalars[id(node)] = _fold(op, lval, rval)
+        return node
+
+    # -- literals and functions
+
+    def literal(self, c: list[Any]) -> ast.NumberLiteral:
+        value = _number(c[-1])
+        node = ast.NumberLiteral(-value if c[0].type == "SUB" else value)
+        _STATE.get().scalars[id(node)] = node.value
+        return node
+
+    def vector_lit(self, c: list[Any]) -> ast.VectorLiteral:
+        return ast.VectorLiteral(c[2].value)
+
+    def label_replace(self, c: list[Any]) -> ast.LabelReplace:
+        expr = self._metric(c[2])
+        dst, repl, src, regex = (_unquote(t) for t in c[4:11:2])
+        if not _LABEL_NAME.fullmatch(dst):
+            _STATE.get().defer(f"invalid destination label name in label_replace(): {dst}", c[4])
+        _regex(f"^(?:{regex})$", c[10], "invalid regex in label_replace: ")
+        return ast.LabelReplace(expr, dst, repl, src, regex)
+
+    def _metric(self, expr: ast.Expr) -> ast.SampleExpr:
+        """Loki's grammar wants a metric expression here, so a log query is a syntax error at its `{`."""
+        if isinstance(expr, ast.LogExpr):
+            line, col = _STATE.get().pos.get(id(expr), (0, 0))
+            raise ParseError("syntax error: unexpected {", line, col)
+        return expr
+
+    def range_agg(self, c: list[Any]) -> ast.RangeAggregation:
+        op_tok = c[0]
+        op = op_tok.value.lower()
+        grouping = next((x for x in c if isinstance(x, ast.Grouping)), None)
+        log_range = next(x for x in c if isinstance(x, ast.LogRange))
+        param_tok = next((x for x in c if isinstance(x, Token) and x.type == "NUMBER"), None)
+        state = _STATE.get()
+        param = None
+        if param_tok is not None:
+            if op != "quantile_over_time":
+                state.defer(f"parameter {param_tok.value} not supported for operation {op}", param_tok)
+            param = _number(param_tok, "parameter")
+        elif op == "quantile_over_time":
+            state.defer(f"parameter required for operation {op}", op_tok)
+        if grouping is not None and op not in _GROUPING_RANGE_OPS:
+            state.defer(f"grouping not allowed for {op} aggregation", op_tok)
+        elif log_range.unwrap is not None and op not in ast.UNWRAPPED_RANGE_OPS:
+            state.defer(f"invalid aggregation {op} with unwrap", op_tok)
+        elif log_range.unwrap is None and op not in ast.LOG_RANGE_OPS:
+            state.defer(f"invalid aggregation {op} without unwrap", op_tok)
+        return ast.RangeAggregation(op, log_range, param, grouping)
+
+    def vector_agg(self, c: list[Any]) -> ast.VectorAggregation:
+        op_tok = c[0]
+        op = op_tok.value.lower()
+        grouping = next((x for x in c if isinstance(x, ast.Grouping)), None)
+        param_tok = next((x for x in c if isinstance(x, Token) and x.type == "NUMBER"), None)
+        expr = self._metric(next(x for x in c[1:] if not isinstance(x, (Token, ast.Grouping))))
+        state = _STATE.get()
+        param = None
+        if op in ("topk", "bottomk"):
+            if param_tok is None:
+                state.defer(f"parameter required for operation {op}", op_tok)
+            elif not param_tok.value.isdigit() or int(param_tok.value) > _MAX_INT64:
+                state.defer(f"invalid parameter {op}({param_tok.value},", param_tok)
+            elif int(param_tok.value) <= 0:
+                state.defer(f"invalid parameter (must be greater than 0) {op}({param_tok.value}", param_tok)
+            else:
+                param = float(int(param_tok.value))
+        elif param_tok is not None:
+            state.defer(f"unsupported parameter for operation {op}({param_tok.value},", param_tok)
+        if op in ("sort", "sort_desc") and grouping is not None and grouping.labels:
+            state.defer("sort and sort_desc doesn't allow grouping by ", op_tok)
+        return ast.VectorAggregation(op, expr, grouping, param)
+
+    # -- log ranges
+
+    def offset(self, c: list[Any]) -> _Offset:
+        return _Offset(_duration(c[1]))
+
+    def unwrap(self, c: list[Any]) -> ast.Unwrap:
+        if c[2].type == "CONV_OP":
+            label, conversion, rest = c[4].value, c[2].value.lower(), c[6:]
+        else:
+            label, conversion, rest = c[2].value, "", c[3:]
+        return ast.Unwrap(label, conversion, tuple(x for x in rest if not isinstance(x, Token)))
+
+    def _log_range(self, c: list[Any]) -> ast.LogRange:
+        selector = next(x for x in c if isinstance(x, ast.Selector))
+        pipeline = next((x for x in c if isinstance(x, tuple)), ())
+        unwrap = next((x for x in c if isinstance(x, ast.Unwrap)), None)
+        offset = next((x for x in c if isinstance(x, _Offset)), _Offset(0))
+        range_tok = next(x for x in c if isinstance(x, Token) and x.type == "RANGE")
+        return ast.LogRange(ast.LogExpr(selector, pipeline), _range(range_tok), int(offset), unwrap)
+
+    range_plain = range_first = range_paren = _log_range
+
+    def range_nested(self, c: list[Any]) -> ast.LogRange:
+        return c[1]
+
+    # -- log queries
+
+    def log_expr(self, c: list[Any]) -> ast.LogExpr:
+        node = ast.LogExpr(c[0], c[1] if len(c) > 1 else ())
+        state = _STATE.get()
+        state.pos[id(node)] = state.pos.get(id(c[0]), (0, 0))
+        return node
+
+    def selector(self, c: list[Any]) -> ast.Selector:
+        node = ast.Selector(tuple(x for x in c if isinstance(x, ast.Matcher)))
+        state = _STATE.get()
+        state.pos[id(node)] = (c[0].line, c[0].column)
+        if state.validate and all(matches_empty(m) for m in node.matchers):
+            state.defer(EMPTY_COMPATIBLE, c[0])
+        return node
+
+    def matcher(self, c: list[Any]) -> ast.Matcher:
+        name, op_tok, value_tok = c
+        value = _unquote(value_tok)
+        op = _MATCH_OPS[op_tok.type]
+        if op in (ast.MatchOp.RE, ast.MatchOp.NRE):
+            _regex(value, value_tok)
+        return ast.Matcher(name.value, op, value)
+
+    def pipeline(self, c: list[Any]) -> tuple[ast.Stage, ...]:
+        return (c[0],) if len(c) == 1 else (*c[0], c[1])
+
+    def line_filter(self, c: list[Any]) -> ast.LineFilter:
+        op = _LINE_OPS[c[0].type]
+        values = [x for x in c[1:] if isinstance(x, _Str)]
+        if op in (ast.LineFilterOp.MATCH, ast.LineFilterOp.NOT_MATCH):
+            for value in values:
+                _regex(value, value.tok)
+        return ast.LineFilter(op, tuple(str(v) for v in values))
+
+    def filter_value(self, c: list[Any]) -> _Str:
+        if c[0].type == "IP":
+            raise ParseError("ip() filters are not supported", c[0].line, c[0].column)
+        return _Str(_unquote(c[0]), c[0])
+
+    def json_stage(self, c: list[Any]) -> ast.JsonParser:
+        return ast.JsonParser(c[2] if len(c) > 2 else ())
+
+    def logfmt_stage(self, c: list[Any]) -> ast.LogfmtParser:
+        flags = {x.value for x in c if isinstance(x, Token) and x.type == "FLAG"}
+        params = c[-1] if isinstance(c[-1], tuple) else ()
+        return ast.LogfmtParser(strict="--strict" in flags, keep_empty="--keep-empty" in flags, params=params)
+
+    def extractions(self, c: list[Any]) -> tuple[tuple[str, str], ...]:
+        return tuple(x for x in c if isinstance(x, tuple))
+
+    def extraction(self, c: list[Any]) -> tuple[str, str]:
+        return (c[0].value, _unquote(c[2]) if len(c) > 1 else c[0].value)
+
+    def regexp_stage(self, c: list[Any]) -> ast.RegexpParser:
+        pattern = _unquote(c[2])
+        _check_regexp_parser(pattern, c[2])
+        return ast.RegexpParser(pattern)
+
+    def pattern_stage(self, c: list[Any]) -> ast.PatternParser:
+        pattern = _unquote(c[2])
+        _check_pattern(pattern, c[2])
+        return ast.PatternParser(pattern)
+
+    def unpack_stage(self, c: list[Any]) -> ast.UnpackParser:
+        return ast.UnpackParser()
+
+    def decolorize_stage(self, c: list[Any]) -> ast.Decolorize:
+        return ast.Decolorize()
+
+    def line_format_stage(self, c: list[Any]) -> ast.LineFormat:
+        return ast.LineFormat(_unquote(c[2]))
+
+    def label_format_stage(self, c: list[Any]) -> ast.LabelFormat:
+        return ast.LabelFormat(tuple(x for x in c if isinstance(x, ast.LabelFormatItem)))
+
+    def label_fmt(self, c: list[Any]) -> ast.LabelFormatItem:
+        dst, _, value = c
+        if value.type == "NAME":
+            return ast.LabelFormatItem(dst.value, value.value, template=False)
+        return ast.LabelFormatItem(dst.value, _unquote(value), template=True)
+
+    def named(self, c: list[Any]) -> ast.LabelRef:
+        if isinstance(c[0], ast.Matcher):
+            return ast.LabelRef(c[0].name, c[0])
+        return ast.LabelRef(c[0].value)
+
+    def drop_stage(self, c: list[Any]) -> ast.DropLabels:
+        return ast.DropLabels(tuple(x for x in c if isinstance(x, ast.LabelRef)))
+
+    def keep_stage(self, c: list[Any]) -> ast.KeepLabels:
+        return ast.KeepLabels(tuple(x for x in c if isinstance(x, ast.LabelRef)))
+
+    def label_filter_stage(self, c: list[Any]) -> ast.LabelFilter:
+        return ast.LabelFilter(c[1])
+
+    # -- label filters
+
+    def lf_expr(self, c: list[Any]) -> ast.LabelFilterExpr:
+        return c[0] if len(c) == 1 else _combine_label_filters(c)
+
+    def lf_string(self, c: list[Any]) -> ast.StringLabelFilter:
+        return ast.StringLabelFilter(c[0])
+
+    def lf_duration(self, c: list[Any]) -> ast.DurationLabelFilter:
+        return ast.DurationLabelFilter(c[0].value, _CMP_OPS[c[1].type], _duration(c[2]) / 1e9)
+
+    def lf_bytes(self, c: list[Any]) -> ast.BytesLabelFilter:
+        return ast.BytesLabelFilter(c[0].value, _CMP_OPS[c[1].type], _bytes(c[2]))
+
+    def lf_number(self, c: list[Any]) -> ast.NumberLabelFilter:
+        return ast.NumberLabelFilter(c[0].value, _CMP_OPS[c[1].type], c[2].value)
+
+    def lf_ip(self, c: list[Any]) -> ast.LabelFilterExpr:
+        raise ParseError("ip() label filters are not supported", c[2].line, c[2].column)
+
+    def lf_paren(self, c: list[Any]) -> ast.LabelFilterExpr:
+        return c[1]
+
+
+class _Str(str):
+    """A line-filter value that remembers its token, for the position of a regex error."""
+
+    tok: Token
+
+    def __new__(cls, value: str, tok: Token) -> _Str:
+        inst = super().__new__(cls, value)
+        inst.tok = tok
+        return inst
+
+
+_PARSER = Lark(
+    (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
+    parser="lalr",
+    lexer="contextual",
+    maybe_placeholders=False,
+    transformer=_Builder(),
+)
+
+
+# --- public API ------------------------------------------------------------------------------------
+
+
+def parse(text: str) -> ast.Expr:
+    """Parse a LogQL query; every fault is a ParseError worded like Loki's."""
+    return _parse(text, validate=True)
+
+
+def parse_selector(text: str, validate: bool = True) -> ast.Selector:
+    """The stream selector of `match[]` (/series) or `query` (/labels): `{...}` or a whole log query.
+
+    `validate=False` skips the rule that one matcher must not match the empty string.
+    """
+    expr = _parse(text, validate=validate)
+    if not isinstance(expr, ast.LogExpr):
+        raise ParseError("only label matchers is supported")
+    return expr.selector
+
+
+def _parse(text: str, validate: bool) -> ast.Expr:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size >= MAX_INPUT_BYTES:
+        raise ParseError(f"input size too long ({size} > {MAX_INPUT_BYTES})")
+    state = _State(validate)
+    token = _STATE.set(state)
+    try:
+        expr = _PARSER.parse(text)
+    except UnexpectedInput as e:
+        raise _from_lark(e, text) from None
+    finally:
+        _STATE.reset(token)
+    if state.deferred:
+        raise state.deferred[0]
+    _check_depth(expr)
+    return expr
+
+
+def _check_depth(expr: ast.Expr) -> None:
+    stack: list[tuple[Any, int]] = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ParseError(f"query is too deeply nested (more than {MAX_DEPTH} levels)")
+        for name in node.__dataclass_fields__:
+            child = getattr(node, name)
+            if isinstance(child, tuple):
+                stack.extend((x, depth + 1) for x in child if hasattr(x, "__dataclass_fields__"))
+            elif hasattr(child, "__dataclass_fields__"):
+                stack.append((child, depth + 1))
