@@ -11,9 +11,9 @@ import math
 from decimal import Decimal
 
 from observ.logql import ast
+from observ.logql.gocompat import format_float, go_quote
 from observ.logql.units import format_duration
 
-_NAMED_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 _BYTE_UNITS = tuple(
     (unit, base**power)
     for power in (5, 4, 3, 2, 1)
@@ -25,35 +25,11 @@ _BINOP_PREC = {
 }  # fmt: skip
 
 
-def go_quote(s: str) -> str:
-    """Go's strconv.Quote: printable characters as they are, the rest escaped."""
-    if s.isprintable() and '"' not in s and "\\" not in s:
-        return f'"{s}"'
-    out = ['"']
-    for ch in s:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _NAMED_ESCAPES:
-            out.append(_NAMED_ESCAPES[ch])
-        elif ch < " " or ch == "\x7f":
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def format_number(v: float) -> str:
-    """Shortest text that parses back to the same float: `5`, `0.99`, `-1.5`, `1e+21`."""
+    """Go's %v (shortest digits, so it parses back to the same float): `5`, `0.99`, `-1.5`, `1e+06`."""
     if not math.isfinite(v):
         raise ValueError(f"LogQL has no literal for {v}")
-    if v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)
+    return format_float(v)
 
 
 def _format_bytes(v: float) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from contextvars import ContextVar
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,9 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from observ.logql import ast
-from observ.logql.errors import ParseError
-from observ.logql.format import go_quote
+from observ.logql.errors import LogQLError, ParseError
+from observ.logql.gocompat import compile_regex, go_quote
+from observ.logql.parsers import PatternMatcher, RegexpExtractor
 from observ.logql.units import parse_bytes, parse_duration_ns
 
 MAX_INPUT_BYTES = 128 * 1024
@@ -235,192 +234,13 @@ def _bytes(tok: Token) -> float:
         raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", tok.line, tok.column) from None
 
 
-# --- regular expressions (RE2 syntax, validated with Python's re) --------------------------------
-
-_GO_ESCAPE_LETTERS = frozenset("afnrtvxpPdDsSwWbBAzQEC")
-_POSIX_CLASSES = frozenset(
-    {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space", "upper",
-     "word", "xdigit"}
-)  # fmt: skip
-_PERL_GROUP = re.compile(r"\(\?(P<|<(?![=!])|[imsU-]*[:)])")
-_MAX_REGEX_NESTING = 250
-"""RE2 allows 1000; Python's recursive compiler overflows the stack well before that."""
-_REPEAT = re.compile(r"\{([0-9]+)(?:,([0-9]*))?\}")
-_PY_TO_GO = (
-    ("missing ), unterminated subpattern", "missing closing )"),
-    ("unbalanced parenthesis", "unexpected )"),
-    ("unterminated character set", "missing closing ]"),
-    ("nothing to repeat", "missing argument to repetition operator"),
-    ("multiple repeat", "invalid nested repetition operator"),
-    ("bad character range", "invalid character class range"),
-    ("min repeat greater than max repeat", "invalid repeat count"),
-    ("bad escape", "invalid escape sequence"),
-)
-
-
-class RegexError(ValueError):
-    """An RE2 pattern that does not compile; the message is Go's `error parsing regexp: ...`."""
-
-
-@lru_cache(maxsize=4096)
-def compile_re2(pattern: str) -> re.Pattern[str]:
-    """Python's `re` equivalent of an RE2 pattern (unanchored); raises RegexError for what RE2 refuses.
-
-    Close, not exact: Unicode classes (`\\pL`) become `\\w` and the ungreedy flag `U` is dropped.
-    """
-    try:
-        with warnings.catch_warnings():  # `[a--]` and friends: literal in RE2, "possible set operation" to Python
-            warnings.simplefilter("ignore", FutureWarning)
-            return re.compile(_translate(pattern))
-    except re.error as e:
-        msg = str(e.msg)
-        for py, go in _PY_TO_GO:
-            if msg.startswith(py):
-                msg = go
-                break
-        raise RegexError(f"error parsing regexp: {msg}: `{pattern}`") from None
-
-
-def _translate(p: str) -> str:
-    """RE2 → Python syntax, refusing the Perl/Python constructs RE2 lacks (lookaround, backreferences...).
-
-    RE2's `(?i)` applies to the rest of the enclosing group; Python wants flags up front, so it becomes a
-    scoped group `(?i:...)` closed where the enclosing group closes.
-    """
-
-    def fail(code: str, arg: str) -> RegexError:
-        return RegexError(f"error parsing regexp: {code}: `{arg}`")
-
-    out: list[str] = []
-    scopes = [0]  # per open group: flag scopes to close with it
-    i, n = 0, len(p)
-    in_class = False
-    while i < n:
-        ch = p[i]
-        if ch == "\\":
-            i = _translate_escape(p, i, out, fail)
-            continue
-        if in_class:
-            if p.startswith("[:", i):
-                close = p.find(":]", i + 2)
-                name = p[i + 2 : close].lstrip("^") if close > 0 else ""
-                if name in _POSIX_CLASSES:
-                    out.append("\\W" if p[i + 2] == "^" else "\\w")
-                    i = close + 2
-                    continue
-                if close > 0 and _LABEL_NAME.fullmatch(name):
-                    raise fail("invalid character class range", p[i : close + 2])
-            if ch == "]":
-                in_class = False
-            out.append("\\" + ch if ch in "[&~|" else ch)
-            i += 1
-            continue
-        if ch == "[":
-            in_class = True
-            j = i + 1
-            if p[j : j + 1] == "^":
-                j += 1
-            out.append(p[i:j])
-            if p[j : j + 1] == "]":  # a leading ] is a literal in RE2
-                out.append("\\]")
-                j += 1
-            i = j
-            continue
-        if ch == "(":
-            if len(scopes) > _MAX_REGEX_NESTING:
-                raise fail("expression nests too deeply", p)
-            if not p.startswith("(?", i):
-                scopes.append(0)
-                out.append("(")
-                i += 1
-                continue
-            m = _PERL_GROUP.match(p, i)
-            if not m:
-                raise fail("invalid or unsupported Perl syntax", p[i : i + 3])
-            kind = m.group(1)
-            if kind in ("P<", "<"):
-                scopes.append(0)
-                out.append("(?P<")
-            else:
-                on, _, off = kind[:-1].replace("U", "").partition("-")
-                flags = f"{on}-{off}" if off else on
-                if kind.endswith(":"):
-                    scopes.append(0)
-                    out.append(f"(?{flags}:")
-                elif flags:
-                    scopes[-1] += 1
-                    out.append(f"(?{flags}:")
-            i = m.end()
-            continue
-        if ch == ")":
-            if len(scopes) > 1:
-                out.append(")" * scopes.pop())
-            out.append(")")
-            i += 1
-            continue
-        if ch in "*+?}":
-            is_repeat = ch != "}"
-            if ch == "}":
-                start = p.rfind("{", 0, i)
-                rep = _REPEAT.fullmatch(p, start, i + 1) if start >= 0 else None
-                if rep:
-                    is_repeat = True
-                    if any(g and int(g) > 1000 for g in rep.groups()):
-                        raise fail("invalid repeat count", p[start : i + 1])
-            if is_repeat and p[i + 1 : i + 2] == "+":  # Python 3.11 reads this as possessive, RE2 refuses it
-                raise fail("invalid nested repetition operator", ch + "+")
-        out.append(ch)
-        i += 1
-    out.append(")" * scopes[0])
-    return "".join(out)
-
-
-def _translate_escape(p: str, i: int, out: list[str], fail: Any) -> int:
-    """Append the Python form of the escape at p[i] (a backslash); return the index after it."""
-    n = len(p)
-    if i + 1 >= n:
-        raise fail("trailing backslash at end of expression", "")
-    esc = p[i + 1]
-    if esc == "Q":
-        end = p.find("\\E", i + 2)
-        literal = p[i + 2 :] if end < 0 else p[i + 2 : end]
-        out.append(re.escape(literal))
-        return n if end < 0 else end + 2
-    if esc in "pP":
-        if p[i + 2 : i + 3] == "{":
-            close = p.find("}", i + 3)
-            if close < 0:
-                raise fail("invalid character class range", p[i:])
-            end = close + 1
-        else:
-            end = i + 3
-        out.append("\\w" if esc == "p" else "\\W")
-        return end
-    if esc == "x" and p[i + 2 : i + 3] == "{":
-        close = p.find("}", i + 3)
-        digits = p[i + 3 : close] if close > 0 else ""
-        if not digits or not set(digits) <= _HEX or int(digits, 16) > 0x10FFFF:
-            raise fail("invalid escape sequence", p[i : close + 1 if close > 0 else n])
-        out.append(f"\\U{int(digits, 16):08x}")
-        return close + 1
-    if esc in "01234567":
-        if esc != "0" and p[i + 2 : i + 3] not in tuple("01234567"):
-            raise fail("invalid escape sequence", p[i : i + 2])  # \1..\7 alone are backreferences
-        j = i + 1
-        while j < n and j < i + 4 and p[j] in "01234567":
-            j += 1
-        out.append(f"\\x{int(p[i + 1 : j], 8) & 0xFF:02x}")
-        return j
-    if (esc.isalnum() or esc == "_") and esc not in _GO_ESCAPE_LETTERS:
-        raise fail("invalid escape sequence", p[i : i + 2])
-    out.append("\\Z" if esc == "z" else "." if esc == "C" else p[i : i + 2])
-    return i + 2
+# --- regular expressions (RE2, through gocompat's translation to Python's re) -----------------------
 
 
 def _regex(pattern: str, tok: Token, prefix: str = "") -> re.Pattern[str]:
     try:
-        return compile_re2(pattern)
-    except RegexError as e:
+        return compile_regex(pattern)
+    except LogQLError as e:
         raise ParseError(prefix + str(e), tok.line, tok.column) from None
 
 
@@ -430,54 +250,23 @@ def matches_empty(matcher: ast.Matcher) -> bool:
         return matcher.value == ""
     if matcher.op is ast.MatchOp.NEQ:
         return matcher.value != ""
-    hit = compile_re2(matcher.value).fullmatch("") is not None
+    hit = compile_regex(matcher.value).fullmatch("") is not None
     return hit if matcher.op is ast.MatchOp.RE else not hit
 
 
-# --- pipeline parser arguments ---------------------------------------------------------------------
-
-_PATTERN_TOKEN = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+# --- pipeline stage arguments ----------------------------------------------------------------------
 
 
-def _check_pattern(pattern: str, tok: Token) -> None:
-    """Loki's pattern parser rules: one named capture at least, no two captures side by side, unique names."""
-    nodes: list[tuple[bool, str]] = []  # (is_capture, text)
-    pos = 0
-    for m in _PATTERN_TOKEN.finditer(pattern):
-        if m.start() > pos:
-            nodes.append((False, pattern[pos : m.start()]))
-        nodes.append((True, m.group(1)))
-        pos = m.end()
-    if pos < len(pattern):
-        nodes.append((False, pattern[pos:]))
-    names = [text for capture, text in nodes if capture and text != "_"]
-    reason = ""
-    if not names:
-        reason = "at least one capture is required"
-    elif any(nodes[i][0] and nodes[i + 1][0] for i in range(0, len(nodes) - 1, 2)):
-        reason = "found consecutive capture: invalid expression"  # Loki checks even positions only
-    else:
-        dup = next((name for i, name in enumerate(names) if name in names[:i]), None)
-        if dup is not None:
-            reason = f"duplicate capture name ({dup}): invalid expression"
-    if reason:
-        raise ParseError(f"invalid pattern parser: {reason}", tok.line, tok.column)
+def _check_stage(build: Any, pattern: str, tok: Token, prefix: str) -> None:
+    """Build the pipeline's own matcher once, so the parser refuses exactly what the pipeline would."""
+    try:
+        build(pattern)
+    except LogQLError as e:
+        raise ParseError(prefix + str(e), tok.line, tok.column) from None
 
 
-_GROUP_NAME = re.compile(r"\(\?P?<([^>=!][^>]*)>")
-
-
-def _check_regexp_parser(pattern: str, tok: Token) -> None:
-    compiled = _regex(pattern, tok, "invalid regexp parser: ")
-    seen: set[str] = set()
-    for name in _GROUP_NAME.findall(pattern):
-        if not _LABEL_NAME.fullmatch(name):
-            raise ParseError(f"invalid regexp parser: invalid extracted label name '{name}'", tok.line, tok.column)
-        if name in seen:
-            raise ParseError(f"invalid regexp parser: duplicate extracted label name '{name}'", tok.line, tok.column)
-        seen.add(name)
-    if not compiled.groupindex:
-        raise ParseError("invalid regexp parser: at least one named capture must be supplied", tok.line, tok.column)
+def _line_pattern(pattern: str) -> PatternMatcher:
+    return PatternMatcher(pattern, line_filter=True)
 
 
 # --- label filter chains ---------------------------------------------------------------------------
@@ -771,6 +560,9 @@ class _Builder:
         if op in (ast.LineFilterOp.MATCH, ast.LineFilterOp.NOT_MATCH):
             for value in values:
                 _regex(value, value.tok)
+        elif op in (ast.LineFilterOp.PATTERN, ast.LineFilterOp.NOT_PATTERN):
+            for value in values:
+                _check_stage(_line_pattern, value, value.tok, "")
         return ast.LineFilter(op, tuple(str(v) for v in values))
 
     def filter_value(self, c: list[Any]) -> _Str:
@@ -794,12 +586,12 @@ class _Builder:
 
     def regexp_stage(self, c: list[Any]) -> ast.RegexpParser:
         pattern = _unquote(c[2])
-        _check_regexp_parser(pattern, c[2])
+        _check_stage(RegexpExtractor, pattern, c[2], "invalid regexp parser: ")
         return ast.RegexpParser(pattern)
 
     def pattern_stage(self, c: list[Any]) -> ast.PatternParser:
         pattern = _unquote(c[2])
-        _check_pattern(pattern, c[2])
+        _check_stage(PatternMatcher, pattern, c[2], "invalid pattern parser: ")
         return ast.PatternParser(pattern)
 
     def unpack_stage(self, c: list[Any]) -> ast.UnpackParser:
