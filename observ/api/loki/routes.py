@@ -101,9 +101,19 @@ def default_formatter(query: str) -> str:
 
 
 def default_line_parsers() -> tuple[LineParser, LineParser]:
-    from observ.logql.parsers import parse_json, parse_logfmt
+    """Loki's detection parsers: `json`, then non-strict `logfmt`; a line either refuses counts as unparsed."""
+    from observ.logql.parsers import logfmt_pairs, parse_json, parse_logfmt
 
-    return parse_json, parse_logfmt
+    def json_fields(line: str) -> dict[str, str] | None:
+        try:
+            return parse_json(line)
+        except ValueError:
+            return None
+
+    def logfmt_fields(line: str) -> dict[str, str] | None:
+        return None if logfmt_pairs(line)[1] is not None else parse_logfmt(line)
+
+    return json_fields, logfmt_fields
 
 
 class LokiApi:
