@@ -21,7 +21,9 @@ The helpers follow Loki 3's code, cited per rule (paths are in github.com/grafan
                                  from the selector's equality matchers; binary ops, on/ignoring, and/or/unless.
 - pkg/logql/syntax/ast.go        MergeBinOp: x / 0 and x % 0 are NaN; a filtering comparison keeps the
                                  vector's own value.
-- pkg/logql/engine.go            readStreams: entries in query direction until `limit`, grouped by labels.
+- pkg/logql/engine.go            readStreams: entries in query direction until `limit`, grouped by labels;
+                                 the store selects [start, end) ("add leap nanosecond to endTs to include
+                                 lines exactly at endTs" is done only for metric queries' sample selection).
 """
 
 from __future__ import annotations
