@@ -57,8 +57,8 @@ def format_expr(expr: ast.Expr) -> str:
             return f"{op}({arg}){_grouping(grouping)}"
         case ast.VectorAggregation(op=op, expr=inner, grouping=grouping, param=param):
             arg = format_expr(inner)
-            if param is not None:
-                arg = f"{format_number(param)}, {arg}"
+            if param is not None:  # k of topk/bottomk: Loki takes digits only, never `1e+06`
+                arg = f"{int(param) if param.is_integer() else format_number(param)}, {arg}"
             return f"{op}{_grouping(grouping)} ({arg})" if grouping is not None else f"{op}({arg})"
         case ast.BinaryOp():
             return _binop(expr)

@@ -328,15 +328,32 @@ class _Offset(int):
 
 
 class _State:
-    """Per-parse bookkeeping, reached from the shared callbacks through a context variable."""
+    """Per-parse bookkeeping, reached from the shared callbacks through a context variable.
 
-    __slots__ = ("deferred", "pos", "scalars", "validate")
+    Facts about nodes are keyed by id() and keep the node itself alive, so an id is never reused while
+    the parse runs (a literal inside `vector(1)` is dropped, and its id could otherwise come back).
+    """
+
+    __slots__ = ("_pos", "_scalars", "deferred", "validate")
 
     def __init__(self, validate: bool) -> None:
         self.validate = validate
         self.deferred: list[ParseError] = []
-        self.pos: dict[int, tuple[int, int]] = {}  # id(selector or log expr) -> position of its `{`
-        self.scalars: dict[int, float] = {}  # id(node) -> value, for literal-only subtrees
+        self._pos: dict[int, tuple[object, tuple[int, int]]] = {}  # selector or log expr -> position of its `{`
+        self._scalars: dict[int, tuple[object, float]] = {}  # literal-only subtree -> its value
+
+    def set_pos(self, node: object, pos: tuple[int, int]) -> None:
+        self._pos[id(node)] = (node, pos)
+
+    def pos(self, node: object) -> tuple[int, int]:
+        return self._pos.get(id(node), (None, (0, 0)))[1]
+
+    def set_scalar(self, node: object, value: float) -> None:
+        self._scalars[id(node)] = (node, value)
+
+    def scalar(self, node: object) -> float | None:
+        hit = self._scalars.get(id(node))
+        return None if hit is None else hit[1]
 
     def defer(self, reason: str, at: Token | tuple[int, int] | None) -> None:
         line, col = (at.line, at.column) if isinstance(at, Token) else at or (0, 0)
@@ -414,7 +431,7 @@ class _Builder:
             if isinstance(leg, ast.LogExpr):
                 kind = "PipelineExpr" if leg.pipeline else "MatchersExpr"
                 state.defer(f"unexpected type for {side} leg of binary operation ({op}): *syntax.{kind}", op_tok)
-        lval, rval = state.scalars.get(id(left)), state.scalars.get(id(right))
+        lval, rval = state.scalar(left), state.scalar(right)
         if op in _SET_OPS:
             for side, val in (("left", lval), ("right", rval)):
                 if val is not None:
@@ -428,7 +445,7 @@ class _Builder:
             state.defer("bool modifier can only be used on comparison operators", bool_tok)
         node = ast.BinaryOp(op, left, right, return_bool=bool_tok is not None, matching=matching)
         if lval is not None and rval is not None:
-            state.scalars[id(node)] = _fold(op, lval, rval)
+            state.set_scalar(node, _fold(op, lval, rval))
         return node
 
     # -- literals and functions
@@ -436,7 +453,7 @@ class _Builder:
     def literal(self, c: list[Any]) -> ast.NumberLiteral:
         value = _number(c[-1])
         node = ast.NumberLiteral(-value if c[0].type == "SUB" else value)
-        _STATE.get().scalars[id(node)] = node.value
+        _STATE.get().set_scalar(node, node.value)
         return node
 
     def vector_lit(self, c: list[Any]) -> ast.VectorLiteral:
@@ -453,7 +470,7 @@ class _Builder:
     def _metric(self, expr: ast.Expr) -> ast.SampleExpr:
         """Loki's grammar wants a metric expression here, so a log query is a syntax error at its `{`."""
         if isinstance(expr, ast.LogExpr):
-            line, col = _STATE.get().pos.get(id(expr), (0, 0))
+            line, col = _STATE.get().pos(expr)
             raise ParseError("syntax error: unexpected {", line, col)
         return expr
 
@@ -532,13 +549,13 @@ class _Builder:
     def log_expr(self, c: list[Any]) -> ast.LogExpr:
         node = ast.LogExpr(c[0], c[1] if len(c) > 1 else ())
         state = _STATE.get()
-        state.pos[id(node)] = state.pos.get(id(c[0]), (0, 0))
+        state.set_pos(node, state.pos(c[0]))
         return node
 
     def selector(self, c: list[Any]) -> ast.Selector:
         node = ast.Selector(tuple(x for x in c if isinstance(x, ast.Matcher)))
         state = _STATE.get()
-        state.pos[id(node)] = (c[0].line, c[0].column)
+        state.set_pos(node, (c[0].line, c[0].column))
         if state.validate and all(matches_empty(m) for m in node.matchers):
             state.defer(EMPTY_COMPATIBLE, c[0])
         return node
