@@ -262,7 +262,7 @@ def go_replace_all(rx: re.Pattern[str], s: str, repl: str, literal: bool) -> str
 
 # --- strconv / time / humanize ---------------------------------------------------------------------
 
-_DEC_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_DEC_FLOAT = re.compile(r"[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9][0-9_]*)?\Z")
 _HEX_FLOAT = re.compile(r"([+-]?)0[xX]((?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+)\Z")
 _SPECIAL_FLOAT = re.compile(r"[+-]?(?:inf|infinity)\Z|nan\Z", re.IGNORECASE)
 
@@ -291,15 +291,19 @@ _QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r
 
 
 def parse_float(s: str) -> float:
-    """strconv.ParseFloat(s, 64): no surrounding spaces, no decimal underscores, hex floats need a `p` exponent."""
+    """strconv.ParseFloat(s, 64): no surrounding spaces, `_` only between digits, hex floats need a `p` exponent."""
+    invalid = ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax")
     if _DEC_FLOAT.match(s):
-        value = float(s)
+        try:
+            value = float(s)  # Python's underscore rule (PEP 515) is Go's underscoreOK
+        except ValueError:
+            raise invalid from None
     elif _SPECIAL_FLOAT.match(s):
         return float(s)
     elif (h := _HEX_FLOAT.match(s)) and "__" not in s and not s.endswith("_"):
         value = float.fromhex(h.group(1) + "0x" + h.group(2).replace("_", ""))
     else:
-        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax")
+        raise invalid
     if math.isinf(value):
         raise ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: value out of range")
     return value

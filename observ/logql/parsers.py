@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from typing import Any
+
+import orjson
 
 from observ.logql.errors import LogQLError
 from observ.logql.gocompat import compile_regex
@@ -40,27 +43,31 @@ def sanitize_key(key: str) -> str:
     return _join("", key)
 
 
-class _Names:
-    """Flattened label names per (prefix, key), memoised: the same keys come back on every line."""
-
-    def __init__(self) -> None:
-        self._by_prefix: dict[str, dict[str, str]] = {}
-        self._size = 0
-
-    def get(self, prefix: str, key: str) -> str:
-        names = self._by_prefix.get(prefix)
-        if names is None:
-            names = self._by_prefix[prefix] = {}
-        name = names.get(key)
-        if name is None:
-            name = _join(prefix + "_" if prefix else "", key)
-            if self._size < _NAME_CACHE_MAX:
-                names[key] = name
-                self._size += 1
-        return name
+_NAMES: dict[str, dict[str, str]] = {}
+"""Flattened label name per (prefix, key), memoised: the same keys come back on every line."""
+_names_size = 0
 
 
-_NAMES = _Names()
+def _names(prefix: str) -> dict[str, str]:
+    names = _NAMES.get(prefix)
+    if names is None:
+        names = _NAMES[prefix] = {}
+    return names
+
+
+def _name_miss(names: dict[str, str], prefix: str, key: str) -> str:
+    global _names_size
+    name = _join(prefix + "_" if prefix else "", key)
+    if _names_size < _NAME_CACHE_MAX:
+        names[key] = name
+        _names_size += 1
+    return name
+
+
+def _name(prefix: str, key: str) -> str:
+    names = _names(prefix)
+    return names.get(key) or _name_miss(names, prefix, key)
+
 
 # --- JSON ------------------------------------------------------------------------------------------
 
@@ -71,10 +78,27 @@ def _reject_constant(name: str) -> Any:
 
 _DECODER = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_reject_constant, strict=False)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_NEGATIVE_ZERO = re.compile(r"-0(?![.0-9eE])")
+_MEMBER_NUMBER = re.compile(r"\"\s*:\s*(-?[0-9][0-9.eE+-]*)")
 
 
-def _fast_decode(line: str) -> Any:
-    """The document, numbers as their text; None when only the jsonparser port can say what Loki does."""
+def _floats_canonical(line: str) -> bool:
+    """Every number that is an object member's value is spelled as Python's repr spells its float.
+
+    Then orjson's floats print back to the line's own text and the exact (slower) decode is not needed.
+    """
+    for token in _MEMBER_NUMBER.findall(line):
+        if "." in token or "e" in token or "E" in token:
+            try:
+                if repr(float(token)) != token:
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
+def _exact_decode(line: str) -> Any:
+    """The document with numbers as their text; None when only the jsonparser port can say what Loki does."""
     if "\\u" in line and _SURROGATE_ESCAPE.search(line):
         return None
     try:
@@ -83,47 +107,91 @@ def _fast_decode(line: str) -> Any:
         return None
 
 
+def _quick_decode(line: str) -> Any:
+    """orjson's document: right for strings, bools and integers (not `-0`); floats lose their spelling."""
+    if "\\u" in line and _SURROGATE_ESCAPE.search(line):
+        return None
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return _exact_decode(line)
+
+
 def _clean(value: str) -> str:
     # Loki replaces U+FFFD with a space: Prometheus refuses label values holding it.
     return value.replace("\ufffd", " ") if "\ufffd" in value else value
 
 
-def _flatten(obj: dict[str, Any], prefix: str, out: dict[str, str]) -> None:
-    names = _NAMES
+def _flatten(
+    obj: dict[str, Any],
+    prefix: str,
+    out: dict[str, str],
+    line: str,
+    stream: Container[str],
+    meta: Container[str],
+    floats: list[bool | None],
+) -> bool:
+    """Loki's parseObject over a decoded object; False on a float (or -0) whose spelling only the text has."""
+    names = _names(prefix)
     for key, value in obj.items():
         t = type(value)
         if t is str:
-            name = names.get(prefix, key)
-            if name:
-                out[name] = _clean(value)
+            if "\ufffd" in value:
+                value = value.replace("\ufffd", " ")
         elif t is dict:
-            _flatten(value, names.get(prefix, key), out)
+            if not _flatten(value, names.get(key) or _name_miss(names, prefix, key), out, line, stream, meta, floats):
+                return False
+            continue
+        elif t is int:
+            if not value and _NEGATIVE_ZERO.search(line):
+                return False
+            value = str(value)
         elif t is bool:
-            name = names.get(prefix, key)
-            if name:
-                out[name] = "true" if value else "false"
+            value = "true" if value else "false"
+        elif t is float:
+            if floats[0] is None:
+                floats[0] = _floats_canonical(line)
+            if not floats[0]:
+                return False
+            value = repr(value)
+        else:
+            continue
+        name = names.get(key) or _name_miss(names, prefix, key)
+        if name:
+            if name in stream and name not in meta:
+                name += "_extracted"
+            out[name] = value
+    return True
 
 
-def json_labels(line: str) -> tuple[dict[str, str], str | None]:
-    """`| json`: every string, number and bool, nested objects flattened with `_`, arrays and nulls skipped.
+def json_labels(line: str, out: dict[str, str], stream: Container[str] = (), meta: Container[str] = ()) -> str | None:
+    """`| json` into `out`: strings, numbers and bools, nested objects flattened with `_`, arrays and nulls
+    skipped. A name found in `stream` (and not in `meta`) gets the `_extracted` suffix.
 
-    Returns the labels and the error text; on an error the labels found before it are kept, as in Loki.
+    Returns the error text; on an error the labels found before it are kept, as in Loki.
     """
-    doc = _fast_decode(line)
-    out: dict[str, str] = {}
+    doc = _quick_decode(line)
+    if type(doc) is dict and _flatten(doc, "", out, line, stream, meta, [None]):
+        return None
+    doc = _exact_decode(line)
     if type(doc) is dict:
-        _flatten(doc, "", out)
-        return out, None
+        _flatten(doc, "", out, line, stream, meta, [None])
+        return None
+    found: dict[str, str] = {}
     try:
-        _JsonScan(line).object_each(0, len(line), "", out)
+        _JsonScan(line).object_each(0, len(line), "", found)
     except _JsonError as e:
-        return out, str(e)
-    return out, None
+        return str(e)
+    finally:
+        for name, value in found.items():
+            out[name + "_extracted" if name in stream and name not in meta else name] = value
+    return None
 
 
 def parse_json(line: str) -> dict[str, str]:
     """Flattened labels of a JSON line; ValueError with jsonparser's message when the line is not an object."""
-    labels, err = json_labels(line)
+    labels: dict[str, str] = {}
+    err = json_labels(line, labels)
     if err is not None:
         raise ValueError(err)
     return labels
@@ -331,9 +399,9 @@ class _JsonScan:
         data = self.data
         for key, kind, vs, ve in self.members(i, end):
             if kind == _OBJECT:
-                self.object_each(vs, ve, _NAMES.get(prefix, key), out)
+                self.object_each(vs, ve, _name(prefix, key), out)
             elif kind in (_STRING, _NUMBER, _BOOL):
-                name = _NAMES.get(prefix, key)
+                name = _name(prefix, key)
                 if name:
                     raw = data[vs:ve]
                     out[name] = _value_text(raw) if kind == _STRING else raw
@@ -462,7 +530,7 @@ class JsonFields:
 
     def extract(self, line: str) -> list[tuple[str, str]]:
         """(id, value) for each path found; the caller gives the missing ids an empty value."""
-        doc = _fast_decode(line)
+        doc = _quick_decode(line)
         out: list[tuple[str, str]] = []
         scan: _JsonScan | None = None
         for ident, path in zip(self.ids, self.paths, strict=True):
@@ -474,6 +542,13 @@ class JsonFields:
                 if value is _MISSING:
                     continue
                 t = type(value)
+                if t is float or (t is int and not value):
+                    doc = _exact_decode(line)
+                    value = _MISSING if doc is None else _walk(doc, path)
+                    t = type(value)
+                if t is int:
+                    out.append((ident, str(value)))
+                    continue
                 if t is str:
                     out.append((ident, _clean(value)))
                     continue
@@ -513,7 +588,7 @@ def unpack(line: str) -> tuple[str | None, list[tuple[str, str]], str | None]:
     """
     if line[:1] != "{":
         return None, [], _NOT_OBJECT
-    doc = _fast_decode(line)
+    doc = _quick_decode(line)
     entry: str | None = None
     fields: list[tuple[str, str]] = []
     if type(doc) is dict:
@@ -543,10 +618,11 @@ def unpack(line: str) -> tuple[str | None, list[tuple[str, str]], str | None]:
 _LF_KEY = r'[^\x00-\x20="\ufffd]+'
 _LF_QUOTED = r'"(?:[^"\\]|\\.)*"'
 _LF_BARE = r'[^\x00-\x20="]*'
-_LF_CLEAN_LINE = re.compile(
-    rf"[\x00-\x20]*(?:(?:{_LF_KEY}(?:={_LF_BARE})?(?=[\x00-\x20]|\Z)|{_LF_KEY}={_LF_QUOTED})[\x00-\x20]*)*\Z", re.DOTALL
+_LF_TOKEN = re.compile(
+    rf'[\x00-\x20]*(?:({_LF_KEY})="((?:[^"\\]|\\.)*)"|({_LF_KEY})(?:=({_LF_BARE}))?(?=[\x00-\x20]|\Z)|(.))',
+    re.DOTALL,
 )
-_LF_PAIR = re.compile(rf'({_LF_KEY})(?:=(?:"((?:[^"\\]|\\.)*)"|({_LF_BARE})))?', re.DOTALL)
+"""One well-formed pair per match (key=quoted, or key[=bare]); anything else lands in the last group."""
 _LF_UNQUOTE = {'"': '"', "\\": "\\", "/": "/", "'": "'", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -596,18 +672,20 @@ def logfmt_pairs(line: str, strict: bool = False) -> tuple[list[tuple[str, str]]
 
     Without `strict` a malformed pair is skipped and scanning goes on; with it, scanning stops there.
     """
-    if _LF_CLEAN_LINE.match(line):
-        pairs: list[tuple[str, str]] = []
-        for key, quoted, bare in _LF_PAIR.findall(line):
-            if "\\" in quoted:
-                value = _lf_unquote(quoted)
-                if value is None:
-                    return _LogfmtDecoder(line, strict).run()
-                pairs.append((key, value))
-            else:
-                pairs.append((key, quoted or bare))
-        return pairs, None
-    return _LogfmtDecoder(line, strict).run()
+    pairs: list[tuple[str, str]] = []
+    for qkey, quoted, key, bare, bad in _LF_TOKEN.findall(line):
+        if bad:
+            return _LogfmtDecoder(line, strict).run()
+        if not qkey:
+            pairs.append((key, bare))
+        elif "\\" in quoted:
+            value = _lf_unquote(quoted)
+            if value is None:
+                return _LogfmtDecoder(line, strict).run()
+            pairs.append((qkey, value))
+        else:
+            pairs.append((qkey, quoted))
+    return pairs, None
 
 
 class _LogfmtDecoder:
