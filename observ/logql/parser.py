@@ -1,10 +1,17 @@
 """LogQL text → syntax tree (observ/logql/ast.py), with Loki's rules and error wording.
 
+`parse(text)` returns a LogExpr or a SampleExpr; `parse_selector(text)` the selector of `match[]` /
+`query` parameters. Every fault is a ParseError(reason, line, col) worded like Loki's parser.
+
 lark's LALR parser runs the callbacks below as it reduces (no parse tree, no recursion), so deep input
 cannot overflow the stack; the finished tree is then bounded to MAX_DEPTH levels for everyone who walks
 it recursively. Lexical faults (bad strings, regexes, durations) fail at once, like Loki's lexer;
 semantic faults (wrong operand types, bad parameters, empty-compatible selectors) are collected and
-raised only once the whole text parsed, so a syntax error further on still wins, as in Loki.
+raised only once the whole text parsed, so a syntax error further on still wins, as in Loki. Unlike
+Loki, those semantic errors carry the position of the offending operator or selector.
+
+Not folded, unlike Loki: `1 + 1` stays a BinaryOp (Loki reduces it to 2), so every tree round-trips
+through the formatter; the engine evaluates literal-only operations itself.
 """
 
 from __future__ import annotations
@@ -102,7 +109,8 @@ def _from_lark(error: UnexpectedInput, text: str) -> ParseError:
         tok = error.token
         line, col = _end_position(text) if tok.type == "$END" else (tok.line, tok.column)
         return ParseError(_syntax_error(_token_display(tok), set(error.expected)), line, col)
-    assert isinstance(error, UnexpectedCharacters)
+    if not isinstance(error, UnexpectedCharacters):  # lark's LALR raises only the two kinds above
+        return ParseError("syntax error: unexpected $end", *_end_position(text))
     if error.char in '"`':
         return ParseError("literal not terminated", error.line, error.column)
     if error.char == "[":
@@ -389,7 +397,10 @@ def _fold(op: str, a: float, b: float) -> float:
 
 
 def _go_float(v: float) -> str:
-    return "NaN" if math.isnan(v) else f"{v:f}"
+    """Go's %f."""
+    if math.isnan(v):
+        return "NaN"
+    return ("+Inf" if v > 0 else "-Inf") if math.isinf(v) else f"{v:f}"
 
 
 class _Builder:
