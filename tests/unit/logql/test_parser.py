@@ -419,3 +419,15 @@ def test_mutated_queries_fail_only_with_parse_error(query: str, data: st.DataObj
     except ParseError:
         return
     assert parse(format_expr(expr)) == expr
+
+
+@pytest.mark.parametrize(
+    ("query", "reason", "col"),
+    [('{a="\ud800"}', "invalid UTF-8 rune", 4), ("\udfff", "syntax error: unexpected IDENTIFIER", 1), ("\x00", "", 1)],
+)
+def test_text_that_is_not_valid_utf8(query: str, reason: str, col: int) -> None:
+    """Python strings can hold lone surrogates that Go's UTF-8 source never could: refused, not crashed on."""
+    with pytest.raises(ParseError) as info:
+        parse(query)
+    assert reason in info.value.reason
+    assert info.value.col == col
