@@ -119,8 +119,7 @@ def binary(node: ast.BinaryOp, left: Value, right: Value, nsteps: int) -> Value:
             raise LogQLError(f"set operator {op!r} not allowed in binary scalar expression")
         return _set_op(op, left, right, node.matching)
     if isinstance(left, Scalars) and isinstance(right, Scalars):
-        if op in COMPARISON and not node.return_bool:
-            raise LogQLError("comparisons between scalars must use BOOL modifier")
+        # Loki folds literal comparisons to 0/1 even without `bool`.
         return Scalars([_apply(op, a, b, True) for a, b in zip(left.values, right.values, strict=True)])
     if isinstance(right, Scalars):
         return _with_scalar(op, left, right, node.return_bool, scalar_right=True)
