@@ -869,8 +869,10 @@ class PatternMatcher:
         self.names = [name for cap, name in self.expr if cap and name != "_"]
         if line_filter:
             if self.names:
-                raise LogQLError("named captures are not allowed")
+                raise LogQLError(f"named captures are not allowed: found '<{self.names[0]}>'")
             return
+        if not self.expr:
+            raise LogQLError("syntax error: unexpected $end, expecting IDENTIFIER or LITERAL")
         if not self.names:
             raise LogQLError("at least one capture is required")
         if len(set(self.names)) != len(self.names):
