@@ -321,8 +321,13 @@ _KIND_NAMES = {"s": "string", "i": "integer", "f": "float", "t": "time.Time", "a
 
 
 class _Ident(_Arg):
+    """A function name; as an argument (`date "2006" now`) it is called without arguments, as in Go."""
+
     def __init__(self, name: str) -> None:
         self.name, self.src = name, name
+
+    def eval(self, ctx: _Ctx, dot: Any) -> Any:
+        return _call(self.name, [], _NO_FINAL, ctx, dot)
 
 
 class _Nil(_Arg):
