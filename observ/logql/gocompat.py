@@ -292,6 +292,22 @@ _QUOTE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r
 
 def parse_float(s: str) -> float:
     """strconv.ParseFloat(s, 64): no surrounding spaces, `_` only between digits, hex floats need a `p` exponent."""
+    if s and s.isascii() and "0" <= s[-1] <= "9" and s[0] in _PLAIN_START and "x" not in s and "X" not in s:
+        # Python's float() agrees with Go on such spellings (underscores included); only overflow differs
+        try:
+            value = float(s)
+        except ValueError:
+            pass
+        else:
+            if not math.isinf(value):
+                return value
+    return _parse_float_go(s)
+
+
+_PLAIN_START = frozenset("0123456789+-.")
+
+
+def _parse_float_go(s: str) -> float:
     invalid = ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax")
     if _DEC_FLOAT.match(s):
         try:
@@ -314,8 +330,29 @@ _DURATION_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6
 _MAX_DURATION = 1 << 63
 
 
+_DURATION = re.compile(r"([+-]?)((?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)\Z")
+_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?(ns|us|µs|μs|ms|s|m|h)")
+
+
 def parse_duration(s: str) -> int:
     """time.ParseDuration in nanoseconds (no d/w/y units: those are Prometheus', not Go's)."""
+    m = _DURATION.match(s)
+    if m is None:
+        return _parse_duration_go(s)
+    total = 0
+    for whole, frac, unit_name in _DURATION_PART.findall(m.group(2)):
+        unit = _DURATION_UNITS[unit_name]
+        total += int(whole or 0) * unit
+        if frac and len(frac) < 19:
+            total += int(float(int(frac)) * (float(unit) / 10 ** len(frac)))
+        elif frac:
+            return _parse_duration_go(s)  # long fractions: Go's digit-by-digit accumulation decides
+    if total > _MAX_DURATION - (m.group(1) != "-"):
+        return _parse_duration_go(s)
+    return -total if m.group(1) == "-" else total
+
+
+def _parse_duration_go(s: str) -> int:
     orig = s
     invalid = ValueError(f"time: invalid duration {go_quote(orig)}")
     neg = s.startswith("-")

@@ -615,14 +615,13 @@ def unpack(line: str) -> tuple[str | None, list[tuple[str, str]], str | None]:
 
 # --- logfmt ----------------------------------------------------------------------------------------
 
-_LF_KEY = r'[^\x00-\x20="\ufffd]+'
-_LF_QUOTED = r'"(?:[^"\\]|\\.)*"'
-_LF_BARE = r'[^\x00-\x20="]*'
+_LF_KEY = r'[^\x00-\x20="\ufffd]++'
+_LF_QUOTED = r'"((?:[^"\\]++|\\.)*+)"'
+_LF_BARE = r'[^\x00-\x20="]*+'
 _LF_TOKEN = re.compile(
-    rf'[\x00-\x20]*(?:({_LF_KEY})="((?:[^"\\]|\\.)*)"|({_LF_KEY})(?:=({_LF_BARE}))?(?=[\x00-\x20]|\Z)|(.))',
-    re.DOTALL,
+    rf"[\x00-\x20]*+(?:({_LF_KEY})(?:={_LF_QUOTED}|(?:=({_LF_BARE}))?(?=[\x00-\x20]|\Z))|(.))", re.DOTALL
 )
-"""One well-formed pair per match (key=quoted, or key[=bare]); anything else lands in the last group."""
+"""One well-formed pair per match (key="quoted", key=bare or a bare key); anything else lands in the last group."""
 _LF_UNQUOTE = {'"': '"', "\\": "\\", "/": "/", "'": "'", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -673,18 +672,16 @@ def logfmt_pairs(line: str, strict: bool = False) -> tuple[list[tuple[str, str]]
     Without `strict` a malformed pair is skipped and scanning goes on; with it, scanning stops there.
     """
     pairs: list[tuple[str, str]] = []
-    for qkey, quoted, key, bare, bad in _LF_TOKEN.findall(line):
+    for key, quoted, bare, bad in _LF_TOKEN.findall(line):
         if bad:
             return _LogfmtDecoder(line, strict).run()
-        if not qkey:
-            pairs.append((key, bare))
-        elif "\\" in quoted:
+        if "\\" in quoted:
             value = _lf_unquote(quoted)
             if value is None:
                 return _LogfmtDecoder(line, strict).run()
-            pairs.append((qkey, value))
+            pairs.append((key, value))
         else:
-            pairs.append((qkey, quoted))
+            pairs.append((key, quoted or bare))
     return pairs, None
 
 
