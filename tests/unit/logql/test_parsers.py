@@ -4,13 +4,20 @@ fixtures) and unpack."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from observ.logql.errors import LogQLError
+from observ.logql.gocompat import compile_regex
 from observ.logql.parsers import (
     JsonFields,
     PatternMatcher,
     RegexpExtractor,
+    _JsonScan,
+    _LogfmtDecoder,
     json_labels,
     logfmt_pairs,
     parse_json,
@@ -269,3 +276,82 @@ def test_regexp_extractor() -> None:
 def test_unpack(line: str, expected: tuple[str | None, list[tuple[str, str]], str | None]) -> None:
     """Promtail `pack` lines: string fields only, `_entry` becomes the line (doc: unpack)."""
     assert unpack(line) == expected
+
+
+# --- the fast paths agree with the ports of Loki's Go code -------------------------------------------
+
+_KEY = st.text(alphabet=st.sampled_from('ab.-_ 9é"\\\n'), min_size=0, max_size=4)
+_NUMBER_TEXT = st.sampled_from(["0", "-0", "1", "503", "-12", "1.5", "1.50", "1e3", "2.5E-3", "0.1", "123.4", "1e+06"])
+
+
+def _scalar() -> st.SearchStrategy[str]:
+    strings = st.text(alphabet=st.sampled_from('aZ é"\\\t/\u00e9\ufffd'), max_size=6).map(
+        lambda s: json.dumps(s, ensure_ascii=False)
+    )
+    return st.one_of(strings, _NUMBER_TEXT, st.sampled_from(["true", "false", "null"]))
+
+
+def _json_text(depth: int) -> st.SearchStrategy[str]:
+    """JSON text with numbers spelled in several ways (jsonparser keeps the spelling, so must we)."""
+    value = _scalar() if depth == 0 else st.one_of(_scalar(), _json_text(depth - 1))
+    # unique keys: with a duplicated key a decoded dict keeps only the last value (a documented deviation)
+    members = st.lists(
+        st.tuples(_KEY.map(lambda k: json.dumps(k, ensure_ascii=False)), value), max_size=5, unique_by=lambda m: m[0]
+    )
+    arrays = st.lists(_scalar(), max_size=3).map(lambda xs: "[" + ",".join(xs) + "]")
+    sep = st.sampled_from([",", ", ", " ,\n"])
+    return st.builds(
+        lambda ms, s, arr: "{" + s.join(f"{k}:{v}" for k, v in ms) + (f'{s}"arr":{arr}' if ms else "") + "}",
+        members,
+        sep,
+        arrays,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_text(2))
+def test_json_fast_path_matches_jsonparser_port(line: str) -> None:
+    fast: dict[str, str] = {}
+    err = json_labels(line, fast)
+    port: dict[str, str] = {}
+    _JsonScan(line).object_each(0, len(line), "", port)
+    assert err is None
+    assert fast == port
+
+
+_LOGFMT_ALPHABET = st.sampled_from(["a", "b", "=", '"', " ", "\\", "n", "é", "\t", ".", "\ufffd", "u", "0"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=_LOGFMT_ALPHABET, max_size=24), st.booleans())
+def test_logfmt_fast_path_matches_decoder_port(line: str, strict: bool) -> None:
+    assert logfmt_pairs(line, strict) == _LogfmtDecoder(line, strict).run()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "found"),
+    [
+        (r"\d+", "١٢", False),  # RE2's \d is ASCII
+        (r"\w+", "é", False),
+        (r"(?i)straße", "STRASSE", False),
+        (r"(?i)é", "É", True),
+        (r"a(?i)b|c", "C", True),  # Go's flag lasts to the end of the group, across `|`
+        (r"a(?i)b|c", "aB", True),
+        (r"x$", "x\n", False),  # `$` is end of text without (?m)
+        (r"(?m)x$", "x\ny", True),
+        (r"[[:alpha:]]+\z", "abc", True),
+        (r"\Qa.b\E", "axb", False),
+        (r"x{,2}", "x{,2}", True),  # not a repeat in RE2: a literal
+        (r"(?P<n>a)(?<m>b)", "ab", True),
+        (r"\x{263a}", "☺", True),
+    ],
+)
+def test_re2_translation(pattern: str, text: str, found: bool) -> None:
+    assert (compile_regex(pattern).search(text) is not None) is found
+
+
+@pytest.mark.parametrize("pattern", [r"(?=x)", r"(?<!x)", r"(a)\1", r"(?U)a+", r"\pL", r"[[:^alpha:]]", r"(a"])
+def test_re2_refusals(pattern: str) -> None:
+    """What Go's regexp/syntax refuses is a query error here too, even where Python's re would accept it."""
+    with pytest.raises(LogQLError, match="error parsing regexp"):
+        compile_regex(pattern)
