@@ -45,9 +45,6 @@ class _Tok:
     def __init__(self, kind: str, val: str, pos: int) -> None:
         self.kind, self.val, self.pos = kind, val, pos
 
-    def __repr__(self) -> str:
-        return f"{self.kind}:{self.val!r}"
-
 
 def _is_alnum(c: str) -> bool:
     return c == "_" or c.isalnum()
@@ -304,7 +301,7 @@ class _Const(_Arg):
 
     def const(self, kind: str) -> Any:
         v = self.value
-        if kind in "av":
+        if kind == "a":
             return v
         if self.number is not None:
             is_int, _, i, f = self.number
@@ -317,7 +314,7 @@ class _Const(_Arg):
         raise TemplateError(f"expected {_KIND_NAMES[kind]}; found {self.src}")
 
 
-_KIND_NAMES = {"s": "string", "i": "integer", "f": "float", "t": "time.Time", "a": "value"}
+_KIND_NAMES = {"s": "string", "i": "integer", "f": "float", "t": "time.Time"}
 
 
 class _Ident(_Arg):
@@ -497,7 +494,7 @@ class _Located(TemplateError):
 
 def _check(value: Any, kind: str) -> Any:
     t = type(value)
-    if kind in "av":
+    if kind == "a":
         return value
     expected = {"s": str, "i": int, "f": float, "t": GoTime}[kind]
     if t is expected:
@@ -514,7 +511,7 @@ def _arg(node: _Arg, kind: str, ctx: _Ctx, dot: Any) -> Any:
     if node.literal:
         return node.const(kind)
     if isinstance(node, _Nil):
-        if kind in "av":
+        if kind == "a":
             return None
         raise TemplateError(f"cannot assign nil to {_GO_TYPES[kind]}")
     return _check(node.eval(ctx, dot), kind)
