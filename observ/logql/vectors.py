@@ -71,11 +71,8 @@ def _rank(v: float, largest: bool) -> tuple[bool, float]:
 
 
 def _div(a: float, b: float) -> float:
-    if b == 0:
-        if a == 0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return a / b
+    """Loki (unlike Prometheus) answers NaN for any division by zero."""
+    return math.nan if b == 0 else a / b
 
 
 def _mod(a: float, b: float) -> float:
