@@ -27,7 +27,7 @@ COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream")
 METADATA_COLUMNS = ("trace_id", "span_id")
 """Structured metadata the store keeps (as columns); other keys are dropped and counted."""
 
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -228,7 +228,7 @@ def decode_json(body: bytes) -> list[PushStream]:
             raise PushError(f'{where}: must be an object with "stream" and "values"')
         labels = _string_pairs(s.get("stream") or {}, where, "stream label")
         for name, _ in labels:
-            if not _LABEL_NAME.fullmatch(name):
+            if not LABEL_NAME.fullmatch(name):
                 raise PushError(f"{where}: couldn't parse labels: invalid label name {name!r}")
         values = s.get("values")
         if values is not None and not isinstance(values, list):

@@ -184,6 +184,8 @@ class LokiApi:
     def _label_values(self, tenant: str, form: p.Form, request: Request) -> bytes:
         q = p.label_query(form, self.now_ns())
         name = request.path_params["name"]
+        if not push.LABEL_NAME.fullmatch(name):
+            return encode_data([])  # no stream can carry a label by that name
         values = self.engine.label_values(name, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query)
         return encode_data(values)
 

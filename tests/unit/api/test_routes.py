@@ -129,6 +129,12 @@ def test_label_endpoints(store: LogStore) -> None:
     }  # fmt: skip
 
 
+def test_label_values_of_an_impossible_name_are_empty(store: LogStore) -> None:
+    e = ScriptedEngine()
+    r = client(store, e).get('/loki/api/v1/label/a"b/values')
+    assert r.json() == {"status": "success", "data": []} and e.calls == []
+
+
 def test_interval_thins_log_results(store: LogStore) -> None:
     r = client(store, ScriptedEngine()).get("/loki/api/v1/query_range", params={"query": "{}", "interval": "5"})
     assert [v[1] for v in r.json()["data"]["result"][0]["values"]] == ["one"]

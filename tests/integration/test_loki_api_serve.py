@@ -1,0 +1,65 @@
+"""`observ serve` and `observ query` as users run them: real processes, pushes over HTTP, the CLI's output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from tests.integration.harness import ROOT, Proc, free_port
+
+NS = 10**9
+
+
+def observ_query(addr: str, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "observ.cli.main", "query", "--addr", addr, *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_serve_push_then_query_with_the_cli(tmp_path: Path) -> None:
+    port = free_port()
+    addr = f"http://127.0.0.1:{port}"
+    serve = Proc(
+        [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(tmp_path / "data"), "--port", str(port)],
+        tmp_path / "serve.log",
+        port,
+    )
+    serve.start()
+    now = time.time_ns()
+    # 1,500 lines, three per timestamp, so the CLI's 1,000-line batches end inside a timestamp.
+    values = [[str(now - (1500 - i) // 3 * NS), f"line {i:04d}"] for i in range(1500)]
+    body = {"streams": [{"stream": {"service": "api", "env": "test"}, "values": values}]}
+    r = httpx.post(f"{addr}/loki/api/v1/push", content=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    assert r.status_code == 204, r.text
+
+    raw = observ_query(addr, '{service="api"}', "--since", "1h", "--limit", "1400", "-o", "raw")
+    assert raw.returncode == 0, raw.stderr
+    got = raw.stdout.splitlines()
+    assert len(got) == 1400 and len(set(got)) == 1400
+    assert got[0] in {"line 1497", "line 1498", "line 1499"}, "newest first"
+
+    jsonl = observ_query(addr, '{service="api"} |= "line 000"', "--forward", "-o", "jsonl", "--limit", "5")
+    rows = [orjson.loads(x) for x in jsonl.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [f"line {i:04d}" for i in range(5)]
+    assert rows[0]["labels"] == {"service": "api", "env": "test"} and rows[0]["ts"].isdigit()
+
+    metric = observ_query(addr, 'sum(count_over_time({env="test"}[1h]))', "--instant", "-o", "jsonl")
+    assert metric.returncode == 0, metric.stderr
+    assert orjson.loads(metric.stdout)["value"] == "1500"
+
+    table = observ_query(addr, '{service="api"}', "--limit", "3")
+    assert table.returncode == 0 and "line 1499" in table.stdout and "3 results" in table.stderr
+
+    bad = observ_query(addr, '{service="api"')
+    assert bad.returncode == 1 and "parse error" in bad.stderr
+
+    assert serve.stop() == 0
+
+
+def test_query_cli_reports_an_unreachable_server() -> None:
+    r = observ_query(f"http://127.0.0.1:{free_port()}", '{a="b"}')
+    assert r.returncode == 1 and "cannot reach" in r.stderr
