@@ -60,3 +60,173 @@ def _rfc3339(sec: int) -> str:
     if s is None:
         s = _SEC_CACHE[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
     return s
+
+
+# --- vectorised replay: whole rounds at a time, for the 10M-line query benchmark ---------------------------------
+
+import hashlib  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+_MAX_DIGITS = 18
+"""Digit runs are shifted in pieces of at most this many digits, so every piece fits a uint64 with room for the shift."""
+_POW10 = np.array([10**k for k in range(_MAX_DIGITS + 1)], dtype=np.uint64)
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """The corpus as one byte buffer plus where its digits are: a round is a copy with new digits written in."""
+
+    text: np.ndarray
+    """uint8: every line, joined by newlines."""
+    systems: list[str]
+    """System (service) of each line."""
+    lines: list[str]
+    digit_pos: np.ndarray
+    digit_num: np.ndarray
+    digit_exp: np.ndarray
+    num_val: np.ndarray
+    num_mod: np.ndarray
+
+
+def compile_corpus(root: Path = LOGHUB) -> Compiled:
+    pairs = loghub_lines(root)
+    systems = [s for s, _ in pairs]
+    lines = [ln for _, ln in pairs]
+    joined = "\n".join(lines)
+    raw = joined.encode()
+    if len(raw) != len(joined):
+        raise SystemExit("the vectorised replay needs an ASCII corpus")
+    pos: list[int] = []
+    num: list[int] = []
+    exp: list[int] = []
+    vals: list[int] = []
+    mods: list[int] = []
+    for m in _DIGITS.finditer(joined):
+        start, digits = m.start(), m.group()
+        for off in range(0, len(digits), _MAX_DIGITS):
+            piece = digits[off : off + _MAX_DIGITS]
+            k = len(vals)
+            vals.append(int(piece))
+            mods.append(10 ** len(piece))
+            for i in range(len(piece)):
+                pos.append(start + off + i)
+                num.append(k)
+                exp.append(len(piece) - 1 - i)
+    return Compiled(
+        text=np.frombuffer(raw, dtype=np.uint8),
+        systems=systems,
+        lines=lines,
+        digit_pos=np.array(pos, dtype=np.int64),
+        digit_num=np.array(num, dtype=np.int64),
+        digit_exp=np.array(exp, dtype=np.int64),
+        num_val=np.array(vals, dtype=np.uint64),
+        num_mod=np.array(mods, dtype=np.uint64),
+    )
+
+
+def replay_round(c: Compiled, r: int) -> list[str]:
+    """Round r of the corpus: every number shifted by r * 7919 modulo its width (kept zero-padded to its width)."""
+    if r == 0:
+        return list(c.lines)
+    shifted = (c.num_val + np.uint64(r * 7919)) % c.num_mod
+    digits = (shifted[c.digit_num] // _POW10[c.digit_exp]) % np.uint64(10)
+    buf = c.text.copy()
+    buf[c.digit_pos] = digits.astype(np.uint8) + ord("0")
+    return buf.tobytes().decode().split("\n")
+
+
+T0_NS = 1_795_000_000_000_000_000
+ROUND_NS = 60_000_000_000
+"""Each replay round covers one minute: 32k lines a minute across 16 services."""
+
+
+def _level_of(line: str) -> str:
+    from collectors.log_adapter.transforms.parse import extract
+
+    return extract(line)[0]
+
+
+@dataclass(slots=True)
+class Replay:
+    """Loghub replayed as the store's input: one stream per (service, pod), one batch per stream and round.
+
+    A share of the lines carries a trace: consecutive traced lines (in time, across services) share a
+    random 128-bit trace ID, which the line also names (`trace_id=...`), as instrumented services log it.
+    """
+
+    traced: float = 0.3
+    lines_per_trace: int = 8
+    pods: int = 3
+    seed: int = 42
+
+    def rounds(self, n: int) -> Iterator[list[object]]:
+        """DecodedBatches of n lines in total, one list per round, rounds in time order."""
+        from observ.model import DecodedBatch, Stream
+
+        c = compile_corpus()
+        systems = np.array(c.systems)
+        names = sorted(set(c.systems))
+        levels = np.array([_level_of(line) for line in c.lines], dtype=object)
+        # position of each line within its system, and the system's line count: spreads a system over the round
+        sys_idx = np.array([names.index(s) for s in c.systems])
+        within = np.zeros(len(c.lines), dtype=np.int64)
+        counts = np.zeros(len(names), dtype=np.int64)
+        for i, k in enumerate(sys_idx):
+            within[i] = counts[k]
+            counts[k] += 1
+        offset_in_round = within * ROUND_NS // counts[sys_idx] + sys_idx * 997
+        order = np.argsort(offset_in_round, kind="stable")
+        streams = {
+            (s, p): Stream(
+                tenant="default", service=s, namespace="loghub",
+                pod=f"{s}-{hashlib.blake2b(s.encode(), digest_size=3).hexdigest()}-{p}", container=s,
+                stream="stdout", labels=(("app", s), ("cluster", "bench")),
+            )
+            for s in names for p in range(self.pods)
+        }  # fmt: skip
+        pod_of = within % self.pods
+        ends: dict[tuple[str, int], int] = dict.fromkeys(streams, 0)
+        rng = np.random.default_rng(self.seed)
+        done = 0
+        r = 0
+        while done < n:
+            lines = replay_round(c, r)
+            take = min(len(lines), n - done)
+            ts = T0_NS + r * ROUND_NS + offset_in_round
+            trace = np.full(len(lines), "", dtype=object)
+            span = np.full(len(lines), "", dtype=object)
+            traced_rows = order[rng.random(len(lines)) < self.traced]
+            n_traces = -(-len(traced_rows) // self.lines_per_trace)
+            trace_hex = np.array(_hex_ids(rng, n_traces, 16), dtype=object)
+            trace[traced_rows] = trace_hex[np.arange(len(traced_rows)) // self.lines_per_trace]
+            span[traced_rows] = _hex_ids(rng, len(traced_rows), 8)
+            line_arr = np.array(lines, dtype=object)
+            line_arr[traced_rows] = line_arr[traced_rows] + " trace_id=" + trace[traced_rows]
+            batches = []
+            keep = np.arange(len(lines)) < take
+            for (s, p), stream in streams.items():
+                rows = np.nonzero((systems == s) & (pod_of == p) & keep)[0]
+                if not len(rows):
+                    continue
+                rows = rows[np.argsort(ts[rows], kind="stable")]
+                ln = line_arr[rows].tolist()
+                end = ends[(s, p)] + np.cumsum([len(x) + 1 for x in ln])
+                ends[(s, p)] = int(end[-1])
+                batches.append(
+                    DecodedBatch(
+                        stream=stream, source=f"bench:{stream.pod}", observed_ts=int(ts[rows[-1]]) + 1_000_000,
+                        ts=ts[rows].tolist(), level=levels[rows].tolist(), trace_id=trace[rows].tolist(),
+                        span_id=span[rows].tolist(), end=end.tolist(), line=ln,
+                    )
+                )  # fmt: skip
+            yield batches
+            done += take
+            r += 1
+
+
+def _hex_ids(rng: np.random.Generator, n: int, nbytes: int) -> list[str]:
+    h = rng.bytes(n * nbytes).hex()
+    w = 2 * nbytes
+    return [h[i : i + w] for i in range(0, n * w, w)]

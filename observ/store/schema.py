@@ -2,13 +2,15 @@
 
 `kafka_offsets` and `source_positions` are written in the same transaction as the
 rows they produced, so a replay after any crash finds them and inserts nothing twice.
+`logs` is the hot table; `segments` registers the Parquet files compaction moved older
+rows into (see segments.py), with the skip filters the query side prunes by.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = (
     """
@@ -51,10 +53,36 @@ DDL = (
     )
     """,
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    """
+    CREATE TABLE IF NOT EXISTS segments (
+        id BIGINT PRIMARY KEY,
+        path VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        services VARCHAR[] NOT NULL,
+        ts_min BIGINT NOT NULL,
+        ts_max BIGINT NOT NULL,
+        rows BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        trace_filter BLOB NOT NULL,
+        gram_filter BLOB NOT NULL,
+        gram_k INTEGER NOT NULL,
+        gram_window INTEGER NOT NULL,
+        gram_hashes INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS segment_services (
+        segment_id BIGINT NOT NULL, service VARCHAR NOT NULL, rows BIGINT NOT NULL, ts_min BIGINT NOT NULL,
+        ts_max BIGINT NOT NULL
+    )
+    """,
 )
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in DDL:
         con.execute(stmt)
-    con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING", [str(SCHEMA_VERSION)])
+    con.execute(
+        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [str(SCHEMA_VERSION)],
+    )

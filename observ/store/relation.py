@@ -1,0 +1,61 @@
+"""The relation a log query reads: the hot table plus the segments that may hold a match.
+
+Pruning happens here, on the in-memory catalog; the SQL stays consistent on its own. Segments
+are read through the `logs_cold` view, which the compaction transaction redefines together
+with emptying the hot table, so a query sees rows either hot or in a segment, never both or
+neither. The filter keeps the kept segments and every file newer than the catalog the pruning
+looked at (ids only grow), so a compaction that commits between `relation()` and the query
+loses nothing: its files are simply not pruned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from observ.store.segments import COLD_VIEW, Segment
+
+
+@dataclass(frozen=True, slots=True)
+class ScanHints:
+    tenant: str
+    start_ns: int
+    """Inclusive."""
+    end_ns: int
+    """Exclusive."""
+    services: frozenset[str] | None = None
+    """Only these services can match (None = any)."""
+    trace_ids: frozenset[str] | None = None
+    """Only rows with one of these trace_id can match."""
+    needles: tuple[str, ...] = ()
+    """Case-sensitive substrings every matching line contains."""
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    sql: str
+    """FROM-able SQL: a parenthesised subquery with exactly the columns of table `logs`."""
+    params: list[object]
+    segments_scanned: int
+    segments_skipped: int
+
+
+def may_match(seg: Segment, hints: ScanHints) -> bool:
+    """False only if no row of `seg` can satisfy the hints."""
+    if seg.tenant != hints.tenant or seg.ts_max < hints.start_ns or seg.ts_min >= hints.end_ns:
+        return False
+    if hints.services is not None and not (seg.services & hints.services):
+        return False
+    if hints.trace_ids is not None and not seg.traces.may_contain_any(hints.trace_ids):
+        return False
+    return all(seg.grams.may_contain(n) for n in hints.needles)
+
+
+def build(segments: Sequence[Segment], hints: ScanHints, columns: str) -> Relation:
+    kept = [s.path for s in segments if may_match(s, hints)]
+    hot = f"SELECT {columns} FROM logs"
+    if len(kept) == len(segments):
+        return Relation(f"({hot} UNION ALL SELECT {columns} FROM {COLD_VIEW})", [], len(kept), 0)
+    newest = segments[-1].path
+    cold = f"SELECT {columns} FROM {COLD_VIEW} WHERE list_contains(?::VARCHAR[], filename) OR filename > ?"
+    return Relation(f"({hot} UNION ALL {cold})", [kept, newest], len(kept), len(segments) - len(kept))

@@ -1,0 +1,193 @@
+"""Cold storage: immutable Parquet segments of compacted log rows and their catalog.
+
+A segment holds rows of one tenant, sorted by (service, ts), zstd-compressed. Its file is
+written under a temporary name, synced and renamed before the transaction that registers it
+(and deletes its rows from the hot table) commits, so a crash leaves at worst an unregistered
+file, which `remove_orphans` deletes on the next start. Segment ids only grow: a file newer than
+a reader's catalog always sorts after every file it knows (the relation relies on that).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from observ.store.filters import GramFilter, GramParams, TraceFilter
+
+log = logging.getLogger("observ.store.segments")
+
+COLD_VIEW = "logs_cold"
+"""Every registered segment as one relation; redefined in the transaction that registers segments."""
+_PREFIX, _SUFFIX, _TMP = "seg-", ".parquet", ".tmp-"
+
+
+def segment_name(seg_id: int) -> str:
+    return f"{_PREFIX}{seg_id:012d}{_SUFFIX}"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    id: int
+    path: str
+    """Absolute path: the value of read_parquet's `filename` column for its rows."""
+    tenant: str
+    services: frozenset[str]
+    ts_min: int
+    ts_max: int
+    rows: int
+    bytes: int
+    traces: TraceFilter
+    grams: GramFilter
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStats:
+    service: str
+    rows: int
+    ts_min: int
+    ts_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetOptions:
+    compression_level: int = 9
+    row_group_rows: int = 122_880
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def write_parquet(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, directory: Path, seg_id: int, opts: ParquetOptions
+) -> Path:
+    """Write, fsync and rename into place; returns the final path. The rows are already sorted."""
+    tmp = directory / f"{_TMP}{segment_name(seg_id)}"
+    final = directory / segment_name(seg_id)
+    con.register("_segment_rows", rows)
+    try:
+        con.execute(
+            f"COPY _segment_rows TO {_sql_string(str(tmp))} (FORMAT parquet, COMPRESSION zstd, "
+            f"COMPRESSION_LEVEL {int(opts.compression_level)}, ROW_GROUP_SIZE {int(opts.row_group_rows)}, "
+            "PARQUET_VERSION v2)"
+        )
+    finally:
+        con.unregister("_segment_rows")
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    _fsync_dir(directory)
+    return final
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build_segment(
+    seg_id: int, path: Path, rows: pa.Table, tenant: str, params: GramParams
+) -> tuple[Segment, list[ServiceStats]]:
+    """Metadata and skip filters of the rows written to `path`."""
+    ts = pc.min_max(rows["ts"])
+    stats = rows.group_by("service").aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
+    per_service = [
+        ServiceStats(s, n, lo, hi)
+        for s, lo, hi, n in zip(
+            stats["service"].to_pylist(), stats["ts_min"].to_pylist(), stats["ts_max"].to_pylist(),
+            stats["ts_count"].to_pylist(), strict=True,
+        )
+    ]  # fmt: skip
+    seg = Segment(
+        id=seg_id,
+        path=str(path),
+        tenant=tenant,
+        services=frozenset(s.service for s in per_service),
+        ts_min=ts["min"].as_py(),
+        ts_max=ts["max"].as_py(),
+        rows=rows.num_rows,
+        bytes=path.stat().st_size,
+        traces=TraceFilter.build(pc.unique(rows["trace_id"]).to_pylist()),
+        grams=GramFilter.build(rows["line"], params),
+    )
+    return seg, per_service
+
+
+def register(con: duckdb.DuckDBPyConnection, seg: Segment, per_service: list[ServiceStats]) -> None:
+    """Inside the caller's transaction."""
+    p = seg.grams.params
+    con.execute(
+        "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            seg.id, Path(seg.path).name, seg.tenant, sorted(seg.services), seg.ts_min, seg.ts_max, seg.rows,
+            seg.bytes, seg.traces.fingerprints, seg.grams.bits, p.k, p.window, p.hashes,
+        ],
+    )  # fmt: skip
+    con.executemany(
+        "INSERT INTO segment_services VALUES (?, ?, ?, ?, ?)",
+        [(seg.id, s.service, s.rows, s.ts_min, s.ts_max) for s in per_service],
+    )
+
+
+def load(con: duckdb.DuckDBPyConnection, directory: Path) -> list[Segment]:
+    """Registered segments whose file exists, by id. A missing file is logged and left out of queries."""
+    out = []
+    for row in con.execute(
+        "SELECT id, path, tenant, services, ts_min, ts_max, rows, bytes, trace_filter, gram_filter, "
+        "gram_k, gram_window, gram_hashes FROM segments ORDER BY id"
+    ).fetchall():
+        seg_id, name, tenant, services, ts_min, ts_max, n, size, traces, grams, k, window, hashes = row
+        path = directory / name
+        if not path.exists():
+            log.error(
+                "segment %d (%s) is registered but its file is missing: its %d rows are not queried", seg_id, path, n
+            )
+            continue
+        out.append(
+            Segment(
+                seg_id, str(path), tenant, frozenset(services), ts_min, ts_max, n, size, TraceFilter(bytes(traces)),
+                GramFilter(bytes(grams), GramParams(k=k, window=window, hashes=hashes)),
+            )
+        )  # fmt: skip
+    return out
+
+
+def remove_orphans(directory: Path, registered: set[str]) -> list[Path]:
+    """Delete temp files and segment files no transaction registered (a crash between rename and commit)."""
+    removed = []
+    for f in directory.iterdir():
+        name = f.name
+        orphan = name.startswith(_TMP) or (
+            name.startswith(_PREFIX) and name.endswith(_SUFFIX) and name not in registered
+        )
+        if orphan and f.is_file():
+            f.unlink()
+            removed.append(f)
+    if removed:
+        log.warning("removed %d unregistered segment file(s): %s", len(removed), ", ".join(p.name for p in removed))
+    return removed
+
+
+def define_cold_view(con: duckdb.DuckDBPyConnection, paths: list[str], columns: str) -> None:
+    """(Re)define `logs_cold`: inside a transaction, readers see the old or the new set of files, never a mix.
+
+    Paths are ours (data directory + generated names), quoted as SQL string literals.
+    """
+    if paths:
+        files = "[" + ", ".join(_sql_string(p) for p in paths) + "]"
+        body = f"SELECT {columns}, filename FROM read_parquet({files}, filename = true)"
+    else:
+        body = f"SELECT {columns}, NULL::VARCHAR AS filename FROM logs WHERE false"
+    con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS {body}")
