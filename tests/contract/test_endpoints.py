@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.contract.conftest import Server, window
+from observ.api.config import ApiConfig
+from tests.contract.conftest import Server, start_server, stop_server, window
 
 
 def test_labels(server: Server, alpha: httpx.Client) -> None:
@@ -90,3 +95,19 @@ def test_existing_json_endpoints_keep_working(alpha: httpx.Client) -> None:
     assert sorted(s["service"] for s in services) == ["api", "db", "worker"]
     recent = alpha.get("/api/v1/logs", params={"service": "worker", "limit": 2}).json()
     assert recent["tenant"] == "alpha" and len(recent["lines"]) == 2
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose query_timeout has always run out already."""
+    config = ApiConfig.model_validate({"limits": {"query_timeout_s": 1e-9}})
+    srv, thread, url, store = start_server(Path(tmp_path_factory.mktemp("impatient")), config)
+    try:
+        yield url
+    finally:
+        stop_server(srv, thread, store)
+
+
+def test_query_timeout_is_504_with_lokis_message(impatient: str) -> None:
+    r = httpx.get(f"{impatient}/loki/api/v1/query_range", params={"query": '{service="api"} |= "x"'})
+    assert r.status_code == 504 and r.text.startswith("request timed out, decrease the duration of the request")
