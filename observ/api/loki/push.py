@@ -299,7 +299,7 @@ def _validate_labels(s: PushStream, labels: list[tuple[str, str]], cfg: PushConf
     for k, v in labels:
         if len(k) > cfg.max_label_name_length:
             return "label_name_too_long", f"stream '{s.labels_text}' has label name too long: '{k}'"
-        if len(v) > cfg.max_label_value_length:
+        if len(v.encode()) > cfg.max_label_value_length:
             return "label_value_too_long", f"stream '{s.labels_text}' has label value too long: '{v}'"
         if k in seen:
             return "duplicate_label_names", f"stream '{s.labels_text}' has duplicate label name: '{k}'"
@@ -329,11 +329,12 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
         level = d.get("level", "")
         bucket = groups.setdefault((stream, level), [])
         for e in s.entries:
-            if len(e.line.encode()) > cfg.max_line_bytes:
+            size = len(e.line.encode())
+            if size > cfg.max_line_bytes:
                 result.discarded["line_too_long"] = result.discarded.get("line_too_long", 0) + 1
                 result.errors.append(
                     f"Max entry size '{cfg.max_line_bytes}' bytes exceeded for stream '{s.labels_text}' "
-                    f"while adding an entry with length '{len(e.line.encode())}' bytes"
+                    f"while adding an entry with length '{size}' bytes"
                 )
                 continue
             bucket.append(e)
@@ -347,7 +348,7 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
             trace.append(md.pop("trace_id", ""))
             span.append(md.pop("span_id", ""))
             result.dropped_metadata += len(md)
-            result.accepted_bytes += len(e.line)
+            result.accepted_bytes += len(e.line.encode())
         n = len(entries)
         result.accepted_lines += n
         batch = DecodedBatch(
