@@ -78,10 +78,12 @@ def test_matrix_values_are_strings_oldest_first(server: Server, alpha: httpx.Cli
 
 
 def test_nan_and_inf_are_strings(alpha: httpx.Client) -> None:
-    r = alpha.get("/loki/api/v1/query", params={"query": "vector(0) / vector(0)", "time": "1700000000"})
-    assert r.json()["data"]["result"][0]["value"] == [1700000000, "NaN"]
     r = alpha.get("/loki/api/v1/query", params={"query": "vector(1) / vector(0)", "time": "1700000000"})
+    assert r.json()["data"]["result"][0]["value"] == [1700000000, "NaN"]
+    r = alpha.get("/loki/api/v1/query", params={"query": "vector(1e308) * vector(10)", "time": "1700000000"})
     assert r.json()["data"]["result"][0]["value"][1] == "+Inf"
+    r = alpha.get("/loki/api/v1/query", params={"query": "vector(1e308) * vector(-10)", "time": "1700000000"})
+    assert r.json()["data"]["result"][0]["value"][1] == "-Inf"
 
 
 def test_scalar(alpha: httpx.Client) -> None:
