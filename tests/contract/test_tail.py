@@ -76,3 +76,6 @@ def test_tail_bad_query_is_http_400(server: Server) -> None:
     with pytest.raises(InvalidStatus) as e, connect(ws_url(server, query='{job="x"}', delay_for="9")):
         pass
     assert e.value.response.status_code == 400 and b"delay_for" in e.value.response.body
+    with pytest.raises(InvalidStatus) as e, connect(ws_url(server, query='rate({job="x"}[1m])')):
+        pass
+    assert e.value.response.status_code == 400 and b"only log queries" in e.value.response.body

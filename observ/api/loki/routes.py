@@ -28,6 +28,7 @@ from observ.api.loki.responses import (
     wants_categorized,
 )
 from observ.api.loki.tail import Tailer
+from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.results import QueryResult, Streams
 from observ.model import DecodedBatch
@@ -98,6 +99,14 @@ def default_formatter(query: str) -> str:
     from observ.logql.parser import parse
 
     return format_expr(parse(query))
+
+
+def require_log_query(query: str) -> None:
+    """Tail and detected_fields read lines: refuse a metric query before running it."""
+    from observ.logql.parser import parse
+
+    if not isinstance(parse(query), ast.LogExpr):
+        raise LogQLError("only log queries (a stream selector and an optional pipeline) are supported here")
 
 
 def default_line_parsers() -> tuple[LineParser, LineParser]:
@@ -202,12 +211,13 @@ class LokiApi:
 
     def _detected_fields(self, tenant: str, form: p.Form, request: Request) -> bytes:
         q = p.detected_fields_query(form, self.now_ns())
+        require_log_query(q.query)
         result = self.engine.query_range(
             q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, step_ns=p.NS, limit=q.line_limit,
             direction="backward",
         )  # fmt: skip
         if not isinstance(result.data, Streams):
-            raise LogQLError("detected fields need a log query (a stream selector and an optional pipeline)")
+            raise LogQLError("only log queries (a stream selector and an optional pipeline) are supported here")
         parse_json, parse_logfmt = self.line_parsers()
         fields = detect_fields(result.data.streams, q.limit, parse_json, parse_logfmt)
         return encode_plain({"fields": fields, "limit": q.limit})
@@ -272,6 +282,7 @@ class LokiApi:
             tenant = self.tenancy.tenant(ws.headers)
             form = {k: ws.query_params.getlist(k) for k in ws.query_params}
             q = p.tail_query(form, self.now_ns())
+            require_log_query(q.query)
             tailer = Tailer(
                 self.engine, tenant, q, categorize=wants_categorized(ws.headers.get(ENCODING_FLAGS_HEADER)),
                 poll_interval_s=self.config.tail.poll_interval_s, metrics=self.metrics, now_ns=self.now_ns,
