@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -41,6 +42,25 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")  # type: ignore[arg-type]
 
 
+def _show_status(console: Console, store: LogStore, registry: CollectorRegistry, stop: threading.Event) -> None:
+    """One line, refreshed: rows stored, lines pushed and requests answered since start."""
+    started = time.monotonic()
+    with console.status("serving…") as status:
+        while not stop.wait(2.0):
+            pushed = sum(
+                s.value for m in registry.collect() if m.name == "observ_push_received_lines"
+                for s in m.samples if s.name.endswith("_total")
+            )  # fmt: skip
+            requests = sum(
+                s.value for m in registry.collect() if m.name == "observ_api_request_duration_seconds"
+                for s in m.samples if s.name.endswith("_count")
+            )  # fmt: skip
+            status.update(
+                f"serving — {store.count():,} lines stored, {pushed:,.0f} pushed, {requests:,.0f} requests, "
+                f"up {time.monotonic() - started:.0f}s"
+            )
+
+
 def run_serve(config: ServeConfig, console: Console) -> None:
     config.data.mkdir(parents=True, exist_ok=True)
     store = LogStore(config.db_path)
@@ -61,9 +81,14 @@ def run_serve(config: ServeConfig, console: Console) -> None:
     console.print(f"  try: observ query '{{service=~\".+\"}}' --since 1h --addr {url}")
     if worker:
         worker.start()
+    stop_status = threading.Event()
+    status = threading.Thread(target=_show_status, args=(console, store, registry, stop_status), daemon=True)
+    status.start()
     try:
         server.run()
     finally:
+        stop_status.set()
+        status.join(timeout=5)
         if ingester and worker:
             ingester.stop()
             worker.join(timeout=30)
