@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 
@@ -15,10 +16,11 @@ from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar
 from observ.logql.rows import Deadline, LabelCache, Reader
 from observ.logql.series import Scalars, SeriesSet, Value
 from observ.logql.sql import compile_pushdown, label_sql
-from observ.logql.units import format_duration
+from observ.logql.units import format_duration, go_duration_string
 from observ.logql.vectors import aggregate, binary, label_replace
 from observ.store.logstore import LogStore
 
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_POINTS = 11_000
 """Loki refuses range queries with more points per series than this."""
 
@@ -96,6 +98,8 @@ class Engine:
         self._check_range(start_ns, end_ns)
         selector = parse_selector(query) if query else ast.Selector(())
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        if not _LABEL_NAME.fullmatch(name):
+            return []
         params: list[object] = []
         col = label_sql(name, params)
         template = f"SELECT DISTINCT {col} AS v FROM {{source}}"
@@ -158,7 +162,7 @@ class Engine:
             raise LogQLError("end timestamp must not be before or equal to start time")
         if end_ns - start_ns > self.limits.max_query_length_ns:
             raise LimitError(
-                f"the query time range exceeds the limit (query length: {format_duration(end_ns - start_ns)}, "
+                f"the query time range exceeds the limit (query length: {go_duration_string(end_ns - start_ns)}, "
                 f"limit: {format_duration(self.limits.max_query_length_ns)})"
             )
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from observ.logql import ast
 from observ.logql.gocompat import format_float, go_quote
-from observ.logql.units import format_duration
+from observ.logql.units import format_duration, go_duration_string
 
 _BYTE_UNITS = tuple(
     (unit, base**power)
@@ -161,7 +161,7 @@ def _label_filter(f: ast.LabelFilterExpr) -> str:
         case ast.NumberLabelFilter(name=name, op=op, value=value):
             return f"{name} {op.value} {format_number(value)}"
         case ast.DurationLabelFilter(name=name, op=op, seconds=seconds):
-            return f"{name} {op.value} {format_duration(round(seconds * 1e9))}"
+            return f"{name} {op.value} {go_duration_string(round(seconds * 1e9))}"
         case ast.BytesLabelFilter(name=name, op=op, value=value):
             return f"{name} {op.value} {_format_bytes(value)}"
     raise TypeError(f"not a label filter: {f!r}")

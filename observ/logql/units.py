@@ -45,17 +45,48 @@ def parse_bytes(text: str) -> float:
 
 
 def format_duration(ns: int) -> str:
-    """Prometheus' model.Duration spelling (`5m`, `1h30m`, `1d`, `250ms`), as Loki prints ranges."""
+    """Prometheus' model.Duration spelling (`5m`, `1h30m`, `90d`, `2w`), as Loki prints ranges and limits.
+
+    Years and weeks are used only when they divide the duration exactly: `90d` reads better than `12w6d`.
+    Below millisecond resolution, which model.Duration lacks, Go's spelling keeps the value exact.
+    """
+    if ns % 10**6:
+        return go_duration_string(ns)
+    ms = abs(ns) // 10**6
+    if ms == 0:
+        return "0s"
+    out = []
+    for unit, exact in (("y", True), ("w", True), ("d", False), ("h", False), ("m", False), ("s", False)):
+        size = _GO_UNITS[unit] // 10**6
+        if exact and ms % size:
+            continue
+        if ms >= size:
+            out.append(f"{ms // size}{unit}")
+            ms %= size
+    if ms:
+        out.append(f"{ms}ms")
+    return ("-" if ns < 0 else "") + "".join(out)
+
+
+def go_duration_string(ns: int) -> str:
+    """Go's time.Duration.String (`800h0m0s`, `1.5s`, `250ms`): Loki prints query lengths this way."""
     if ns == 0:
         return "0s"
     sign = "-" if ns < 0 else ""
-    rest = abs(ns)
-    out = []
-    for unit in ("y", "w", "d", "h", "m", "s", "ms"):
-        size = _GO_UNITS[unit]
-        if rest >= size:
-            out.append(f"{rest // size}{unit}")
-            rest %= size
-    if rest:
-        out.append(f"{rest}ns")
-    return sign + "".join(out)
+    u = abs(ns)
+    if u < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if u >= size:
+                return sign + _trim(u / size) + unit
+    h, rest = divmod(u, 3600 * 10**9)
+    m, rest = divmod(rest, 60 * 10**9)
+    secs = _trim(rest / 1e9)
+    if h:
+        return f"{sign}{h}h{m}m{secs}s"
+    if m:
+        return f"{sign}{m}m{secs}s"
+    return f"{sign}{secs}s"
+
+
+def _trim(x: float) -> str:
+    return f"{x:.9f}".rstrip("0").rstrip(".")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable
 
 from observ.logql import ast
 from observ.logql.errors import LogQLError
+from observ.logql.gocompat import compile_regex, go_expand
 from observ.logql.series import LabelKey, Scalars, SeriesSet, Value, reduce_key
 
 # --- aggregation -----------------------------------------------------------------------------------
@@ -244,20 +244,15 @@ def _set_op(op: str, left: SeriesSet, right: SeriesSet, m: ast.VectorMatching) -
 
 # --- label_replace ---------------------------------------------------------------------------------
 
-_GROUP_REF = re.compile(r"\$(\d+|\{\w+\}|\w+)")
-
 
 def label_replace(series: SeriesSet, node: ast.LabelReplace) -> SeriesSet:
-    try:
-        regex = re.compile(node.regex, re.DOTALL)
-    except re.error as e:
-        raise LogQLError(f"invalid regular expression in label_replace(): {node.regex}") from e
+    regex = compile_regex(node.regex, anchored=True)
     out: SeriesSet = {}
     for key, points in series.items():
         labels = dict(key)
         m = regex.fullmatch(labels.get(node.src, ""))
         if m is not None:
-            value = _expand(m, node.replacement)
+            value = go_expand(node.replacement, m)
             if value:
                 labels[node.dst] = value
             else:
@@ -267,16 +262,3 @@ def label_replace(series: SeriesSet, node: ast.LabelReplace) -> SeriesSet:
             raise LogQLError("vector cannot contain metrics with the same labelset")
         out[nk] = points
     return out
-
-
-def _expand(m: re.Match[str], template: str) -> str:
-    """Go's Regexp.Expand: `$1`, `${1}`, `$name`; unknown groups expand to ''."""
-
-    def ref(g: re.Match[str]) -> str:
-        name = g.group(1).strip("{}")
-        try:
-            return m.group(int(name) if name.isdigit() else name) or ""
-        except IndexError:
-            return ""
-
-    return _GROUP_REF.sub(ref, template)
