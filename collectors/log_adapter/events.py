@@ -7,14 +7,13 @@ Naming follows `<namespace>_<name>_<unit>_total`. Every metric lives in the
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-log = logging.getLogger("observ.log_adapter")
+from observ.throttle import LogThrottle
 
-_LOG_EVERY_S = 10.0
+log = logging.getLogger("observ.log_adapter")
 
 
 class Metrics:
@@ -22,7 +21,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self._logged: dict[tuple[str, str, str], float] = {}
+        self._throttle = LogThrottle()
         r = self.registry
         self.lines_read = Counter("observ_adapter_lines_read", "Physical lines read from sources.", registry=r)
         self.bytes_read = Counter("observ_adapter_read_bytes", "Bytes read from sources.", registry=r)
@@ -61,14 +60,7 @@ class Metrics:
 
         The counters always move; only the log line is skipped.
         """
-        now = time.monotonic()
-        key = (kind, reason, where)
-        if now - self._logged.get(key, -_LOG_EVERY_S) < _LOG_EVERY_S:
-            return True
-        if len(self._logged) > 10_000:
-            self._logged.clear()
-        self._logged[key] = now
-        return False
+        return self._throttle.suppressed((kind, reason, where))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from observ.throttle import LogThrottle
+
 log = logging.getLogger("observ.api")
 
-_LOG_EVERY_S = 10.0
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
-        self._logged: dict[tuple[str, str], float] = {}
+        self._throttle = LogThrottle()
         self.request_seconds = Histogram(
             "observ_api_request_duration_seconds",
             "Time to answer an HTTP request, by route and status (Loki's loki_request_duration_seconds).",
@@ -56,14 +56,7 @@ class ApiMetrics:
 
     def throttled(self, kind: str, where: str) -> bool:
         """True when (kind, where) was logged in the last 10 s; counters always move."""
-        now = time.monotonic()
-        key = (kind, where)
-        if now - self._logged.get(key, -_LOG_EVERY_S) < _LOG_EVERY_S:
-            return True
-        if len(self._logged) > 10_000:
-            self._logged.clear()
-        self._logged[key] = now
-        return False
+        return self._throttle.suppressed((kind, where))
 
 
 @dataclass(frozen=True, slots=True)
