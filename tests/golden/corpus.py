@@ -75,12 +75,18 @@ class Corpus:
         return {t: frozenset(r.ts for r in rows) for t, rows in self.by_tenant.items()}
 
 
+def trace_pool(rng: random.Random) -> list[str]:
+    """The corpus' trace ids: drawn first from the seeded generator, so `trace_pool(random.Random(SEED))`
+    gives the same list to queries that need a real trace id."""
+    return [f"{rng.getrandbits(128):032x}" for _ in range(40)]
+
+
 class _Gen:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.used: set[int] = set()
         self.pending: dict[Stream, _Pending] = {}
-        self.traces = [f"{self.rng.getrandbits(128):032x}" for _ in range(40)]
+        self.traces = trace_pool(self.rng)
 
     def times(self, n: int, gap: tuple[int, int] | None = None, boundary_every: int = 0) -> list[int]:
         """`n` unique timestamps in [T0, T0 + 2h), none inside `gap`; some exactly on minute boundaries."""
@@ -265,14 +271,18 @@ def _worker(g: _Gen, pod: str, queue: str, n: int) -> None:
     s = Stream(TENANT, "worker", "jobs", pod, "worker", "stdout", (("queue", queue), ("team", "batch")))
     for ts in g.times(n):
         ok = rng.random() < 0.85
+        r = rng.random()
+        items: object = rng.randrange(0, 40) if r < 0.91 else ("n/a" if r < 0.97 else "1_000")  # Go rejects 1_000
         doc: dict[str, object] = {
             "job": rng.choice(["resize", "thumb", "export"]),
             "job_id": f"j-{rng.randrange(10**6):06d}",
             "duration": rng.choice([f"{rng.randrange(1, 999)}ms", f"{rng.randrange(1, 59)}.{rng.randrange(10)}s",
-                                    f"{rng.randrange(1, 4)}m{rng.randrange(60)}s"]),
-            "items": rng.randrange(0, 40) if rng.random() < 0.93 else "n/a",
+                                    f"{rng.randrange(1, 4)}m{rng.randrange(60)}s"] * 6
+                                   + ["1d", ".5s", "1h0m0s", f"{rng.randrange(1, 999)}µs"]),
+            "items": items,
             "payload_size": rng.choice([f"{rng.randrange(1, 999)}KiB",
-                                        f"{rng.randrange(1, 4)}.{rng.randrange(10)}MiB"]),
+                                        f"{rng.randrange(1, 4)}.{rng.randrange(10)}MiB"] * 4
+                                       + ["1,024KiB", "2 MiB", "0.5GB", f"{rng.randrange(1, 999)}kb"]),
             "status": "ok" if ok else "failed",
             "msg": "job finished" if ok else "job failed: timeout",
         }  # fmt: skip
@@ -287,6 +297,16 @@ def _worker(g: _Gen, pod: str, queue: str, n: int) -> None:
         elif r < 0.12:
             doc["path"] = "C:\\temp\\file.txt"
             line = json.dumps(doc, ensure_ascii=False)
+        elif r < 0.135:
+            line = json.dumps(doc, ensure_ascii=False) + " trailing"  # jsonparser stops at the closing brace
+        elif r < 0.15:
+            line = f'{{"job": "{doc["job"]}", "job_id": "{doc["job_id"]}", "broken'  # labels before the error stay
+        elif r < 0.16:
+            line = '{"job": "thumb", "meta": {"a": 1, "b": oops}, "after": 1}'
+        elif r < 0.175:
+            line = ('{"job": "export", "ratio": 1.50, "big": 12345678901234567890, "exp": 1E+3, "neg": -0.0, '
+                    '"esc": "\\u00e9\\ud83d\\ude00 \\"q\\"", "dup": 1, "dup": 2, "arr": [{"x": 1}], "empty": {}, '
+                    '"status": "ok"}')  # fmt: skip
         else:
             line = json.dumps(doc, ensure_ascii=False)
         g.add(s, ts, line, "info" if ok else "error", g.trace(0.5))

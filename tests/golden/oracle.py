@@ -164,11 +164,15 @@ def regex(line: str, pattern: str) -> bool:
 
 # --- Go value parsing ------------------------------------------------------------------------------
 
-_GO_FLOAT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.I)
+_DIGITS = r"\d(?:_?\d)*"
+_GO_FLOAT = re.compile(
+    rf"[+-]?(?:(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?|inf|infinity|nan)", re.I
+)
 
 
 def go_float(text: str) -> float:
-    """strconv.ParseFloat for the decimal forms the corpus has (no underscores, unlike Python)."""
+    """strconv.ParseFloat for decimal forms: since Go 1.13 underscores may separate digits (`1_000`),
+    golang/go commit 36a81d5 "strconv: accept underscores in ParseInt, ParseUint, ParseFloat"."""
     if not _GO_FLOAT.fullmatch(text):
         raise ValueError(text)
     return float(text)
@@ -233,52 +237,189 @@ def sanitize(name: str) -> str:
     return "".join(c if (c.isascii() and (c.isalnum() or c == "_")) else "_" for c in name)
 
 
-class JsonObject(list):
-    """A JSON object as its (key, value) pairs in document order, duplicates included."""
+# A port of buger/jsonparser's ObjectEach, which Loki's json and unpack stages walk the line with: it
+# stops at the object's closing brace (trailing text is ignored), checks arrays and nested objects only
+# for balanced brackets until a callback descends into them, takes numbers as the raw token, and
+# reports an error only when it reaches it — labels set by earlier callbacks stay.
+_WS = b" \n\r\t"
+JsonItem = tuple[str, str, object]
+"""(key, kind, value): kind is string/number/bool/null/array/object; an object's value is its items."""
 
 
-class RawNumber(str):
-    """A JSON number exactly as written: Loki labels it with its source text (`12.50` stays `12.50`)."""
+class _JsonError(Exception):
+    pass
 
 
-def _no_constants(name: str) -> object:
-    raise ValueError(name)
+def _next_token(data: bytes, i: int) -> int:
+    while i < len(data) and data[i] in _WS:
+        i += 1
+    return i if i < len(data) else -1
+
+
+def _string_end(data: bytes, i: int) -> int:
+    """Index just past the first quote at or after `i` not escaped by an odd run of backslashes."""
+    start = i
+    while i < len(data):
+        if data[i] == 0x22:
+            j = i - 1
+            while j >= start and data[j] == 0x5C:
+                j -= 1
+            if (i - 1 - j) % 2 == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def _block_end(data: bytes, i: int, open_: int, close: int) -> int:
+    level = 0
+    while i < len(data):
+        c = data[i]
+        if c == 0x22:
+            end = _string_end(data, i + 1)
+            if end == -1:
+                return -1
+            i = end - 1
+        elif c == open_:
+            level += 1
+        elif c == close:
+            level -= 1
+            if level == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def _token_end(data: bytes, i: int) -> int:
+    while i < len(data) and data[i] not in b" \n\r\t,}]":
+        i += 1
+    return i
+
+
+def _value(data: bytes, i: int) -> tuple[str, bytes, int]:
+    """jsonparser getType: (kind, raw value, end index)."""
+    c = data[i]
+    if c == 0x22:
+        end = _string_end(data, i + 1)
+        if end == -1:
+            raise _JsonError
+        return "string", data[i + 1 : end - 1], end
+    if c in b"[{":
+        end = _block_end(data, i, c, c + 2)  # `[`+2 is `]`, `{`+2 is `}`
+        if end == -1:
+            raise _JsonError
+        return ("array" if c == 0x5B else "object"), data[i:end], end
+    end = _token_end(data, i)
+    tok = data[i:end]
+    if c in b"tf" and tok in (b"true", b"false"):
+        return "bool", tok, end
+    if c in b"un" and tok == b"null":
+        return "null", tok, end
+    if c in b"0123456789-":
+        return "number", tok, end
+    raise _JsonError
+
+
+def _unescape(raw: bytes) -> str:
+    """jsonparser.Unescape; raises on a bad escape."""
+    if b"\\" not in raw:
+        return raw.decode(errors="replace")
+    try:
+        return json.loads(b'"' + raw + b'"', strict=False)
+    except ValueError as exc:
+        raise _JsonError from exc
+
+
+def object_each(data: bytes, descend: bool) -> tuple[list[JsonItem], bool]:
+    """The items ObjectEach hands to a callback before it stops, and whether it stopped on an error.
+
+    `descend`: objects are walked too (the json stage does; unpack does not), and their errors stop the walk.
+    """
+    items: list[JsonItem] = []
+    i = _next_token(data, 0)
+    if i == -1 or data[i] != 0x7B:
+        return items, True
+    i = _next_token(data, i + 1)
+    if i == -1:
+        return items, True
+    if data[i] == 0x7D:
+        return items, False
+    while i < len(data):
+        if data[i] == 0x7D:
+            return items, False
+        if data[i] != 0x22:
+            return items, True
+        end = _string_end(data, i + 1)
+        if end == -1:
+            return items, True
+        try:
+            key = _unescape(data[i + 1 : end - 1])
+        except _JsonError:
+            return items, True
+        i = _next_token(data, end)
+        if i == -1 or data[i] != 0x3A:
+            return items, True
+        i = _next_token(data, i + 1)
+        if i == -1:
+            return items, True
+        try:
+            kind, raw, i = _value(data, i)
+        except _JsonError:
+            return items, True
+        if kind == "object" and descend:
+            sub, failed = object_each(raw, True)
+            items.append((key, kind, sub))
+            if failed:
+                return items, True
+        else:
+            items.append((key, kind, raw))
+        i = _next_token(data, i)
+        if i == -1 or data[i] not in b",}":
+            return items, True
+        if data[i] == 0x7D:
+            return items, False
+        i = _next_token(data, i + 1)
+        if i == -1:
+            return items, True
+    return items, True
 
 
 @cache
-def _json_pairs(line: str) -> JsonObject | None:
-    """Cached per line text: the golden cases parse the same lines many times (callers never mutate it)."""
+def _json_items(line: str, descend: bool) -> tuple[list[JsonItem], bool]:
+    """Cached per line: the golden cases parse the same lines many times (callers never mutate the items)."""
+    return object_each(line.encode(), descend)
+
+
+def _string_value(raw: object) -> str:
+    """unescapeJSONString: a bad escape gives an empty value."""
+    assert isinstance(raw, bytes)
     try:
-        doc = json.loads(line, object_pairs_hook=JsonObject, parse_float=RawNumber, parse_int=RawNumber,
-                         parse_constant=_no_constants)  # fmt: skip
-    except ValueError:
-        return None
-    return doc if isinstance(doc, JsonObject) else None
+        return _unescape(raw)
+    except _JsonError:
+        return ""
 
 
 def json_parse(e: Entry) -> None:
-    """`| json`: every scalar leaf, nested keys joined with `_`; failure -> JSONParserErr."""
-    pairs = _json_pairs(e.line)
-    if pairs is None:
-        e.set_err("JSONParserErr", "json parse error")
-        return
+    """`| json`: every scalar leaf, nested keys joined with `_`; an error keeps what was set before it."""
+    items, failed = _json_items(e.line, True)
 
-    def walk(prefix: str, items: JsonObject) -> None:
-        for k, v in items:
+    def walk(prefix: str, items: list[JsonItem]) -> None:
+        for k, kind, v in items:
             name = f"{prefix}_{_part(k)}" if prefix else sanitize(k)
-            if isinstance(v, JsonObject):
-                walk(name, v)
+            if kind == "object":
+                walk(name, v)  # type: ignore[arg-type]
                 continue
-            if isinstance(v, list) or v is None:
-                continue  # arrays and nulls are skipped by ObjectEach's callback
+            if kind in ("array", "null"):
+                continue  # ObjectEach's callback in Loki ignores them
             if e.base_has(name):
                 name += "_extracted"
-            if isinstance(v, bool):
-                e.set(name, "true" if v else "false")
+            if kind == "string":
+                e.set(name, _string_value(v))
             else:
-                e.set(name, str(v))
+                e.set(name, v.decode())  # type: ignore[union-attr]
 
-    walk("", pairs)
+    walk("", items)
+    if failed:
+        e.set_err("JSONParserErr", "json parse error")
 
 
 @cache
@@ -527,19 +668,23 @@ def unpack(e: Entry) -> None:
     if not e.line.startswith("{"):
         e.set_err("JSONParserErr", "expecting json object")
         return
-    pairs = _json_pairs(e.line)
-    if pairs is None:
-        e.set_err("JSONParserErr", "json parse error")
-        return
+    items, failed = _json_items(e.line, False)
     found: list[tuple[str, str]] = []
     packed: str | None = None
-    for k, v in pairs:
-        if type(v) is not str:
+    for k, kind, v in items:
+        if kind != "string":
             continue  # only string values unpack
         if k == "_entry":
-            packed = v
+            try:
+                packed = _unescape(v)  # type: ignore[arg-type]
+            except _JsonError:
+                failed = True
+                break
             continue
-        found.append((sanitize(k + "_extracted" if e.base_has(k) else k), v))
+        found.append((sanitize(k + "_extracted" if e.base_has(k) else k), _string_value(v)))
+    if failed:
+        e.set_err("JSONParserErr", "json parse error")
+        return
     if packed is not None:
         for k, v in found:
             e.set(k, v)
@@ -940,11 +1085,37 @@ def vector_op(
     ignoring: tuple[str, ...] = (),
     bool_: bool = False,
     group_left: tuple[str, ...] | None = None,
+    group_right: tuple[str, ...] | None = None,
 ) -> SeriesSet:
-    """Vector-vector operations per step, Loki's vectorBinop / vectorAnd / vectorOr / vectorUnless."""
+    """Vector-vector operations per step, Loki's vectorBinop / vectorAnd / vectorOr / vectorUnless.
+
+    group_left / group_right (arithmetic only here): the result keeps the "many" side's labels plus the
+    included labels of the "one" side; the value is still `left op right`.
+    """
+
+    def many_to_one(lv: dict[Labels, float], rv: dict[Labels, float]) -> dict[Labels, float]:
+        one, many, include = (rv, lv, group_left) if group_left is not None else (lv, rv, group_right)
+        assert include is not None
+        one_by_sig = {_signature(lk, on, ignoring): (lk, v) for lk, v in one.items()}
+        out = {}
+        for mlk, mv in many.items():
+            sig = _signature(mlk, on, ignoring)
+            if sig not in one_by_sig:
+                continue
+            olk, ov = one_by_sig[sig]
+            labels, od = dict(mlk), dict(olk)
+            for n in include:
+                if od.get(n):
+                    labels[n] = od[n]
+                else:
+                    labels.pop(n, None)
+            out[key(labels)] = binop(op, mv, ov) if group_left is not None else binop(op, ov, mv)
+        return out
 
     def apply(t: int) -> dict[Labels, float]:
         lv, rv = at_step(left, t), at_step(right, t)
+        if group_left is not None or group_right is not None:
+            return many_to_one(lv, rv)
         rsig = {_signature(lk, on, ignoring): (lk, v) for lk, v in rv.items()}
         lsig = {_signature(lk, on, ignoring) for lk in lv}
         if op == "and":
@@ -960,21 +1131,12 @@ def vector_op(
             sig = _signature(lk, on, ignoring)
             if sig not in rsig:
                 continue
-            rlk, rvalue = rsig[sig]
+            _, rvalue = rsig[sig]
             r = binop(op, v, rvalue)
             if op in _CMP and not bool_ and not r:
                 continue
             value = v if (op in _CMP and not bool_) else r
-            if group_left is not None:
-                labels = dict(lk)
-                rd = dict(rlk)
-                for n in group_left:
-                    if rd.get(n):
-                        labels[n] = rd[n]
-                    else:
-                        labels.pop(n, None)
-                out[key(labels)] = value
-            elif on is not None:
+            if on is not None:
                 out[sig] = value
             else:
                 out[tuple((k, x) for k, x in lk if k not in ignoring)] = value

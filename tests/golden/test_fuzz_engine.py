@@ -29,6 +29,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+FUZZ_MORE = settings(FUZZ, max_examples=150)
 
 NASTY = [
     "'; DROP TABLE logs; --", '" OR 1=1 --', "') OR ('1'='1", "\\", "\\\\", '"', "'", "`", "%", "_", "%_%",
@@ -64,48 +65,64 @@ def go_quote(s: str) -> str:
     return "".join(out) + '"'
 
 
-values = st.one_of(st.sampled_from(NASTY), st.text(max_size=12))
+REAL = ["api", "web", "db", "worker", "nginx", "packed", "billing", "prod", "jobs", "data", "info", "error", "warn",
+        "eu-1", "us-2", "ap-9", "high", "low", "batch", "core", "stdout", "stderr", "worker-a", "api-7f9c-1", "GET",
+        "200", "500", ".+", ".*", "api|web", "(?i)ERROR", "job finished", "resize", "ok"]  # fmt: skip
+VALID_DURATIONS = ["1m", "5m", "10m", "30s", "1h", "2h"]
+PARSED = ["status", "bytes", "latency", "duration_ms", "items", "size", "duration", "payload_size", "method", "job"]
+GROUPABLE = {"avg_over_time", "min_over_time", "max_over_time", "first_over_time", "last_over_time",
+             "stddev_over_time", "stdvar_over_time", "quantile_over_time"}  # fmt: skip
+UNWRAP_ONLY = GROUPABLE | {"sum_over_time", "rate_counter"}
+
+values = st.one_of(st.sampled_from(REAL), st.sampled_from(REAL), st.sampled_from(NASTY), st.text(max_size=12))
+
+
+def sometimes(draw: st.DrawFn, p: float) -> bool:
+    return draw(st.integers(0, 99)) < p * 100
 
 
 @st.composite
 def literal(draw: st.DrawFn) -> str:
     """Mostly well-formed string literals, sometimes raw, sometimes broken."""
     v = draw(values)
-    form = draw(st.integers(0, 9))
-    if form <= 6:
+    form = draw(st.integers(0, 19))
+    if form <= 15:
         return go_quote(v)
-    if form <= 8 and "`" not in v:
+    if form <= 18 and "`" not in v:
         return f"`{v}`"
     return '"' + v  # unterminated
 
 
 @st.composite
 def selector(draw: st.DrawFn) -> str:
-    n = draw(st.integers(0, 3))
     parts = [f"{draw(st.sampled_from(LABELS))}{draw(st.sampled_from(['=', '!=', '=~', '!~']))}{draw(literal())}"
-             for _ in range(n)]  # fmt: skip
-    if draw(st.booleans()):
-        parts.insert(0, f"service={go_quote(draw(st.sampled_from(['api', 'web', 'db', 'worker', 'billing'])))}")
+             for _ in range(draw(st.integers(0, 2)))]  # fmt: skip
+    if sometimes(draw, 0.85):
+        parts.insert(
+            0, f"service={go_quote(draw(st.sampled_from(['api', 'web', 'db', 'worker', 'nginx', 'billing'])))}"
+        )
     return "{" + ", ".join(parts) + "}"
 
 
 @st.composite
 def stage(draw: st.DrawFn) -> str:
     kind = draw(st.integers(0, 13))
-    name = draw(st.sampled_from(LABELS))
+    name = draw(st.sampled_from(LABELS + PARSED))
     match kind:
         case 0 | 1:
             return f"{draw(st.sampled_from(['|=', '!=', '|~', '!~', '|>', '!>']))} {draw(literal())}"
         case 2:
-            return "| json" + draw(st.sampled_from(["", f" {name}={go_quote('user.name')}", " a=" + draw(literal())]))
+            return "| json" + draw(
+                st.sampled_from(["", "", f" {name}={go_quote('user.name')}", " a=" + draw(literal())])
+            )
         case 3:
-            return "| logfmt" + draw(st.sampled_from(["", " --strict", " --keep-empty", " --strict --keep-empty"]))
+            return "| logfmt" + draw(st.sampled_from(["", "", " --strict", " --keep-empty", " --strict --keep-empty"]))
         case 4:
-            return f"| regexp {draw(literal())}"
+            return "| regexp " + draw(st.sampled_from([go_quote(r"(?P<first>\S+) (?P<second>.*)"), draw(literal())]))
         case 5:
-            return f"| pattern {draw(literal())}"
+            return f"| pattern {draw(st.sampled_from([go_quote('<first> <_>'), draw(literal())]))}"
         case 6:
-            return draw(st.sampled_from(["| unpack", "| decolorize"]))
+            return draw(st.sampled_from(["| unpack", "| decolorize", '| __error__=""', '| __error__!=""']))
         case 7:
             return f"| {name}{draw(st.sampled_from(['=', '!=', '=~', '!~']))}{draw(literal())}"
         case 8:
@@ -114,10 +131,13 @@ def stage(draw: st.DrawFn) -> str:
             tail = draw(st.sampled_from(["", f" or {name} > 1", f" and {name} != 2", f", {name}=~{go_quote('.+')}"]))
             return f"| {name} {op} {rhs}{tail}"
         case 9:
-            return f"| line_format {draw(literal())}"
+            return (
+                f"| line_format {draw(st.sampled_from([go_quote('{{.' + name + '}} {{__line__}}'), draw(literal())]))}"
+            )
         case 10:
             dst = draw(st.sampled_from(["dst", name]))
-            return f"| label_format {dst}={draw(st.sampled_from([name, draw(literal())]))}"
+            src = draw(st.sampled_from([name, go_quote("{{." + name + "}}-x"), draw(literal())]))
+            return f"| label_format {dst}={src}"
         case 11:
             return f"| {draw(st.sampled_from(['drop', 'keep']))} {name}" + draw(
                 st.sampled_from(["", f", {name}={draw(literal())}"])
@@ -134,31 +154,38 @@ def log_query(draw: st.DrawFn) -> str:
 
 @st.composite
 def metric_query(draw: st.DrawFn) -> str:
+    """Mostly valid metric queries (so they reach the evaluator), with a share of hostile parts."""
     op = draw(st.sampled_from(RANGE_OPS))
     unwrap = ""
-    if draw(st.booleans()):
-        conv = draw(st.sampled_from(["", "duration", "duration_seconds", "bytes"]))
-        label = draw(st.sampled_from(LABELS))
+    wants = 0.95 if op in UNWRAP_ONLY else (0.5 if op in ("rate", "absent_over_time") else 0.05)
+    if sometimes(draw, wants):
+        conv = draw(st.sampled_from(["", "", "duration", "duration_seconds", "bytes"]))
+        label = draw(st.sampled_from(PARSED + LABELS))
         unwrap = f" | unwrap {conv}({label})" if conv else f" | unwrap {label}"
-        if draw(st.booleans()):
+        if sometimes(draw, 0.7):
             unwrap += ' | __error__=""'
-    offset = draw(st.sampled_from(["", f" offset {draw(st.sampled_from(DURATIONS))}"]))
-    inner = f"{draw(log_query())}{unwrap} [{draw(st.sampled_from(DURATIONS))}]{offset}"
-    param = draw(st.sampled_from(["", "0.5, ", "2, ", "-1, "])) if op == "quantile_over_time" else ""
+    durations = VALID_DURATIONS if sometimes(draw, 0.9) else DURATIONS
+    offset = f" offset {draw(st.sampled_from(durations))}" if sometimes(draw, 0.2) else ""
+    parser = draw(st.sampled_from(["", " | json", " | logfmt", ' | json | __error__=""'])) if unwrap else ""
+    inner = f"{draw(log_query())}{parser}{unwrap} [{draw(st.sampled_from(durations))}]{offset}"
+    param = draw(st.sampled_from(["0.5, ", "0.99, ", "2, ", "-1, ", ""])) if op == "quantile_over_time" else ""
     expr = f"{op}({param}{inner})"
-    if unwrap and draw(st.booleans()):
-        expr += f" by ({draw(st.sampled_from(LABELS))})"
+    if op in GROUPABLE and sometimes(draw, 0.5):
+        expr += f" by ({draw(st.sampled_from(LABELS + PARSED))})"
     for _ in range(draw(st.integers(0, 2))):
         wrap = draw(st.integers(0, 4))
-        grouping = draw(st.sampled_from(["", " by (level)", " without (pod)", " by ()", f" by ({draw(values)})"]))
+        grouping = draw(st.sampled_from(["", " by (level)", " without (pod)", " by ()", " by (pod, level)",
+                                         f" by ({draw(values)})"]))  # fmt: skip
         if wrap == 0:
             vop = draw(st.sampled_from(VECTOR_OPS))
-            k = draw(st.sampled_from(["1, ", "0, ", "-1, ", "1e9, ", "2, "])) if vop in ("topk", "bottomk") else ""
+            k = draw(st.sampled_from(["1, ", "2, ", "0, ", "1e9, "])) if vop in ("topk", "bottomk") else ""
             expr = f"{vop}{grouping}({k}{expr})"
         elif wrap == 1:
             expr = f"{expr} {draw(st.sampled_from(BIN_OPS))} {draw(st.sampled_from(['0', '1', '-2.5', expr]))}"
         elif wrap == 2:
-            expr = f"label_replace({expr}, {draw(literal())}, {draw(literal())}, {draw(literal())}, {draw(literal())})"
+            choices = [go_quote(x) for x in ("dst", "pod", "$1", "(.*)-(.*)", "")]
+            args = [draw(st.sampled_from([*choices, draw(literal())])) for _ in range(4)]
+            expr = f"label_replace({expr}, {', '.join(args)})"
         elif wrap == 3:
             expr = f"{expr} or vector({draw(st.sampled_from(['0', '1', '-1', 'x']))})"
         else:
@@ -214,7 +241,7 @@ def assert_same(shared: object, alone: object, corpus: Corpus) -> None:
         assert shared == alone
 
 
-@FUZZ
+@FUZZ_MORE
 @given(query=log_query(), limit=st.sampled_from([1, 7, 100, 5000, 5001]))
 def test_fuzzed_log_queries(
     engine: Any, isolated: Any, corpus: Corpus, store: LogStore, query: str, limit: int
@@ -223,7 +250,7 @@ def test_fuzzed_log_queries(
     assert store.count() == len(corpus.rows)
 
 
-@FUZZ
+@FUZZ_MORE
 @given(query=metric_query(), instant=st.booleans())
 def test_fuzzed_metric_queries(engine: Any, isolated: Any, corpus: Corpus, query: str, instant: bool) -> None:
     assert_same(run(engine, query, instant, 100), run(isolated, query, instant, 100), corpus)
