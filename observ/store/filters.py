@@ -29,14 +29,15 @@ _CHUNK = 1 << 23
 
 @dataclass(frozen=True, slots=True)
 class GramParams:
-    k: int = 6
+    k: int = 8
     """Bytes per gram (at most 8: a gram is one unaligned 64-bit load)."""
-    window: int = 6
+    window: int = 4
     """Grams per winnowing window; needles shorter than k + window - 1 bytes cannot be checked."""
-    hashes: int = 3
+    hashes: int = 2
     """Bloom probes per gram."""
-    max_fill: float = 0.3
-    """The filter is folded in half while it stays below this share of set bits (~2.7% false hits per gram)."""
+    max_fill: float = 0.5
+    """The filter is folded in half while it stays below this share of set bits (<= 25% false hits per gram:
+    a needle is checked by all its window minima, and one long needle has several)."""
 
     @property
     def min_needle(self) -> int:

@@ -185,6 +185,7 @@ class Ingester:
                     result = self.store.write(prepared)
                     self.metrics.commit_seconds.observe(time.perf_counter() - start)
                     self._written.put((prepared, result))
+                    self.store.maybe_compact()
             except BaseException as e:  # the poll thread re-raises it; the process restarts from DuckDB
                 failed = True
                 self._written.put(e)

@@ -82,6 +82,7 @@ class LogStore:
             segments.define_cold_view(self._con, [], _SELECT)
         row = self._con.execute("SELECT count(*) FROM logs").fetchone()
         self._hot_rows = int(row[0]) if row else 0
+        self._retry_at = 0
         self._staged: dict[tuple[str, str], int] = {}
         """Positions of prepared appends not written yet."""
         self._positions: dict[tuple[str, str], int] = {
@@ -116,10 +117,19 @@ class LogStore:
         return self._segments
 
     def maybe_compact(self) -> CompactionResult | None:
-        """Compact if the hot table reached `compact_rows`. Call on the writer's thread, after a write."""
-        if self.segments_dir is None or self._hot_rows < self.config.compact_rows:
+        """Compact if the hot table reached `compact_rows`. Call on the writer's thread, after a write.
+
+        A failed compaction keeps every row hot and is logged, not raised: ingestion goes on, and the next
+        attempt waits for another quarter of `compact_rows`, so a persistent fault does not stall every write.
+        """
+        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
             return None
-        return self.compact()
+        try:
+            return self.compact()
+        except (duckdb.Error, OSError, RuntimeError):
+            log.exception("compaction failed; the rows stay in the hot table")
+            self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
+            return None
 
     def compact(self) -> CompactionResult | None:
         """Move every hot row into segments now (None when there is nothing to move or no directory)."""

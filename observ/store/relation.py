@@ -10,8 +10,11 @@ loses nothing: its files are simply not pruned.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from re import _parser as sre  # type: ignore[attr-defined]
 
 from observ.store.segments import COLD_VIEW, Segment
 
@@ -59,3 +62,48 @@ def build(segments: Sequence[Segment], hints: ScanHints, columns: str) -> Relati
     newest = segments[-1].path
     cold = f"SELECT {columns} FROM {COLD_VIEW} WHERE list_contains(?::VARCHAR[], filename) OR filename > ?"
     return Relation(f"({hot} UNION ALL {cold})", [kept, newest], len(kept), len(segments) - len(kept))
+
+
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+
+
+def regex_needles(pattern: str) -> tuple[str, ...]:
+    """Literal runs that every match of `pattern` contains, case-sensitively: ScanHints.needles for `|~`.
+
+    Conservative: a pattern Python's parser rejects (RE2-only syntax), that ignores case, or that has
+    a POSIX class (`[[:alpha:]]`, which Python reads as a set followed by a literal `]`) gives ().
+    Alternatives, classes, optional parts and anchors end a run; mandatory groups and repeats of at
+    least one contribute their own runs.
+    """
+    if "[:" in pattern:
+        return ()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = sre.parse(pattern)
+    except (re.error, OverflowError, RecursionError):
+        return ()
+    if parsed.state.flags & re.IGNORECASE:
+        return ()
+    runs: list[str] = []
+    _collect(parsed, runs)
+    return tuple(r for r in runs if r)
+
+
+def _collect(items: Iterable[tuple[object, object]], runs: list[str]) -> None:
+    run: list[str] = []
+    for op, av in items:
+        if op is sre.LITERAL:
+            run.append(chr(av))  # type: ignore[arg-type]
+            continue
+        runs.append("".join(run))
+        run = []
+        if op is sre.SUBPATTERN:
+            _, add_flags, _, sub = av  # type: ignore[misc]
+            if not add_flags & re.IGNORECASE:
+                _collect(sub, runs)
+        elif op in _REPEATS:
+            low, _, sub = av  # type: ignore[misc]
+            if low >= 1:
+                _collect(sub, runs)
+    runs.append("".join(run))

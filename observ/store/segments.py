@@ -57,7 +57,7 @@ class ServiceStats:
 @dataclass(frozen=True, slots=True)
 class ParquetOptions:
     compression_level: int = 9
-    row_group_rows: int = 122_880
+    row_group_rows: int = 32_768
 
 
 def _sql_string(s: str) -> str:
