@@ -186,6 +186,14 @@ CASES: list[MetricCase] = [
         step=MINUTE,
     ),
     MetricCase(
+        "absent_over_time after a parser",
+        'absent_over_time({service="nginx"} | logfmt | __error__="" [1m])',
+        lambda r, at: absent(r, at, {"service": "nginx"}, *NGINX),
+        start=QUIET[0],
+        end=QUIET[1],
+        step=MINUTE,
+    ),
+    MetricCase(
         "absent_over_time: a regex matcher contributes no label",
         'absent_over_time({service="nginx", pod=~"nginx.*"}[1m])',
         lambda r, at: absent(r, at, {"service": "nginx"}, ("service", "=", "nginx"), ("pod", "=~", "nginx.*")),
@@ -634,6 +642,83 @@ CASES: list[MetricCase] = [
         ),
         step=M10,
     ),
+    MetricCase(
+        "count in sub-buckets: range 2m, step 90s, every window edge on a half minute",
+        'sum by (level) (count_over_time({service="db"}[2m]))',
+        lambda r, at: summed(counts(r, at, *DB, range_ns=2 * MINUTE), at, "level"),
+        end=T0 + HOUR,
+        step=90 * SECOND,
+    ),
+    MetricCase(
+        "count with offset, unaligned start and a step that is not a multiple of the range",
+        'count_over_time({service="nginx"}[5m] offset 3m)',
+        lambda r, at: o.range_agg(o.log_samples(es(r, *NGINX)), "count_over_time", M5, at, offset=3 * MINUTE),
+        start=T0 + 17 * SECOND,
+        step=7 * MINUTE,
+    ),
+    MetricCase(
+        "bytes_over_time counts UTF-8 bytes, not characters",
+        'sum by (pod) (bytes_over_time({service="worker"}[10m]))',
+        lambda r, at: summed(
+            o.range_agg(o.log_samples(es(r, *sel(service="worker")), o.line_bytes), "bytes_over_time", M10, at),
+            at,
+            "pod",
+        ),
+        step=M10,
+    ),
+    MetricCase(
+        "absent_over_time of an unwrapped range: lines without the label are no samples",
+        'absent_over_time({service="api", stream="stderr"} | json | unwrap bytes [5m])',
+        lambda r, at: o.absent_over_time(
+            o.unwrap(_json_all(r, sel(service="api", stream="stderr")), "bytes"),
+            M5,
+            at,
+            {"service": "api", "stream": "stderr"},
+        ),
+    ),
+    MetricCase(
+        "quantile_over_time(2, ...) is +Inf",
+        'quantile_over_time(2, {service="api", stream="stdout"} | json | unwrap duration_ms [10m]) by (pod)',
+        lambda r, at: api_unwrap(r, at, "quantile_over_time", "duration_ms", by=("pod",), param=2),
+        step=M10,
+    ),
+    MetricCase(
+        "label_replace with two capture groups and ${1}",
+        'label_replace(sum by (pod) (count_over_time({service="api"}[10m])), "id", "${1}:$2", "pod", "api-(.*)-(.*)")',
+        lambda r, at: o.label_replace(
+            summed(counts(r, at, *API, range_ns=M10), at, "pod"), "id", "${1}:$2", "pod", "api-(.*)-(.*)"
+        ),
+        step=M10,
+    ),
+    MetricCase(
+        "unless on (level)",
+        'sum by (level, service) (count_over_time({service="api"}[5m])) unless on (level) '
+        'sum by (level, service) (count_over_time({service="db"}[5m]))',
+        lambda r, at: o.vector_op(
+            summed(counts(r, at, *API), at, "level", "service"),
+            summed(counts(r, at, *DB), at, "level", "service"),
+            at,
+            "unless",
+            on=("level",),
+        ),
+    ),
+    MetricCase(
+        "bottomk by (level) (1, ...)",
+        'bottomk by (level) (1, sum by (pod, level) (bytes_over_time({service="api"}[10m])))',
+        lambda r, at: o.topk(pod_level_bytes(r, at), at, 1, bottom=True, by=("level",)),
+        step=M10,
+    ),
+    MetricCase(
+        "stdvar by (level)",
+        'stdvar by (level) (sum by (pod, level) (count_over_time({service="api"}[10m])))',
+        lambda r, at: o.vector_agg(pod_level_counts(r, at), at, "stdvar", by=("level",)),
+        step=M10,
+    ),
+    MetricCase(
+        "vector(1) + vector(2)",
+        "vector(1) + vector(2)",
+        lambda r, at: o.vector_op(o.vector_literal(1, at), o.vector_literal(2, at), at, "+"),
+    ),
     # literals, vector(), label_replace
     MetricCase("vector(1) over a range: one label-less series", "vector(1)", lambda r, at: o.vector_literal(1, at)),
     MetricCase(
@@ -717,6 +802,11 @@ def test_instant_literal_arithmetic_is_a_scalar(engine) -> None:
     result = engine.query_instant("1 + 2 * 3", tenant=TENANT, time_ns=T0)
     assert isinstance(result.data, Scalar)
     assert result.data.value == 7 and result.data.ts == T0
+
+
+def test_power_is_right_associative(engine) -> None:
+    result = engine.query_instant("2 ^ 3 ^ 2", tenant=TENANT, time_ns=T0)
+    assert isinstance(result.data, Scalar) and result.data.value == 512
 
 
 def test_instant_vector_literal(engine) -> None:
