@@ -35,6 +35,8 @@ class LogCase:
     end: int = T0 + SPAN
     empty: bool = False
     """The right answer is no entries at all."""
+    xfail: str = ""
+    """A known engine bug (reported to the lead): the case fails until it is fixed, then must be unmarked."""
 
 
 def everything(e: Entry) -> bool:
@@ -650,6 +652,8 @@ CASES: list[LogCase] = [
         WORKER,
         lambda e: '"ratio"' in e.line and json_all(e),
         limit=1000,
+        xfail="ENGINE BUG: \\u00e9\\ud83d\\ude00 unescapes to an empty value "
+        "(parsers._ESCAPE_RE pairs the BMP escape with the high surrogate)",
     ),
     LogCase(
         "json ignores text after the closing brace",
@@ -762,6 +766,8 @@ CASES: list[LogCase] = [
         (*WORKER, ("trace_id", "=~", ".+")),
         everything,
         empty=True,
+        xfail="ENGINE BUG: stream selector matchers also see structured metadata; "
+        "Loki's selector only sees stream labels",
     ),
     LogCase(
         f"label filter on structured metadata trace_id={TRACE}",
@@ -772,17 +778,19 @@ CASES: list[LogCase] = [
     ),
     LogCase(
         r"\p{Han} in a line filter",
-        r'{service="worker"} |~ "\p{Han}+"',
+        r'{service="worker"} |~ `\p{Han}+`',
         WORKER,
         lambda e: HAN.search(e.line) is not None,
         limit=1000,
+        xfail="ENGINE BUG: RE2 Unicode classes (\\p{Han}, \\pL) are refused at parse time",
     ),
     LogCase(
         r"\p{Han} after line_format (the per-line side)",
-        r'{service="worker"} | json | line_format "{{.msg}}" |~ "\p{Han}"',
+        r'{service="worker"} | json | line_format "{{.msg}}" |~ `\p{Han}`',
         WORKER,
         han_after_format,
         limit=1000,
+        xfail="ENGINE BUG: RE2 Unicode classes (\\p{Han}, \\pL) are refused at parse time",
     ),
     LogCase(
         "case-insensitive regex matcher",
@@ -798,6 +806,7 @@ CASES: list[LogCase] = [
         DB,
         lambda e: o.pattern_test(e.line, "INFO <_>"),
         limit=1000,
+        xfail="ENGINE BUG: |> anchors a leading literal at the line start; Loki's pattern.Test finds it anywhere",
     ),
     LogCase(
         "|> is pattern.Test: an empty capture between two literals does not match",
@@ -805,6 +814,7 @@ CASES: list[LogCase] = [
         NGINX,
         lambda e: o.pattern_test(e.line, "<_>- <_>- [<_>"),
         empty=True,
+        xfail="ENGINE BUG: |> lets <_> match nothing between two literals; Loki's pattern.Test refuses",
     ),
     LogCase(
         "_extracted is decided by the original stream labels, even after drop",
@@ -843,7 +853,11 @@ def expected(corpus: Corpus, case: LogCase) -> list[o.LogLine]:
     return o.log_result(kept, case.limit, backward=case.direction == "backward")
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [])
+     for c in CASES],
+)  # fmt: skip
 def test_log_query(engine, corpus: Corpus, case: LogCase) -> None:
     want = expected(corpus, case)
     assert bool(want) != case.empty, "the oracle's answer is not what the case is about"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from observ.logql.errors import LogQLError, ParseError, PipelineError
+from observ.logql.errors import LimitError, LogQLError, ParseError, PipelineError
 from observ.logql.results import Scalar
 from tests.golden import oracle as o
 from tests.golden.conftest import assert_series, matrix_series, same_value, vector_samples
@@ -40,6 +40,8 @@ class MetricCase:
     """"asc"/"desc": an instant vector whose sample order is part of the answer (sort / sort_desc)."""
     empty: bool = False
     """The right answer has no series at all."""
+    xfail: str = ""
+    """A known engine bug (reported to the lead): the case fails until it is fixed, then must be unmarked."""
 
 
 def es(rows: list[Row], *matchers: tuple[str, str, str]) -> list[Entry]:
@@ -145,6 +147,7 @@ def strict_logfmt_fail(rows: list[Row], at: list[int]) -> SeriesSet:
 
 API, DB, WEB, NGINX = sel(service="api"), sel(service="db"), sel(service="web"), sel(service="nginx")
 PROD = sel(namespace="prod")
+ABSENT_BUG = "ENGINE BUG: absent_over_time with a per-line stage fails: 'unsupported range aggregation'"
 QUIET = (T0 + 40 * MINUTE, T0 + 75 * MINUTE)
 """Around the nginx gap."""
 
@@ -192,6 +195,7 @@ CASES: list[MetricCase] = [
         start=QUIET[0],
         end=QUIET[1],
         step=MINUTE,
+        xfail=ABSENT_BUG,
     ),
     MetricCase(
         "absent_over_time: a regex matcher contributes no label",
@@ -675,6 +679,7 @@ CASES: list[MetricCase] = [
             at,
             {"service": "api", "stream": "stderr"},
         ),
+        xfail=ABSENT_BUG,
     ),
     MetricCase(
         "quantile_over_time(2, ...) is +Inf",
@@ -766,7 +771,11 @@ def _at(case: MetricCase) -> list[int]:
     return [case.end] if case.instant else o.steps(case.start, case.end, case.step)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [])
+     for c in CASES],
+)  # fmt: skip
 def test_metric_query(engine, corpus: Corpus, case: MetricCase) -> None:
     rows = corpus.by_tenant[TENANT]
     at = _at(case)
@@ -802,6 +811,19 @@ def test_instant_literal_arithmetic_is_a_scalar(engine) -> None:
     result = engine.query_instant("1 + 2 * 3", tenant=TENANT, time_ns=T0)
     assert isinstance(result.data, Scalar)
     assert result.data.value == 7 and result.data.ts == T0
+
+
+def test_loki_default_limits(engine, corpus: Corpus) -> None:
+    """max_query_series 500 (one series per span id here), max_entries_limit_per_query 5000, max_query_length 721h."""
+    at = o.steps(T0, T0 + SPAN, HOUR)
+    assert len(counts(corpus.by_tenant[TENANT], at, *API, range_ns=HOUR)) > 500
+    with pytest.raises(LimitError):
+        engine.query_range('count_over_time({service="api"}[1h])', tenant=TENANT, start_ns=T0, end_ns=T0 + SPAN,
+                           step_ns=HOUR)  # fmt: skip
+    with pytest.raises(LimitError):
+        engine.query_range('{service="api"}', tenant=TENANT, start_ns=T0, end_ns=T0 + SPAN, step_ns=0, limit=5001)
+    with pytest.raises(LimitError):
+        engine.query_range('{service="api"}', tenant=TENANT, start_ns=T0, end_ns=T0 + 722 * HOUR, step_ns=0)
 
 
 def test_power_is_right_associative(engine) -> None:
