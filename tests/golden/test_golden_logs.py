@@ -874,6 +874,7 @@ def test_corpus_has_the_edge_cases_the_cases_rely_on(corpus: Corpus) -> None:
     assert T0 + 5 * MINUTE in db and T0 + 25 * MINUTE in db
     lines = [r.line for r in corpus.by_tenant[TENANT]]
     for needle in ('"service": "api-gw"', '"parent": null', '"http.route"', '{"job" "resize"}', '{"msg": "cut',
-                   "=oops", "standalone flag", "\x1b[31m", "items\": \"n/a", '"trace_id": "json-trace"'):  # fmt: skip
+                   "=oops", "standalone flag", "\x1b[31m", 'items": "n/a', '"trace_id": "json-trace"', "} trailing",
+                   '"broken', '"b": oops', '"ratio": 1.50', '"1_000"', '"1d"', '"2 MiB"', "处理完成"):  # fmt: skip
         assert any(needle in line for line in lines), needle
     assert all("GLOBEX" in r.line for r in corpus.by_tenant["globex"])

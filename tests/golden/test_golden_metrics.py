@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from observ.logql.errors import LimitError, LogQLError, ParseError, PipelineError
+from observ.logql.errors import LimitError, ParseError, PipelineError
 from observ.logql.results import Scalar
 from tests.golden import oracle as o
 from tests.golden.conftest import assert_series, matrix_series, same_value, vector_samples
@@ -834,10 +834,6 @@ def test_power_is_right_associative(engine) -> None:
 def test_instant_vector_literal(engine) -> None:
     got = vector_samples(engine.query_instant("vector(2.5)", tenant=TENANT, time_ns=T0).data, T0)
     assert got == [((), 2.5)]
-
-
-def test_pipeline_errors_are_logql_errors() -> None:
-    assert issubclass(PipelineError, LogQLError)
 
 
 def test_same_value_treats_nan_as_equal() -> None:
