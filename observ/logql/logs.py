@@ -6,6 +6,7 @@ from observ.logql import ast
 from observ.logql.pipeline import Pipeline
 from observ.logql.results import LogEntry, StreamResult, Streams
 from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
+from observ.logql.series import key_of
 from observ.logql.sql import compile_pushdown
 
 
@@ -48,10 +49,13 @@ def select_logs(
 
 
 def group_streams(entries: list[tuple[dict[str, str], LogEntry]]) -> Streams:
-    """Entries keep their global order inside each stream; streams are ordered by their labels."""
+    """Entries keep their global order inside each stream; streams are ordered by their labels.
+
+    A label with an empty value is no label (`logfmt --keep-empty` makes them): it never splits a stream.
+    """
     streams: dict[tuple[tuple[str, str], ...], StreamResult] = {}
     for labels, entry in entries:
-        key = tuple(sorted(labels.items()))
+        key = key_of(labels)
         s = streams.get(key)
         if s is None:
             s = streams[key] = StreamResult(dict(key), [])

@@ -211,7 +211,8 @@ _WS = " \n\r\t"
 _TOKEN_END = set(" \n\r\t,}]")
 _STRING, _NUMBER, _BOOL, _NULL, _OBJECT, _ARRAY = range(6)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}(?:\\u[0-9a-fA-F]{4})?|.?)", re.DOTALL)
+_ESCAPE_RE = re.compile(r"\\(u[dD][89abAB][0-9a-fA-F]{2}\\u[0-9a-fA-F]{4}|u[0-9a-fA-F]{4}|.?)", re.DOTALL)
+"""A high surrogate is taken together with the escape after it, so a pair decodes as one code point."""
 
 
 def _unescape(raw: str) -> str:
@@ -227,7 +228,7 @@ def _unescape(raw: str) -> str:
             return _ESCAPES[esc]
         r = int(esc[1:5], 16)
         if not 0xD800 <= r <= 0xDFFF:
-            return chr(r) + (_unescape(esc[5:]) if len(esc) > 5 else "")
+            return chr(r)
         if len(esc) == 5 or not 0xDC00 <= (r2 := int(esc[7:11], 16)) <= 0xDFFF or r >= 0xDC00:
             raise _JsonError(_BAD_ESCAPE)
         return chr(0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00))

@@ -116,6 +116,8 @@ def _python(
     unwrapper = Unwrapper(rng.unwrap) if rng.unwrap is not None else None
     by_bytes = agg.op in _BYTES_OPS
     samples: dict[LabelKey, tuple[list[int], list[float]]] = {}
+    errors: list[tuple[int, dict[str, str]]] = []
+    """Samples carrying __error__: they fail the query only if a step's window holds them, as in Loki."""
     cache = LabelCache()
     scanned = 0
     template = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"
@@ -144,7 +146,7 @@ def _python(
             else:
                 v = float(len(line.encode())) if by_bytes else 1.0
             if "__error__" in labels:
-                raise PipelineError(_pipeline_error(labels))
+                errors.append((row[0], labels))
             if agg.grouping is not None:
                 labels = reduce_labels(labels, agg.grouping)
             elif collapse is not None:
@@ -153,6 +155,9 @@ def _python(
             ts_list.append(row[0])
             values.append(v)
     reader.stats.rows_scanned += scanned
+    for ts, labels in errors:
+        if _in_some_window(ts, steps, rng):
+            raise PipelineError(_pipeline_error(labels))
     fn = _window_fn(agg, rng.range_ns)
     out: SeriesSet = {}
     for key, (ts_list, values) in samples.items():
@@ -169,6 +174,12 @@ def _python(
         if points:
             out[key] = points
     return out
+
+
+def _in_some_window(ts: int, steps: Sequence[int], rng: ast.LogRange) -> bool:
+    """Whether some step t has ts in its window (t - offset - range, t - offset]."""
+    i = bisect.bisect_left(steps, ts + rng.offset_ns)
+    return i < len(steps) and steps[i] - rng.offset_ns - rng.range_ns < ts
 
 
 def _pipeline_error(labels: dict[str, str]) -> str:
@@ -189,6 +200,7 @@ def _window_fn(agg: ast.RangeAggregation, range_ns: int) -> WindowFn:
     unwrapped = agg.range.unwrap is not None
     simple: dict[str, Callable[[list[float]], float]] = {
         "count_over_time": lambda vs: float(len(vs)),
+        "absent_over_time": lambda vs: float(len(vs)),
         "rate": (lambda vs: math.fsum(vs) / seconds) if unwrapped else (lambda vs: len(vs) / seconds),
         "bytes_over_time": lambda vs: math.fsum(vs),
         "bytes_rate": lambda vs: math.fsum(vs) / seconds,

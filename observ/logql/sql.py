@@ -17,7 +17,7 @@ COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
 """Stream labels stored as columns; any other stream label lives in the `labels` JSON object."""
 METADATA_COLUMNS = ("trace_id", "span_id")
 """Structured metadata (Loki 3): filterable and groupable, but not stream labels."""
-_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_CAPTURE = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")
 _LITERAL_ALTERNATION = re.compile(r"[\w\-]+(?:\|[\w\-]+)*")
 
 # Stages that change neither the line nor the labels a later line filter / matcher sees.
@@ -38,16 +38,19 @@ class Where:
         return " AND ".join(f"({c})" for c in self.clauses) if self.clauses else "TRUE"
 
 
-def label_sql(name: str, params: list[object]) -> str:
-    """The SQL value of label `name` ('' when absent, as Loki treats a missing label)."""
-    if name in COLUMN_LABELS or name in METADATA_COLUMNS:
+def label_sql(name: str, params: list[object], metadata: bool = True) -> str:
+    """The SQL value of label `name` ('' when absent, as Loki treats a missing label).
+
+    Stream selectors pass `metadata=False`: they see stream labels only, never structured metadata.
+    """
+    if name in COLUMN_LABELS or (metadata and name in METADATA_COLUMNS):
         return name
     params.append(f"$.{name}" if name.isidentifier() else f'$."{name}"')
     return "coalesce(json_extract_string(labels, ?), '')"
 
 
-def matcher_sql(m: ast.Matcher, params: list[object]) -> str:
-    col = label_sql(m.name, params)
+def matcher_sql(m: ast.Matcher, params: list[object], metadata: bool = True) -> str:
+    col = label_sql(m.name, params, metadata)
     params.append(m.value)
     match m.op:
         case ast.MatchOp.EQ:
@@ -60,28 +63,32 @@ def matcher_sql(m: ast.Matcher, params: list[object]) -> str:
             return f"NOT regexp_full_match({col}, ?, 's')"
 
 
-def pattern_regex(pattern: str) -> str:
-    """A `|>` pattern as an RE2 full-match regex: `<_>` (or any `<name>`) matches any text."""
-    parts = re.split(r"<[A-Za-z_][A-Za-z0-9_]*>", pattern)
-    return "(?s)" + ".*?".join(re.escape(p) for p in parts)
+def _pattern_prefilter(f: ast.LineFilter, params: list[object]) -> str:
+    """A necessary condition for `|>`: every literal of one alternative occurs in the line.
+
+    Loki's pattern test (first occurrence of each literal, non-empty captures between them) is not a regex,
+    so the exact test stays in the Python pipeline; this only spares it the lines that cannot match.
+    """
+    alternatives = []
+    for v in f.values:
+        literals = [p for p in _CAPTURE.split(v) if p]
+        if not literals:
+            return "TRUE"
+        alternatives.append(" AND ".join(["contains(line, ?)"] * len(literals)))
+        params.extend(literals)
+    return " OR ".join(f"({a})" for a in alternatives)
 
 
 def _line_filter_sql(f: ast.LineFilter, params: list[object]) -> str:
     alternatives = []
     for v in f.values:
-        match f.op:
-            case ast.LineFilterOp.CONTAINS | ast.LineFilterOp.NOT_CONTAINS:
-                alternatives.append("contains(line, ?)")
-                params.append(v)
-            case ast.LineFilterOp.MATCH | ast.LineFilterOp.NOT_MATCH:
-                alternatives.append("regexp_matches(line, ?)")
-                params.append(v)
-            case ast.LineFilterOp.PATTERN | ast.LineFilterOp.NOT_PATTERN:
-                alternatives.append("regexp_full_match(line, ?)")
-                params.append(pattern_regex(v))
+        params.append(v)
+        if f.op in (ast.LineFilterOp.CONTAINS, ast.LineFilterOp.NOT_CONTAINS):
+            alternatives.append("contains(line, ?)")
+        else:
+            alternatives.append("regexp_matches(line, ?)")
     any_ = " OR ".join(alternatives)
-    negated = f.op in (ast.LineFilterOp.NOT_CONTAINS, ast.LineFilterOp.NOT_MATCH, ast.LineFilterOp.NOT_PATTERN)
-    return f"NOT ({any_})" if negated else any_
+    return f"NOT ({any_})" if f.op in (ast.LineFilterOp.NOT_CONTAINS, ast.LineFilterOp.NOT_MATCH) else any_
 
 
 @dataclass(slots=True)
@@ -100,14 +107,16 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     where.add("ts >= ?", start_ns)
     where.add("ts < ?", end_ns)
     for m in log.selector.matchers:
-        where.add(matcher_sql(m, where.params))
+        where.add(matcher_sql(m, where.params, metadata=False))
     needles: list[str] = []
     trace_ids: set[str] | None = None
     rest: list[ast.Stage] = []
     labels_untouched = True
     line_untouched = True
     for stage in log.pipeline:
-        if isinstance(stage, ast.LineFilter) and line_untouched:
+        if isinstance(stage, ast.LineFilter) and line_untouched and stage.op is ast.LineFilterOp.PATTERN:
+            where.add(_pattern_prefilter(stage, where.params))
+        elif isinstance(stage, ast.LineFilter) and line_untouched and stage.op is not ast.LineFilterOp.NOT_PATTERN:
             where.add(_line_filter_sql(stage, where.params))
             if stage.op is ast.LineFilterOp.CONTAINS and len(stage.values) == 1 and stage.values[0]:
                 needles.append(stage.values[0])
