@@ -86,7 +86,7 @@ def compact(
     On failure nothing is registered, the hot table keeps its rows and the new files are removed.
     """
     start = time.perf_counter()
-    counts = con.execute("SELECT tenant, service, count(*) FROM logs GROUP BY ALL").fetchall()
+    counts = con.execute("SELECT tenant, service, count(*) FROM logs_hot GROUP BY ALL").fetchall()
     total = sum(n for *_, n in counts)
     opts = ParquetOptions(config.zstd_level, config.row_group_rows)
     params = GramParams(k=config.gram_k, window=config.gram_window)
@@ -94,7 +94,7 @@ def compact(
     try:
         for g in plan(counts, config.segment_min_rows, config.segment_max_rows):
             rows = con.execute(
-                f"SELECT {columns} FROM logs WHERE tenant = ? AND list_contains(?::VARCHAR[], service) "
+                f"SELECT {columns} FROM logs_hot WHERE tenant = ? AND list_contains(?::VARCHAR[], service) "
                 "ORDER BY service, ts",
                 [g.tenant, list(g.services)],
             ).to_arrow_table()
@@ -109,7 +109,7 @@ def compact(
         try:
             for seg, per_service in written:
                 register(con, seg, per_service)
-            con.execute("DELETE FROM logs")
+            con.execute("DELETE FROM logs_hot")
             define_cold_view(con, [s.path for s in [*existing, *new]], columns)
             con.execute("COMMIT")
         except BaseException:

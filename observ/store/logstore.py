@@ -1,7 +1,8 @@
 """The log store: append batches exactly once, compact them into segments, read them back.
 
-Hot/cold: new rows land in DuckDB's native table `logs`; once it holds `compact_rows` rows the
-writer moves them into Parquet segments (compact.py). Readers see both through `relation()`.
+Hot/cold: new rows land in DuckDB's native table `logs_hot`; once it holds `compact_rows` rows the
+writer moves them into Parquet segments (compact.py). Queries read both through `relation()`,
+which skips segments; the view `logs` is both without skipping.
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ from observ.store import relation as rel
 from observ.store import segments
 from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
-from observ.store.schema import ensure_schema
+from observ.store.schema import LOG_COLUMNS, define_logs_view, ensure_schema
 
 log = logging.getLogger("observ.store")
 
-_COLUMNS = (
-    "tenant", "ts", "observed_ts", "service", "namespace", "pod", "container",
-    "stream", "level", "trace_id", "span_id", "labels", "line",
-)  # fmt: skip
+_COLUMNS = LOG_COLUMNS
 
 _SELECT = ", ".join(_COLUMNS)
 _ARROW_SCHEMA = pa.schema([(c, pa.int64() if c in ("ts", "observed_ts") else pa.string()) for c in _COLUMNS])
@@ -80,7 +78,8 @@ class LogStore:
             self._open_segments(self.segments_dir)
         else:
             segments.define_cold_view(self._con, [], _SELECT)
-        row = self._con.execute("SELECT count(*) FROM logs").fetchone()
+        define_logs_view(self._con)
+        row = self._con.execute("SELECT count(*) FROM logs_hot").fetchone()
         self._hot_rows = int(row[0]) if row else 0
         self._retry_at = 0
         self._staged: dict[tuple[str, str], int] = {}
@@ -223,7 +222,7 @@ class LogStore:
             try:
                 if p.rows is not None:
                     con.register("_incoming", p.rows)
-                    con.execute("INSERT INTO logs SELECT * FROM _incoming")
+                    con.execute("INSERT INTO logs_hot SELECT * FROM _incoming")
                     con.unregister("_incoming")
                 if p.positions:
                     con.executemany(
@@ -269,7 +268,7 @@ class LogStore:
             self.cursor()
             .execute(
                 "SELECT service, sum(n)::BIGINT, max(t) FROM ("
-                " SELECT service, count(*) AS n, max(ts) AS t FROM logs WHERE tenant = ? GROUP BY service"
+                " SELECT service, count(*) AS n, max(ts) AS t FROM logs_hot WHERE tenant = ? GROUP BY service"
                 " UNION ALL SELECT ss.service, ss.rows, ss.ts_max FROM segment_services ss"
                 " JOIN segments s ON s.id = ss.segment_id WHERE s.tenant = ?"
                 ") GROUP BY service ORDER BY service",
@@ -283,7 +282,7 @@ class LogStore:
         """Rows stored, hot and compacted (one snapshot)."""
         row = (
             self.cursor()
-            .execute("SELECT (SELECT count(*) FROM logs) + (SELECT coalesce(sum(rows), 0) FROM segments)")
+            .execute("SELECT (SELECT count(*) FROM logs_hot) + (SELECT coalesce(sum(rows), 0) FROM segments)")
             .fetchone()
         )
         return int(row[0]) if row else 0

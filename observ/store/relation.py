@@ -56,7 +56,7 @@ def may_match(seg: Segment, hints: ScanHints) -> bool:
 
 def build(segments: Sequence[Segment], hints: ScanHints, columns: str) -> Relation:
     kept = [s.path for s in segments if may_match(s, hints)]
-    hot = f"SELECT {columns} FROM logs"
+    hot = f"SELECT {columns} FROM logs_hot"
     if len(kept) == len(segments):
         return Relation(f"({hot} UNION ALL SELECT {columns} FROM {COLD_VIEW})", [], len(kept), 0)
     newest = segments[-1].path

@@ -2,8 +2,10 @@
 
 `kafka_offsets` and `source_positions` are written in the same transaction as the
 rows they produced, so a replay after any crash finds them and inserts nothing twice.
-`logs` is the hot table; `segments` registers the Parquet files compaction moved older
-rows into (see segments.py), with the skip filters the query side prunes by.
+`logs_hot` is the hot table; `segments` registers the Parquet files compaction moved older
+rows into (see segments.py), with the skip filters the query side prunes by. `logs` is a view
+of both, so plain SQL over the database file still sees every row; queries that should skip
+segments read `LogStore.relation()` instead.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ import duckdb
 
 SCHEMA_VERSION = 2
 
+LOG_COLUMNS = (
+    "tenant", "ts", "observed_ts", "service", "namespace", "pod", "container",
+    "stream", "level", "trace_id", "span_id", "labels", "line",
+)  # fmt: skip
+"""The columns of `logs`, in order."""
+
 DDL = (
     """
-    CREATE TABLE IF NOT EXISTS logs (
+    CREATE TABLE IF NOT EXISTS logs_hot (
         tenant VARCHAR NOT NULL,
         ts BIGINT NOT NULL,
         observed_ts BIGINT NOT NULL,
@@ -80,9 +88,22 @@ DDL = (
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Tables of the current version; a version 1 file's table `logs` becomes the hot table."""
+    legacy = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = 'logs'"
+    ).fetchone()
+    if legacy and legacy[0]:
+        con.execute("ALTER TABLE logs RENAME TO logs_hot")
     for stmt in DDL:
         con.execute(stmt)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [str(SCHEMA_VERSION)],
     )
+
+
+def define_logs_view(con: duckdb.DuckDBPyConnection) -> None:
+    """`logs` = hot rows + every segment (through `logs_cold`, which must exist)."""
+    cols = ", ".join(LOG_COLUMNS)
+    con.execute(f"CREATE OR REPLACE VIEW logs AS SELECT {cols} FROM logs_hot UNION ALL SELECT {cols} FROM logs_cold")

@@ -189,5 +189,5 @@ def define_cold_view(con: duckdb.DuckDBPyConnection, paths: list[str], columns: 
         files = "[" + ", ".join(_sql_string(p) for p in paths) + "]"
         body = f"SELECT {columns}, filename FROM read_parquet({files}, filename = true)"
     else:
-        body = f"SELECT {columns}, NULL::VARCHAR AS filename FROM logs WHERE false"
+        body = f"SELECT {columns}, NULL::VARCHAR AS filename FROM logs_hot WHERE false"
     con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS {body}")

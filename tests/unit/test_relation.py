@@ -183,7 +183,7 @@ def test_a_relation_built_before_a_compaction_still_sees_every_row(tmp_path: Pat
     assert got == [("late line 007",)]
     # the first segment stays pruned; every row that was hot is still read, now from the new segment
     assert cur.execute(f"SELECT count(*) FROM {early.sql} AS l", early.params).fetchone() == (20,)
-    assert cur.execute("SELECT count(*) FROM logs").fetchone() == (0,)
+    assert cur.execute("SELECT count(*) FROM logs_hot").fetchone() == (0,)
 
 
 def test_a_reader_transaction_keeps_its_snapshot_across_a_compaction(tmp_path: Path) -> None:
@@ -195,9 +195,10 @@ def test_a_reader_transaction_keeps_its_snapshot_across_a_compaction(tmp_path: P
     assert reader.execute(f"SELECT count(*) FROM {rel.sql} AS l", rel.params).fetchone() == (50,)
     s.compact()
     assert reader.execute(f"SELECT count(*) FROM {rel.sql} AS l", rel.params).fetchone() == (50,)
-    assert reader.execute("SELECT count(*) FROM logs").fetchone() == (50,)
+    assert reader.execute("SELECT count(*) FROM logs_hot").fetchone() == (50,)
     reader.execute("COMMIT")
-    assert reader.execute("SELECT count(*) FROM logs").fetchone() == (0,)
+    assert reader.execute("SELECT count(*) FROM logs_hot").fetchone() == (0,)
+    assert reader.execute("SELECT count(*) FROM logs").fetchone() == (50,)
     assert reader.execute(f"SELECT count(*) FROM {rel.sql} AS l", rel.params).fetchone() == (50,)
 
 

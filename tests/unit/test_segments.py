@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,7 @@ from observ.store.config import StoreConfig
 from observ.store.filters import GramFilter, GramParams, TraceFilter
 from observ.store.logstore import LogStore
 from observ.store.relation import ScanHints
+from observ.store.schema import LOG_COLUMNS
 from observ.store.segments import ParquetOptions, segment_name, write_parquet
 
 ALL = (0, 2**63 - 1)
@@ -55,8 +57,10 @@ def test_compaction_moves_hot_rows_into_registered_segments(tmp_path: Path) -> N
     result = store.compact()
     assert result is not None and result.rows == 50
     assert [sorted(s.services) for s in store.segments] == [["api"], ["web"]]
-    assert store.cursor().execute("SELECT count(*) FROM logs").fetchone() == (0,)
+    assert store.cursor().execute("SELECT count(*) FROM logs_hot").fetchone() == (0,)
     assert store.count() == 50
+    # plain SQL over the view `logs` still sees every row
+    assert [r[0] for r in store.cursor().execute("SELECT line FROM logs ORDER BY line").fetchall()] == before
     assert all_lines(store) == before
     registered = (
         store.cursor().execute("SELECT path, tenant, rows, ts_min, ts_max FROM segments ORDER BY id").fetchall()
@@ -136,7 +140,7 @@ def test_failed_registration_keeps_rows_hot_and_removes_the_new_files(
     assert "compaction failed" in caplog.text
     assert store.segments == ()
     assert list((tmp_path / "segments").iterdir()) == []
-    assert store.cursor().execute("SELECT count(*) FROM logs").fetchone() == (10,)
+    assert store.cursor().execute("SELECT count(*) FROM logs_hot").fetchone() == (10,)
     assert store.cursor().execute("SELECT count(*) FROM segments").fetchone() == (0,)
     monkeypatch.undo()
     store.append([batch("api", 1, start=10)])  # below the retry threshold: still hot
@@ -156,6 +160,19 @@ def test_a_missing_segment_file_is_logged_and_left_out(tmp_path: Path, caplog: p
     assert "missing" in caplog.text
     assert [s.id for s in again.segments] == [2]
     assert all_lines(again) == [f"web request {i:08d} done" for i in range(4)]
+
+
+def test_a_version_1_file_keeps_its_rows_as_the_hot_table(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "observ.duckdb"))
+    cols = ", ".join(f"{c} BIGINT" if c in ("ts", "observed_ts") else f"{c} VARCHAR" for c in LOG_COLUMNS)
+    con.execute(f"CREATE TABLE logs ({cols})")
+    con.execute("INSERT INTO logs VALUES ('t1', 5, 5, 'api', '', '', '', 'stdout', '', '', '', '{}', 'old line')")
+    con.close()
+    store = store_at(tmp_path)
+    assert all_lines(store) == ["old line"]
+    store.append([batch("api", 2)])
+    store.compact()
+    assert all_lines(store) == ["api request 00000000 done", "api request 00000001 done", "old line"]
 
 
 def test_data_directory_with_a_quote_in_its_name(tmp_path: Path) -> None:
