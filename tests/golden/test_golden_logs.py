@@ -267,6 +267,22 @@ def han_after_format(e: Entry) -> bool:
     return HAN.search(e.line) is not None
 
 
+def nginx_regexp_pod(e: Entry) -> bool:
+    o.regexp_parse(e, r"^(?P<pod>\S+) - - \[(?P<when>[^\]]+)\]")
+    return True
+
+
+def nginx_pattern_service(e: Entry) -> bool:
+    o.pattern_parse(e, "<service> - - <_>")
+    return True
+
+
+def drop_then_json(e: Entry) -> bool:
+    o.drop(e, "service")
+    o.json_parse(e)
+    return o.lbl(e, "service_extracted", "!=", "")
+
+
 def keep_empty_flag(e: Entry) -> bool:
     o.logfmt_parse(e, keep_empty=True)
     return o.num(e, "flag", ">", 1)
@@ -652,8 +668,6 @@ CASES: list[LogCase] = [
         WORKER,
         lambda e: '"ratio"' in e.line and json_all(e),
         limit=1000,
-        xfail="ENGINE BUG: \\u00e9\\ud83d\\ude00 unescapes to an empty value "
-        "(parsers._ESCAPE_RE pairs the BMP escape with the high surrogate)",
     ),
     LogCase(
         "json ignores text after the closing brace",
@@ -715,13 +729,13 @@ CASES: list[LogCase] = [
         "regexp capture named like a stream label gets _extracted",
         r'{service="nginx"} | regexp `^(?P<pod>\S+) - - \[(?P<when>[^\]]+)\]`',
         NGINX,
-        lambda e: o.regexp_parse(e, r"^(?P<pod>\S+) - - \[(?P<when>[^\]]+)\]") or True,
+        nginx_regexp_pod,
     ),
     LogCase(
         "pattern capture named like a stream label gets _extracted",
         '{service="nginx"} | pattern `<service> - - <_>`',
         NGINX,
-        lambda e: o.pattern_parse(e, "<service> - - <_>") or True,
+        nginx_pattern_service,
     ),
     LogCase(
         "line_format with if / eq / else",
@@ -766,8 +780,6 @@ CASES: list[LogCase] = [
         (*WORKER, ("trace_id", "=~", ".+")),
         everything,
         empty=True,
-        xfail="ENGINE BUG: stream selector matchers also see structured metadata; "
-        "Loki's selector only sees stream labels",
     ),
     LogCase(
         f"label filter on structured metadata trace_id={TRACE}",
@@ -806,7 +818,6 @@ CASES: list[LogCase] = [
         DB,
         lambda e: o.pattern_test(e.line, "INFO <_>"),
         limit=1000,
-        xfail="ENGINE BUG: |> anchors a leading literal at the line start; Loki's pattern.Test finds it anywhere",
     ),
     LogCase(
         "|> is pattern.Test: an empty capture between two literals does not match",
@@ -814,13 +825,12 @@ CASES: list[LogCase] = [
         NGINX,
         lambda e: o.pattern_test(e.line, "<_>- <_>- [<_>"),
         empty=True,
-        xfail="ENGINE BUG: |> lets <_> match nothing between two literals; Loki's pattern.Test refuses",
     ),
     LogCase(
         "_extracted is decided by the original stream labels, even after drop",
         '{service="api", stream="stdout"} | drop service | json | service_extracted != ""',
         API_OUT,
-        lambda e: (o.drop(e, "service"), o.json_parse(e), o.lbl(e, "service_extracted", "!=", ""))[2],
+        drop_then_json,
         limit=1000,
     ),
     LogCase(

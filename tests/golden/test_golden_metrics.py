@@ -147,7 +147,6 @@ def strict_logfmt_fail(rows: list[Row], at: list[int]) -> SeriesSet:
 
 API, DB, WEB, NGINX = sel(service="api"), sel(service="db"), sel(service="web"), sel(service="nginx")
 PROD = sel(namespace="prod")
-ABSENT_BUG = "ENGINE BUG: absent_over_time with a per-line stage fails: 'unsupported range aggregation'"
 QUIET = (T0 + 40 * MINUTE, T0 + 75 * MINUTE)
 """Around the nginx gap."""
 
@@ -195,7 +194,6 @@ CASES: list[MetricCase] = [
         start=QUIET[0],
         end=QUIET[1],
         step=MINUTE,
-        xfail=ABSENT_BUG,
     ),
     MetricCase(
         "absent_over_time: a regex matcher contributes no label",
@@ -450,8 +448,6 @@ CASES: list[MetricCase] = [
         start=T0 + 30 * MINUTE,
         step=30 * MINUTE,
         empty=True,
-        xfail="ENGINE BUG: a sample with __error__ outside every step window still fails the query (Loki checks "
-        "only the samples of each window)",
     ),
     # binary operations
     MetricCase(
@@ -694,7 +690,6 @@ CASES: list[MetricCase] = [
             at,
             {"service": "api", "stream": "stderr"},
         ),
-        xfail=ABSENT_BUG,
     ),
     MetricCase(
         "quantile_over_time(2, ...) is +Inf",
