@@ -287,7 +287,7 @@ def main() -> None:
     console.print(table)
     seg_bytes, db_bytes = disk_bytes(built)
     nd_bytes = built.ndjson.stat().st_size
-    hot = store.cursor().execute("SELECT count(*) FROM logs").fetchone()[0]
+    hot = store.cursor().execute("SELECT count(*) FROM logs_hot").fetchone()[0]
     filters = sum(len(s.grams.bits) + len(s.traces.fingerprints) for s in store.segments)
     total = seg_bytes + db_bytes
     console.print(
