@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -123,16 +124,26 @@ class GramFilter:
 
     def may_contain(self, needle: str) -> bool:
         """False only if no line of the segment contains `needle` (case-sensitive bytes)."""
-        raw = needle.encode()
-        if len(raw) < self.params.min_needle:
+        h = _needle_minima(needle, self.params)
+        if h is None:
             return True
-        h = np.unique(_minima(raw, self.params))
         bits = np.frombuffer(self.bits, dtype=np.uint8)
         nbits = len(bits) * 8
         for pos in _probes(h, nbits, self.params.hashes):
             if not np.all(bits[pos >> 3] & (np.uint8(0x80) >> (pos & 7).astype(np.uint8))):
                 return False
         return True
+
+
+@lru_cache(maxsize=1024)
+def _needle_minima(needle: str, params: GramParams) -> np.ndarray | None:
+    """The window minima every segment is probed for; one query checks the same needle against many segments."""
+    raw = needle.encode()
+    if len(raw) < params.min_needle:
+        return None
+    h = np.unique(_minima(raw, params))
+    h.flags.writeable = False
+    return h
 
 
 def _text_bytes(arr: pa.Array) -> np.ndarray:
@@ -154,6 +165,7 @@ def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+@lru_cache(maxsize=4096)
 def trace_fingerprint(trace_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(trace_id.encode(), digest_size=4).digest(), "little")
 
