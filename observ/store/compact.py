@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from observ.store.segments import (
     ParquetOptions,
     Segment,
     ServiceStats,
+    build_filters,
     build_segment,
     define_cold_view,
     register,
@@ -92,16 +94,18 @@ def compact(
     params = GramParams(k=config.gram_k, window=config.gram_window)
     written: list[tuple[Segment, list[ServiceStats]]] = []
     try:
-        for g in plan(counts, config.segment_min_rows, config.segment_max_rows):
-            rows = con.execute(
-                f"SELECT {columns} FROM logs_hot WHERE tenant = ? AND list_contains(?::VARCHAR[], service) "
-                "ORDER BY service, ts",
-                [g.tenant, list(g.services)],
-            ).to_arrow_table()
-            for part in _slices(rows, config.segment_max_rows):
-                seg_id = next_id + len(written)
-                path = write_parquet(con, part, directory, seg_id, opts)
-                written.append(build_segment(seg_id, path, part, g.tenant, params))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-filters") as pool:
+            for g in plan(counts, config.segment_min_rows, config.segment_max_rows):
+                rows = con.execute(
+                    f"SELECT {columns} FROM logs_hot WHERE tenant = ? AND list_contains(?::VARCHAR[], service) "
+                    "ORDER BY service, ts",
+                    [g.tenant, list(g.services)],
+                ).to_arrow_table()
+                for part in _slices(rows, config.segment_max_rows):
+                    seg_id = next_id + len(written)
+                    filters = pool.submit(build_filters, part, params)
+                    path = write_parquet(con, part, directory, seg_id, opts)
+                    written.append(build_segment(seg_id, path, part, g.tenant, filters.result()))
         new = [seg for seg, _ in written]
         if sum(s.rows for s in new) != total:
             raise RuntimeError(f"compaction read {sum(s.rows for s in new)} rows of {total}")

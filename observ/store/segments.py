@@ -97,10 +97,15 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def build_filters(rows: pa.Table, params: GramParams) -> tuple[TraceFilter, GramFilter]:
+    """Pure numpy and Arrow, releasing the GIL: runs beside DuckDB writing the same rows."""
+    return TraceFilter.build(pc.unique(rows["trace_id"]).to_pylist()), GramFilter.build(rows["line"], params)
+
+
 def build_segment(
-    seg_id: int, path: Path, rows: pa.Table, tenant: str, params: GramParams
+    seg_id: int, path: Path, rows: pa.Table, tenant: str, filters: tuple[TraceFilter, GramFilter]
 ) -> tuple[Segment, list[ServiceStats]]:
-    """Metadata and skip filters of the rows written to `path`."""
+    """Metadata of the rows written to `path`, with their filters."""
     ts = pc.min_max(rows["ts"])
     stats = rows.group_by("service").aggregate([("ts", "min"), ("ts", "max"), ("ts", "count")])
     per_service = [
@@ -119,8 +124,8 @@ def build_segment(
         ts_max=ts["max"].as_py(),
         rows=rows.num_rows,
         bytes=path.stat().st_size,
-        traces=TraceFilter.build(pc.unique(rows["trace_id"]).to_pylist()),
-        grams=GramFilter.build(rows["line"], params),
+        traces=filters[0],
+        grams=filters[1],
     )
     return seg, per_service
 
