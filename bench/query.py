@@ -6,7 +6,7 @@ Builds once and caches in bench/.data/query-<lines>/: loghub replayed across 16 
 lines traced, the trace ID also in the line), ingested through LogStore.prepare/write with compaction,
 and the same rows exported as NDJSON (the columns of `logs`, one object per line). Then, in one run,
 with the page cache warm, best of N:
-  1. a rare needle: `rg -c -F` against `{service=~".+"} |= "<needle>"`;
+  1. rare needles: `rg -c -F` against `{service=~".+"} |= "<needle>"` (and one too short to prune by);
   2. a regex filter `|~` against `rg -c -e`;
   3. `sum by (service) (rate({service=~".+"}[1m]))` over the whole range against `rg -c` of a token
      every line has (`"service":`), i.e. ripgrep counting lines;
@@ -226,6 +226,7 @@ def main() -> None:
     block, instance, trace = m["needle_block"], m["needle_instance"], m["trace_id"]
     one_trace = frozenset([trace])
     regex = block[:-4] + r"\d{4}"
+    short = instance[:9]
     per_minute = "service, ts // 60000000000 AS minute, count(*) AS n"
     Case = tuple[str, str, Callable[[], str], list[tuple[str, Callable[[], str]]]]
     cases: list[Case] = [
@@ -239,6 +240,11 @@ def main() -> None:
         (
             f"1. rare needle {instance}", f"rg -c -F {instance}", rg("-c", "-F", instance, nd),
             [(f'{ALL} |= "{instance}"', logql(f'{ALL} |= "{instance}"'))],
+        ),
+        (
+            f"1. short needle {short} (< 11 bytes: no filter can check it)", f"rg -c -F {short}",
+            rg("-c", "-F", short, nd),
+            [(f'{ALL} |= "{short}"', logql(f'{ALL} |= "{short}"'))],
         ),
         (
             f"2. regex {regex}", f"rg -c -e {regex}", rg("-c", "-e", regex, nd),
