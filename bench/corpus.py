@@ -6,9 +6,17 @@ so the data does not compress better than real logs would just because it repeat
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from collectors.log_adapter.transforms.parse import extract
+from observ.model import DecodedBatch, Stream
 
 LOGHUB = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "loghub"
 _DIGITS = re.compile(r"\d+")
@@ -54,8 +62,6 @@ _SEC_CACHE: dict[int, str] = {}
 
 
 def _rfc3339(sec: int) -> str:
-    import time
-
     s = _SEC_CACHE.get(sec)
     if s is None:
         s = _SEC_CACHE[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
@@ -64,13 +70,8 @@ def _rfc3339(sec: int) -> str:
 
 # --- vectorised replay: whole rounds at a time, for the 10M-line query benchmark ---------------------------------
 
-import hashlib  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-import numpy as np  # noqa: E402
-
 _MAX_DIGITS = 18
-"""Digit runs are shifted in pieces of at most this many digits, so every piece fits a uint64 with room for the shift."""
+"""Digit runs are shifted in pieces of at most this many digits: each fits a uint64 with room for the shift."""
 _POW10 = np.array([10**k for k in range(_MAX_DIGITS + 1)], dtype=np.uint64)
 
 
@@ -142,12 +143,6 @@ ROUND_NS = 60_000_000_000
 """Each replay round covers one minute: 32k lines a minute across 16 services."""
 
 
-def _level_of(line: str) -> str:
-    from collectors.log_adapter.transforms.parse import extract
-
-    return extract(line)[0]
-
-
 @dataclass(slots=True)
 class Replay:
     """Loghub replayed as the store's input: one stream per (service, pod), one batch per stream and round.
@@ -161,14 +156,12 @@ class Replay:
     pods: int = 3
     seed: int = 42
 
-    def rounds(self, n: int) -> Iterator[list[object]]:
+    def rounds(self, n: int) -> Iterator[list[DecodedBatch]]:
         """DecodedBatches of n lines in total, one list per round, rounds in time order."""
-        from observ.model import DecodedBatch, Stream
-
         c = compile_corpus()
         systems = np.array(c.systems)
         names = sorted(set(c.systems))
-        levels = np.array([_level_of(line) for line in c.lines], dtype=object)
+        levels = np.array([extract(line)[0] for line in c.lines], dtype=object)
         # position of each line within its system, and the system's line count: spreads a system over the round
         sys_idx = np.array([names.index(s) for s in c.systems])
         within = np.zeros(len(c.lines), dtype=np.int64)
