@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from observ.model import DecodedBatch
 from observ.store import relation as rel
-from observ.store import segments
+from observ.store import segments as segfiles
 from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
 from observ.store.schema import LOG_COLUMNS, define_logs_view, ensure_schema
@@ -28,7 +28,6 @@ from observ.store.schema import LOG_COLUMNS, define_logs_view, ensure_schema
 log = logging.getLogger("observ.store")
 
 _COLUMNS = LOG_COLUMNS
-
 _SELECT = ", ".join(_COLUMNS)
 _ARROW_SCHEMA = pa.schema([(c, pa.int64() if c in ("ts", "observed_ts") else pa.string()) for c in _COLUMNS])
 
@@ -72,12 +71,12 @@ class LogStore:
         self._lock = threading.Lock()
         ensure_schema(self._con)
         self._con.execute("SET parquet_metadata_cache = true")
-        self._segments: tuple[segments.Segment, ...] = ()
+        self._segments: tuple[segfiles.Segment, ...] = ()
         self._next_segment = 1
         if self.segments_dir is not None:
             self._open_segments(self.segments_dir)
         else:
-            segments.define_cold_view(self._con, [], _SELECT)
+            segfiles.define_cold_view(self._con, [], _SELECT)
         define_logs_view(self._con)
         row = self._con.execute("SELECT count(*) FROM logs_hot").fetchone()
         self._hot_rows = int(row[0]) if row else 0
@@ -93,12 +92,12 @@ class LogStore:
 
     def _open_segments(self, directory: Path) -> None:
         registered = {name for (name,) in self._con.execute("SELECT path FROM segments").fetchall()}
-        segments.remove_orphans(directory, registered)
-        self._segments = tuple(segments.load(self._con, directory))
+        segfiles.remove_orphans(directory, registered)
+        self._segments = tuple(segfiles.load(self._con, directory))
         row = self._con.execute("SELECT max(id) FROM segments").fetchone()
         self._next_segment = (row[0] or 0) + 1 if row else 1
         # the view names absolute paths: redefine it in case the data directory moved
-        segments.define_cold_view(self._con, [s.path for s in self._segments], _SELECT)
+        segfiles.define_cold_view(self._con, [s.path for s in self._segments], _SELECT)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread: readers never share the writer's connection."""
@@ -112,7 +111,7 @@ class LogStore:
         return rel.build(self._segments, hints, _SELECT)
 
     @property
-    def segments(self) -> tuple[segments.Segment, ...]:
+    def segments(self) -> tuple[segfiles.Segment, ...]:
         return self._segments
 
     def maybe_compact(self) -> CompactionResult | None:
