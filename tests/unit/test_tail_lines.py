@@ -40,7 +40,7 @@ def test_any_chunking_gives_the_reference_lines(data: bytes, cuts: list[int], ma
     out = []
     for a, b in itertools.pairwise(points):
         out.append(split.feed(data[a:b]))
-        assert len(split.buf) <= max_line
+        assert len(split.buf) <= max_line + split.buf.endswith(b"\r")
         assert split.cut is None or len(split.cut) == max_line
     assert flat(out) == reference(data, max_line, base)
     assert split.pos == base + len(data)

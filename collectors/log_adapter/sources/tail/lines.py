@@ -72,7 +72,8 @@ class LineSplitter:
             data = self.buf + data
         parts = data.split(b"\n")
         tail = parts.pop()
-        if len(tail) > self.max_line:
+        # One byte of slack for a trailing `\r`: it may be half of a CRLF whose `\n` is in the next chunk.
+        if len(tail) > self.max_line + (tail[-1:] == b"\r"):
             self.cut = tail[: self.max_line]
             self.buf = b""
         else:
