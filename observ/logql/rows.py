@@ -101,9 +101,14 @@ class Reader:
             cur.close()
 
     def windows(self, pd: Pushdown, backward: bool) -> Iterator[Pushdown]:
-        """The query's range cut into growing slices, newest first for backward: a limit can stop early."""
+        """The query's range cut into growing slices, newest first for backward: a limit can stop early.
+
+        A query whose needles or trace IDs let the store skip segments runs as one slice: it reads little
+        anyway, and every slice costs a query.
+        """
         start, end = pd.hints.start_ns, pd.hints.end_ns
-        width = max((end - start) // 64, 60 * 10**9)
+        selective = pd.hints.trace_ids is not None or pd.hints.needles
+        width = end - start if selective else max((end - start) // 64, 60 * 10**9)
         lo, hi = start, end
         while lo < hi:
             if backward:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from observ.logql import ast
-from observ.store.relation import ScanHints
+from observ.store.relation import ScanHints, regex_needles
 
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
 """Stream labels stored as columns; any other stream label lives in the `labels` JSON object."""
@@ -57,10 +57,24 @@ def matcher_sql(m: ast.Matcher, params: list[object], metadata: bool = True) -> 
             return f"{col} = ?"
         case ast.MatchOp.NEQ:
             return f"{col} <> ?"
-        case ast.MatchOp.RE:
-            return f"regexp_full_match({col}, ?, 's')"
-        case ast.MatchOp.NRE:
-            return f"NOT regexp_full_match({col}, ?, 's')"
+        case ast.MatchOp.RE | ast.MatchOp.NRE:
+            params.pop()
+            test = _regex_matcher_sql(col, m.value, params)
+            return test if m.op is ast.MatchOp.RE else f"NOT ({test})"
+
+
+def _regex_matcher_sql(col: str, regex: str, params: list[object]) -> str:
+    """An anchored matcher, without a regex per row for the shapes selectors use most (`.+`, `a|b`)."""
+    if regex in (".*", "(?s).*"):
+        return "TRUE"
+    if regex in (".+", "(?s).+"):
+        return f"{col} <> ''"
+    if _LITERAL_ALTERNATION.fullmatch(regex):
+        values = regex.split("|")
+        params.extend(values)
+        return f"{col} IN ({', '.join('?' * len(values))})"
+    params.append(regex)
+    return f"regexp_full_match({col}, ?, 's')"
 
 
 def _pattern_prefilter(f: ast.LineFilter, params: list[object]) -> str:
@@ -118,8 +132,10 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
             where.add(_pattern_prefilter(stage, where.params))
         elif isinstance(stage, ast.LineFilter) and line_untouched and stage.op is not ast.LineFilterOp.NOT_PATTERN:
             where.add(_line_filter_sql(stage, where.params))
-            if stage.op is ast.LineFilterOp.CONTAINS and len(stage.values) == 1 and stage.values[0]:
+            if len(stage.values) == 1 and stage.op is ast.LineFilterOp.CONTAINS and stage.values[0]:
                 needles.append(stage.values[0])
+            elif len(stage.values) == 1 and stage.op is ast.LineFilterOp.MATCH:
+                needles.extend(regex_needles(stage.values[0]))
             continue
         if labels_untouched and _no_op_before_parsers(stage):
             continue
