@@ -68,6 +68,8 @@ def _sql_counts(
     gparams: list[object] = []
     gexprs = list(_FULL_GROUP) if collapse is None else [label_sql(name, gparams) for name in collapse]
     aliases = [f"g{i}" for i in range(len(gexprs))]
+    # Only byte ops read the line column: counting rows never decompresses it.
+    nbytes = "sum(strlen(line))" if agg.op in _BYTES_OPS else "0"
     gsel = "".join(f"{e} AS {al}, " for e, al in zip(gexprs, aliases, strict=True))
     gnames = "".join(f"{al}, " for al in aliases)
     # k: the sub-bucket (base+(k-1)g, base+kg] of a row; window i covers sub-buckets i*a-b+1 .. i*a.
@@ -75,7 +77,7 @@ def _sql_counts(
     template = (
         f"SELECT {gnames} i, sum(c)::DOUBLE, sum(nb)::DOUBLE FROM ("
         f" SELECT {gnames} unnest(range((k + ? + ? - 1) // ? - ?, (k + ? - 1) // ? + 1)) AS i, c, nb FROM ("
-        f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb"
+        f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, {nbytes} AS nb"
         "   FROM {source} GROUP BY ALL)"
         ") WHERE i >= 0 AND i < ? GROUP BY ALL"
     )
