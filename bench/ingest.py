@@ -165,7 +165,9 @@ def main() -> None:
             side_s, peak, shipped = run_sidecar(bootstrap, f"bench-sidecar-{tag}", raw, args.lines, work)
         with console.status("ingester into DuckDB…"):
             ing_s, ing_joined_s = run_ingester(bootstrap, f"bench-sidecar-{tag}", work / "observ.duckdb", shipped)
-        db_bytes = (work / "observ.duckdb").stat().st_size
+        db_bytes = (work / "observ.duckdb").stat().st_size + sum(
+            f.stat().st_size for f in (work / "segments").glob("*.parquet")
+        )
         with console.status("DuckDB read_json baseline…"):
             rj_s, ndjson_bytes, rj_bytes = run_read_json(work / "observ.duckdb", work)
     finally:
