@@ -15,6 +15,8 @@ if str(SCRIPTS) not in sys.path:
 
 from kafka_broker import KafkaBroker, fetch  # noqa: E402
 
+from tests.prometheus_fixture import *  # noqa: E402, F403
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # kafka-python 3.x loads its protocol schemas with the deprecated importlib.resources API.
