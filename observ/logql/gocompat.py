@@ -11,6 +11,8 @@ import re
 from decimal import Decimal
 from functools import lru_cache
 
+import regex
+
 from observ.logql.errors import LogQLError
 
 # --- RE2 -> Python re ------------------------------------------------------------------------------
@@ -126,6 +128,12 @@ def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
         if in_class:
             raise LogQLError(f"error parsing regexp: negated Perl class inside a class is not supported: `{pattern}`")
         return f"[^{_PERL_CLASSES[c.lower()]}]", i + 2
+    if c in "pP":
+        # Unicode classes (`\pL`, `\p{Han}`, `\P{Greek}`): the `regex` engine knows RE2's names.
+        m = re.compile(r"[pP](?:\{\^?[A-Za-z_]+\}|[A-Za-z])").match(pattern, i + 1)
+        if m is None:
+            raise LogQLError(f"error parsing regexp: invalid character class range: `{pattern[i : i + 3]}`")
+        return "\\" + m.group(0), m.end()
     if c == "z":
         return "\\Z", i + 2
     if c == "C":
@@ -179,15 +187,16 @@ def _char_class(pattern: str, i: int) -> tuple[str, int]:
 
 
 @lru_cache(maxsize=1024)
-def compile_regex(pattern: str, anchored: bool = False) -> re.Pattern[str]:
+def compile_regex(pattern: str, anchored: bool = False) -> regex.Pattern[str]:
     """Compile an RE2 pattern; `anchored` for label matchers, which must match the whole value."""
     translated = translate_regex(pattern)
     if anchored:
         translated = f"(?:{translated})\\Z"
     try:
-        return re.compile(translated)
-    except re.error as e:
-        raise LogQLError(f"error parsing regexp: {e.msg}: `{pattern}`") from None
+        return regex.compile(translated, regex.V0)
+    except regex.error as e:
+        reason = "missing closing )" if e.msg == "missing )" else e.msg
+        raise LogQLError(f"error parsing regexp: {reason}: `{pattern}`") from None
     except (OverflowError, RecursionError) as e:
         raise LogQLError(f"error parsing regexp: {e}: `{pattern}`") from None
 

@@ -794,7 +794,6 @@ CASES: list[LogCase] = [
         WORKER,
         lambda e: HAN.search(e.line) is not None,
         limit=1000,
-        xfail="ENGINE BUG: RE2 Unicode classes (\\p{Han}, \\pL) are refused at parse time",
     ),
     LogCase(
         r"\p{Han} after line_format (the per-line side)",
@@ -802,7 +801,6 @@ CASES: list[LogCase] = [
         WORKER,
         han_after_format,
         limit=1000,
-        xfail="ENGINE BUG: RE2 Unicode classes (\\p{Han}, \\pL) are refused at parse time",
     ),
     LogCase(
         "case-insensitive regex matcher",

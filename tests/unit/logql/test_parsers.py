@@ -344,13 +344,16 @@ def test_logfmt_fast_path_matches_decoder_port(line: str, strict: bool) -> None:
         (r"x{,2}", "x{,2}", True),  # not a repeat in RE2: a literal
         (r"(?P<n>a)(?<m>b)", "ab", True),
         (r"\x{263a}", "☺", True),
+        (r"\p{Han}+", "log 漢字", True),
+        (r"^\pL+$", "Zoë", True),
+        (r"\P{Greek}", "αβ", False),
     ],
 )
 def test_re2_translation(pattern: str, text: str, found: bool) -> None:
     assert (compile_regex(pattern).search(text) is not None) is found
 
 
-@pytest.mark.parametrize("pattern", [r"(?=x)", r"(?<!x)", r"(a)\1", r"(?U)a+", r"\pL", r"[[:^alpha:]]", r"(a"])
+@pytest.mark.parametrize("pattern", [r"(?=x)", r"(?<!x)", r"(a)\1", r"(?U)a+", r"\p{Nope}", r"[[:^alpha:]]", r"(a"])
 def test_re2_refusals(pattern: str) -> None:
     """What Go's regexp/syntax refuses is a query error here too, even where Python's re would accept it."""
     with pytest.raises(LogQLError, match="error parsing regexp"):
