@@ -1,31 +1,32 @@
 """PromQL, LogQL and TraceQL behind each panel, derived from the service definitions.
 
 Kept apart from the panel layout so tests can check every query against the metrics the rules and SLIs provide.
-SLO panels read the recording rules of `observ.slo.rules`; RED panels run the rules' own request and error
-queries over 5m on the raw metrics, so they agree with the alerts and work before any rule has been evaluated.
+SLO panels read the recording rules (names fixed with `observ.slo.rules`); RED panels run the SLIs' own queries
+over 5m on the raw metrics, so they work before any rule has been evaluated.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from observ.slo import rules
-from observ.slo.model import SLO, LatencySLI, Service
-from observ.slo.windows import SHORT_WINDOWS, TIERS, promql_number
+from observ.slo.model import SLO, WINDOW_PLACEHOLDER, AvailabilitySLI, EventsSLI, LatencySLI, LogSLI, Service
 
 RATE_WINDOW = "5m"
-SLI_ERROR = rules.RATIO
+SLI_ERROR = "slo:sli_error:ratio_rate"
 """Prefix of the error-ratio recording rules; the suffix is the window (5m ... 3d, or the SLO period)."""
-OBJECTIVE = rules.OBJECTIVE
-CURRENT_BURN_RATE = rules.CURRENT_BURN
-BUDGET_REMAINING = rules.PERIOD_REMAINING
+OBJECTIVE = "slo:objective:ratio"
+CURRENT_BURN_RATE = "slo:current_burn_rate:ratio"
+BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+RULE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 RECORDED_METRICS = frozenset(
-    {f"{SLI_ERROR}{w}" for w in (*SHORT_WINDOWS, "7d", "28d", "30d")}
-    | {rules.REQUESTS, rules.BUDGET, rules.PERIOD_BURN, rules.INFO, OBJECTIVE, CURRENT_BURN_RATE, BUDGET_REMAINING}
-    | {"ALERTS"}
+    {f"{SLI_ERROR}{w}" for w in (*RULE_WINDOWS, "7d", "28d", "30d")}
+    | {OBJECTIVE, CURRENT_BURN_RATE, BUDGET_REMAINING, "slo:error_budget:ratio", "slo:period_burn_rate:ratio"}
+    | {"slo:sli_requests:rate5m", "slo_info", "ALERTS"}
 )
-"""Series the generated rules record (plus Prometheus' own ALERTS): all an SLO panel may read."""
-BURN_WINDOWS = ("5m", *(t.long_window for t in TIERS))
+"""Series the SLO rules record (plus Prometheus' own ALERTS): all an SLO panel may read."""
+TIERS = ((0.02, 1), (0.05, 6), (0.10, 24), (0.10, 72))
+"""(budget share, long window in hours) of page-fast, page-slow, ticket-fast, ticket-slow: the SRE workbook's."""
+BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
 """Windows shown on the burn-rate panel: the short page window and every tier's long window."""
 
 
@@ -39,7 +40,12 @@ class Target:
 
 def burn_factors(slo: SLO) -> list[float]:
     """Burn rates of page-fast, page-slow, ticket-fast, ticket-slow for this SLO's period (14.4, 6, 3, 1 at 30d)."""
-    return [t.factor(slo.period_days) for t in TIERS]
+    return [round(share * slo.period_days * 24 / hours, 9) for share, hours in TIERS]
+
+
+def _number(value: float) -> str:
+    """A float as PromQL reads it, without Python's float noise: 0.001, 0.0005."""
+    return f"{value:.12g}"
 
 
 def group_matchers(slo: SLO) -> list[str]:
@@ -64,17 +70,45 @@ def _legend(slo: SLO, text: str) -> str:
     return text + "".join(f" {{{{{label}}}}}" for label in slo.group_by)
 
 
+def _sum(slo: SLO, inner: str) -> str:
+    return f"sum by ({', '.join(slo.group_by)}) ({inner})" if slo.group_by else f"sum({inner})"
+
+
+def _windowed(query: str) -> str:
+    return query.replace(WINDOW_PLACEHOLDER, RATE_WINDOW)
+
+
+def _log_rate(service: Service, sli: LogSLI, matchers: str, slo: SLO) -> str:
+    sel = _selector(f'service="{service.name}"', matchers, *group_matchers(slo))
+    return _sum(slo, f"rate({sli.metric}{sel}[{RATE_WINDOW}])")
+
+
 def request_rate(service: Service, slo: SLO) -> Target | None:
-    """Events per second behind an SLO, the same query its rules use (availability gauges have none)."""
-    expr = rules.total_query(service, slo, RATE_WINDOW)
-    return Target(expr, _legend(slo, slo.name)) if expr else None
+    """Events per second behind an SLO (availability gauges have none)."""
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        return Target(_windowed(sli.total_query), _legend(slo, slo.name))
+    if isinstance(sli, LatencySLI):
+        sel = _selector(sli.selector, *group_matchers(slo))
+        return Target(_sum(slo, f"rate({sli.metric}_count{sel}[{RATE_WINDOW}])"), _legend(slo, slo.name))
+    if isinstance(sli, LogSLI):
+        return Target(_log_rate(service, sli, sli.total_selector, slo), _legend(slo, f"{slo.name} log lines"))
+    return None
 
 
 def error_ratio(service: Service, slo: SLO) -> Target | None:
     """Share of bad events over 5m, straight from the SLI (latency SLIs are about slowness: see latency panel)."""
-    if isinstance(slo.sli, LatencySLI):
-        return None
-    return Target(rules.error_ratio(service, slo, RATE_WINDOW), _legend(slo, slo.name))
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        return Target(f"({_windowed(sli.error_query)}) / ({_windowed(sli.total_query)})", _legend(slo, slo.name))
+    if isinstance(sli, LogSLI):
+        bad, total = (_log_rate(service, sli, m, slo) for m in (sli.error_selector, sli.total_selector))
+        return Target(f"{bad} / {total}", _legend(slo, slo.name))
+    if isinstance(sli, AvailabilitySLI):
+        sel = _selector(sli.selector, *group_matchers(slo))
+        avg = f"avg by ({', '.join(slo.group_by)})" if slo.group_by else "avg"
+        return Target(f"1 - {avg}(avg_over_time({sli.metric}{sel}[{RATE_WINDOW}]))", _legend(slo, f"{slo.name} down"))
+    return None
 
 
 def latency_quantiles(slo: SLO) -> list[Target]:
@@ -103,9 +137,7 @@ def sli_series(service: Service, slo: SLO) -> list[Target]:
 def burn_rates(service: Service, slo: SLO) -> list[Target]:
     """Error ratio per window over the budget; divides by the constant budget so group labels never mismatch."""
     sel = slo_selector(service, slo)
-    return [
-        Target(f"{SLI_ERROR}{w}{sel} / {promql_number(slo.budget)}", _legend(slo, f"burn {w}")) for w in BURN_WINDOWS
-    ]
+    return [Target(f"{SLI_ERROR}{w}{sel} / {_number(slo.budget)}", _legend(slo, f"burn {w}")) for w in BURN_WINDOWS]
 
 
 def current_burn_rate(service: Service, slo: SLO) -> Target:
