@@ -1,30 +1,134 @@
-"""SLO recording rules evaluated by a real Prometheus over a synthetic target whose error fractions are exact."""
+"""Generated SLO rules loaded into a real Prometheus that scrapes a synthetic target with exact error fractions.
+
+The target's counters grow linearly in time (scripts/prometheus_target.py), so every error ratio is exact over
+any window from the second scrape on: the same figure for 5m and for 30d. The rule files are the generator's
+output, unchanged except that each group's interval is set to 1s: the full-period group's relaxed 5m interval
+would put its first evaluation minutes away.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 from prometheus_server import PrometheusServer, Sample, value
 from prometheus_target import SyntheticTarget
 
-ERROR_FRACTION = 0.02
+from observ.slo.generate import generate, write
+from observ.slo.model import (
+    SLO,
+    AvailabilitySLI,
+    EventsSLI,
+    LatencySLI,
+    LogSLI,
+    Service,
+    ServiceDefinitions,
+)
 
-HAND_RULES = """\
-groups:
-- name: hand
-  rules:
-  - record: slo:sli_error:ratio_rate5m
-    expr: sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))
-    labels: {slo_service: api, slo_name: requests}
-"""
+SERVICE = "checkout"
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+ERRORS = 'sum(rate(http_requests_total{job="synthetic", code=~"5.."}[{{window}}]))'
+TOTAL = 'sum(rate(http_requests_total{job="synthetic"}[{{window}}]))'
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One generated SLO series set: its labels and the error ratio the synthetic target produces for it."""
+
+    slo: str
+    objective: float
+    error_ratio: float
+    period: str = "30d"
+    group: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def budget(self) -> float:
+        return round(1 - self.objective, 12)
+
+    @property
+    def burn(self) -> float:
+        return self.error_ratio / self.budget
+
+    def selector(self, name: str, per_group: bool = True) -> str:
+        """Objective and budget are one series per SLO; ratios and burn rates one per group."""
+        group = self.group if per_group else ()
+        matchers = [f'slo_service="{SERVICE}"', f'slo_name="{self.slo}"', *(f'{k}="{v}"' for k, v in group)]
+        return f"{name}{{{', '.join(matchers)}}}"
+
+
+# /pay: 995 ok + 5 errors per second; /cart: 950 ok + 50 errors. Both routes: 55 / 2000.
+EXPECTED = (
+    Expected("requests", 0.999, 55 / 2000),
+    Expected("requests-by-route", 0.99, 5 / 1000, group=(("route", "/pay"),)),
+    Expected("requests-by-route", 0.99, 50 / 1000, group=(("route", "/cart"),)),
+    # 900 + 50 of 1000 observations/s at or under the 0.25s bucket.
+    Expected("latency", 0.999, 50 / 1000, period="28d"),
+    # 30 of 1000 checkout lines/s at error or fatal; the payments lines must not count.
+    Expected("error-logs", 0.97, 30 / 1000, period="7d"),
+    # 3 of 4 probes up.
+    Expected("probe-up", 0.9, 1 / 4),
+)
+
+# (slo, route, severity) of every burn-rate alert that must fire; tiers at 30d: page 14.4x/6x, ticket 3x/1x.
+FIRING = {
+    ("requests", "", "page"),  # burn 27.5
+    ("requests", "", "ticket"),
+    ("requests-by-route", "/cart", "ticket"),  # burn 5; /pay burns 0.5
+    ("latency", "", "page"),  # burn 50 (28d tiers are lower still)
+    ("latency", "", "ticket"),
+    ("error-logs", "", "ticket"),  # burn 1; 7d tiers: page 3.36x/1.4x, ticket 0.7x/0.23x
+    ("probe-up", "", "ticket"),  # burn 2.5
+}
+
+
+def definitions() -> ServiceDefinitions:
+    def slo(name: str, objective: float, sli: object, **kw: object) -> SLO:
+        return SLO.model_validate({"name": name, "objective": objective, "sli": sli, **kw})
+
+    return ServiceDefinitions(
+        services=[
+            Service(
+                name=SERVICE,
+                labels={"tier": "1"},
+                slos=[
+                    slo("requests", 99.9, EventsSLI(error_query=ERRORS, total_query=TOTAL)),
+                    slo("requests-by-route", 99, EventsSLI(error_query=ERRORS, total_query=TOTAL), group_by=["route"]),
+                    slo(
+                        "latency",
+                        99.9,
+                        LatencySLI(
+                            metric="http_request_duration_seconds",
+                            threshold=0.25,
+                            buckets=[0.1, 0.25, 0.5, 1],
+                            selector='job="synthetic"',
+                        ),
+                        window="28d",
+                    ),
+                    slo("error-logs", 97, LogSLI(), window="7d"),
+                    slo("probe-up", 90, AvailabilitySLI(metric="probe_success", selector='job="synthetic"')),
+                ],
+            )
+        ]
+    )
+
+
+def synthetic(target: SyntheticTarget) -> None:
+    for route, ok, errors, code in (("/pay", 995, 5, "500"), ("/cart", 950, 50, "503")):
+        target.counter("http_requests_total", {"route": route, "code": "200"}, ok)
+        target.counter("http_requests_total", {"route": route, "code": code}, errors)
+    target.histogram("http_request_duration_seconds", {}, {0.1: 900, 0.25: 50, 0.5: 30, 1: 15, float("inf"): 5})
+    for level, rate in (("info", 900), ("warn", 70), ("error", 25), ("fatal", 5)):
+        target.counter("observ_ingested_lines_total", {"service": SERVICE, "level": level}, rate)
+    target.counter("observ_ingested_lines_total", {"service": "payments", "level": "error"}, 500)
+    for probe, up in (("a", 1), ("b", 1), ("c", 1), ("d", 0)):
+        target.gauge("probe_success", {"probe": probe}, up)
 
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[SyntheticTarget]:
     with SyntheticTarget() as t:
-        t.counter("http_requests_total", {"code": "200"}, 1000 * (1 - ERROR_FRACTION))
-        t.counter("http_requests_total", {"code": "500"}, 1000 * ERROR_FRACTION)
+        synthetic(t)
         yield t
 
 
@@ -34,22 +138,53 @@ def prometheus(
     target: SyntheticTarget,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> PrometheusServer:
-    rules = tmp_path_factory.mktemp("rules") / "hand.rules.yml"
-    rules.write_text(HAND_RULES)
-    return prometheus_factory([rules], targets=[target.address])
+    out = tmp_path_factory.mktemp("generated")
+    files = generate(definitions())
+    write(files, out)
+    rules = [out / f.path for f in files if f.path == f"{SERVICE}.rules.yml"]
+    assert rules, [f.path for f in files]
+    return prometheus_factory(rules, targets=[target.address], group_interval="1s")
 
 
 def settled(expected: float) -> Callable[[list[Sample]], bool]:
-    return lambda result: len(result) == 1 and value(result[0]) == pytest.approx(expected, rel=1e-9)
+    return lambda result: len(result) == 1 and value(result[0]) == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
-def test_all_rules_load_healthy(prometheus: PrometheusServer) -> None:
+def assert_value(prometheus: PrometheusServer, expr: str, expected: float) -> None:
+    result = prometheus.wait_for(expr, settled(expected))
+    assert [value(s) for s in result] == [pytest.approx(expected, rel=1e-9, abs=1e-12)], expr
+
+
+def test_every_generated_rule_loads_and_evaluates_healthy(prometheus: PrometheusServer) -> None:
     rules = prometheus.wait_for_rules()
-    assert rules
-    assert [(r["name"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
+    assert {r["type"] for r in rules} == {"recording", "alerting"}
+    assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
 
 
-def test_error_ratio_is_the_synthetic_fraction(prometheus: PrometheusServer) -> None:
-    expr = 'slo:sli_error:ratio_rate5m{slo_service="api", slo_name="requests"}'
-    result = prometheus.wait_for(expr, settled(ERROR_FRACTION))
-    assert [value(s) for s in result] == [pytest.approx(ERROR_FRACTION, rel=1e-9)]
+def test_the_target_is_scraped(prometheus: PrometheusServer, target: SyntheticTarget) -> None:
+    result = prometheus.wait_for(f'up{{instance="{target.address}"}} == 1')
+    assert len(result) == 1
+
+
+@pytest.mark.parametrize("exp", EXPECTED, ids=lambda e: "-".join([e.slo, *(v for _, v in e.group)]))
+def test_error_ratio_over_every_window_is_the_synthetic_fraction(prometheus: PrometheusServer, exp: Expected) -> None:
+    for window in (*WINDOWS, exp.period):
+        assert_value(prometheus, exp.selector(f"slo:sli_error:ratio_rate{window}"), exp.error_ratio)
+
+
+@pytest.mark.parametrize("exp", EXPECTED, ids=lambda e: "-".join([e.slo, *(v for _, v in e.group)]))
+def test_objective_budget_and_burn(prometheus: PrometheusServer, exp: Expected) -> None:
+    assert_value(prometheus, exp.selector("slo:objective:ratio", per_group=False), exp.objective)
+    assert_value(prometheus, exp.selector("slo:error_budget:ratio", per_group=False), exp.budget)
+    assert_value(prometheus, exp.selector("slo:current_burn_rate:ratio"), exp.burn)
+    assert_value(prometheus, exp.selector("slo:period_error_budget_remaining:ratio"), 1 - exp.burn)
+
+
+def test_exactly_the_expected_burn_rate_alerts_fire(prometheus: PrometheusServer) -> None:
+    def firing(result: list[Sample]) -> set[tuple[str, str, str]]:
+        return {(s["metric"]["slo_name"], s["metric"].get("route", ""), s["metric"]["severity"]) for s in result}
+
+    expr = f'ALERTS{{alertstate="firing", slo_service="{SERVICE}"}}'
+    result = prometheus.wait_for(expr, lambda r: firing(r) == FIRING)
+    assert firing(result) == FIRING
+    assert all(s["metric"]["alertname"].endswith("BurnRate") for s in result)
