@@ -10,9 +10,11 @@ import typer
 from rich.console import Console
 
 from collectors.log_adapter.cli import ship
+from observ.cli.dashboards import app as dashboards_app
 
 app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_is_help=True)
 app.command(name="ship")(ship)
+app.add_typer(dashboards_app, name="dashboards")
 console = Console()
 
 
