@@ -11,10 +11,12 @@ from rich.console import Console
 
 from collectors.log_adapter.cli import ship
 from observ.cli.dashboards import app as dashboards_app
+from observ.cli.slo import app as slo_app
 
 app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_is_help=True)
 app.command(name="ship")(ship)
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(slo_app, name="slo")
 console = Console()
 
 
