@@ -143,7 +143,7 @@ def service_dashboard(service: Service) -> dm.Dashboard:
 def _overview_table(service_filter: str) -> table.Panel:
     targets = [
         queries.overview_budget(service_filter),
-        queries.Target(f"{queries.OBJECTIVE}{service_filter}", "objective"),
+        queries.overview_objective(service_filter),
         queries.Target(f"{queries.CURRENT_BURN_RATE}{service_filter}", "burn rate"),
     ]
     organize = {

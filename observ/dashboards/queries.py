@@ -171,3 +171,9 @@ def traces(service: Service) -> str:
 
 def overview_budget(service_filter: str) -> Target:
     return Target(f"sort({BUDGET_REMAINING}{service_filter})", "budget remaining")
+
+
+def overview_objective(service_filter: str) -> Target:
+    """The objective copied onto every group's series, so the overview's merge puts it on each group's row."""
+    groups = f"0 * {BUDGET_REMAINING}{service_filter}"
+    return Target(f"({groups}) + on (slo_service, slo_name) group_left () {OBJECTIVE}{service_filter}", "objective")
