@@ -31,6 +31,7 @@ class _Series:
     """A counter's increase per second, or a gauge's value."""
     buckets: dict[float, float] = field(default_factory=dict)
     """A histogram's observations per second by bucket bound (not cumulative)."""
+    go_le: bool = False
 
 
 @dataclass
@@ -57,13 +58,17 @@ class SyntheticTarget(Collector):
         self._add(name.removesuffix("_total"), "counter", _Series(dict(labels), value=float(per_second)))
         return self
 
-    def histogram(self, name: str, labels: Mapping[str, str], per_second: Mapping[float, float]) -> SyntheticTarget:
+    def histogram(
+        self, name: str, labels: Mapping[str, str], per_second: Mapping[float, float], go_le: bool = False
+    ) -> SyntheticTarget:
         """`per_second` maps each bucket's upper bound to observations/s landing in it (not cumulative).
 
-        Bounds are exposed as `le` labels the way prometheus-client formats them (0.25 → "0.25", 1 → "1.0");
-        a +Inf bucket is always exposed.
+        Bounds are exposed as `le` labels the way prometheus-client spells them (1 → "1.0", as Prometheus 3
+        also normalises them), or with `go_le` the way the Go client's text format does (1 → "1"), which
+        Prometheus 2 keeps as is. A +Inf bucket is always exposed.
         """
-        self._add(name, "histogram", _Series(dict(labels), buckets=dict(sorted(per_second.items()))))
+        buckets = dict(sorted(per_second.items()))
+        self._add(name, "histogram", _Series(dict(labels), buckets=buckets, go_le=go_le))
         return self
 
     def gauge(self, name: str, labels: Mapping[str, str], value: float) -> SyntheticTarget:
@@ -122,7 +127,7 @@ class SyntheticTarget(Collector):
                 elif isinstance(metric, GaugeMetricFamily):
                     metric.add_metric(values, series.value)
                 else:
-                    buckets, total_sum = _cumulative(series.buckets, t)
+                    buckets, total_sum = _cumulative(series.buckets, t, series.go_le)
                     metric.add_metric(values, buckets, total_sum)
             yield metric
 
@@ -134,7 +139,7 @@ class SyntheticTarget(Collector):
             fam.series.append(series)
 
 
-def _cumulative(per_second: Mapping[float, float], t: float) -> tuple[list[tuple[str, float]], float]:
+def _cumulative(per_second: Mapping[float, float], t: float, go_le: bool) -> tuple[list[tuple[str, float]], float]:
     """Cumulative `(le, count)` buckets at time t, +Inf last, and a sum that puts each observation at its bound."""
     buckets: list[tuple[str, float]] = []
     running = total_sum = 0.0
@@ -143,11 +148,12 @@ def _cumulative(per_second: Mapping[float, float], t: float) -> tuple[list[tuple
         running += rate * t
         total_sum += rate * t * (bound if not math.isinf(bound) else (finite[-1] if finite else 0.0))
         if not math.isinf(bound):
-            buckets.append((_le(bound), running))
+            buckets.append((_le(bound, go_le), running))
     buckets.append(("+Inf", running))
     return buckets, total_sum
 
 
-def _le(bound: float) -> str:
-    """The Python client's spelling (1 → "1.0"); the Go client and Prometheus 2.x rules would say "1"."""
-    return floatToGoString(bound)
+def _le(bound: float, go_le: bool) -> str:
+    """Python client: 1 → "1.0"; Go client (strconv 'g', for bounds under 1e6): 1 → "1"."""
+    text = floatToGoString(bound)
+    return text.removesuffix(".0") if go_le else text
