@@ -23,13 +23,18 @@ def queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield var["datasource"]["type"], var["query"]
 
 
-def datasource_uids(node: Any) -> Iterator[str]:
+def datasource_refs(node: Any) -> Iterator[tuple[str, str]]:
+    """(type, uid) of every datasource reference anywhere in a dashboard."""
     if isinstance(node, dict):
         ds = node.get("datasource")
         if isinstance(ds, dict) and "uid" in ds:
-            yield ds["uid"]
+            yield ds.get("type", ""), ds["uid"]
         for value in node.values():
-            yield from datasource_uids(value)
+            yield from datasource_refs(value)
     elif isinstance(node, list):
         for item in node:
-            yield from datasource_uids(item)
+            yield from datasource_refs(item)
+
+
+def datasource_uids(node: Any) -> Iterator[str]:
+    return (uid for _, uid in datasource_refs(node))

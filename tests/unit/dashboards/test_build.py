@@ -24,7 +24,7 @@ from observ.dashboards.provisioning import ProvisioningConfig, datasources, defi
 from observ.logql.parser import parse
 from observ.slo.model import AvailabilitySLI, EventsSLI, LatencySLI, LogSLI, ServiceDefinitions
 from tests.unit.dashboards.conftest import example
-from tests.unit.dashboards.helpers import datasource_uids, panels
+from tests.unit.dashboards.helpers import datasource_refs, datasource_uids, panels
 from tests.unit.dashboards.helpers import queries as all_queries
 
 register_default_plugins()
@@ -80,6 +80,21 @@ def test_every_datasource_uid_is_provisioned(defs: ServiceDefinitions) -> None:
     used = {uid for d in all_dashboards(defs) for uid in datasource_uids(d)}
     assert used == {"prometheus", "loki", "tempo"}
     assert used <= provisioned
+
+
+def test_datasource_types_match_provisioning(defs: ServiceDefinitions) -> None:
+    types = {ds["uid"]: ds["type"] for ds in datasources(ProvisioningConfig())["datasources"]}
+    for d in all_dashboards(defs):
+        for kind, uid in datasource_refs(d):
+            assert kind == types[uid], (d["uid"], kind, uid)
+
+
+def test_public_surface() -> None:
+    import observ.dashboards
+
+    assert sorted(observ.dashboards.__all__) == [
+        "OVERVIEW_UID", "ProvisioningConfig", "overview_dashboard", "render_all", "service_dashboard", "service_uid",
+    ]  # fmt: skip
 
 
 def test_queries_read_only_provided_metrics(defs: ServiceDefinitions) -> None:
