@@ -195,9 +195,25 @@ def _refine(loc: tuple[Any, ...], err: Any) -> tuple[tuple[Any, ...], str]:
         tail = f"; did you mean {hint[0]!r}?" if hint else (f"; allowed: {', '.join(allowed)}" if allowed else "")
         return loc, f"unknown key {loc[-1]!r}{tail}"
     given = err.get("input")
+    if loc and loc[-1] == "[key]":
+        return loc[:-1], f"key {given!r} must be a string"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return loc, f"expected a mapping, got {_shape(given)}"
+    if kind == "list_type":
+        return loc, f"expected a list, got {_shape(given)}"
+    if kind == "string_type" and isinstance(given, int | float | bool):
+        return loc, f'{msg}, got {given!r}: quote it, e.g. "{given}"'
     if isinstance(given, str | int | float | bool) or given is None:
         return loc, f"{msg}, got {given!r}"
     return loc, msg
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "nothing" if value is None else repr(value)
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -227,7 +243,8 @@ def _locate(root: Node, loc: tuple[Any, ...]) -> tuple[yaml.Mark, str]:
             after_sli = False
             continue
         after_sli = step == "sli"
-        path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path else str(step))
+        as_index = isinstance(step, int) and not isinstance(node, MappingNode)  # an int key of a mapping is a key
+        path = f"{path}[{step}]" if as_index else (f"{path}.{step}" if path else str(step))
         if isinstance(node, MappingNode):
             pair = next((kv for kv in node.value if isinstance(kv[0], ScalarNode) and kv[0].value == str(step)), None)
             node = pair[1] if pair else None

@@ -184,3 +184,22 @@ def test_merge_keys_are_not_duplicates() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match=r"nope.yaml:1:1: cannot read"):
         load_definitions(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", "f.yaml:1:1: expected a mapping, got a list"),
+        ("version: 1\nservices:\n", "f.yaml:2:1: services: expected a list, got nothing"),
+        (GOOD.replace("objective: 99\n", "objective: 99\n        labels: {team: 7}\n"),
+         'f.yaml:14:18: services[0].slos[1].labels.team: Input should be a valid string, got 7: quote it, e.g. "7"'),
+        (GOOD.replace("team: payments", "labels: {1: x}"), "f.yaml:4:14: services[0].labels.1: key 1 must be a string"),
+        ("a: 1\n---\nb: 2\n",
+         "f.yaml:2:1: invalid YAML: but found another document (expected a single document in the stream at line 1, "
+         "column 1)"),
+    ],
+)  # fmt: skip
+def test_shape_errors(text: str, message: str) -> None:
+    with pytest.raises(DefinitionError) as info:
+        parse_definitions(text, "f.yaml")
+    assert str(info.value) == message
