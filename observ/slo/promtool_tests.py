@@ -70,6 +70,11 @@ def _holds(labels: dict[str, str], matchers: list[Matcher]) -> bool:
     return True
 
 
+def _example(alternative: str) -> str:
+    """A string a simple regex alternative accepts: `5..` → `500`, `error` → `error`."""
+    return re.sub(r"\.[*+]?", "0", alternative)
+
+
 def satisfy(matchers: list[Matcher], base: dict[str, str]) -> dict[str, str] | None:
     """Labels (extending `base`) that all matchers accept; None when no simple choice works."""
     labels = dict(base)
@@ -77,7 +82,7 @@ def satisfy(matchers: list[Matcher], base: dict[str, str]) -> dict[str, str] | N
         if op == "=" and value:
             labels[name] = value
         elif op == "=~" and name not in labels:
-            choice = next((alt for alt in value.split("|") if alt and re.fullmatch(value, alt)), None)
+            choice = next((c for c in map(_example, value.split("|")) if c and re.fullmatch(value, c)), None)
             if choice is None:
                 return None
             labels[name] = choice
