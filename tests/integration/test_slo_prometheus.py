@@ -71,6 +71,8 @@ EXPECTED = (
     Expected("error-logs", 0.97, 30 / 1000, period="7d"),
     # 3 of 4 probes up.
     Expected("probe-up", 0.9, 1 / 4),
+    # Only 2xx series exist: no error series is zero errors, not a missing SLI.
+    Expected("clean", 0.999, 0.0),
 )
 
 # (slo, route, severity) of every burn-rate alert that must fire; tiers at 30d: page 14.4x/6x, ticket 3x/1x.
@@ -83,6 +85,13 @@ FIRING = {
     ("error-logs", "", "ticket"),  # burn 1; 7d tiers: page 3.36x/1.4x, ticket 0.7x/0.23x
     ("probe-up", "", "ticket"),  # burn 2.5
 }
+
+
+def events(metric: str) -> EventsSLI:
+    return EventsSLI(
+        error_query=f'sum(rate({metric}{{code=~"5.."}}[{{{{window}}}}]))',
+        total_query=f"sum(rate({metric}[{{{{window}}}}]))",
+    )
 
 
 def definitions() -> ServiceDefinitions:
@@ -110,6 +119,8 @@ def definitions() -> ServiceDefinitions:
                     ),
                     slo("error-logs", 97, LogSLI(), window="7d"),
                     slo("probe-up", 90, AvailabilitySLI(metric="probe_success", selector='job="synthetic"')),
+                    slo("clean", 99.9, events("clean_requests_total")),
+                    slo("idle", 99.9, events("idle_requests_total")),
                 ],
             )
         ]
@@ -126,6 +137,9 @@ def synthetic(target: SyntheticTarget) -> None:
     target.counter("observ_ingested_lines_total", {"service": "payments", "level": "error"}, 500)
     for probe, up in (("a", 1), ("b", 1), ("c", 1), ("d", 0)):
         target.gauge("probe_success", {"probe": probe}, up)
+    target.counter("clean_requests_total", {"code": "200"}, 100)
+    target.counter("idle_requests_total", {"code": "200"}, 0)
+    target.counter("idle_requests_total", {"code": "500"}, 0)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +195,14 @@ def test_objective_budget_and_burn(prometheus: PrometheusServer, exp: Expected) 
     assert_value(prometheus, exp.selector("slo:error_budget:ratio", per_group=False), exp.budget)
     assert_value(prometheus, exp.selector("slo:current_burn_rate:ratio"), exp.burn)
     assert_value(prometheus, exp.selector("slo:period_error_budget_remaining:ratio"), 1 - exp.burn)
+
+
+def test_an_idle_slo_has_no_ratio_rather_than_nan(prometheus: PrometheusServer) -> None:
+    idle = Expected("idle", 0.999, 0.0)
+    # Recorded after the ratios in the same group evaluation, from the same (rate-able) samples.
+    assert_value(prometheus, idle.selector("slo:sli_requests:rate5m"), 0.0)
+    for name in (*(f"slo:sli_error:ratio_rate{w}" for w in WINDOWS), "slo:current_burn_rate:ratio"):
+        assert prometheus.query(idle.selector(name)) == [], name
 
 
 def test_exactly_the_expected_burn_rate_alerts_fire(prometheus: PrometheusServer) -> None:
