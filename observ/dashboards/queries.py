@@ -1,7 +1,7 @@
 """PromQL, LogQL and TraceQL behind each panel, derived from the service definitions.
 
 Kept apart from the panel layout so tests can check every query against the metrics the rules and SLIs provide.
-SLO panels read the recording rules (names fixed with `observ.slo.rules`); RED panels run the SLIs' own queries
+SLO panels read the recording rules of `observ.slo.rules`; RED panels run the SLIs' own queries
 over 5m on the raw metrics, so they work before any rule has been evaluated.
 """
 
@@ -9,24 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from observ.slo import rules
 from observ.slo.model import SLO, WINDOW_PLACEHOLDER, AvailabilitySLI, EventsSLI, LatencySLI, LogSLI, Service
+from observ.slo.windows import SHORT_WINDOWS, TIERS, promql_number
 
 RATE_WINDOW = "5m"
-SLI_ERROR = "slo:sli_error:ratio_rate"
+SLI_ERROR = rules.RATIO
 """Prefix of the error-ratio recording rules; the suffix is the window (5m ... 3d, or the SLO period)."""
-OBJECTIVE = "slo:objective:ratio"
-CURRENT_BURN_RATE = "slo:current_burn_rate:ratio"
-BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
-RULE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+OBJECTIVE = rules.OBJECTIVE
+CURRENT_BURN_RATE = rules.CURRENT_BURN
+BUDGET_REMAINING = rules.PERIOD_REMAINING
 RECORDED_METRICS = frozenset(
-    {f"{SLI_ERROR}{w}" for w in (*RULE_WINDOWS, "7d", "28d", "30d")}
-    | {OBJECTIVE, CURRENT_BURN_RATE, BUDGET_REMAINING, "slo:error_budget:ratio", "slo:period_burn_rate:ratio"}
-    | {"slo:sli_requests:rate5m", "slo_info", "ALERTS"}
+    {f"{SLI_ERROR}{w}" for w in (*SHORT_WINDOWS, "7d", "28d", "30d")}
+    | {OBJECTIVE, CURRENT_BURN_RATE, BUDGET_REMAINING, rules.BUDGET, rules.PERIOD_BURN, rules.REQUESTS, rules.INFO}
+    | {"ALERTS"}
 )
 """Series the SLO rules record (plus Prometheus' own ALERTS): all an SLO panel may read."""
-TIERS = ((0.02, 1), (0.05, 6), (0.10, 24), (0.10, 72))
-"""(budget share, long window in hours) of page-fast, page-slow, ticket-fast, ticket-slow: the SRE workbook's."""
-BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
+BURN_WINDOWS = ("5m", *(t.long_window for t in TIERS))
 """Windows shown on the burn-rate panel: the short page window and every tier's long window."""
 
 
@@ -40,12 +39,7 @@ class Target:
 
 def burn_factors(slo: SLO) -> list[float]:
     """Burn rates of page-fast, page-slow, ticket-fast, ticket-slow for this SLO's period (14.4, 6, 3, 1 at 30d)."""
-    return [round(share * slo.period_days * 24 / hours, 9) for share, hours in TIERS]
-
-
-def _number(value: float) -> str:
-    """A float as PromQL reads it, without Python's float noise: 0.001, 0.0005."""
-    return f"{value:.12g}"
+    return [t.factor(slo.period_days) for t in TIERS]
 
 
 def group_matchers(slo: SLO) -> list[str]:
@@ -137,7 +131,9 @@ def sli_series(service: Service, slo: SLO) -> list[Target]:
 def burn_rates(service: Service, slo: SLO) -> list[Target]:
     """Error ratio per window over the budget; divides by the constant budget so group labels never mismatch."""
     sel = slo_selector(service, slo)
-    return [Target(f"{SLI_ERROR}{w}{sel} / {_number(slo.budget)}", _legend(slo, f"burn {w}")) for w in BURN_WINDOWS]
+    return [
+        Target(f"{SLI_ERROR}{w}{sel} / {promql_number(slo.budget)}", _legend(slo, f"burn {w}")) for w in BURN_WINDOWS
+    ]
 
 
 def current_burn_rate(service: Service, slo: SLO) -> Target:
