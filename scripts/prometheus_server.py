@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -281,6 +282,8 @@ def main() -> None:
     parser.add_argument("--target", action="append", default=[], help="host:port to scrape (repeatable)")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the process is stopped and its temp dir removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with PrometheusServer(rule_files=args.rules, port=args.port, targets=args.target) as server:
         print(f"prometheus on {server.url} (data in {server.dir}); Ctrl-C stops it", flush=True)
         try:

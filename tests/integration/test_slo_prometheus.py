@@ -280,3 +280,19 @@ def test_latency_sli_with_a_whole_number_threshold_over_a_python_client_histogra
         finally:
             prometheus.destroy()
     assert [value(s) for s in result] == [pytest.approx(0.05, rel=1e-9)]
+
+
+def test_reload_picks_up_new_rule_files(prometheus_factory: Callable[..., PrometheusServer], tmp_path: Path) -> None:
+    rules = tmp_path / "one.rules.yml"
+    rules.write_text("groups:\n- name: one\n  rules:\n  - record: harness:one\n    expr: vector(1)\n")
+    prometheus = prometheus_factory()
+    try:
+        assert prometheus.rules() == []
+        prometheus.rule_files = [rules]
+        prometheus.reload()
+        loaded = prometheus.wait_for_rules()
+        result = prometheus.wait_for("harness:one")
+    finally:
+        prometheus.destroy()
+    assert [(r["name"], r["health"]) for r in loaded] == [("harness:one", "ok")]
+    assert [value(s) for s in result] == [1.0]
