@@ -15,14 +15,19 @@ from observ.slo.importers import openslo, sloth
 from observ.slo.importers._common import ImportResult, SpecError, to_yaml
 from observ.slo.model import PERIODS, ServiceDefinitions
 
-__all__ = ["ImportResult", "SpecError", "import_spec", "to_yaml"]
+__all__ = ["ImportResult", "SpecError", "import_documents", "import_spec", "to_yaml"]
 
 
 def import_spec(text: str, source: str = "<string>", window: str = "30d") -> ImportResult:
     """Convert a Sloth or OpenSLO file; `window` is the period for Sloth SLOs, whose spec has none."""
+    return import_documents(_load_all(text, source), source, window)
+
+
+def import_documents(raw: list[Any], source: str = "<string>", window: str = "30d") -> ImportResult:
+    """The same from already parsed YAML documents."""
     if window not in PERIODS:
         raise SpecError(f"window {window!r} must be one of {', '.join(PERIODS)}")
-    docs = _documents(text, source)
+    docs = _documents(raw, source)
     warnings: list[str] = []
     if docs and all(sloth.is_sloth(d) for _, d in docs):
         services = _merge([sloth.convert(d, f"{source}: document {n}", window, warnings) for n, d in docs])
@@ -42,16 +47,19 @@ def import_spec(text: str, source: str = "<string>", window: str = "30d") -> Imp
     return ImportResult(defs, warnings)
 
 
-def _documents(text: str, source: str) -> list[tuple[int, dict[str, Any]]]:
-    """Non-empty YAML documents numbered from 1; a document holding a list of objects counts as each of them."""
+def _load_all(text: str, source: str) -> list[Any]:
     try:
-        raw = list(yaml.safe_load_all(text))
+        return list(yaml.safe_load_all(text))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise SpecError(f"{where}: invalid YAML: {e.problem}") from None
     except yaml.YAMLError as e:
         raise SpecError(f"{source}: invalid YAML: {e}") from None
+
+
+def _documents(raw: list[Any], source: str) -> list[tuple[int, dict[str, Any]]]:
+    """Non-empty documents numbered from 1; a document holding a list of objects counts as each of them."""
     docs: list[tuple[int, dict[str, Any]]] = []
     for n, doc in enumerate(raw, 1):
         for item in doc if isinstance(doc, list) else [doc]:

@@ -47,6 +47,33 @@ def _scalar(v: Any) -> str:
     return str(v)
 
 
+def mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def listing(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise SpecError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SpecError(f"{where}: expected a number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except ValueError:
+        raise SpecError(f"{where}: expected a number, got {value!r}") from None
+
+
+def text(value: Any, where: str) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise SpecError(f"{where}: expected a string, got {type(value).__name__}")
+    return str(value)
+
+
 def need(mapping: Any, key: str, where: str) -> Any:
     if not isinstance(mapping, dict) or mapping.get(key) in (None, ""):
         raise SpecError(f"{where}: missing {key!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from observ.slo.importers._common import SpecError, need, slug
+from observ.slo.importers._common import SpecError, listing, mapping, need, number, slug, text
 from observ.slo.model import WINDOW_PLACEHOLDER
 
 _DURATION = r"\d+(?:ms|s|m|h|d|w|y)"
@@ -44,8 +44,8 @@ def convert(docs: list[tuple[int, dict[str, Any]]], source: str, warnings: list[
         if kind == "Service":
             services.setdefault(slug(_name(doc, where)), {"name": slug(_name(doc, where)), "slos": []})
         elif kind == "SLO":
-            spec = need(doc, "spec", where)
-            service = slug(str(need(spec, "service", where)))
+            spec = mapping(need(doc, "spec", where), f"{where}: spec")
+            service = slug(text(need(spec, "service", where), f"{where}: service"))
             entry = services.setdefault(service, {"name": service, "slos": []})
             entry["slos"] += _slos(doc, spec, slis, where, warnings)
         elif kind != "SLI":
@@ -63,7 +63,7 @@ def _meta_name(doc: dict[str, Any]) -> str:
 
 
 def _name(doc: dict[str, Any], where: str) -> str:
-    return str(need(doc.get("metadata"), "name", f"{where}: metadata"))
+    return text(need(doc.get("metadata"), "name", f"{where}: metadata"), f"{where}: metadata.name")
 
 
 def _slos(
@@ -74,9 +74,10 @@ def _slos(
     method = spec.get("budgetingMethod", "Occurrences")
     if method != "Occurrences":
         warnings.append(f"{where}: budgetingMethod {method} imported as Occurrences (a ratio of events)")
-    objectives = need(spec, "objectives", where)
-    if not isinstance(objectives, list):
-        raise SpecError(f"{where}: objectives: expected a list")
+    objectives = [
+        mapping(o, f"{where}: objectives[{i}]")
+        for i, o in enumerate(listing(need(spec, "objectives", where), f"{where}: objectives"))
+    ]
     base = slug(_name(doc, where))
     out = []
     for i, objective in enumerate(objectives):
@@ -92,9 +93,9 @@ def _slos(
         }
         if calendar:
             slo["calendar"] = calendar
-        description = spec.get("description") or (doc.get("metadata") or {}).get("displayName")
+        description = spec.get("description") or mapping(doc.get("metadata"), f"{where}: metadata").get("displayName")
         if description:
-            slo["description"] = str(description)
+            slo["description"] = text(description, f"{where}: description")
         out.append(slo)
     return out
 
@@ -103,13 +104,13 @@ def _indicator(spec: dict[str, Any], slis: dict[str, Any], where: str) -> dict[s
     if "indicator" in spec:
         indicator = spec["indicator"]
     elif "indicatorRef" in spec:
-        ref = spec["indicatorRef"]
+        ref = text(spec["indicatorRef"], f"{where}: indicatorRef")
         if ref not in slis:
             raise SpecError(f"{where}: indicatorRef {ref!r} names no kind: SLI document in this file")
         indicator = slis[ref]
     else:
         raise SpecError(f"{where}: needs indicator or indicatorRef")
-    return need(indicator, "spec", f"{where}: indicator")
+    return mapping(need(indicator, "spec", f"{where}: indicator"), f"{where}: indicator.spec")
 
 
 def _window(spec: dict[str, Any], where: str, warnings: list[str]) -> tuple[str, str]:
@@ -117,8 +118,8 @@ def _window(spec: dict[str, Any], where: str, warnings: list[str]) -> tuple[str,
     if not windows:
         warnings.append(f"{where}: no timeWindow; using 30d rolling")
         return "30d", ""
-    tw = windows[0] if isinstance(windows, list) else windows
-    duration = str(need(tw, "duration", f"{where}: timeWindow"))
+    tw = mapping(windows[0] if isinstance(windows, list) else windows, f"{where}: timeWindow")
+    duration = text(need(tw, "duration", f"{where}: timeWindow"), f"{where}: timeWindow.duration")
     if tw.get("isRolling", True) is False or "calendar" in tw:
         if duration == "1M":
             return "30d", "month"
@@ -129,12 +130,10 @@ def _window(spec: dict[str, Any], where: str, warnings: list[str]) -> tuple[str,
 
 
 def _objective(objective: Any, where: str) -> float:
-    if not isinstance(objective, dict):
-        raise SpecError(f"{where}: expected a mapping")
     if objective.get("targetPercent") is not None:
-        return float(objective["targetPercent"])
+        return number(objective["targetPercent"], f"{where}: targetPercent")
     if objective.get("target") is not None:
-        return round(float(objective["target"]) * 100, 10)
+        return round(number(objective["target"], f"{where}: target") * 100, 10)
     raise SpecError(f"{where}: needs target (a ratio) or targetPercent")
 
 
@@ -147,8 +146,7 @@ def _sli(indicator: dict[str, Any], objective: dict[str, Any], where: str, warni
 
 
 def _ratio(ratio: Any, where: str) -> dict[str, Any]:
-    if not isinstance(ratio, dict):
-        raise SpecError(f"{where}: expected a mapping")
+    ratio = mapping(ratio, where)
     if "raw" in ratio:
         raise SpecError(f"{where}: a raw ratio cannot be imported: observ needs the error and total queries apart")
     counter = bool(ratio.get("counter", True))
@@ -164,8 +162,8 @@ def _ratio(ratio: Any, where: str) -> dict[str, Any]:
 
 
 def _query(part: Any, where: str) -> str:
-    source = need(part, "metricSource", where)
-    kind = str(source.get("type", "Prometheus"))
+    source = mapping(need(part, "metricSource", where), f"{where}.metricSource")
+    kind = text(source.get("type", "Prometheus"), f"{where}.metricSource.type")
     if kind.lower() not in _PROMQL_SOURCES:
         raise SpecError(f"{where}: metricSource type {kind!r} is not PromQL; observ generates Prometheus rules")
     spec = need(source, "spec", f"{where}.metricSource")
@@ -173,7 +171,7 @@ def _query(part: Any, where: str) -> str:
         return spec.strip()
     for key in ("query", "promql", "expr"):
         if isinstance(spec, dict) and spec.get(key):
-            return str(spec[key]).strip()
+            return text(spec[key], f"{where}.metricSource.spec.{key}").strip()
     raise SpecError(f"{where}.metricSource.spec: needs query")
 
 
@@ -204,7 +202,7 @@ def _threshold(metric: Any, objective: dict[str, Any], where: str, warnings: lis
     op = objective.get("op", "lte")
     if op not in ("lte", "lt"):
         raise SpecError(f"{where}: op {op!r}: a latency threshold is an upper bound (lte or lt)")
-    threshold = float(need(objective, "value", where.rsplit(".", 1)[0] + ": objective"))
+    threshold = number(need(objective, "value", f"{where}: objective"), f"{where}: objective value")
     matchers = [m for m in _MATCHER.finditer(found.group(2) or "") if m.group(1) != "le"]
     if any(abs(b - threshold) < 1e-12 for b in PROMETHEUS_DEFAULT_BUCKETS):
         buckets = PROMETHEUS_DEFAULT_BUCKETS

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from observ.slo.importers._common import SpecError, need, slug, str_map
+from observ.slo.importers._common import SpecError, listing, mapping, need, slug, str_map, text
 from observ.slo.model import WINDOW_PLACEHOLDER
 
 _SLOTH_WINDOW = re.compile(r"\{\{\s*\.window\s*\}\}")
@@ -26,46 +26,44 @@ def is_sloth(doc: Any) -> bool:
 
 def convert(doc: dict[str, Any], where: str, window: str, warnings: list[str]) -> dict[str, Any]:
     """One Sloth spec → one service (as plain data for the model)."""
-    spec = doc["spec"] if "apiVersion" in doc else doc
-    service_name = str(need(spec, "service", where))
-    service = {
+    spec = mapping(doc.get("spec"), f"{where}: spec") if "apiVersion" in doc else doc
+    service_name = text(need(spec, "service", where), f"{where}: service")
+    slos = listing(need(spec, "slos", where), f"{where}: slos")
+    return {
         "name": slug(service_name),
         "labels": str_map(spec.get("labels"), f"{where}: labels"),
         "slos": [
             _slo(s, f"{where}: service {service_name!r}, SLO {s.get('name', i) if isinstance(s, dict) else i!r}",
                  window, warnings)
-            for i, s in enumerate(need(spec, "slos", where))
+            for i, s in enumerate(slos)
         ],
     }  # fmt: skip
-    return service
 
 
 def _slo(slo: Any, where: str, window: str, warnings: list[str]) -> dict[str, Any]:
-    if not isinstance(slo, dict):
-        raise SpecError(f"{where}: expected a mapping")
-    sli = need(slo, "sli", where)
+    slo = mapping(slo, where)
+    sli = mapping(need(slo, "sli", where), f"{where}: sli")
     if "raw" in sli:
         raise SpecError(
             f"{where}: sli.raw (a precomputed error ratio) cannot be imported: observ needs the error and "
             "total queries apart (count-based full-window ratio, total > 0 guard); rewrite it as sli.events"
         )
     if "plugin" in sli:
-        raise SpecError(
-            f"{where}: sli.plugin {sli['plugin'].get('id', '')!r} is Sloth Go code; rewrite it as sli.events"
-        )
-    events = need(sli, "events", f"{where}: sli")
+        plugin = mapping(sli["plugin"], f"{where}: sli.plugin").get("id", "")
+        raise SpecError(f"{where}: sli.plugin {plugin!r} is Sloth Go code; rewrite it as sli.events")
+    events = mapping(need(sli, "events", f"{where}: sli"), f"{where}: sli.events")
     out: dict[str, Any] = {
-        "name": slug(str(need(slo, "name", where))),
+        "name": slug(text(need(slo, "name", where), f"{where}: name")),
         "objective": need(slo, "objective", where),
         "window": window,
         "sli": {
             "kind": "events",
-            "error_query": _window(str(need(events, "error_query", f"{where}: sli.events"))),
-            "total_query": _window(str(need(events, "total_query", f"{where}: sli.events"))),
+            "error_query": _window(text(need(events, "error_query", f"{where}: sli.events"), f"{where}: error_query")),
+            "total_query": _window(text(need(events, "total_query", f"{where}: sli.events"), f"{where}: total_query")),
         },
     }
     if slo.get("description"):
-        out["description"] = str(slo["description"])
+        out["description"] = text(slo["description"], f"{where}: description")
     if slo.get("labels"):
         out["labels"] = str_map(slo["labels"], f"{where}: labels")
     if slo.get("alerting"):
@@ -78,22 +76,19 @@ def _window(query: str) -> str:
 
 
 def _alerting(alerting: Any, where: str, warnings: list[str]) -> dict[str, Any]:
-    if not isinstance(alerting, dict):
-        raise SpecError(f"{where}: alerting: expected a mapping")
+    alerting = mapping(alerting, f"{where}: alerting")
     annotations = str_map(alerting.get("annotations"), f"{where}: alerting.annotations")
     out: dict[str, Any] = {
         "labels": str_map(alerting.get("labels"), f"{where}: alerting.labels"),
         "annotations": annotations,
     }
     if alerting.get("name"):
-        out["name"] = str(alerting["name"])
+        out["name"] = text(alerting["name"], f"{where}: alerting.name")
     for field in ("runbook_url", "dashboard_url"):
         if field in annotations:
             out[field] = annotations.pop(field)
     for tier in ("page", "ticket"):
-        block = alerting.get(f"{tier}_alert") or {}
-        if not isinstance(block, dict):
-            raise SpecError(f"{where}: alerting.{tier}_alert: expected a mapping")
+        block = mapping(alerting.get(f"{tier}_alert") or {}, f"{where}: alerting.{tier}_alert")
         if block.get("disable"):
             warnings.append(f"{where}: {tier}_alert.disable is not supported; the {tier} alert is generated")
         labels = str_map(block.get("labels"), f"{where}: alerting.{tier}_alert.labels")
