@@ -21,7 +21,7 @@ from observ.slo.model import (
     LogSLI,
     Service,
 )
-from observ.slo.windows import SHORT_WINDOWS, Tier, promql_number, tiers
+from observ.slo.windows import SHORT_WINDOWS, Tier, le_spellings, promql_number, tiers
 
 RATIO = "slo:sli_error:ratio_rate"
 REQUESTS = "slo:sli_requests:rate5m"
@@ -133,7 +133,8 @@ def error_ratio(service: Service, slo: SLO, window: str, period: bool = False) -
         return f"1 - ({'avg by (' + ', '.join(by) + ') ' if by else 'avg'}({avg}))"
     assert total is not None
     if isinstance(sli, LatencySLI):
-        le = f"le={quote(promql_number(sli.threshold))}"
+        spellings = le_spellings(sli.threshold)
+        le = f"le={quote(spellings[0])}" if len(spellings) == 1 else f"le=~{quote('|'.join(map(re.escape, spellings)))}"
         good = _sum(by, f"{fn}({Selector(sli.metric + '_bucket', sli.selector).render(le)}[{window}])")
         return f"({total} - {good}) / ({total} > 0)"
     if isinstance(sli, LogSLI):

@@ -66,3 +66,16 @@ def promql_number(value: float) -> str:
         return format(d, "f")
     mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
     return f"{'-' if sign else ''}{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"
+
+
+def le_spellings(bound: float) -> list[str]:
+    """Every text a bucket bound reaches Prometheus as: Go client / Prometheus 2 (`1`), and the Python client,
+    OpenMetrics and Prometheus 3's normalised form (`1.0`). A matcher on one spelling alone never matches a
+    histogram exposed with the other, and the SLI silently disappears.
+    """
+    go = promql_number(bound)
+    text = repr(float(bound))
+    dot = text.find(".")
+    if bound > 0 and "e" not in text and dot > 6:  # prometheus_client's floatToGoString: 1.0e+06
+        text = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.") + f"e+0{dot - 1}"
+    return sorted({go, text})

@@ -55,7 +55,8 @@ def test_period_ratio_is_count_based_over_the_whole_window() -> None:
         }
     )
     assert error_ratio(lat, lat.slos[0], "30d", period=True) == (
-        '(sum(increase(h_count[30d])) - sum(increase(h_bucket{le="1"}[30d]))) / (sum(increase(h_count[30d])) > 0)'
+        r'(sum(increase(h_count[30d])) - sum(increase(h_bucket{le=~"1|1\\.0"}[30d]))) '
+        "/ (sum(increase(h_count[30d])) > 0)"
     )
 
 

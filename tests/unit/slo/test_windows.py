@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from observ.slo.windows import SHORT_WINDOWS, TIERS, promql_number, tiers, window_seconds
+from observ.slo.windows import SHORT_WINDOWS, TIERS, le_spellings, promql_number, tiers, window_seconds
 
 
 def test_30d_999_factors_thresholds_and_window_pairs() -> None:
@@ -38,3 +38,16 @@ def test_short_window_is_a_twelfth_of_the_long_one() -> None:
 )
 def test_numbers_print_like_go(value: float, text: str) -> None:
     assert promql_number(value) == text
+
+
+@pytest.mark.parametrize("bound", [0.25, 1.0, 10.0, 2.5, 1e6, 0.005, 1234567.5])
+def test_le_spellings_cover_the_go_and_python_clients(bound: float) -> None:
+    from prometheus_client.utils import floatToGoString
+
+    assert promql_number(bound) in le_spellings(bound)
+    assert floatToGoString(bound) in le_spellings(bound)
+
+
+def test_whole_number_bounds_have_two_spellings() -> None:
+    assert le_spellings(1.0) == ["1", "1.0"]
+    assert le_spellings(0.25) == ["0.25"]
