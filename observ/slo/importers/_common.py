@@ -87,12 +87,15 @@ def to_yaml(defs: ServiceDefinitions, header: str = "") -> str:
     for service, model in zip(data["services"], defs.services, strict=True):
         for slo, slo_model in zip(service["slos"], model.slos, strict=True):
             slo["sli"] = {"kind": slo_model.sli.kind, **slo.get("sli", {})}
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100_000)
     return f"{header}{text}"
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """Indents lists under their key, as `alerts/services.yaml` is written by hand."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -100,4 +103,11 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
+    """Buckets and group_by labels on one line; lists of mappings (services, SLOs) as blocks."""
+    flow = all(not isinstance(v, dict | list) for v in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_representer(list, _list)
