@@ -148,9 +148,18 @@ def test_openslo_documents_import() -> None:
     assert "buckets assumed to be the Prometheus client defaults" in warned
 
 
-def test_written_yaml_round_trips() -> None:
+def test_written_yaml_round_trips_and_reads_like_ours() -> None:
     defs = import_spec(OPENSLO, "openslo.yaml").definitions
-    assert parse_definitions(to_yaml(defs)) == defs
+    text = to_yaml(defs)
+    assert parse_definitions(text) == defs
+    assert "\n  - name: checkout\n    slos:\n      - name: checkout-availability\n" in text
+    assert "buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]\n" in text
+
+
+def test_imported_definitions_generate_rules() -> None:
+    generate = pytest.importorskip("observ.slo.generate")
+    files = generate.generate(import_spec(OPENSLO, "openslo.yaml").definitions)
+    assert {"checkout.rules.yml", "payments.rules.yml"} <= {f.path for f in files}
 
 
 def _only_slo(body: str) -> str:
