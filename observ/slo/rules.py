@@ -48,7 +48,7 @@ class Selector:
     matchers: str = ""
 
     def render(self, *extra: str) -> str:
-        parts = [p.strip() for p in (self.matchers, *extra) if p.strip()]
+        parts = [p.strip().strip(",").strip() for p in (self.matchers, *extra) if p.strip().strip(",").strip()]
         return f"{self.metric}{{{', '.join(parts)}}}" if parts else self.metric
 
 

@@ -77,6 +77,17 @@ EXAMPLE = {
                         "buckets": [0.5, 1, 2.5],
                     },
                 },
+                {
+                    "name": "rpc-errors",
+                    "objective": 99.9,
+                    "group_by": ["method"],
+                    "labels": {"env": "prod"},
+                    "sli": {
+                        "kind": "events",
+                        "error_query": 'sum(rate(rpc_errors_total{job="ingest",}[{{window}}]))',
+                        "total_query": 'sum(rate(rpc_requests_total{job="ingest"}[{{window}}]))',
+                    },
+                },
             ],
         },
     ],

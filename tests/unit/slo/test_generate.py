@@ -66,6 +66,15 @@ def test_scenarios_match_the_sli_series() -> None:
     ]
 
 
+def test_distinct_error_and_total_metrics_each_get_a_series_per_group() -> None:
+    ingest = example().services[1]
+    series = synthesize(ingest, ingest.slos[3]).series
+    assert [(s.text(), s.kind) for s in series] == [
+        ('rpc_errors_total{job="ingest", method="method-a"}', "errors"),
+        ('rpc_requests_total{job="ingest", method="method-a"}', "total"),
+    ]
+
+
 def test_expected_alerts_from_piecewise_ratios() -> None:
     slo = example().services[0].slos[0]  # 99.9% / 30d
     assert window_ratio([(60, 0.0), (60, 0.02)], 60) == 0.02
