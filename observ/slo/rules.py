@@ -73,7 +73,17 @@ def alert_base(service: Service, slo: SLO) -> str:
 
 
 def identity(service: Service, slo: SLO) -> dict[str, str]:
-    """Labels every generated series of this SLO carries (besides its group_by labels)."""
+    """Labels every generated series of this SLO carries (besides its group_by labels).
+
+    A group_by label that is also a fixed label would be overwritten by the rule label, folding all groups into one
+    label set, which Prometheus refuses at evaluation time; refuse it here instead, naming the SLO.
+    """
+    clash = set(slo.group_by) & {*service.labels, *slo.labels, "slo_service", "slo_name"}
+    if clash:
+        raise ValueError(
+            f"service {service.name!r} SLO {slo.name!r}: group_by label(s) {', '.join(sorted(clash))} "
+            "are also fixed labels of the SLO"
+        )
     return {**service.labels, **slo.labels, "slo_service": service.name, "slo_name": slo.name}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from observ.slo.crd import prometheus_rule
 from observ.slo.model import SLO, Service
 from observ.slo.rules import error_ratio, parse_simple_rate, service_groups, slo_groups
@@ -182,3 +184,9 @@ def test_prometheus_rule_wraps_the_same_groups_with_a_dns_name() -> None:
 
 def test_slo_model_budget_feeds_thresholds() -> None:
     assert SLO.model_validate(_events(objective=99.95)).budget == 0.0005
+
+
+def test_group_by_label_that_is_also_a_fixed_label_is_refused() -> None:
+    svc = _service(_events(group_by=["region"]), labels={"region": "eu"})
+    with pytest.raises(ValueError, match="'avail': group_by label\\(s\\) region are also fixed labels"):
+        service_groups(svc)
