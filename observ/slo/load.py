@@ -80,7 +80,7 @@ def parse_definitions(text: str, source: str = "<string>") -> ServiceDefinitions
         for loc, msg in _duplicate_names(root, data):
             mark, path = _locate(root, loc)
             issues.append(DefinitionIssue(source, *_line_col(mark), path, msg))
-        raise DefinitionError(issues) from None
+        raise DefinitionError(issues or [_issue(source, root, err) for err in e.errors()]) from None
 
 
 def _compose(text: str, source: str) -> tuple[Node, Any]:
@@ -109,9 +109,13 @@ def _compose(text: str, source: str) -> tuple[Node, Any]:
     return root, data
 
 
-def _duplicate_keys(node: Node, path: str = "") -> list[tuple[yaml.Mark, str, str]]:
+def _duplicate_keys(node: Node, path: str = "", seen_nodes: set[int] | None = None) -> list[tuple[yaml.Mark, str, str]]:
     """PyYAML keeps the last of two equal keys silently; a definitions file with both is a mistake."""
     found: list[tuple[yaml.Mark, str, str]] = []
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias: checked where its anchor is, and it may refer to itself
+        return found
+    seen_nodes.add(id(node))
     if isinstance(node, MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -121,10 +125,10 @@ def _duplicate_keys(node: Node, path: str = "") -> list[tuple[yaml.Mark, str, st
                 if name in seen:
                     found.append((key.start_mark, child, f"duplicate key {name!r}"))
                 seen.add(name)
-            found += _duplicate_keys(value, child)
+            found += _duplicate_keys(value, child, seen_nodes)
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
-            found += _duplicate_keys(item, f"{path}[{i}]")
+            found += _duplicate_keys(item, f"{path}[{i}]", seen_nodes)
     return found
 
 
