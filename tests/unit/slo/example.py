@@ -65,7 +65,10 @@ EXAMPLE = {
                     "name": "up",
                     "objective": 99.95,
                     "sli": {"kind": "availability", "metric": "up", "selector": 'job="ingest"'},
-                    "alerting": {"absent_for": "15m"},
+                    "alerting": {
+                        "absent_for": "15m",
+                        "annotations": {"summary": "{{ $labels.slo_name }} burns {{ $value | humanizePercentage }}"},
+                    },
                 },
                 {
                     "name": "slow-latency",

@@ -11,7 +11,7 @@ import yaml
 
 from observ.slo.generate import generate, write
 from observ.slo.model import ServiceDefinitions
-from observ.slo.promtool_tests import firing, healthy_ratio, synthesize, window_ratio
+from observ.slo.promtool_tests import firing, healthy_ratio, slo_tests, synthesize, window_ratio
 from tests.unit.slo.example import EXAMPLE, example
 
 PROMTOOL = shutil.which("promtool")
@@ -73,6 +73,16 @@ def test_distinct_error_and_total_metrics_each_get_a_series_per_group() -> None:
         ('rpc_errors_total{job="ingest", method="method-a"}', "errors"),
         ('rpc_requests_total{job="ingest", method="method-a"}', "total"),
     ]
+
+
+def test_templated_annotations_are_checked_through_the_alerts_series() -> None:
+    ingest = example().services[1]
+    tests, notes = slo_tests(ingest, ingest.slos[1])
+    assert notes == ["up: annotations are templates; alerts are checked through ALERTS, annotations are not"]
+    assert all("alert_rule_test" not in t for t in tests)
+    fast = tests[-1]["promql_expr_test"]
+    assert fast[0]["expr"] == 'ALERTS{alertname="IngestApiUpBurnRate", alertstate="firing"}'
+    assert fast[0]["exp_samples"][0]["labels"].startswith('ALERTS{alertname="IngestApiUpBurnRate", alertstate="firing"')
 
 
 def test_expected_alerts_from_piecewise_ratios() -> None:
