@@ -132,3 +132,14 @@ def test_generated_tests_catch_a_wrong_page_threshold(tmp_path: Path) -> None:
     result = _promtool("test", "rules", "checkout.test.yml", cwd=tmp_path)
     assert result.returncode != 0
     assert "CheckoutRequestsAvailabilityBurnRate" in result.stdout + result.stderr
+
+
+def test_a_budget_too_large_to_page_is_reported_not_silently_skipped() -> None:
+    loose = {"name": "loose", "objective": 90, "sli": {"kind": "logs"}}  # 14.4 * 0.1 > 1: no error ratio can page
+    service = ServiceDefinitions.model_validate({"services": [{"name": "svc", "slos": [loose]}]}).services[0]
+    tests, notes = slo_tests(service, service.slos[0])
+    assert notes == ["loose: no burn (error ratio <= 1) clearly exceeds the page thresholds; fast burn not tested"]
+    assert [t["name"] for t in tests] == [
+        "svc/loose: no SLI data, absent alert fires",
+        "svc/loose: healthy at 0.5x budget, no alert",
+    ]
