@@ -75,7 +75,11 @@ def generate(
     from observ.slo.generate import generate as generate_files
     from observ.slo.generate import write
 
-    files = generate_files(_load(file))
+    try:
+        files = generate_files(_load(file))
+    except ValueError as e:
+        _err().print(Text(f"{file}: {e}", style="red"))
+        raise typer.Exit(1) from None
     if check:
         stale = [f.path for f in files if _read(output / f.path) != f.content]
         if stale:

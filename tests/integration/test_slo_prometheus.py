@@ -259,11 +259,6 @@ def test_the_demo_services_file_evaluates_every_slo(
     assert health == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='the generated bucket matcher spells threshold 1 as le="1"; the Python client exposes, and Prometheus 3 '
-    'ingests, le="1.0" (prometheus docs/migration.md), so the SLI is never computed',
-)
 def test_latency_sli_with_a_whole_number_threshold_over_a_python_client_histogram(
     prometheus_factory: Callable[..., PrometheusServer], tmp_path: Path
 ) -> None:
