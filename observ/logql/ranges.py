@@ -17,7 +17,7 @@ from observ.logql import ast
 from observ.logql.errors import LimitError, PipelineError
 from observ.logql.pipeline import Pipeline
 from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
-from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels
+from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels, stdvar
 from observ.logql.sql import Pushdown, compile_pushdown, label_sql
 from observ.logql.unwrap import Unwrapper
 
@@ -212,8 +212,8 @@ def _window_fn(agg: ast.RangeAggregation, range_ns: int) -> WindowFn:
         "max_over_time": max,
         "first_over_time": lambda vs: vs[0],
         "last_over_time": lambda vs: vs[-1],
-        "stdvar_over_time": _stdvar,
-        "stddev_over_time": lambda vs: math.sqrt(_stdvar(vs)),
+        "stdvar_over_time": stdvar,
+        "stddev_over_time": lambda vs: math.sqrt(stdvar(vs)),
     }
     if agg.op in simple:
         f = simple[agg.op]
@@ -224,11 +224,6 @@ def _window_fn(agg: ast.RangeAggregation, range_ns: int) -> WindowFn:
     if agg.op == "rate_counter":
         return lambda ts, vs, lo, hi: _counter_rate(ts, vs, lo, hi, seconds)
     raise PipelineError(f"unsupported range aggregation {agg.op}")
-
-
-def _stdvar(vs: list[float]) -> float:
-    mean = math.fsum(vs) / len(vs)
-    return math.fsum((v - mean) ** 2 for v in vs) / len(vs)
 
 
 def quantile(phi: float, values: list[float]) -> float:

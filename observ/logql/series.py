@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from observ.logql import ast
@@ -40,3 +41,9 @@ def reduce_key(key: LabelKey, grouping: ast.Grouping | None) -> LabelKey:
         return tuple(kv for kv in key if kv[0] not in drop)
     keep = set(grouping.labels)
     return tuple(kv for kv in key if kv[0] in keep)
+
+
+def stdvar(values: list[float]) -> float:
+    """Population variance, as PromQL's stdvar and stdvar_over_time define it."""
+    mean = math.fsum(values) / len(values)
+    return math.fsum((v - mean) ** 2 for v in values) / len(values)

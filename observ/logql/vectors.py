@@ -9,14 +9,9 @@ from collections.abc import Callable
 from observ.logql import ast
 from observ.logql.errors import LogQLError
 from observ.logql.gocompat import compile_regex, go_expand
-from observ.logql.series import LabelKey, Scalars, SeriesSet, Value, reduce_key
+from observ.logql.series import LabelKey, Scalars, SeriesSet, Value, reduce_key, stdvar
 
 # --- aggregation -----------------------------------------------------------------------------------
-
-
-def _stdvar(vs: list[float]) -> float:
-    mean = math.fsum(vs) / len(vs)
-    return math.fsum((v - mean) ** 2 for v in vs) / len(vs)
 
 
 _REDUCERS: dict[str, Callable[[list[float]], float]] = {
@@ -25,8 +20,8 @@ _REDUCERS: dict[str, Callable[[list[float]], float]] = {
     "min": lambda vs: min(vs, key=lambda v: (math.isnan(v), v)),
     "max": lambda vs: max(vs, key=lambda v: (not math.isnan(v), v)),
     "count": lambda vs: float(len(vs)),
-    "stdvar": _stdvar,
-    "stddev": lambda vs: math.sqrt(_stdvar(vs)),
+    "stdvar": stdvar,
+    "stddev": lambda vs: math.sqrt(stdvar(vs)),
 }
 
 
