@@ -9,15 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response, WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
+from observ.api.loki import body, push
 from observ.api.loki import params as p
-from observ.api.loki import push
 from observ.api.loki.detected import LineParser, detect_fields
 from observ.api.loki.events import ApiMetrics, InternalError, PushRefused, PushRejected, PushStored
 from observ.api.loki.responses import (
@@ -80,20 +79,6 @@ def json_response(body: bytes) -> Response:
     return Response(body, media_type=JSON)
 
 
-async def read_form(request: Request) -> dict[str, list[str]]:
-    """Go's r.Form: url-encoded POST body values first, then the query string's."""
-    form: dict[str, list[str]] = {}
-    if request.method == "POST" and request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
-        body = (await request.body()).decode("utf-8", errors="replace")
-        for k, v in parse_qsl(body, keep_blank_values=True):
-            form.setdefault(k, []).append(v)
-    for k, v in request.query_params.multi_items():
-        form.setdefault(k, []).append(v)
-    return form
-
-
 def default_formatter(query: str) -> str:
     from observ.logql.format import format_expr
     from observ.logql.parser import parse
@@ -154,10 +139,12 @@ class LokiApi:
         """Tenant, form, work (in a worker thread: the engine blocks), and the error mapping."""
         try:
             tenant = self.tenancy.tenant(request.headers)
-            form = await read_form(request)
+            form = await body.read_form(request)
             return json_response(await run_in_threadpool(work, tenant, form, request))
         except AuthError as e:
             return text(e.status, str(e))
+        except body.BodyTooLarge:
+            return text(400, body.FORM_TOO_LARGE)
         except (p.ParamError, LogQLError) as e:
             return text(400, str(e))
         except QueryTimeout:
@@ -224,22 +211,9 @@ class LokiApi:
 
     # --- push ------------------------------------------------------------------------------------
 
-    async def _read_capped(self, request: Request) -> bytes:
-        cap = self.config.push.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise push.BodyTooLarge(f"request body too large: {declared} bytes, limit {cap}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise push.BodyTooLarge(f"request body too large: more than {cap} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _store(self, tenant: str, body: bytes, content_type: str, content_encoding: str) -> push.PushPlan:
+    def _store(self, tenant: str, data: bytes, content_type: str, content_encoding: str) -> push.PushPlan:
         cfg = self.config.push
-        streams = push.decode(body, content_type, content_encoding, cfg.max_body_bytes)
+        streams = push.decode(data, content_type, content_encoding, cfg.max_body_bytes)
         planned = push.plan(streams, tenant, cfg)
         if planned.batches:
             self.store.append(planned.batches)
@@ -249,17 +223,17 @@ class LokiApi:
         tenant = ""
         try:
             tenant = self.tenancy.tenant(request.headers)
-            body = await self._read_capped(request)
+            data = await body.read_capped(request, self.config.push.max_body_bytes)
             planned = await run_in_threadpool(
                 self._store,
                 tenant,
-                body,
+                data,
                 request.headers.get("content-type", ""),
                 request.headers.get("content-encoding", ""),
             )
         except AuthError as e:
             return text(e.status, str(e))
-        except push.BodyTooLarge as e:
+        except (push.BodyTooLarge, body.BodyTooLarge) as e:
             PushRejected("request_too_large", tenant, str(e)).emit(self.metrics)
             return text(413, str(e) + "\n")
         except push.PushError as e:

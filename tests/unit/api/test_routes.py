@@ -119,6 +119,21 @@ def test_post_form_and_query_string(store: LogStore) -> None:
     assert e.calls[-1][1]["limit"] == 7 and e.calls[-1][1]["query"] == "x"
 
 
+@pytest.mark.parametrize("path", ["/loki/api/v1/query_range", "/loki/api/v1/series", "/loki/api/v1/labels"])
+def test_form_bodies_over_10_mb_are_400_unparsed(store: LogStore, path: str) -> None:
+    """Go's ParseForm stops at 10 MB ("http: POST too large", Loki's 400); declared or chunked, nothing runs."""
+    e = ScriptedEngine()
+    c = client(store, e)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    big = b"query=" + b"a" * (10 << 20)
+    r = c.post(path, content=big, headers=form)
+    assert (r.status_code, r.text) == (400, "http: POST too large")
+    r = c.post(path, content=iter([big[i : i + 65536] for i in range(0, len(big), 65536)]), headers=form)
+    assert (r.status_code, r.text) == (400, "http: POST too large")
+    assert e.calls == []
+    assert c.post(path, content=big[: 10 << 20], headers=form).status_code == 200
+
+
 def test_label_endpoints(store: LogStore) -> None:
     c = client(store, ScriptedEngine())
     assert c.get("/loki/api/v1/labels", headers={"X-Scope-OrgID": "t1"}).json()["data"] == ["app", "t1"]
