@@ -1,5 +1,5 @@
-"""Go library behaviour LogQL leans on, redone in Python: RE2 regexes, strconv.ParseFloat, time.ParseDuration,
-go-humanize's ParseBytes and Go's quoting and float printing.
+"""Go library behaviour LogQL leans on, redone in Python: Go regexps (on RE2), strconv.ParseFloat,
+time.ParseDuration, go-humanize's ParseBytes and Go's quoting and float printing.
 
 Loki reports these functions' error texts verbatim in `__error_details__`, so the messages follow Go's wording.
 """
@@ -10,201 +10,73 @@ import math
 import re
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
-import regex
+import re2
 
 from observ.logql.errors import LogQLError
 
-# --- RE2 -> Python re ------------------------------------------------------------------------------
+# --- RE2 ------------------------------------------------------------------------------------------
 
-_PERL_CLASSES = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ", "cntrl": "\\x00-\\x1f\\x7f",
-    "digit": "0-9", "graph": "!-~", "lower": "a-z", "print": " -~", "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ", "upper": "A-Z", "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
-}  # fmt: skip
-_SIMPLE_ESCAPES = set("AbBftnrva") | set("\\.+*?()|[]{}^$")
-_REPEAT = re.compile(r"\{(\d+)(,(\d*))?\}")
-_GROUP_FLAGS = re.compile(r"\(\?([imsU]*)(?:-([imsU]*))?([:)])")
-
-
-def translate_regex(pattern: str) -> str:
-    """Rewrite RE2 syntax Python spells differently (or not at all); refuse what RE2 itself refuses.
-
-    Perl classes stay ASCII as in RE2, `$` means end of text unless `(?m)`, flag groups in the middle
-    of a pattern become scoped groups, and lookarounds and backreferences are errors, as in Go.
-    """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    stack = [_Group()]
-    while i < n:
-        c = pattern[i]
-        top = stack[-1]
-        if c == "\\":
-            esc, i = _escape(pattern, i, in_class=False)
-            out.append(esc)
-            continue
-        if c == "[":
-            cls, i = _char_class(pattern, i)
-            out.append(cls)
-            continue
-        if c == "(" and pattern.startswith("(?", i):
-            i = _open_special_group(pattern, i, out, stack)
-            continue
-        if c == "(":
-            stack.append(_Group(multiline=top.multiline))
-            out.append("(")
-        elif c == ")":
-            closed = stack.pop() if len(stack) > 1 else _Group()
-            out.append(")" * len(closed.scoped) + ")")
-        elif c == "|":
-            # Go's `(?i)` lasts to the end of the group, across alternatives: close and reopen the scopes.
-            out.append(")" * len(top.scoped) + "|" + "".join(f"(?{f}:" for f in top.scoped))
-        elif c == "$":
-            out.append("$" if top.multiline else "\\Z")
-        elif c == "{" and (m := _REPEAT.match(pattern, i)) is not None:
-            out.append(m.group(0))
-            i = m.end()
-            continue
-        else:
-            out.append("\\{" if c == "{" else c)
-        i += 1
-    out.append(")" * sum(len(g.scoped) for g in stack))
-    return "".join(out)
-
-
-class _Group:
-    """An open group while translating: flag scopes opened inside it and whether `(?m)` is on."""
-
-    __slots__ = ("multiline", "scoped")
-
-    def __init__(self, multiline: bool = False) -> None:
-        self.multiline = multiline
-        self.scoped: list[str] = []
-
-
-def _open_special_group(pattern: str, i: int, out: list[str], stack: list[_Group]) -> int:
-    """`(?...`: named groups, non-capturing groups and flags; Perl-only constructs are refused like RE2 does."""
-    top = stack[-1]
-    named = pattern.startswith("(?P<", i) or (
-        pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i)
-    )
-    if named:
-        start = i + (4 if pattern[i + 2] == "P" else 3)
-        end = pattern.find(">", start)
-        if end < 0:
-            raise LogQLError(f"error parsing regexp: invalid named capture: `{pattern[i:]}`")
-        out.append(f"(?P<{pattern[start:end]}>")
-        stack.append(_Group(multiline=top.multiline))
-        return end + 1
-    m = _GROUP_FLAGS.match(pattern, i)
-    if m is None or "U" in m.group(0) or (m.group(1) == "" and m.group(2) is None and m.group(3) == ")"):
-        raise LogQLError(f"error parsing regexp: invalid or unsupported Perl syntax: `{pattern[i : i + 3]}`")
-    on, off, kind = m.group(1), m.group(2) or "", m.group(3)
-    flags = on + (f"-{off}" if off else "")
-    multiline = "m" in on or (top.multiline and "m" not in off)
-    if kind == ":":
-        out.append(f"(?{flags}:" if flags else "(?:")
-        stack.append(_Group(multiline=multiline))
-    elif flags:
-        # `a(?i)b`: Python only takes global flags up front, so scope them to the end of the enclosing group.
-        out.append(f"(?{flags}:")
-        top.scoped.append(flags)
-        top.multiline = multiline
-    return m.end()
-
-
-def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
-    if i + 1 >= len(pattern):
-        raise LogQLError(f"error parsing regexp: trailing backslash at end of expression: `{pattern}`")
-    c = pattern[i + 1]
-    if c == "Q":
-        end = pattern.find("\\E", i + 2)
-        lit = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
-        return re.escape(lit), len(pattern) if end < 0 else end + 2
-    if c in _PERL_CLASSES:
-        return (_PERL_CLASSES[c] if in_class else f"[{_PERL_CLASSES[c]}]"), i + 2
-    if c.lower() in _PERL_CLASSES:
-        if in_class:
-            raise LogQLError(f"error parsing regexp: negated Perl class inside a class is not supported: `{pattern}`")
-        return f"[^{_PERL_CLASSES[c.lower()]}]", i + 2
-    if c in "pP":
-        # Unicode classes (`\pL`, `\p{Han}`, `\P{Greek}`): the `regex` engine knows RE2's names.
-        m = re.compile(r"[pP](?:\{\^?[A-Za-z_]+\}|[A-Za-z])").match(pattern, i + 1)
-        if m is None:
-            raise LogQLError(f"error parsing regexp: invalid character class range: `{pattern[i : i + 3]}`")
-        return "\\" + m.group(0), m.end()
-    if c == "z":
-        return "\\Z", i + 2
-    if c == "C":
-        return "[\\s\\S]", i + 2
-    if c == "x" and pattern.startswith("{", i + 2):
-        end = pattern.find("}", i + 3)
-        if end < 0:
-            raise LogQLError(f"error parsing regexp: invalid escape sequence: `\\x{{`: `{pattern}`")
-        return f"\\U{int(pattern[i + 3 : end], 16):08x}", end + 1
-    if c == "x":
-        return pattern[i : i + 4], i + 4
-    if c.isdigit():
-        digits = re.match(r"[0-7]{1,3}", pattern[i + 1 :])
-        if c in "89" or digits is None or (c != "0" and len(digits.group(0)) == 1):
-            raise LogQLError(f"error parsing regexp: invalid escape sequence: `\\{c}`")
-        return f"\\u{int(digits.group(0), 8):04x}", i + 1 + len(digits.group(0))
-    if c.isalnum() and c not in _SIMPLE_ESCAPES:
-        raise LogQLError(f"error parsing regexp: invalid escape sequence: `\\{c}`")
-    return pattern[i : i + 2], i + 2
-
-
-def _char_class(pattern: str, i: int) -> tuple[str, int]:
-    out = ["["]
-    i += 1
-    if pattern.startswith("^", i):
-        out.append("^")
-        i += 1
-    first = True
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "]" and not first:
-            out.append("]")
-            return "".join(out), i + 1
-        first = False
-        if c == "[" and pattern.startswith("[:", i):
-            end = pattern.find(":]", i + 2)
-            name = pattern[i + 2 : end] if end > 0 else ""
-            if name in _POSIX_CLASSES:
-                out.append(_POSIX_CLASSES[name])
-                i = end + 2
-                continue
-            if name.startswith("^") and name[1:] in _POSIX_CLASSES:
-                raise LogQLError(f"error parsing regexp: negated POSIX class is not supported: `{pattern}`")
-        if c == "\\":
-            esc, i = _escape(pattern, i, in_class=True)
-            out.append(esc)
-            continue
-        out.append("\\" + c if c in "[&~|" else c)
-        i += 1
-    raise LogQLError(f"error parsing regexp: missing closing ]: `{pattern[pattern.rfind('[') :]}`")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_GO_CODES = {
+    "missing )": "missing closing )",
+    "missing ]": "missing closing ]",
+    "trailing \\": "trailing backslash at end of expression",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "invalid repetition size": "invalid repeat count",
+    "bad repetition operator": "invalid nested repetition operator",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+    "invalid named capture group": "invalid named capture",
+    "pattern too large - compile failed": "expression too large",
+}
+"""RE2's (C++) error codes in Go's regexp/syntax wording; the others are spelled alike."""
 
 
 @lru_cache(maxsize=1024)
-def compile_regex(pattern: str, anchored: bool = False) -> regex.Pattern[str]:
-    """Compile an RE2 pattern; `anchored` for label matchers, which must match the whole value."""
-    translated = translate_regex(pattern)
-    if anchored:
-        translated = f"(?:{translated})\\Z"
+def compile_regex(pattern: str) -> Any:
+    """Compile a Go regexp with RE2 (linear time, as Go's engine): Go's syntax and Go's error messages.
+
+    Go is RE2's syntax minus `\\C` (any byte), which Go refuses.
+    """
+    _refuse_any_byte(pattern)
     try:
-        return regex.compile(translated, regex.V0)
-    except regex.error as e:
-        reason = "missing closing )" if e.msg == "missing )" else e.msg
-        raise LogQLError(f"error parsing regexp: {reason}: `{pattern}`") from None
-    except (OverflowError, RecursionError) as e:
-        raise LogQLError(f"error parsing regexp: {e}: `{pattern}`") from None
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as e:
+        raise LogQLError(_go_error(e, pattern)) from None
+
+
+def _go_error(e: Exception, pattern: str) -> str:
+    raw = e.args[0] if e.args else ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    code, _, fragment = text.partition(": ")
+    if fragment.startswith("(?<") and code == "invalid perl operator":
+        # Go 1.22+ reads `(?<` as a named group (`(?<!x)` included) and shows it up to its `>`
+        rest = pattern[pattern.find(fragment) :]
+        end = rest.find(">")
+        code, fragment = "invalid named capture group", rest if end < 0 else rest[: end + 1]
+    return f"error parsing regexp: {_GO_CODES.get(code, code)}: `{fragment}`"
+
+
+def _refuse_any_byte(pattern: str) -> None:
+    i = pattern.find("\\")
+    while 0 <= i < len(pattern) - 1:
+        c = pattern[i + 1]
+        if c == "C":
+            raise LogQLError("error parsing regexp: invalid escape sequence: `\\C`")
+        if c == "Q":
+            end = pattern.find("\\E", i + 2)
+            if end < 0:
+                return
+            i = end
+        i = pattern.find("\\", i + 2)
 
 
 _EXPAND_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
-def go_expand(template: str, m: re.Match[str]) -> str:
+def go_expand(template: str, m: Any) -> str:
     """Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; unknown references expand to nothing."""
     if "$" not in template:
         return template
@@ -239,16 +111,16 @@ def go_expand(template: str, m: re.Match[str]) -> str:
         i = nxt
 
 
-def _group(m: re.Match[str], name: str) -> str:
+def _group(m: Any, name: str) -> str:
     if name.isdigit():
         idx = int(name)
         return (m.group(idx) or "") if idx <= (m.re.groups) else ""
     return (m.group(name) or "") if name in m.re.groupindex else ""
 
 
-def go_find_all(rx: re.Pattern[str], s: str) -> list[re.Match[str]]:
+def go_find_all(rx: Any, s: str) -> list[Any]:
     """Go's FindAll: an empty match right after the previous match is skipped (Python keeps it)."""
-    out: list[re.Match[str]] = []
+    out: list[Any] = []
     prev_end = -1
     for m in rx.finditer(s):
         if m.start() == m.end() == prev_end:
@@ -258,7 +130,7 @@ def go_find_all(rx: re.Pattern[str], s: str) -> list[re.Match[str]]:
     return out
 
 
-def go_replace_all(rx: re.Pattern[str], s: str, repl: str, literal: bool) -> str:
+def go_replace_all(rx: Any, s: str, repl: str, literal: bool) -> str:
     out: list[str] = []
     last = 0
     for m in go_find_all(rx, s):

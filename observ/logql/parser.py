@@ -242,10 +242,10 @@ def _bytes(tok: Token) -> float:
         raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", tok.line, tok.column) from None
 
 
-# --- regular expressions (RE2, through gocompat's translation to Python's re) -----------------------
+# --- regular expressions (Go's syntax, compiled by RE2) --------------------------------------------------------
 
 
-def _regex(pattern: str, tok: Token, prefix: str = "") -> re.Pattern[str]:
+def _regex(pattern: str, tok: Token, prefix: str = "") -> Any:
     try:
         return compile_regex(pattern)
     except LogQLError as e:

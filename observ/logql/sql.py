@@ -127,6 +127,7 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     rest: list[ast.Stage] = []
     labels_untouched = True
     line_untouched = True
+    no_error_yet = True
     for stage in log.pipeline:
         if isinstance(stage, ast.LineFilter) and line_untouched and stage.op is ast.LineFilterOp.PATTERN:
             where.add(_pattern_prefilter(stage, where.params))
@@ -137,7 +138,7 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
             elif len(stage.values) == 1 and stage.op is ast.LineFilterOp.MATCH:
                 needles.extend(regex_needles(stage.values[0]))
             continue
-        if labels_untouched and _no_op_before_parsers(stage):
+        if no_error_yet and _no_op_before_parsers(stage):
             continue
         if isinstance(stage, ast.LabelFilter) and labels_untouched and isinstance(stage.expr, ast.StringLabelFilter):
             m = stage.expr.matcher
@@ -149,6 +150,8 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
         rest.append(stage)
         if not isinstance(stage, ast.LineFilter | ast.LabelFilter):
             labels_untouched = False
+        if not _cannot_err(stage):
+            no_error_yet = False
         if not isinstance(stage, _LINE_PRESERVING):
             line_untouched = False
     hints = ScanHints(
@@ -162,8 +165,15 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     return Pushdown(where, hints, tuple(rest))
 
 
+def _cannot_err(stage: ast.Stage) -> bool:
+    """Line filters and string label filters never set `__error__`; a typed label filter does (LabelFilterErr)."""
+    return isinstance(stage, ast.LineFilter) or (
+        isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter)
+    )
+
+
 def _no_op_before_parsers(stage: ast.Stage) -> bool:
-    """`| __error__=""` and `| drop __error__` before any parser: Grafana adds them, and no error exists yet."""
+    """`| __error__=""` and `| drop __error__` while no stage could have set an error: Grafana adds them."""
     if isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter):
         m = stage.expr.matcher
         return m.name == "__error__" and m.op is ast.MatchOp.EQ and m.value == ""

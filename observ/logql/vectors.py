@@ -241,7 +241,7 @@ def _set_op(op: str, left: SeriesSet, right: SeriesSet, m: ast.VectorMatching) -
 
 
 def label_replace(series: SeriesSet, node: ast.LabelReplace) -> SeriesSet:
-    regex = compile_regex(node.regex, anchored=True)
+    regex = compile_regex(node.regex)
     out: SeriesSet = {}
     for key, points in series.items():
         labels = dict(key)

@@ -31,7 +31,9 @@ NAMES = ["level", "status", "method", "job", "msg", "service", "pod", "level_ext
          "path", "duration", "items", "env", "__error__"]  # fmt: skip
 VALUES = ["info", "error", "warn", "200", "GET", "POST", "resize", "api", "web-0", "", "JSONParserErr", "job finished"]
 REGEXES = ["info|warn", ".+", "GET|POST", ".*error.*", "(?i)RESIZE"]
-NUMBERS = {"status": [200, 404, 500], "items": [0, 10, 30], "bytes": [1000, 25000], "duration_ms": [5, 20.5]}
+NUMBERS = {"status": [200, 404, 500], "items": [0, 10, 30], "bytes": [1000, 25000], "duration_ms": [5, 20.5],
+           "level": [1], "pod": [0], "service": [0]}  # fmt: skip
+"""Numbers to compare with; stream labels too: a typed filter before any parser sets LabelFilterErr on them."""
 DURATIONS = {"latency": ["1ms", "250ms", "1s"], "duration": ["500ms", "30s", "1m"]}
 SIZES = {"size": ["1KB", "20KiB", "1MB"], "payload_size": ["100KiB", "1MiB"]}
 CMP = ["==", "!=", ">", ">=", "<", "<="]

@@ -490,6 +490,21 @@ CASES: list[LogCase] = [
         limit=1000,
     ),
     LogCase(
+        'a typed filter on a stream label before any parser sets LabelFilterErr; __error__="" then drops the line',
+        '{service="api"} | level > 1 | __error__=""',
+        API,
+        lambda e: o.num(e, "level", ">", 1) and o.lbl(e, "__error__", "=", ""),
+        limit=1000,
+        empty=True,
+    ),
+    LogCase(
+        'a typed filter on a stream label before any parser: __error__!="" keeps the lines it failed on',
+        '{service="web"} | pod >= 0 | __error__!=""',
+        WEB,
+        lambda e: o.num(e, "pod", ">=", 0) and o.lbl(e, "__error__", "!=", ""),
+        limit=1000,
+    ),
+    LogCase(
         "json | payload_size >= 1MiB (bytes filter, IEC units)",
         '{service="worker"} | json | payload_size >= 1MiB',
         WORKER,

@@ -274,7 +274,7 @@ INVALID: list[tuple[str, str, int, int]] = [
     ('rate({a="b"}[ 5m ])', 'not a valid duration string: " 5m "', 1, 13),
     ('rate({a="b"}[])', "empty duration string", 1, 13),
     ('{a=~"("}', "error parsing regexp: missing closing ): `(`", 1, 5),
-    ('{a="b"} |~ "a)"', "error parsing regexp: unbalanced parenthesis: `a)`", 1, 12),
+    ('{a="b"} |~ "a)"', "error parsing regexp: unexpected ): `a)`", 1, 12),
     ('{a="b"} | x=~"(?=y)"', "error parsing regexp: invalid or unsupported Perl syntax: `(?=`", 1, 14),
     ('{a="b"} | drop x=~"\\\\1"', "error parsing regexp: invalid escape sequence: `\\1`", 1, 19),
     ('topk(x, rate({a="b"}[1m]))', "syntax error: unexpected IDENTIFIER", 1, 6),

@@ -353,8 +353,54 @@ def test_re2_translation(pattern: str, text: str, found: bool) -> None:
     assert (compile_regex(pattern).search(text) is not None) is found
 
 
-@pytest.mark.parametrize("pattern", [r"(?=x)", r"(?<!x)", r"(a)\1", r"(?U)a+", r"\p{Nope}", r"[[:^alpha:]]", r"(a"])
-def test_re2_refusals(pattern: str) -> None:
-    """What Go's regexp/syntax refuses is a query error here too, even where Python's re would accept it."""
-    with pytest.raises(LogQLError, match="error parsing regexp"):
+@pytest.mark.parametrize(
+    ("pattern", "text", "span"),
+    [
+        (r"(?U)a+", "aaa", (0, 1)),  # ungreedy by default
+        (r"(?U)a+?", "aaa", (0, 3)),
+        (r"[[:^alpha:]]+", "ab12c", (2, 4)),
+        (r"[^[:^digit:]]", "x7", (1, 2)),
+        (r"\pN+", "v42", (1, 3)),
+    ],
+)
+def test_go_syntax_python_lacks(pattern: str, text: str, span: tuple[int, int]) -> None:
+    """Go accepts these (Python's re does not): they match as in Go."""
+    m = compile_regex(pattern).search(text)
+    assert m is not None and m.span() == span
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (r"(?=x)", "invalid or unsupported Perl syntax: `(?=`"),
+        (r"(?<!x)", "invalid named capture: `(?<!x)`"),  # Go 1.22+: `(?<` opens a named group
+        (r"(a)\1", "invalid escape sequence: `\\1`"),
+        (r"\p{Nope}", "invalid character class range: `\\p{Nope}`"),
+        (r"(a", "missing closing ): `(a`"),
+        (r"a)", "unexpected ): `a)`"),
+        (r"[a", "missing closing ]: `[a`"),
+        (r"a**", "invalid nested repetition operator: `**`"),
+        (r"*a", "missing argument to repetition operator: `*`"),
+        (r"a{1001}", "invalid repeat count: `{1001}`"),
+        ("a\\", "trailing backslash at end of expression: ``"),
+        (r"\C", "invalid escape sequence: `\\C`"),
+        (r"(?P<>a)", "invalid named capture: `(?P<>`"),
+    ],
+)
+def test_go_refusals_with_gos_message(pattern: str, message: str) -> None:
+    """What Go's regexp/syntax refuses is a query error here too, in Go's words."""
+    with pytest.raises(LogQLError) as info:
         compile_regex(pattern)
+    assert str(info.value) == f"error parsing regexp: {message}"
+
+
+def test_any_byte_escape_inside_quoted_literal_is_text() -> None:
+    assert compile_regex(r"\Q\C\E").search("a\\Cb") is not None
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("pattern", [r"(a|aa)+$", r"(a+)+$", r"(x+x+)+y", r"^(\w+\s?)*$"])
+def test_catastrophic_patterns_run_in_linear_time(pattern: str) -> None:
+    """A backtracking engine takes hours on these lines; RE2 answers at once (the timeout is only a backstop)."""
+    line = "a" * 5000 + "!" if "a" in pattern else "x" * 5000
+    assert compile_regex(pattern).search(line) is None or pattern.endswith("$")
