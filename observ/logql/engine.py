@@ -49,6 +49,7 @@ class Engine:
         expr = _parse(query)
         self._check_range(start_ns, end_ns)
         reader = self._reader()
+        self._check_intervals(expr)
         if isinstance(expr, ast.LogExpr):
             self._check_limit(limit)
             backward = direction.lower() != "forward"
@@ -73,6 +74,7 @@ class Engine:
             raise LogQLError(
                 "log queries are not supported as an instant query type, please change your query to a range query type"
             )
+        self._check_intervals(expr)
         reader = self._reader()
         value = self._eval(expr, reader, tenant, [time_ns])
         if isinstance(value, Scalars):
@@ -166,6 +168,15 @@ class Engine:
                 f"limit: {format_duration(self.limits.max_query_length_ns)})"
             )
 
+    def _check_intervals(self, expr: ast.Expr) -> None:
+        """Loki's checkIntervalLimit: a `[range]` longer than max_query_range is refused before anything runs."""
+        limit = self.limits.max_query_range_ns
+        for rng in _log_ranges(expr):
+            if rng.range_ns > limit:
+                raise LimitError(
+                    f"[interval] value exceeds limit: [{format_duration(rng.range_ns)}] > [{format_duration(limit)}]"
+                )
+
     def _check_series(self, value: SeriesSet) -> None:
         if len(value) > self.limits.max_series:
             raise LimitError(f"maximum number of series ({self.limits.max_series}) reached for a single query")
@@ -209,6 +220,17 @@ class Engine:
                     raise LogQLError("label_replace() needs a vector expression")
                 return label_replace(value, expr)
         raise LogQLError(f"unsupported expression {type(expr).__name__}")
+
+
+def _log_ranges(expr: ast.Expr) -> list[ast.LogRange]:
+    match expr:
+        case ast.RangeAggregation(range=rng):
+            return [rng]
+        case ast.VectorAggregation(expr=inner) | ast.LabelReplace(expr=inner):
+            return _log_ranges(inner)
+        case ast.BinaryOp(left=left, right=right):
+            return _log_ranges(left) + _log_ranges(right)
+    return []
 
 
 def _pushable_sum(expr: ast.VectorAggregation) -> tuple[str, ...] | None:

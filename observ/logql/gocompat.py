@@ -130,12 +130,17 @@ def go_find_all(rx: Any, s: str) -> list[Any]:
     return out
 
 
-def go_replace_all(rx: Any, s: str, repl: str, literal: bool) -> str:
+def go_replace_all(rx: Any, s: str, repl: str, literal: bool, max_size: int | None = None) -> str:
+    """ReplaceAllString / ReplaceAllLiteralString; ValueError as soon as the result would pass `max_size`."""
     out: list[str] = []
-    last = 0
+    last = size = 0
     for m in go_find_all(rx, s):
+        piece = repl if literal else go_expand(repl, m)
+        size += m.start() - last + len(piece)
+        if max_size is not None and size > max_size:
+            raise ValueError(f"output of more than {max_size} bytes exceeds the max line size")
         out.append(s[last : m.start()])
-        out.append(repl if literal else go_expand(repl, m))
+        out.append(piece)
         last = m.end()
     out.append(s[last:])
     return "".join(out)

@@ -13,6 +13,9 @@ class QueryLimits(BaseModel):
     max_entries: int = Field(5000, ge=1, description="max_entries_limit_per_query: largest `limit` accepted.")
     max_series: int = Field(500, ge=1, description="max_query_series: series a metric query may return.")
     max_query_length_ns: int = Field(721 * HOUR_NS, ge=1, description="max_query_length: end - start.")
+    max_query_range_ns: int = Field(
+        721 * HOUR_NS, ge=1, description="max_query_range: longest `[range]` of a range aggregation (Loki: unlimited)."
+    )
     query_timeout_s: float = Field(60.0, gt=0, description="Wall-clock budget of one query.")
     max_lines_scanned_python: int = Field(
         20_000_000, ge=1, description="Rows a query may pull into the Python pipeline before it is refused."

@@ -42,7 +42,9 @@ def eval_range(
     pd = compile_pushdown(rng.log, tenant, first, last)
     if agg.op == "absent_over_time":
         present = (
-            _sql_counts(reader, pd, agg, steps, ())
+            {}
+            if rng.range_ns == 0
+            else _sql_counts(reader, pd, agg, steps, ())
             if not pd.rest and rng.unwrap is None
             else _python(reader, pd, agg, steps, (), max_python_rows)
         )
@@ -50,6 +52,8 @@ def eval_range(
         labels = {m.name: m.value for m in rng.log.selector.matchers if m.op is ast.MatchOp.EQ}
         missing = {i: 1.0 for i in range(len(steps)) if i not in seen}
         return {key_of(labels): missing} if missing else {}
+    if rng.range_ns == 0:
+        return {}  # every window (t, t] is empty, as in Loki
     if not pd.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
         return _sql_counts(reader, pd, agg, steps, collapse)
     return _python(reader, pd, agg, steps, collapse, max_python_rows)
@@ -73,15 +77,17 @@ def _sql_counts(
     gsel = "".join(f"{e} AS {al}, " for e, al in zip(gexprs, aliases, strict=True))
     gnames = "".join(f"{al}, " for al in aliases)
     # k: the sub-bucket (base+(k-1)g, base+kg] of a row; window i covers sub-buckets i*a-b+1 .. i*a.
-    # Integer division truncates in DuckDB, so every numerator is shifted to be positive first.
+    # Integer division truncates in DuckDB, so every numerator is shifted to be positive first; the windows
+    # of a sub-bucket are clipped to the steps before they are unnested (a long range never expands past n).
     template = (
         f"SELECT {gnames} i, sum(c)::DOUBLE, sum(nb)::DOUBLE FROM ("
-        f" SELECT {gnames} unnest(range((k + ? + ? - 1) // ? - ?, (k + ? - 1) // ? + 1)) AS i, c, nb FROM ("
+        f" SELECT {gnames} unnest(range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))"
+        " AS i, c, nb FROM ("
         f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, {nbytes} AS nb"
         "   FROM {source} GROUP BY ALL)"
         ") WHERE i >= 0 AND i < ? GROUP BY ALL"
     )
-    before = [a * b, a, a, b, b, a, *gparams, base, width, g, g, b]
+    before = [a * b, a, a, b, b, a, n, *gparams, base, width, g, g, b]
     seconds = width / 1e9
     value: Callable[[float, float], float] = {
         "count_over_time": lambda c, nb: c,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import duckdb
 import orjson
 
-from observ.logql.errors import LogQLError, QueryTimeout
+from observ.logql.errors import LimitError, LogQLError, QueryTimeout
 from observ.logql.results import QueryStats
 from observ.logql.sql import COLUMN_LABELS, METADATA_COLUMNS, Pushdown, Where
 from observ.store.logstore import LogStore
@@ -96,6 +96,8 @@ class Reader:
                 raise QueryTimeout(f"query timed out after {self.deadline.seconds:g}s") from e
             except duckdb.InvalidInputException as e:
                 raise LogQLError(_clean(str(e))) from e
+            except (duckdb.OutOfMemoryException, duckdb.OutOfRangeException) as e:
+                raise LimitError(f"the query needs more memory than the server allows: {_clean(str(e))}") from e
         finally:
             timer.cancel()
             cur.close()
@@ -126,4 +128,7 @@ class Reader:
 
 def _clean(message: str) -> str:
     """DuckDB's regex errors name the function; users wrote LogQL, so keep the reason only."""
-    return message.split("\n")[0].replace("Invalid Input Error: ", "")
+    first = message.split("\n")[0]
+    for prefix in ("Invalid Input Error: ", "Out of Memory Error: ", "Out of Range Error: "):
+        first = first.removeprefix(prefix)
+    return first

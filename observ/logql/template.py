@@ -16,9 +16,11 @@ from typing import Any
 from observ.logql.errors import LogQLError
 from observ.logql.template_funcs import (
     FUNCTIONS,
+    MAX_LINE_SIZE,
     Func,
     GoTime,
     TemplateError,
+    check_size,
     sprint_value,
     truth,
     type_name,
@@ -225,11 +227,18 @@ def _at(text: str, pos: int, msg: str) -> str:
 
 
 class _Ctx:
-    __slots__ = ("line", "name", "root", "ts", "vars")
+    __slots__ = ("line", "name", "root", "size", "ts", "vars")
 
     def __init__(self, name: str, root: dict[str, str], line: str, ts: int) -> None:
         self.name, self.root, self.line, self.ts = name, root, line, ts
         self.vars: list[list[Any]] = [["$", root]]
+        self.size = 0
+        """Characters written so far: the output stops at MAX_LINE_SIZE, however many actions or loops."""
+
+    def emit(self, out: list[str], text: str) -> None:
+        self.size += len(text)
+        check_size(self.size)
+        out.append(text)
 
 
 class _Break(Exception):
@@ -370,7 +379,7 @@ class _Text(_Node):
         self.text = text
 
     def render(self, ctx: _Ctx, dot: Any, out: list[str]) -> None:
-        out.append(self.text)
+        ctx.emit(out, self.text)
 
 
 class _Action(_Node):
@@ -380,7 +389,7 @@ class _Action(_Node):
     def render(self, ctx: _Ctx, dot: Any, out: list[str]) -> None:
         value = self.pipe.eval(ctx, dot)
         if not self.pipe.decl:
-            out.append(value if type(value) is str else sprint_value(value))
+            ctx.emit(out, value if type(value) is str else sprint_value(value))
 
 
 class _LabelAction(_Node):
@@ -391,9 +400,9 @@ class _LabelAction(_Node):
 
     def render(self, ctx: _Ctx, dot: Any, out: list[str]) -> None:
         if dot is ctx.root:
-            out.append(ctx.root.get(self.name, ""))
+            ctx.emit(out, ctx.root.get(self.name, ""))
         else:
-            out.append(sprint_value(_fields(ctx, dot, [self.name])))
+            ctx.emit(out, sprint_value(_fields(ctx, dot, [self.name])))
 
 
 class _Branch(_Node):
@@ -538,7 +547,10 @@ def _call(name: str, nodes: list[_Arg], final: Any, ctx: _Ctx, dot: Any) -> Any:
     try:
         if name == "index":
             return _index(ctx, *args)
-        return fn.fn(*args)
+        result = fn.fn(*args)
+        if type(result) is str and len(result) > MAX_LINE_SIZE:
+            check_size(len(result))
+        return result
     except TemplateError as e:
         raise TemplateError(f"error calling {name}: {e}") from None
     except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as e:

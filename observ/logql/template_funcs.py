@@ -38,6 +38,16 @@ class TemplateError(Exception):
     """A template failed on one line; Loki keeps the line and sets `__error__="TemplateFormatErr"`."""
 
 
+MAX_LINE_SIZE = 256 * 1024
+"""Longest text a template may make (a line, a label, any value on the way): Loki's default max_line_size.
+Sizes are checked before the allocation, so `repeat 100000000` costs nothing."""
+
+
+def check_size(size: int) -> None:
+    if size > MAX_LINE_SIZE:
+        raise TemplateError(f"output of {size} bytes exceeds the max line size ({MAX_LINE_SIZE} bytes)")
+
+
 # --- Go values -------------------------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,6 +141,11 @@ def go_sprintf(fmt: str, args: list[Any]) -> str:
         out.append(fmt[pos : m.start()])
         pos = m.end()
         flags, width, prec, verb = m.groups()
+        if _too_large(width) or _too_large(prec):
+            # Go's parsenum gives up on a crazy long number and takes the rest of the format with it
+            out.append("%!(NOVERB)")
+            pos = len(fmt)
+            break
         if verb == "%":
             out.append("%")
             continue
@@ -144,7 +159,7 @@ def go_sprintf(fmt: str, args: list[Any]) -> str:
                 if not is_star:
                     vals.append(None)
                     continue
-                if argi < len(args) and type(args[argi]) is int:
+                if argi < len(args) and type(args[argi]) is int and abs(args[argi]) <= _GO_MAX_NUM:
                     vals.append(str(args[argi]))
                 else:
                     vals.append(None)
@@ -165,6 +180,21 @@ def go_sprintf(fmt: str, args: list[Any]) -> str:
     return "".join(out)
 
 
+_GO_MAX_NUM = 10**6
+"""fmt's tooLarge: widths and precisions past a million are refused (parsed digit by digit)."""
+
+
+def _too_large(digits: str | None) -> bool:
+    if not digits or digits == "*":
+        return False
+    num = 0
+    for d in digits:
+        if num > _GO_MAX_NUM:
+            return True
+        num = num * 10 + ord(d) - 48
+    return False
+
+
 def _bad_verb(verb: str, arg: Any) -> str:
     if arg is None:
         return f"%!{verb}(<nil>)"
@@ -174,6 +204,7 @@ def _bad_verb(verb: str, arg: Any) -> str:
 def _pad(s: str, flags: str, width: int | None, zero_ok: bool = False) -> str:
     if width is None or len(s) >= width:
         return s
+    check_size(width)
     if "-" in flags:
         return s + " " * (width - len(s))
     if "0" in flags and zero_ok:
@@ -620,6 +651,7 @@ def _substr(start: int, end: int, s: str) -> str:
 
 
 def _align(count: int, src: str, left: bool) -> str:
+    check_size(count)
     n = len(src)
     if count < 0 or count == n:
         return src
@@ -631,7 +663,19 @@ def _align(count: int, src: str, left: bool) -> str:
 def _repeat(count: int, s: str) -> str:
     if count < 0:
         raise TemplateError("strings: negative Repeat count")
+    check_size(count * len(s))
     return s * count
+
+
+def _replace(s: str, old: str, new: str, n: int = -1) -> str:
+    hits = s.count(old) if n < 0 else min(n, s.count(old))
+    check_size(len(s) + hits * (len(new) - len(old)))
+    return s.replace(old, new, n)
+
+
+def _indent(n: int, s: str, lead: str = "") -> str:
+    check_size(len(lead) + len(s) + max(n, 0) * (s.count("\n") + 1))
+    return lead + " " * n + s.replace("\n", "\n" + " " * n)
 
 
 def _regex(pattern: str) -> Any:
@@ -642,11 +686,11 @@ def _regex(pattern: str) -> Any:
 
 
 def _regex_replace_all(regex: str, s: str, repl: str) -> str:
-    return go_replace_all(_regex(regex), s, repl, literal=False)
+    return go_replace_all(_regex(regex), s, repl, literal=False, max_size=MAX_LINE_SIZE)
 
 
 def _regex_replace_all_literal(regex: str, s: str, repl: str) -> str:
-    return go_replace_all(_regex(regex), s, repl, literal=True)
+    return go_replace_all(_regex(regex), s, repl, literal=True, max_size=MAX_LINE_SIZE)
 
 
 def _count(regex: str, s: str) -> int:
@@ -789,7 +833,7 @@ FUNCTIONS: dict[str, Func] = {
     # Loki's own map (the capitalised names are kept for compatibility)
     "ToLower": Func(str.lower, "s"),
     "ToUpper": Func(str.upper, "s"),
-    "Replace": Func(lambda s, old, new, n: s.replace(old, new, n if n >= 0 else -1), "sssi"),
+    "Replace": Func(lambda s, old, new, n: _replace(s, old, new, n if n >= 0 else -1), "sssi"),
     "Trim": Func(lambda s, cut: s.strip(cut) if cut else s, "ss"),
     "TrimLeft": Func(lambda s, cut: s.lstrip(cut) if cut else s, "ss"),
     "TrimRight": Func(lambda s, cut: s.rstrip(cut) if cut else s, "ss"),
@@ -821,9 +865,9 @@ FUNCTIONS: dict[str, Func] = {
     "contains": Func(lambda sub, s: sub in s, "ss"),
     "hasPrefix": Func(lambda p, s: s.startswith(p), "ss"),
     "hasSuffix": Func(lambda p, s: s.endswith(p), "ss"),
-    "indent": Func(lambda n, s: " " * n + s.replace("\n", "\n" + " " * n), "is"),
-    "nindent": Func(lambda n, s: "\n" + " " * n + s.replace("\n", "\n" + " " * n), "is"),
-    "replace": Func(lambda old, new, src: src.replace(old, new), "sss"),
+    "indent": Func(lambda n, s: _indent(n, s), "is"),
+    "nindent": Func(lambda n, s: _indent(n, s, "\n"), "is"),
+    "replace": Func(lambda old, new, src: _replace(src, old, new), "sss"),
     "repeat": Func(_repeat, "is"),
     "trim": Func(lambda s: s.strip(_TRIM_SPACE), "s"),
     "trimAll": Func(lambda cut, s: s.strip(cut) if cut else s, "ss"),

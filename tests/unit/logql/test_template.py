@@ -238,3 +238,35 @@ def test_simple_key() -> None:
 def test_label_template_name() -> None:
     with pytest.raises(TemplateError, match=r'^template: label:1:3: executing "label"'):
         compile_template("{{ div 1 0 }}", "label")({}, "", 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{{ repeat 100000000 "x" }}',
+        '{{ printf "%09999999d" 1 }}',  # a width Go accepts (below its tooLarge limit), still past the line size
+        '{{ repeat 200000 "a" | replace "a" "bb" }}',
+        '{{ regexReplaceAll "" (repeat 1000 "a") (repeat 1000 "b") }}',
+        "{{ indent 100000000 .status }}",
+        "{{ alignLeft 100000000 .status }}",
+        '{{ $x := repeat 200000 "x" }}{{ $x }}{{ $x }}',  # each value fits, the line does not
+        '{{ range (fromJson .queries) }}{{ repeat 200000 "y" }}{{ end }}',
+    ],
+)
+def test_templates_that_would_allocate_past_the_line_size_fail_the_line(text: str) -> None:
+    """Loki caps lines at max_line_size: past it the line gets TemplateFormatErr, before anything big is built."""
+    with pytest.raises(TemplateError, match="exceeds the max line size"):
+        compile_template(text)(LABELS, LINE, TS)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{{ printf "%0999999999d" 5 }}', "%!(NOVERB)%!(EXTRA int=5)"),  # Go's fmt: tooLarge width
+        ('{{ printf "%.99999999f|%d" 1.5 2 }}', "%!(NOVERB)%!(EXTRA float64=1.5, int=2)"),
+        ('{{ printf "%*d" 99999999 5 }}', "%!(BADWIDTH)5"),
+        ('{{ printf "%05d" 42 }}', "00042"),
+    ],
+)
+def test_printf_refuses_huge_widths_as_go_does(text: str, expected: str) -> None:
+    assert compile_template(text)(LABELS, LINE, TS) == expected
