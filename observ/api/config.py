@@ -52,6 +52,13 @@ class PushConfig(BaseModel):
     max_label_names_per_series: int = Field(15, ge=1)
     max_label_name_length: int = Field(1024, ge=1)
     max_label_value_length: int = Field(2048, ge=1)
+    creation_grace_period_s: float = Field(
+        600, ge=0, description="creation_grace_period: entries newer than now + this are refused (too_far_in_future)."
+    )
+    reject_old_samples: bool = Field(
+        False, description="Refuse entries older than now - reject_old_samples_max_age_s (Loki's default is on)."
+    )
+    reject_old_samples_max_age_s: float = Field(7 * 86400, gt=0, description="reject_old_samples_max_age: 1 week.")
 
 
 class LiveTailConfig(BaseModel):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.contract.conftest import Server, window
+from tests.contract.conftest import NS, Server, window
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 MIB = 1 << 20
@@ -31,3 +33,30 @@ def test_form_bodies_over_10_mb_are_refused_and_the_server_stays_up(
     assert alpha.get("/ready").status_code == 200
     r = alpha.post("/loki/api/v1/query_range", data={"query": '{service="db"}', **window(server)})
     assert r.status_code == 200 and len(r.json()["data"]["result"]) == 1
+
+
+def test_push_refuses_entries_too_new_or_out_of_reach_and_stores_the_rest(server: Server) -> None:
+    now = time.time_ns()
+    values = [
+        [str(now - NS), "now"],
+        [str(now + 11 * 60 * NS), "eleven minutes ahead"],
+        [str(-(2**62) - 1), "before 1824"],
+        [str(2**63 - 1), "2262"],
+    ]
+    body = {"streams": [{"stream": {"service": "clock"}, "values": values}]}
+    with server.client(**{"X-Scope-OrgID": f"clock-{uuid.uuid4().hex[:8]}"}) as c:
+        r = c.post("/loki/api/v1/push", json=body)
+        assert r.status_code == 400
+        refused = r.text.splitlines()
+        assert len(refused) == 3 and all(
+            m.startswith("entry for stream '{service=\"clock\"}' has timestamp too") for m in refused
+        )
+        assert sum("timestamp too new" in m for m in refused) == 2
+        got = c.get(
+            "/loki/api/v1/query_range",
+            params={"query": '{service="clock"}', "since": "2h", "end": str(now + 3600 * NS)},
+        )
+        assert got.status_code == 200, got.text
+        assert [v[1] for s in got.json()["data"]["result"] for v in s["values"]] == ["now"]
+        metrics = c.get("/metrics").text
+    assert 'observ_push_discarded_lines_total{reason="too_far_in_future"}' in metrics

@@ -1,8 +1,9 @@
 """`POST /loki/api/v1/push`: JSON (optionally gzip/deflate) or snappy-block protobuf -> store batches.
 
 As Loki: a body that does not parse rejects the whole request (400, nothing stored); streams that
-parse but fail validation (no labels, too many, too long, duplicate names, line too long) are
-refused one by one while the valid ones are stored, and the answer is 400 listing what was refused.
+parse but fail validation (no labels, too many, too long, duplicate names) and entries that do
+(too new, too old or out of the range queries can reach, line too long) are refused one by one
+while the valid ones are stored, and the answer is 400 listing what was refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import cramjam
 import orjson
@@ -19,6 +21,7 @@ from google.protobuf.message import DecodeError
 
 from observ.api.config import PushConfig
 from observ.api.loki.logproto import PushRequest
+from observ.api.loki.params import NS, TS_MAX, TS_MIN
 from observ.logql.gocompat import go_quote
 from observ.model import DecodedBatch, Stream
 
@@ -307,9 +310,50 @@ def _validate_labels(s: PushStream, labels: list[tuple[str, str]], cfg: PushConf
     return None
 
 
+def go_rfc3339(ns: int) -> str:
+    """Go's `t.Format(time.RFC3339)` of a UTC time: whole seconds, `Z`."""
+    return (datetime(1970, 1, 1) + timedelta(seconds=ns // NS)).isoformat() + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """The timestamps a push may store, both inclusive, as Loki's validator checks them."""
+
+    oldest: int
+    newest: int
+
+    @classmethod
+    def at(cls, now_ns: int, cfg: PushConfig) -> TimeBounds:
+        """Never outside what a query can reach (params.TS_MIN..TS_MAX, end exclusive), however configured."""
+        oldest = TS_MIN
+        if cfg.reject_old_samples:
+            oldest = max(oldest, now_ns - int(cfg.reject_old_samples_max_age_s * NS))
+        return cls(oldest, min(now_ns + int(cfg.creation_grace_period_s * NS), TS_MAX - 1))
+
+
+def _validate_entry(
+    s: PushStream, e: PushEntry, size: int, bounds: TimeBounds, cfg: PushConfig
+) -> tuple[str, str] | None:
+    """(reason, message) as Loki's ValidateEntry words them, in its order, or None when the entry is fine."""
+    if e.ts < bounds.oldest:
+        return "greater_than_max_sample_age", (
+            f"entry for stream '{s.labels_text}' has timestamp too old: {go_rfc3339(e.ts)}, "
+            f"oldest acceptable timestamp is: {go_rfc3339(bounds.oldest)}"
+        )
+    if e.ts > bounds.newest:
+        return "too_far_in_future", f"entry for stream '{s.labels_text}' has timestamp too new: {go_rfc3339(e.ts)}"
+    if size > cfg.max_line_bytes:
+        return "line_too_long", (
+            f"Max entry size '{cfg.max_line_bytes}' bytes exceeded for stream '{s.labels_text}' "
+            f"while adding an entry with length '{size}' bytes"
+        )
+    return None
+
+
 def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | None = None) -> PushPlan:
     """Validate and turn pushed streams into one store batch per (stream labels), entries in time order."""
     now = time.time_ns() if now_ns is None else now_ns
+    bounds = TimeBounds.at(now, cfg)
     result = PushPlan([], [])
     groups: dict[tuple[Stream, str], list[PushEntry]] = {}
     for s in streams:
@@ -329,13 +373,11 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
         level = d.get("level", "")
         bucket = groups.setdefault((stream, level), [])
         for e in s.entries:
-            size = len(e.line.encode())
-            if size > cfg.max_line_bytes:
-                result.discarded["line_too_long"] = result.discarded.get("line_too_long", 0) + 1
-                result.errors.append(
-                    f"Max entry size '{cfg.max_line_bytes}' bytes exceeded for stream '{s.labels_text}' "
-                    f"while adding an entry with length '{size}' bytes"
-                )
+            problem = _validate_entry(s, e, len(e.line.encode()), bounds, cfg)
+            if problem is not None:
+                reason, message = problem
+                result.discarded[reason] = result.discarded.get(reason, 0) + 1
+                result.errors.append(message)
                 continue
             bucket.append(e)
     for (stream, level), entries in groups.items():

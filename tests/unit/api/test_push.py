@@ -159,3 +159,44 @@ def test_parse_labels(text: str, labels: list[tuple[str, str]]) -> None:
 def test_parse_labels_errors(text: str) -> None:
     with pytest.raises(ValueError):
         push.parse_labels(text)
+
+
+NOW = 1_700_000_000 * 10**9
+"""A fixed `now` handed to plan(): validation is relative to it, never to the calendar."""
+MINUTE = 60 * 10**9
+
+
+def test_entries_over_10_minutes_ahead_are_refused_alone() -> None:
+    """Loki's creation_grace_period (10m): reason too_far_in_future, message 'timestamp too new' (RFC3339)."""
+    ahead = NOW + 10 * MINUTE + 10**9
+    values = [[str(NOW), "now"], [str(NOW + 10 * MINUTE), "at the grace"], [str(ahead), "too new"]]
+    plan = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", CFG, now_ns=NOW)
+    assert [b.line for b in plan.batches] == [["now", "at the grace"]]
+    assert plan.discarded == {"too_far_in_future": 1}
+    assert plan.errors == ["entry for stream '{a=\"1\"}' has timestamp too new: 2023-11-14T22:23:21Z"]
+
+
+def test_timestamps_no_query_can_reach_are_refused() -> None:
+    """Queries clamp times to ±2**62 ns (1823..2116): an entry outside could be stored but never read."""
+    values = [[str(-(2**62) - 1), "before 1824"], [str(-(2**62)), "oldest readable"], [str(2**63 - 1), "2262"]]
+    plan = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", CFG, now_ns=NOW)
+    assert [b.line for b in plan.batches] == [["oldest readable"]]
+    assert plan.discarded == {"greater_than_max_sample_age": 1, "too_far_in_future": 1}
+    assert plan.errors == [
+        "entry for stream '{a=\"1\"}' has timestamp too old: 1823-11-12T00:06:21Z, "
+        "oldest acceptable timestamp is: 1823-11-12T00:06:21Z",
+        "entry for stream '{a=\"1\"}' has timestamp too new: 2262-04-11T23:47:16Z",
+    ]
+
+
+def test_reject_old_samples_when_configured() -> None:
+    cfg = PushConfig(reject_old_samples=True, reject_old_samples_max_age_s=3600)
+    values = [[str(NOW - 61 * MINUTE), "old"], [str(NOW - 60 * MINUTE), "just in time"]]
+    plan = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", cfg, now_ns=NOW)
+    assert [b.line for b in plan.batches] == [["just in time"]]
+    assert plan.errors == [
+        "entry for stream '{a=\"1\"}' has timestamp too old: 2023-11-14T21:12:20Z, "
+        "oldest acceptable timestamp is: 2023-11-14T21:13:20Z"
+    ]
+    default = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", CFG, now_ns=NOW)
+    assert default.errors == [] and default.accepted_lines == 2
