@@ -74,6 +74,9 @@ class ApiConfig(BaseModel):
     limits: QueryLimits = QueryLimits()
     push: PushConfig = PushConfig()
     tail: LiveTailConfig = LiveTailConfig()
+    max_label_values: int = Field(
+        10_000, ge=1, description="Label names or values one answer lists at most (sorted; the rest are cut off)."
+    )
 
 
 class KafkaIngestConfig(BaseModel):

@@ -60,3 +60,12 @@ def test_push_refuses_entries_too_new_or_out_of_reach_and_stores_the_rest(server
         assert [v[1] for s in got.json()["data"]["result"] for v in s["values"]] == ["now"]
         metrics = c.get("/metrics").text
     assert 'observ_push_discarded_lines_total{reason="too_far_in_future"}' in metrics
+
+
+def test_label_values_and_labels_agree_on_structured_metadata(server: Server, alpha: httpx.Client) -> None:
+    """The corpus' api lines carry trace_id/span_id metadata: neither is a label, in either endpoint."""
+    labels = alpha.get("/loki/api/v1/labels", params=window(server)).json()["data"]
+    assert "service" in labels and "trace_id" not in labels and "span_id" not in labels
+    for name in ("trace_id", "span_id"):
+        r = alpha.get(f"/loki/api/v1/label/{name}/values", params=window(server))
+        assert r.json() == {"status": "success", "data": []}

@@ -175,15 +175,17 @@ class LokiApi:
 
     def _labels(self, tenant: str, form: p.Form, request: Request) -> bytes:
         q = p.label_query(form, self.now_ns())
-        return encode_data(self.engine.labels(tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query))
+        names = self.engine.labels(tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query)
+        return encode_data(names[: self.config.max_label_values])
 
     def _label_values(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        """Stream labels only: structured metadata (`trace_id`, `span_id`) is not a label, as `/labels` says."""
         q = p.label_query(form, self.now_ns())
         name = request.path_params["name"]
-        if not push.LABEL_NAME.fullmatch(name):
-            return encode_data([])  # no stream can carry a label by that name
+        if not push.LABEL_NAME.fullmatch(name) or name in push.METADATA_COLUMNS:
+            return encode_data([])  # no stream carries a label by that name
         values = self.engine.label_values(name, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query)
-        return encode_data(values)
+        return encode_data(values[: self.config.max_label_values])
 
     def _series(self, tenant: str, form: p.Form, request: Request) -> bytes:
         q = p.series_query(form, self.now_ns())
