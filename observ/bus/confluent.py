@@ -23,8 +23,11 @@ from observ.bus.base import (
     run_rebalance_callback,
 )
 from observ.bus.config import BusConfig
+from observ.throttle import ThrottleFilter
 
 log = logging.getLogger("observ.bus.confluent")
+log.addFilter(ThrottleFilter())
+"""librdkafka logs every failed reconnect (~20 a second while a broker is down): one line per kind per 10 s."""
 
 
 def _error_text(err: KafkaError) -> str:
@@ -48,6 +51,7 @@ def producer_settings(config: BusConfig) -> dict[str, Any]:
         "message.timeout.ms": config.delivery_timeout_ms,
         # Same key -> partition mapping as the Java clients and kafka-python.
         "partitioner": "murmur2_random",
+        "reconnect.backoff.max.ms": config.reconnect_backoff_max_ms,
         "logger": log,
         **config.extra,
     }
@@ -60,6 +64,9 @@ def consumer_settings(config: BusConfig, group_id: str) -> dict[str, Any]:
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
+        "session.timeout.ms": config.session_timeout_ms,
+        "heartbeat.interval.ms": config.heartbeat_interval_ms,
+        "reconnect.backoff.max.ms": config.reconnect_backoff_max_ms,
         "logger": log,
         **config.extra,
     }

@@ -33,8 +33,10 @@ from observ.bus.base import (
     run_rebalance_callback,
 )
 from observ.bus.config import BusConfig
+from observ.throttle import ThrottleFilter
 
 log = logging.getLogger("observ.bus.kafka_python")
+_client_logs = ThrottleFilter(level=logging.INFO)
 
 NEVER_MS = 2**31 - 1
 """kafka-python has no 'infinite' delivery timeout; this is Java's Integer.MAX_VALUE (~24.8 days)."""
@@ -60,6 +62,14 @@ def _extra(config: BusConfig) -> dict[str, Any]:
     return {k: _coerce(v) for k, v in config.extra.items()}
 
 
+def _throttle_client_logs() -> None:
+    """kafka-python logs each failed reconnect from several of its modules while a broker is down: one line
+    per kind per 10 s. Its loggers exist once its modules are imported, so this runs with each client."""
+    _client_logs.install(
+        name for name in list(logging.root.manager.loggerDict) if name == "kafka" or name.startswith("kafka.")
+    )
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -74,6 +84,7 @@ def producer_settings(config: BusConfig) -> dict[str, Any]:
         "linger_ms": config.linger_ms,
         "delivery_timeout_ms": config.delivery_timeout_ms or NEVER_MS,
         "max_block_ms": METADATA_WAIT_MS,
+        "reconnect_backoff_max_ms": config.reconnect_backoff_max_ms,
         **_extra(config),
     }
 
@@ -85,6 +96,9 @@ def consumer_settings(config: BusConfig, group_id: str) -> dict[str, Any]:
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        "session_timeout_ms": config.session_timeout_ms,
+        "heartbeat_interval_ms": config.heartbeat_interval_ms,
+        "reconnect_backoff_max_ms": config.reconnect_backoff_max_ms,
         **_extra(config),
     }
 
@@ -97,6 +111,7 @@ class KafkaPythonProducer:
         self._lock = threading.Lock()
         self._reports: queue.SimpleQueue[tuple[OnDelivery, DeliveryReport, int]] = queue.SimpleQueue()
         self._closed = False
+        _throttle_client_logs()
         try:
             self._producer = KafkaProducer(**producer_settings(config))
         except KafkaError as exc:
@@ -181,6 +196,7 @@ class KafkaPythonProducer:
 
 class KafkaPythonConsumer:
     def __init__(self, config: BusConfig, group_id: str) -> None:
+        _throttle_client_logs()
         try:
             self._consumer = KafkaConsumer(**consumer_settings(config, group_id))
         except KafkaError as exc:
