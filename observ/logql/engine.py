@@ -7,7 +7,7 @@ import time
 from functools import lru_cache
 
 from observ.logql import ast
-from observ.logql.errors import LimitError, LogQLError
+from observ.logql.errors import LimitError, LogQLError, series_limit_error
 from observ.logql.limits import QueryLimits
 from observ.logql.logs import select_logs
 from observ.logql.parser import parse, parse_selector
@@ -63,7 +63,7 @@ class Engine:
                 "Try decreasing the query resolution (?step=XX)"
             )
         steps = list(range(start_ns, end_ns + 1, step_ns))
-        value = self._eval(expr, reader, tenant, steps)
+        value = self._eval(expr, reader, tenant, steps, self.limits.max_series)
         return self._done(self._matrix(value, steps), reader)
 
     def query_instant(
@@ -76,7 +76,7 @@ class Engine:
             )
         self._check_intervals(expr)
         reader = self._reader()
-        value = self._eval(expr, reader, tenant, [time_ns])
+        value = self._eval(expr, reader, tenant, [time_ns], self.limits.max_series)
         if isinstance(value, Scalars):
             return self._done(Scalar(time_ns, value.values[0]), reader)
         self._check_series(value)
@@ -116,7 +116,7 @@ class Engine:
             for labels in self._streams(tenant, start_ns, end_ns, match):
                 seen.setdefault(tuple(sorted(labels.items())), labels)
         if len(seen) > self.limits.max_series:
-            raise LimitError(f"maximum number of series ({self.limits.max_series}) reached for a single query")
+            raise series_limit_error(self.limits.max_series)
         return [seen[k] for k in sorted(seen)]
 
     def index_stats(self, query: str, *, tenant: str, start_ns: int, end_ns: int) -> dict[str, int]:
@@ -179,7 +179,7 @@ class Engine:
 
     def _check_series(self, value: SeriesSet) -> None:
         if len(value) > self.limits.max_series:
-            raise LimitError(f"maximum number of series ({self.limits.max_series}) reached for a single query")
+            raise series_limit_error(self.limits.max_series)
 
     def _matrix(self, value: Value, steps: list[int]) -> Matrix:
         if isinstance(value, Scalars):
@@ -189,7 +189,10 @@ class Engine:
             [Series(dict(k), [(steps[i], v) for i, v in sorted(p.items())]) for k, p in sorted(value.items()) if p]
         )
 
-    def _eval(self, expr: ast.SampleExpr, reader: Reader, tenant: str, steps: list[int]) -> Value:
+    def _eval(
+        self, expr: ast.SampleExpr, reader: Reader, tenant: str, steps: list[int], max_series: int | None = None
+    ) -> Value:
+        """`max_series` when `expr` is the whole query: a range aggregation then stops as soon as it passes it."""
         n = len(steps)
         match expr:
             case ast.NumberLiteral(value=v):
@@ -197,13 +200,17 @@ class Engine:
             case ast.VectorLiteral(value=v):
                 return {(): dict.fromkeys(range(n), v)}
             case ast.RangeAggregation():
-                return eval_range(reader, expr, tenant, steps, max_python_rows=self.limits.max_lines_scanned_python)
+                return eval_range(
+                    reader, expr, tenant, steps, max_python_rows=self.limits.max_lines_scanned_python,
+                    max_series=max_series,
+                )  # fmt: skip
             case ast.VectorAggregation(op=op, expr=inner, grouping=grouping, param=param):
                 collapse = _pushable_sum(expr)
                 if collapse is not None and isinstance(inner, ast.RangeAggregation):
                     series = eval_range(
-                        reader, inner, tenant, steps, collapse, max_python_rows=self.limits.max_lines_scanned_python
-                    )
+                        reader, inner, tenant, steps, collapse, max_python_rows=self.limits.max_lines_scanned_python,
+                        max_series=max_series,
+                    )  # fmt: skip
                 else:
                     value = self._eval(inner, reader, tenant, steps)
                     if isinstance(value, Scalars):

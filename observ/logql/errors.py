@@ -20,6 +20,15 @@ class LimitError(LogQLError):
     """A configured limit refused the query (entries, range, series)."""
 
 
+def series_limit_error(limit: int) -> LimitError:
+    """Loki's NewSeriesLimitError."""
+    return LimitError(
+        f"maximum number of series ({limit}) reached for a single query; consider reducing query cardinality by "
+        "adding more specific stream selectors, reducing the time range, or aggregating results with functions "
+        "like sum(), count() or topk()"
+    )
+
+
 class PipelineError(LogQLError):
     """A metric query met a sample carrying `__error__`, which Loki refuses rather than guess."""
 

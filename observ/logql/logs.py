@@ -25,10 +25,15 @@ def select_logs(
             chunks = reader.execute(window, select + " LIMIT ?", after=[limit - len(entries)])
         else:
             chunks = reader.execute(window, select)
+        check = reader.deadline.check
+        stats = reader.stats
         for chunk in chunks:
-            reader.deadline.check()
-            reader.stats.rows_scanned += len(chunk)
+            check()
+            stats.rows_scanned += len(chunk)
+            stats.bytes_scanned += sum(row[11] for row in chunk)
             for row in chunk:
+                if pipeline is not None:
+                    check()  # per line: one line's stages may be slow, the query's deadline still holds
                 stream = cache.stream(row[2:9])
                 md = metadata(row[9], row[10])
                 labels = stream | md if md else stream

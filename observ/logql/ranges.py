@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from math import gcd
 
 from observ.logql import ast
-from observ.logql.errors import LimitError, PipelineError
+from observ.logql.errors import LimitError, PipelineError, series_limit_error
 from observ.logql.pipeline import Pipeline
 from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
 from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels, stdvar
@@ -34,8 +34,12 @@ def eval_range(
     steps: Sequence[int],
     collapse: tuple[str, ...] | None = None,
     max_python_rows: int = 20_000_000,
+    max_series: int | None = None,
 ) -> SeriesSet:
-    """`collapse`: labels of an enclosing `sum by (...)` (additive ops only), applied while counting."""
+    """`collapse`: labels of an enclosing `sum by (...)` (additive ops only), applied while counting.
+
+    `max_series`: the series are the query's result, so more than this many stop the query at once.
+    """
     rng = agg.range
     first = steps[0] - rng.offset_ns - rng.range_ns + 1
     last = steps[-1] - rng.offset_ns + 1
@@ -44,9 +48,9 @@ def eval_range(
         present = (
             {}
             if rng.range_ns == 0
-            else _sql_counts(reader, pd, agg, steps, ())
+            else _sql_counts(reader, pd, agg, steps, (), None)
             if not pd.rest and rng.unwrap is None
-            else _python(reader, pd, agg, steps, (), max_python_rows)
+            else _python(reader, pd, agg, steps, (), max_python_rows, None)
         )
         seen = set().union(*(points.keys() for points in present.values()))
         labels = {m.name: m.value for m in rng.log.selector.matchers if m.op is ast.MatchOp.EQ}
@@ -55,12 +59,17 @@ def eval_range(
     if rng.range_ns == 0:
         return {}  # every window (t, t] is empty, as in Loki
     if not pd.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
-        return _sql_counts(reader, pd, agg, steps, collapse)
-    return _python(reader, pd, agg, steps, collapse, max_python_rows)
+        return _sql_counts(reader, pd, agg, steps, collapse, max_series)
+    return _python(reader, pd, agg, steps, collapse, max_python_rows, max_series)
 
 
 def _sql_counts(
-    reader: Reader, pd: Pushdown, agg: ast.RangeAggregation, steps: Sequence[int], collapse: tuple[str, ...] | None
+    reader: Reader,
+    pd: Pushdown,
+    agg: ast.RangeAggregation,
+    steps: Sequence[int],
+    collapse: tuple[str, ...] | None,
+    max_series: int | None = None,
 ) -> SeriesSet:
     rng = agg.range
     n = len(steps)
@@ -72,20 +81,19 @@ def _sql_counts(
     gparams: list[object] = []
     gexprs = list(_FULL_GROUP) if collapse is None else [label_sql(name, gparams) for name in collapse]
     aliases = [f"g{i}" for i in range(len(gexprs))]
-    # Only byte ops read the line column: counting rows never decompresses it.
-    nbytes = "sum(strlen(line))" if agg.op in _BYTES_OPS else "0"
     gsel = "".join(f"{e} AS {al}, " for e, al in zip(gexprs, aliases, strict=True))
     gnames = "".join(f"{al}, " for al in aliases)
     # k: the sub-bucket (base+(k-1)g, base+kg] of a row; window i covers sub-buckets i*a-b+1 .. i*a.
     # Integer division truncates in DuckDB, so every numerator is shifted to be positive first; the windows
     # of a sub-bucket are clipped to the steps before they are unnested (a long range never expands past n).
+    # Window -1 collects every row once: the lines and bytes the query processed, for its stats.
     template = (
         f"SELECT {gnames} i, sum(c)::DOUBLE, sum(nb)::DOUBLE FROM ("
-        f" SELECT {gnames} unnest(range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))"
-        " AS i, c, nb FROM ("
-        f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, {nbytes} AS nb"
+        f" SELECT {gnames} unnest(list_prepend(-1,"
+        "  range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))) AS i, c, nb FROM ("
+        f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb"
         "   FROM {source} GROUP BY ALL)"
-        ") WHERE i >= 0 AND i < ? GROUP BY ALL"
+        ") WHERE i < ? GROUP BY ALL"
     )
     before = [a * b, a, a, b, b, a, n, *gparams, base, width, g, g, b]
     seconds = width / 1e9
@@ -102,12 +110,21 @@ def _sql_counts(
     for chunk in reader.execute(pd, template, before, [n]):
         reader.deadline.check()
         for row in chunk:
+            i, c, nb = row[ng], row[ng + 1], row[ng + 2]
+            if i < 0:
+                reader.stats.rows_scanned += int(c)
+                reader.stats.bytes_scanned += int(nb or 0)
+                continue
             if collapse is None:
                 labels = cache.stream(row[:7]) | metadata(row[7], row[8])
             else:
                 labels = {name: v for name, v in zip(collapse, row[:ng], strict=True) if v}
-            i, c, nb = row[ng], row[ng + 1], row[ng + 2]
-            out.setdefault(key_of(labels), {})[i] = value(c, nb)
+            points = out.get(key := key_of(labels))
+            if points is None:
+                points = out[key] = {}
+                if max_series is not None and len(out) > max_series:
+                    raise series_limit_error(max_series)
+            points[i] = value(c, nb)
     return out
 
 
@@ -118,6 +135,7 @@ def _python(
     steps: Sequence[int],
     collapse: tuple[str, ...] | None,
     max_rows: int,
+    max_series: int | None = None,
 ) -> SeriesSet:
     rng = agg.range
     pipeline = Pipeline(pd.rest) if pd.rest else None
@@ -129,9 +147,11 @@ def _python(
     cache = LabelCache()
     scanned = 0
     template = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"
+    check = reader.deadline.check
     for chunk in reader.execute(pd, template):
-        reader.deadline.check()
+        check()
         scanned += len(chunk)
+        reader.stats.bytes_scanned += sum(row[11] for row in chunk)
         if scanned > max_rows:
             raise LimitError(
                 f"the query would process more than {max_rows} lines in its pipeline; narrow the selector or range"
@@ -142,6 +162,7 @@ def _python(
             labels = stream | md if md else stream
             line = row[1]
             if pipeline is not None:
+                check()  # per line: one line's stages may be slow, the query's deadline still holds
                 out = pipeline.process(row[0], line, labels)
                 if out is None:
                     continue
@@ -159,7 +180,12 @@ def _python(
                 labels = reduce_labels(labels, agg.grouping)
             elif collapse is not None:
                 labels = {k: labels[k] for k in collapse if labels.get(k)}
-            ts_list, values = samples.setdefault(key_of(labels), ([], []))
+            series = samples.get(key := key_of(labels))
+            if series is None:
+                series = samples[key] = ([], [])
+                if max_series is not None and len(samples) > max_series:
+                    raise series_limit_error(max_series)
+            ts_list, values = series
             ts_list.append(row[0])
             values.append(v)
     reader.stats.rows_scanned += scanned
@@ -171,6 +197,7 @@ def _python(
     for key, (ts_list, values) in samples.items():
         points: dict[int, float] = {}
         for i, t in enumerate(steps):
+            check()
             hi = t - rng.offset_ns
             lo = hi - rng.range_ns
             a = bisect.bisect_right(ts_list, lo)

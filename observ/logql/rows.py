@@ -15,8 +15,8 @@ from observ.logql.results import QueryStats
 from observ.logql.sql import COLUMN_LABELS, METADATA_COLUMNS, Pushdown, Where
 from observ.store.logstore import LogStore
 
-ROW_COLUMNS = "ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id"
-"""Selected in this order; `Row` indexes follow it."""
+ROW_COLUMNS = "ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line)"
+"""Selected in this order; `Row` indexes follow it. The last is the line's size in bytes (query stats)."""
 FETCH = 4096
 
 

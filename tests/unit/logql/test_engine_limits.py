@@ -6,6 +6,8 @@ import pytest
 
 from observ.logql.engine import Engine
 from observ.logql.errors import LimitError
+from observ.logql.limits import QueryLimits
+from observ.logql.pipeline import Pipeline
 from observ.logql.results import Matrix, Vector
 from observ.model import DecodedBatch, Stream
 from observ.store.logstore import LogStore
@@ -14,13 +16,18 @@ S = 10**9
 H = 3600 * S
 T0 = 1_700_000_000 * S
 TENANT = "default"
+PODS = ["a-1", "a-2", "a-3"]
+
+
+def _line(i: int) -> str:
+    return f'{{"status": {200 + i % 3}, "msg": "line {i} é"}}'
 
 
 @pytest.fixture(scope="module")
 def store() -> LogStore:
     s = LogStore(":memory:")
     batches = []
-    for n, pod in enumerate(["a-1", "a-2", "a-3"]):
+    for n, pod in enumerate(PODS):
         ts = [T0 + i * 3 * S + n for i in range(1200)]
         batches.append(
             DecodedBatch(
@@ -32,7 +39,7 @@ def store() -> LogStore:
                 trace_id=[""] * len(ts),
                 span_id=[""] * len(ts),
                 end=list(range(1, len(ts) + 1)),
-                line=[f'{{"status": {200 + i % 3}, "msg": "line {i}"}}' for i in range(len(ts))],
+                line=[_line(i) for i in range(len(ts))],
             )
         )
     s.append(batches)
@@ -85,3 +92,78 @@ def test_a_long_range_at_a_fine_step_counts_without_expanding_every_window(engin
     assert len(series.points) == 3601
     assert series.points[-1] == (T0 + H, 3600.0)
     assert series.points[0] == (T0, 1.0)
+
+
+def _in_window(lo: int, hi: int) -> tuple[int, int]:
+    """Lines and bytes of the fixture's rows with lo < ts <= hi."""
+    rows = [_line(i) for n in range(len(PODS)) for i in range(1200) if lo < T0 + i * 3 * S + n <= hi]
+    return len(rows), sum(len(r.encode()) for r in rows)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'count_over_time({service="api"}[1h])',  # counted in DuckDB
+        'sum by (pod) (rate({service="api"}[1h]))',  # counted in DuckDB into the groups
+        'count_over_time({service="api"} | json status [1h])',  # through the Python pipeline
+    ],
+)
+def test_metric_queries_report_the_lines_and_bytes_they_processed(engine: Engine, query: str) -> None:
+    result = engine.query_instant(query, tenant=TENANT, time_ns=T0 + H)
+    lines, nbytes = _in_window(T0, T0 + H)
+    assert (result.stats.rows_scanned, result.stats.bytes_scanned) == (lines, nbytes)
+
+
+@pytest.mark.parametrize("query", ['{service="api"}', '{service="api"} | json | status="201"'])
+def test_log_queries_report_the_lines_and_bytes_they_processed(engine: Engine, query: str) -> None:
+    result = engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + 10 * S, step_ns=S, limit=5000)
+    lines, nbytes = _in_window(T0 - 1, T0 + 10 * S - 1)
+    assert (result.stats.rows_scanned, result.stats.bytes_scanned) == (lines, nbytes)
+
+
+SERIES_LIMIT = (
+    "maximum number of series (2) reached for a single query; consider reducing query cardinality by adding more "
+    "specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() "
+    "or topk()"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'count_over_time({service="api"}[1h])',
+        'sum by (pod) (count_over_time({service="api"}[1h]))',
+        'count_over_time({service="api"} | json [1h])',
+        'max_over_time({service="api"} | json | unwrap status [1h])',
+    ],
+)
+def test_max_series_is_loki_s_message(store: LogStore, query: str) -> None:
+    engine = Engine(store, QueryLimits(max_series=2))
+    with pytest.raises(LimitError) as info:
+        engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + H, step_ns=60 * S)
+    assert str(info.value) == SERIES_LIMIT
+
+
+def test_max_series_stops_the_pipeline_as_soon_as_it_is_passed(
+    store: LogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows come in time order, the three pods interleaved: the third series shows up at the third line."""
+    calls = 0
+    process = Pipeline.process
+
+    def counting(self: Pipeline, ts: int, line: str, labels: dict[str, str]) -> object:
+        nonlocal calls
+        calls += 1
+        return process(self, ts, line, labels)
+
+    monkeypatch.setattr(Pipeline, "process", counting)
+    engine = Engine(store, QueryLimits(max_series=2))
+    with pytest.raises(LimitError):
+        engine.query_instant('count_over_time({service="api"} | json [1h])', tenant=TENANT, time_ns=T0 + H)
+    assert calls < 10
+
+
+def test_max_series_counts_the_result_not_the_streams_under_an_aggregation(store: LogStore) -> None:
+    engine = Engine(store, QueryLimits(max_series=2))
+    result = engine.query_instant('sum(count_over_time({service="api"} | json [1h]))', tenant=TENANT, time_ns=T0 + H)
+    assert isinstance(result.data, Vector) and len(result.data.samples) == 1
