@@ -30,7 +30,13 @@ def ship(
     tenant: Annotated[str | None, typer.Option(help="Tenant (X-Scope-OrgID) of every stream.")] = None,
     service: Annotated[str | None, typer.Option(help="Service label; default from env, path or file.")] = None,
     label: Annotated[list[str] | None, typer.Option(help="Extra stream label key=value (repeatable).")] = None,
-    checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file.")] = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder of the checkpoints (default ./observ-data); mount it in a container."),
+    ] = None,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Checkpoint file (default <data>/adapter-checkpoints.json).")
+    ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="auto, cri, docker or raw.")] = None,
     start_at: Annotated[str | None, typer.Option(help="beginning or end, for files never seen.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics, /healthz, /readyz; 0 = off.")] = None,
@@ -56,8 +62,8 @@ def ship(
         data["stdin"] = True
     for target, key, value in (
         (bus, "bootstrap", bootstrap), (bus, "backend", backend), (kafka, "topic", topic),
-        (data, "tenant", tenant), (data, "service", service), (tail, "checkpoint_path", checkpoint),
-        (tail, "start_at", start_at), (data, "http_port", metrics_port),
+        (data, "tenant", tenant), (data, "service", service), (data, "data", folder),
+        (tail, "checkpoint_path", checkpoint), (tail, "start_at", start_at), (data, "http_port", metrics_port),
     ):  # fmt: skip
         if value is not None:
             target[key] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from collectors.log_adapter.sinks.kafka.config import KafkaSinkConfig
 from collectors.log_adapter.sources.tail.config import TailConfig
@@ -13,11 +13,16 @@ from collectors.log_adapter.transforms.config import ParseConfig
 
 KiB = 1024
 MiB = 1024 * KiB
+CHECKPOINT_FILE = "adapter-checkpoints.json"
 
 
 class AdapterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    data: Path = Path("./observ-data")
+    """The adapter's folder, as `--data` is in every command: its checkpoints live there
+    (`<data>/adapter-checkpoints.json` unless `tail.checkpoint_path` says otherwise). In a container,
+    mount a volume here, or a restart reads every file again from where the lost checkpoint began."""
     tail: TailConfig = Field(default_factory=lambda: TailConfig(include=[]))
     stdin: bool = False
     """Read stdin instead of files (`-` on the command line)."""
@@ -34,9 +39,20 @@ class AdapterConfig(BaseModel):
     read_budget_bytes: int = Field(1 * MiB, ge=4 * KiB)
     checkpoint_interval_ms: int = Field(1000, ge=10)
     shutdown_timeout_ms: int = Field(10_000, ge=0)
+    status_interval_ms: int = Field(10_000, ge=0)
+    """`observ ship` prints what it is doing on stderr: a live table on a terminal, else a line this often;
+    0 = neither."""
     http_host: str = "127.0.0.1"
     http_port: int = 9180
     """/metrics, /healthz, /readyz; 0 disables."""
+
+    @model_validator(mode="after")
+    def _checkpoint_in_data(self) -> AdapterConfig:
+        if "checkpoint_path" not in self.tail.model_fields_set:
+            self.tail.checkpoint_path = str(self.data / CHECKPOINT_FILE)
+            # Still derived, not given: a later `data` (a flag over a config file) moves it along.
+            self.tail.model_fields_set.discard("checkpoint_path")
+        return self
 
 
 class ConfigError(ValueError):

@@ -41,6 +41,12 @@ class Metrics:
         )
         self.sink_errors = Counter("observ_adapter_sink_errors", "Delivery failures retried.", registry=r)
         self.lag_bytes = Gauge("observ_adapter_lag_bytes", "Bytes in sources not yet read.", registry=r)
+        self.files_open = Gauge("observ_adapter_files_open", "Files held open (being read).", registry=r)
+        self.files_waiting = Gauge(
+            "observ_adapter_files_waiting",
+            "Files with unread data that wait for a handle (open-file cap reached, or EMFILE).",
+            registry=r,
+        )
         self.inflight_bytes = Gauge(
             "observ_adapter_inflight_bytes", "Bytes handed to the sink, not yet acknowledged.", registry=r
         )

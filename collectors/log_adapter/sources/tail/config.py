@@ -31,6 +31,7 @@ class TailConfig(BaseModel):
     partial_line_timeout_ms: int = Field(5000, ge=0)
     """A last line without newline is emitted after this idle time (a writer that never ends its line)."""
     checkpoint_path: str = "./observ-data/adapter-checkpoints.json"
+    """In `observ ship`, `<--data>/adapter-checkpoints.json` unless given."""
     checkpoint_interval_ms: int = Field(1000, ge=10)
     forget_after_ms: int = Field(3_600_000, ge=0)
     """Forget the checkpoint of a file not seen (open, or found by a scan) for this long."""
