@@ -47,11 +47,11 @@ def is_form(request: Request) -> bool:
     return request.method == "POST" and content_type == FORM_CONTENT_TYPE
 
 
-async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, list[str]]:
-    """Go's r.Form: url-encoded body values first, then the query string's; a body over `limit` is BodyTooLarge."""
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """Go's r.Form: url-encoded body values first, then the query string's; a body over 10 MB is BodyTooLarge."""
     form: dict[str, list[str]] = {}
     if is_form(request):
-        body = (await read_capped(request, limit)).decode("utf-8", errors="replace")
+        body = (await read_capped(request, MAX_FORM_BYTES)).decode("utf-8", errors="replace")
         for k, v in parse_qsl(body, keep_blank_values=True):
             form.setdefault(k, []).append(v)
     for k, v in request.query_params.multi_items():
