@@ -12,8 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
-def serve_health(host: str, port: int, registry: CollectorRegistry, ready: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Start the endpoints on a daemon thread; `ready()` decides /readyz (200 or 503)."""
+def serve_health(
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    ready: Callable[[], bool],
+    problem: Callable[[], str | None] = lambda: None,
+) -> ThreadingHTTPServer:
+    """Start the endpoints on a daemon thread; `ready()` decides /readyz (200 or 503), `problem()` /healthz."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -21,7 +27,8 @@ def serve_health(host: str, port: int, registry: CollectorRegistry, ready: Calla
             if path == "/metrics":
                 self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                self._reply(200, b"ok\n")
+                trouble = problem()
+                self._reply(503 if trouble else 200, f"{trouble}\n".encode() if trouble else b"ok\n")
             elif path == "/readyz":
                 ok = ready()
                 self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n")

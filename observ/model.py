@@ -90,6 +90,15 @@ class Batch:
     entries: list[Entry] = field(default_factory=list)
     observed_ts: int = 0
     nbytes: int = 0
+    after: int | None = None
+    """The batch holds every entry of its stream in this source that ends in `(after, last end]`;
+    the sidecar sets it to the previous entry's end so consecutive batches' ranges meet. None: the
+    first entry's start, which is always true but leaves gaps where other streams' lines sit."""
+
+    def covers_from(self) -> int:
+        if self.after is not None:
+            return self.after
+        return self.entries[0].start if self.entries else 0
 
     def encode(self) -> bytes:
         """Columnar JSON: cheap to build here, cheap to turn into Arrow columns in the ingester."""
@@ -99,6 +108,7 @@ class Batch:
                 "v": 1,
                 "stream": self.stream.to_dict(),
                 "source": self.source,
+                "after": self.covers_from(),
                 "observed_ts": self.observed_ts,
                 "ts": [e.ts for e in es],
                 "level": [e.level for e in es],
@@ -118,15 +128,20 @@ class Batch:
         for col in ("ts", "level", "trace_id", "span_id", "end"):
             if len(d[col]) != n:
                 raise ValueError(f"column {col!r} has {len(d[col])} values, expected {n}")
+        end = d["end"]
+        after = int(d["after"]) if d.get("after") is not None else None
+        if end and after is not None and after >= end[0]:
+            raise ValueError(f"after={after} does not precede the first entry's end {end[0]}")
         return DecodedBatch(
             stream=Stream.from_dict(d["stream"]),
             source=str(d["source"]),
+            after=after,
             observed_ts=int(d.get("observed_ts", 0)),
             ts=d["ts"],
             level=d["level"],
             trace_id=d["trace_id"],
             span_id=d["span_id"],
-            end=d["end"],
+            end=end,
             line=d["line"],
         )
 
@@ -144,9 +159,16 @@ class DecodedBatch:
     span_id: list[str]
     end: list[int]
     line: list[str]
+    after: int | None = None
+    """Stored ranges grow by `(after, end[-1]]` (see Batch.after); None: just before the first end."""
 
     def __len__(self) -> int:
         return len(self.line)
+
+    def covers_from(self) -> int:
+        if self.after is not None:
+            return self.after
+        return self.end[0] - 1 if self.end else 0
 
     @classmethod
     def from_batch(cls, b: Batch) -> DecodedBatch:
@@ -155,6 +177,7 @@ class DecodedBatch:
         return cls(
             stream=b.stream,
             source=b.source,
+            after=b.covers_from(),
             observed_ts=b.observed_ts,
             ts=[e.ts for e in es],
             level=[e.level for e in es],

@@ -49,9 +49,14 @@ class _SourceState:
     path: str
     pipeline: LinePipeline
     read_end: int = 0
+    read_start: int = 0
+    """Where this process started reading: no entry of either stream ends between it and the first one read."""
     inflight: dict[int, int] = field(default_factory=dict)
     """batch sequence number -> start offset of its first entry"""
     last_seen: float = 0.0
+    last_end: dict[str, int] = field(default_factory=dict)
+    """stdout/stderr -> end of the last entry routed: the next batch's `after`, so the ingester's
+    stored ranges of a stream meet even where the other stream's lines sit between them."""
 
 
 @dataclass(slots=True)
@@ -140,6 +145,7 @@ class Topology:
         if state is None:
             pipeline = LinePipeline(self.config.parse, self.metrics, chunk.path)
             state = self._sources[chunk.source] = _SourceState(chunk.source, chunk.path, pipeline)
+            state.read_start = chunk.starts[0] if chunk.starts else 0
         state.last_seen = now
         return state
 
@@ -169,8 +175,10 @@ class Topology:
                 ob = open_batches.get(key)
                 if ob is None:
                     stream = self.resolver.resolve(state.path, e.stream)
-                    ob = open_batches[key] = _Open(Batch(stream, source), e.start, now)
+                    after = state.last_end.get(e.stream, state.read_start)
+                    ob = open_batches[key] = _Open(Batch(stream, source, after=min(after, e.start)), e.start, now)
                 b = ob.batch
+            state.last_end[e.stream] = e.end
             b.entries.append(e)
             b.nbytes += len(e.line) + _ENTRY_OVERHEAD
             if len(b.entries) >= max_entries or b.nbytes >= max_bytes:

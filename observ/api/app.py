@@ -100,7 +100,11 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    def healthz(response: Response) -> dict[str, str]:
+        """503 while the store cannot commit (disk full, I/O errors): the process is up but losing ground."""
+        if store.write_error:
+            response.status_code = 503
+            return {"status": "cannot write", "error": store.write_error}
         return {"status": "ok"}
 
     @app.get("/readyz")

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
 from observ.model import SCHEMA_VERSION, Batch, DecodedBatch
-from observ.store.logstore import AppendResult, LogStore, Prepared
+from observ.store.logstore import AppendResult, LogStore, Prepared, StoreWriteError
+from observ.throttle import LogThrottle
 
 log = logging.getLogger("observ.ingest")
 
@@ -36,6 +37,8 @@ class IngestConfig(BaseModel):
     """Upper bound on how long a row waits in memory before its transaction."""
     max_poll_records: int = 100
     """Records (sidecar batches of up to ~1000 entries) per poll."""
+    write_retry_max_ms: int = 5000
+    """Longest wait between attempts while the store cannot write (disk full): the ingester waits, never skips."""
 
 
 class IngestMetrics:
@@ -50,6 +53,9 @@ class IngestMetrics:
             "observ_ingest_rejected_records", "Records that could not be decoded.", ["reason"], registry=r
         )
         self.commit_seconds = Histogram("observ_ingest_commit_seconds", "Time of one DuckDB transaction.", registry=r)
+        self.write_errors = Counter(
+            "observ_ingest_write_errors", "Transactions that failed to commit and were retried.", registry=r
+        )
         self.rows = Gauge("observ_store_log_rows", "Log rows in the store (all tenants).", registry=r)
         self.last_commit = Gauge(
             "observ_ingest_last_commit_timestamp_seconds", "Wall time of the last commit.", registry=r
@@ -93,6 +99,7 @@ class Ingester:
         self._rows_at_start = store.count()
         self.metrics.rows.set(self._rows_at_start)
         self.on_commit: Callable[[], None] | None = None
+        self._throttle = LogThrottle(every_s=10.0)
         # One prepared append is written while the next one is prepared: DuckDB's insert
         # releases the GIL, so decoding and building columns overlap with it.
         self._writes: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
@@ -181,17 +188,41 @@ class Ingester:
         while (prepared := self._writes.get()) is not None:
             try:
                 if not failed:
-                    start = time.perf_counter()
-                    result = self.store.write(prepared)
-                    self.metrics.commit_seconds.observe(time.perf_counter() - start)
-                    self._written.put((prepared, result))
-                    self.store.maybe_compact()
+                    result = self._write(prepared)
+                    if result is None:  # stopped while the store could not write: later appends depend on it
+                        failed = True
+                    else:
+                        self._written.put((prepared, result))
+                        self.store.maybe_compact()
             except BaseException as e:  # the poll thread re-raises it; the process restarts from DuckDB
                 failed = True
                 self._written.put(e)
             finally:
                 self._writes.task_done()
         self._writes.task_done()
+
+    def _write(self, prepared: Prepared) -> AppendResult | None:
+        """Commit `prepared`, retrying while the store cannot write (disk full, I/O errors).
+
+        Nothing is lost by waiting: the rows stay in Kafka and the offsets are not committed, polling
+        stops once the queue is full, and /healthz reports the error. None if stopped before it committed.
+        """
+        delay = 0.1
+        while True:
+            start = time.perf_counter()
+            try:
+                result = self.store.write(prepared)
+            except StoreWriteError as e:
+                self.metrics.write_errors.inc()
+                if not self._throttle.suppressed("write"):
+                    log.error("cannot write to the store, retrying every %.0f s: %s", max(delay, 1), e)
+                if not self._running:
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, self.config.write_retry_max_ms / 1000)
+                continue
+            self.metrics.commit_seconds.observe(time.perf_counter() - start)
+            return result
 
     def _drain(self) -> None:
         """Wait until every prepared append is written, so DuckDB's offsets are current."""

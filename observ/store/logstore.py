@@ -7,6 +7,7 @@ which skips segments; the view `logs` is both without skipping.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from observ.store import relation as rel
 from observ.store import segments as segfiles
 from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
+from observ.store.coverage import Coverage
 from observ.store.schema import LOG_COLUMNS, define_logs_view, ensure_schema
 
 log = logging.getLogger("observ.store")
@@ -30,12 +32,50 @@ log = logging.getLogger("observ.store")
 _COLUMNS = LOG_COLUMNS
 _SELECT = ", ".join(_COLUMNS)
 _ARROW_SCHEMA = pa.schema([(c, pa.int64() if c in ("ts", "observed_ts") else pa.string()) for c in _COLUMNS])
+_PUSH_IDENTITY = ("tenant", "service", "namespace", "pod", "container", "stream", "labels", "ts", "line")
+"""What makes two pushed entries one for Loki: the stream, the timestamp and the line (not metadata)."""
+_RANGES_SCHEMA = pa.schema(
+    [("stream_id", pa.string()), ("source", pa.string()), ("lo", pa.int64()), ("hi", pa.int64()),
+     ("updated_ns", pa.int64())]
+)  # fmt: skip
+
+
+def _columns(batches: list[tuple[DecodedBatch, list[int] | None]]) -> pa.Table | None:
+    """Arrow rows of the kept entries (`None` = all of a batch), batches grouped by tenant and service."""
+    if not batches:
+        return None
+    cols: dict[str, list] = {c: [] for c in _COLUMNS}
+    for b, idx in sorted(batches, key=lambda t: (t[0].stream.tenant, t[0].stream.service, t[0].ts[0])):
+        m = len(b) if idx is None else len(idx)
+        s = b.stream
+        for col, value in (
+            ("tenant", s.tenant), ("service", s.service), ("namespace", s.namespace), ("pod", s.pod),
+            ("container", s.container), ("stream", s.stream), ("observed_ts", b.observed_ts),
+            ("labels", orjson.dumps(dict(s.labels)).decode()),
+        ):  # fmt: skip
+            cols[col].extend([value] * m)
+        for col in ("ts", "level", "trace_id", "span_id", "line"):
+            src = getattr(b, col)
+            cols[col].extend(src if idx is None else [src[i] for i in idx])
+    return pa.Table.from_pydict(cols, schema=_ARROW_SCHEMA)
+
+
+def _per_stream(rows: pa.Table) -> dict[tuple[str, str, str], int]:
+    if not rows.num_rows:
+        return {}
+    counts = rows.group_by(["tenant", "service", "level"]).aggregate([("ts", "count")])
+    return {
+        (t, s, lv): n
+        for t, s, lv, n in zip(*(counts.column(c).to_pylist() for c in ("tenant", "service", "level", "ts_count")),
+                               strict=True)
+    }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     inserted: int
     duplicates: int
+    """Entries skipped: replays of stored source ranges, and pushed entries identical to a stored one."""
     per_stream: dict[tuple[str, str, str], int]
     """Inserted rows by (tenant, service, level), for the ingested-lines counters."""
 
@@ -45,11 +85,22 @@ class Prepared:
     """An append whose Python work is done; `LogStore.write` commits it."""
 
     rows: pa.Table | None
-    positions: dict[tuple[str, str], int]
+    """Entries read from a source file, replays already filtered out."""
+    pushed: pa.Table | None
+    """Entries without a source (pushed through the API), deduplicated against the store on write."""
+    coverage: dict[tuple[str, str], Coverage]
+    """The new stored ranges of every (stream id, source) this append touches."""
     offsets: dict[tuple[str, int], int]
     rejected: list[tuple[str, int, int, str, bytes]]
     duplicates: int
-    per_stream: dict[tuple[str, str, str], int]
+
+
+class StoreWriteError(RuntimeError):
+    """A transaction could not commit (disk full, I/O error); nothing of it was kept.
+
+    The same `Prepared` must be written again before any later one: it holds source ranges that
+    later prepares already counted on.
+    """
 
 
 class LogStore:
@@ -81,14 +132,14 @@ class LogStore:
         row = self._con.execute("SELECT count(*) FROM logs_hot").fetchone()
         self._hot_rows = int(row[0]) if row else 0
         self._retry_at = 0
-        self._staged: dict[tuple[str, str], int] = {}
-        """Positions of prepared appends not written yet."""
-        self._positions: dict[tuple[str, str], int] = {
-            (s, src): off
-            for s, src, off in self._con.execute(
-                "SELECT stream_id, source, end_offset FROM source_positions"
-            ).fetchall()
-        }
+        self.write_error: str | None = None
+        """Why the last transaction failed, until one commits again: health reports it."""
+        self._staged: dict[tuple[str, str], Coverage] = {}
+        """Ranges of prepared appends not written yet."""
+        ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for s, src, lo, hi in self._con.execute("SELECT stream_id, source, lo, hi FROM source_ranges").fetchall():
+            ranges.setdefault((s, src), []).append((lo, hi))
+        self._coverage: dict[tuple[str, str], Coverage] = {k: Coverage(v) for k, v in ranges.items()}
 
     def _open_segments(self, directory: Path) -> None:
         registered = {name for (name,) in self._con.execute("SELECT path FROM segments").fetchall()}
@@ -154,8 +205,17 @@ class LogStore:
         offsets: dict[tuple[str, int], int] | None = None,
         rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
     ) -> AppendResult:
-        """Insert the new entries of `batches` and record offsets in one transaction, then compact if due."""
-        result = self.write(self.prepare(batches, offsets, rejected))
+        """Insert the new entries of `batches` and record offsets in one transaction, then compact if due.
+
+        On StoreWriteError nothing is kept and this append's staged ranges are dropped, so the same
+        batches can simply be appended again.
+        """
+        prepared = self.prepare(batches, offsets, rejected)
+        try:
+            result = self.write(prepared)
+        except StoreWriteError:
+            self.discard(prepared)
+            raise
         self.maybe_compact()
         return result
 
@@ -167,67 +227,80 @@ class LogStore:
     ) -> Prepared:
         """The Python half of an append: filter replays, build Arrow columns. No database access.
 
-        Entries whose end offset is at or before the position of their (stream, source),
-        stored or staged by an earlier prepare, are duplicates of a replay and are skipped.
-        Batches without a source (pushed through the API: no file position) are never skipped.
+        An entry is a replay when its end offset lies in a stored or staged range of its
+        (stream, source) (coverage.py); each batch then adds its own range. That is decided batch by
+        batch before anything is reordered, and depends neither on the order batches arrive in
+        nor on their timestamps. Batches without a source (pushed through the API) skip this
+        filter; identical pushed entries (same stream, timestamp and line) are kept once, here
+        and against the store on write, as Loki does with a client's retries.
         Prepared appends must be written in the order they were prepared.
         """
-        cols: dict[str, list] = {c: [] for c in _COLUMNS}
-        new_positions: dict[tuple[str, str], int] = {}
-        per_stream: dict[tuple[str, str, str], int] = {}
+        staged: dict[tuple[str, str], Coverage] = {}
+        kept: list[tuple[DecodedBatch, list[int] | None]] = []
+        pushed: list[tuple[DecodedBatch, list[int] | None]] = []
+        seen_pushed: set[tuple[str, int, str]] = set()
         duplicates = 0
-        # Entries of a batch are in time order; grouping batches by stream keeps rows clustered by
-        # (tenant, service, ts) for DuckDB's zone maps without an ORDER BY over the whole insert.
-        for b in sorted(batches, key=lambda b: (b.stream.tenant, b.stream.service, b.ts[0] if b.ts else 0)):
-            first = 0
+        for b in batches:
             n = len(b)
-            if b.source:
-                key = (b.stream.id, b.source)
-                known = new_positions.get(key, self._staged.get(key, self._positions.get(key, -1)))
-                if n and b.end[0] <= known:
-                    while first < n and b.end[first] <= known:
-                        first += 1
-                    duplicates += first
-                if first < n:
-                    new_positions[key] = b.end[-1]
-            if first >= n:
+            if not n:
                 continue
-            m = n - first
-            s = b.stream
-            for col, value in (
-                ("tenant", s.tenant), ("service", s.service), ("namespace", s.namespace), ("pod", s.pod),
-                ("container", s.container), ("stream", s.stream), ("observed_ts", b.observed_ts),
-                ("labels", orjson.dumps(dict(s.labels)).decode()),
-            ):  # fmt: skip
-                cols[col].extend([value] * m)
-            for col in ("ts", "level", "trace_id", "span_id", "line"):
-                src = getattr(b, col)
-                cols[col].extend(src[first:] if first else src)
-            levels = b.level[first:] if first else b.level
-            for lv in set(levels):
-                k = (s.tenant, s.service, lv)
-                per_stream[k] = per_stream.get(k, 0) + levels.count(lv)
-        self._staged.update(new_positions)
-        rows = pa.Table.from_pydict(cols, schema=_ARROW_SCHEMA) if cols["line"] else None
-        return Prepared(rows, new_positions, dict(offsets or {}), list(rejected), duplicates, per_stream)
+            if not b.source:
+                keep = []
+                for i in range(n):
+                    k = (b.stream.id, b.ts[i], b.line[i])
+                    if k not in seen_pushed:
+                        seen_pushed.add(k)
+                        keep.append(i)
+                duplicates += n - len(keep)
+                if keep:
+                    pushed.append((b, None if len(keep) == n else keep))
+                continue
+            key = (b.stream.id, b.source)
+            cov = staged.get(key)
+            if cov is None:
+                known = self._staged.get(key) or self._coverage.get(key)
+                cov = staged[key] = known.copy() if known is not None else Coverage()
+            lo = b.covers_from()
+            idx: list[int] | None = None
+            if not cov.disjoint(lo, b.end[-1]):
+                idx = [i for i, e in enumerate(b.end) if not cov.contains(e)]
+                duplicates += n - len(idx)
+            cov.add(lo, b.end[-1])
+            if idx is None or idx:
+                kept.append((b, idx))
+        # Grouping batches by stream keeps rows clustered by (tenant, service, ts) for DuckDB's zone
+        # maps without an ORDER BY over the whole insert; it comes after the replay filter on purpose.
+        self._staged.update(staged)
+        return Prepared(_columns(kept), _columns(pushed), staged, dict(offsets or {}), list(rejected), duplicates)
+
+    def discard(self, prepared: Prepared) -> None:
+        """Forget the staged ranges of an append that will not be written (prepared after it: none)."""
+        for key, cov in prepared.coverage.items():
+            if self._staged.get(key) is cov:
+                del self._staged[key]
 
     def write(self, prepared: Prepared) -> AppendResult:
-        """The database half: rows, positions, offsets and rejects in one transaction."""
+        """The database half: rows, ranges, offsets and rejects in one transaction.
+
+        Raises StoreWriteError when the transaction cannot commit; the store stays usable and
+        `write_error` says why until a later write succeeds.
+        """
         p = prepared
         now = time.time_ns()
         with self._lock:
             con = self._con
-            con.execute("BEGIN TRANSACTION")
             try:
-                if p.rows is not None:
-                    con.register("_incoming", p.rows)
+                con.execute("BEGIN TRANSACTION")
+                pushed, skipped = self._new_pushed(p.pushed)
+                inserted = pa.concat_tables(
+                    [t for t in (p.rows, pushed) if t is not None] or [_ARROW_SCHEMA.empty_table()]
+                )
+                if inserted.num_rows:
+                    con.register("_incoming", inserted)
                     con.execute("INSERT INTO logs_hot SELECT * FROM _incoming")
                     con.unregister("_incoming")
-                if p.positions:
-                    con.executemany(
-                        "INSERT OR REPLACE INTO source_positions VALUES (?, ?, ?, ?)",
-                        [(s, src, off, now) for (s, src), off in p.positions.items()],
-                    )
+                if p.coverage:
+                    self._write_ranges(p.coverage, now)
                 if p.offsets:
                     con.executemany(
                         "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)",
@@ -238,17 +311,65 @@ class LogStore:
                         "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in p.rejected]
                     )
                 con.execute("COMMIT")
+            except duckdb.Error as e:
+                self._rollback()
+                self.write_error = f"{type(e).__name__}: {e}"
+                raise StoreWriteError(self.write_error) from e
             except BaseException:
-                con.execute("ROLLBACK")
-                self._staged.clear()
+                self._rollback()
                 raise
-            self._positions.update(p.positions)
-            self._hot_rows += p.rows.num_rows if p.rows is not None else 0
-            for key, off in p.positions.items():
-                if self._staged.get(key) == off:
+            self.write_error = None
+            for key, cov in p.coverage.items():
+                self._coverage[key] = cov
+                if self._staged.get(key) is cov:
                     del self._staged[key]
-        inserted = p.rows.num_rows if p.rows is not None else 0
-        return AppendResult(inserted, p.duplicates, p.per_stream)
+            self._hot_rows += inserted.num_rows
+        return AppendResult(inserted.num_rows, p.duplicates + skipped, _per_stream(inserted))
+
+    def _rollback(self) -> None:
+        """A failed COMMIT has already rolled back (DuckDB then refuses ROLLBACK): never mask the cause."""
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("ROLLBACK")
+
+    def _write_ranges(self, coverage: dict[tuple[str, str], Coverage], now: int) -> None:
+        keys = pa.table({"stream_id": [k[0] for k in coverage], "source": [k[1] for k in coverage]})
+        rows = [(k[0], k[1], lo, hi, now) for k, cov in coverage.items() for lo, hi in cov.ranges()]
+        ranges = pa.table(
+            {name: [r[i] for r in rows] for i, name in enumerate(("stream_id", "source", "lo", "hi", "updated_ns"))},
+            schema=_RANGES_SCHEMA,
+        )
+        con = self._con
+        con.register("_keys", keys)
+        con.register("_ranges", ranges)
+        con.execute("DELETE FROM source_ranges r USING _keys k WHERE r.stream_id = k.stream_id AND r.source = k.source")
+        con.execute("INSERT INTO source_ranges SELECT * FROM _ranges")
+        con.unregister("_keys")
+        con.unregister("_ranges")
+
+    def _new_pushed(self, pushed: pa.Table | None) -> tuple[pa.Table | None, int]:
+        """Pushed rows minus those identical to a stored row of the same stream (same ts and line)."""
+        if pushed is None:
+            return None, 0
+        dup: set[int] = set()
+        con = self._con
+        con.register("_pushed", pushed.append_column("_i", pa.array(range(pushed.num_rows), pa.int64())))
+        for (tenant,) in con.execute("SELECT DISTINCT tenant FROM _pushed").fetchall():
+            lo, hi, services = con.execute(
+                "SELECT min(ts), max(ts), list(DISTINCT service) FROM _pushed WHERE tenant = ?", [tenant]
+            ).fetchone() or (0, 0, [])
+            r = self.relation(rel.ScanHints(tenant, lo, hi + 1, frozenset(services)))
+            same = " AND ".join(f"s.{c} = p.{c}" for c in _PUSH_IDENTITY)
+            found = con.execute(
+                f"SELECT p._i FROM _pushed p WHERE p.tenant = ? AND EXISTS "
+                f"(SELECT 1 FROM {r.sql} AS s WHERE s.ts BETWEEN ? AND ? AND {same})",
+                [tenant, *r.params, lo, hi],
+            ).fetchall()
+            dup.update(i for (i,) in found)
+        con.unregister("_pushed")
+        if not dup:
+            return pushed, 0
+        keep = pa.array([i not in dup for i in range(pushed.num_rows)])
+        return pushed.filter(keep), len(dup)
 
     def recent(self, service: str, limit: int = 100, tenant: str = "default") -> list[dict[str, object]]:
         """Newest lines of one service: the plain JSON endpoint of the embedded API."""

@@ -1,7 +1,8 @@
 """DuckDB schema: log rows plus the positions that make ingestion exactly-once.
 
-`kafka_offsets` and `source_positions` are written in the same transaction as the
-rows they produced, so a replay after any crash finds them and inserts nothing twice.
+`kafka_offsets` and `source_ranges` (the byte ranges of each source whose entries are stored, see
+coverage.py) are written in the same transaction as the rows they produced, so a replay after any
+crash finds them and inserts nothing twice.
 `logs_hot` is the hot table; `segments` registers the Parquet files compaction moved older
 rows into (see segments.py), with the skip filters the query side prunes by. `logs` is a view
 of both, so plain SQL over the database file still sees every row; queries that should skip
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 LOG_COLUMNS = (
     "tenant", "ts", "observed_ts", "service", "namespace", "pod", "container",
@@ -47,12 +48,12 @@ DDL = (
     )
     """,
     """
-    CREATE TABLE IF NOT EXISTS source_positions (
+    CREATE TABLE IF NOT EXISTS source_ranges (
         stream_id VARCHAR NOT NULL,
         source VARCHAR NOT NULL,
-        end_offset BIGINT NOT NULL,
-        updated_ns BIGINT NOT NULL,
-        PRIMARY KEY (stream_id, source)
+        lo BIGINT NOT NULL,
+        hi BIGINT NOT NULL,
+        updated_ns BIGINT NOT NULL
     )
     """,
     """
@@ -89,18 +90,35 @@ DDL = (
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Tables of the current version; a version 1 file's table `logs` becomes the hot table."""
-    legacy = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
-        "AND table_name = 'logs'"
-    ).fetchone()
-    if legacy and legacy[0]:
+    if _has_table(con, "logs"):
         con.execute("ALTER TABLE logs RENAME TO logs_hot")
     for stmt in DDL:
         con.execute(stmt)
+    _migrate_positions(con)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [str(SCHEMA_VERSION)],
     )
+
+
+def _migrate_positions(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 2 kept one end offset per source: everything up to it counts as stored."""
+    if _has_table(con, "source_positions"):
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "INSERT INTO source_ranges SELECT stream_id, source, -1, end_offset, updated_ns FROM source_positions"
+        )
+        con.execute("DROP TABLE source_positions")
+        con.execute("COMMIT")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = ?",
+        [name],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def define_logs_view(con: duckdb.DuckDBPyConnection) -> None:

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from observ.bus import BusConfig, Record, TopicPartition
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
 from observ.store.ingest import IngestConfig, Ingester
-from observ.store.logstore import LogStore
+from observ.store.logstore import AppendResult, LogStore, Prepared, StoreWriteError
 
 TOPIC = "observ.logs"
 STREAM = Stream(tenant="acme", service="api")
@@ -78,3 +78,49 @@ def test_restart_resumes_from_duckdb_offsets_and_skips_resent_entries(tmp_path: 
     lines = [r[0] for r in store.cursor().execute("SELECT line FROM logs ORDER BY ts").fetchall()]
     assert lines == [f"l{i}" for i in range(15)]
     assert ing.metrics.lines.labels("acme", "api", "info")._value.get() == 5
+
+
+def test_one_poll_of_batches_whose_timestamps_step_back_stores_them_all(tmp_path: Path) -> None:
+    """Lines carry their own time and it steps back between batches of one source (a late writer)."""
+    records = []
+    for k in range(20):
+        entries = [Entry(ts=10**12 - k * 120 * 10**9 + i, line=f"b{k} l{i}", start=k * 10 + i, end=k * 10 + i + 1)
+                   for i in range(10)]  # fmt: skip
+        payload = Batch(STREAM, "src", entries, after=k * 10).encode()
+        records.append(record(k, range(0), payload))
+    store = LogStore(tmp_path / "db.duckdb")
+    ing, consumer = run_once(store, records)
+    assert store.count() == 200
+    assert ing.metrics.duplicates._value.get() == 0
+    assert consumer.committed == {TopicPartition(TOPIC, 0): 20}
+
+
+class FullDisk:
+    """A store whose first writes fail as DuckDB does on ENOSPC."""
+
+    def __init__(self, store: LogStore, failures: int) -> None:
+        self.store, self.failures = store, failures
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def write(self, prepared: Prepared) -> AppendResult:
+        if self.failures:
+            self.failures -= 1
+            raise StoreWriteError('Failed to commit: Could not write file "x.wal": No space left on device')
+        return self.store.write(prepared)
+
+
+def test_a_store_that_cannot_write_is_retried_in_order_and_nothing_is_skipped(tmp_path: Path) -> None:
+    store = FullDisk(LogStore(tmp_path / "db.duckdb"), failures=3)
+    records = [record(0, range(0, 10)), record(1, range(10, 20))]
+    consumer = FakeConsumer(records)
+    config = IngestConfig(bus=BusConfig(), topic=TOPIC, write_retry_max_ms=20)
+    ing = Ingester(config, store, CollectorRegistry(), lambda c, g: consumer)  # type: ignore[arg-type]
+    consumer.subscribe([TOPIC], on_assign=ing._on_assign)
+    ing.step()
+    ing.flush()
+    ing._drain()
+    assert store.failures == 0 and ing.metrics.write_errors._value.get() == 3
+    assert store.count() == 20 and store.kafka_offsets(TOPIC) == {0: 2}
+    assert consumer.committed == {TopicPartition(TOPIC, 0): 2}

@@ -189,12 +189,15 @@ def test_in_memory_store_has_no_segments(tmp_path: Path) -> None:
     assert all_lines(store) == [f"api request {i:08d} done" for i in range(3)]
 
 
-def test_batches_without_a_source_are_never_deduplicated(tmp_path: Path) -> None:
+def test_pushed_copies_are_kept_once_hot_or_compacted_and_never_touch_source_ranges(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     first = store.append([batch("api", 3, source="")])
     again = store.append([batch("api", 3, source="")])
-    assert (first.inserted, again.inserted, again.duplicates) == (3, 3, 0)
-    assert store.cursor().execute("SELECT count(*) FROM source_positions").fetchone() == (0,)
+    assert (first.inserted, again.inserted, again.duplicates) == (3, 0, 3)
+    store.compact()
+    overlapping = store.append([batch("api", 5, source="")])
+    assert (overlapping.inserted, overlapping.duplicates) == (2, 3)
+    assert store.cursor().execute("SELECT count(*) FROM source_ranges").fetchone() == (0,)
     filed = store.append([batch("api", 3, source="f")])
     replay = store.append([batch("api", 3, source="f")])
     assert (filed.inserted, replay.inserted, replay.duplicates) == (3, 0, 3)

@@ -1,40 +1,90 @@
-"""In-process sink for the single-node `observ up`: batches go straight into the store, no broker."""
+"""In-process sink for the single-node `observ up`: batches go straight into the store, no broker.
+
+Only `observ up` imports it (it brings DuckDB in); the sidecar's own import path never does.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Protocol
 
 from collectors.log_adapter.sinks.base import Ack
 from observ.model import Batch, DecodedBatch
+from observ.store.logstore import Prepared, StoreWriteError
+from observ.throttle import LogThrottle
+
+log = logging.getLogger("observ.log_adapter.store")
 
 
-class Appender(Protocol):
-    def append(self, batches: list[DecodedBatch]) -> object: ...
+class Writer(Protocol):
+    def prepare(self, batches: list[DecodedBatch]) -> Prepared: ...
+    def write(self, prepared: Prepared) -> object: ...
+    def maybe_compact(self) -> object: ...
+    def discard(self, prepared: Prepared) -> None: ...
 
 
 class StoreSink:
-    """Synchronous: a batch is acknowledged once its transaction committed."""
+    """A batch is acknowledged once its transaction committed.
 
-    def __init__(self, store: Appender) -> None:
+    When the store cannot write (disk full), batches wait here in order and are retried; they stay
+    in flight, so the topology stops reading at its in-flight bound and the checkpoint stays behind
+    them. Nothing is acknowledged, skipped or dropped while the store is failing.
+    """
+
+    def __init__(self, store: Writer, retry_max_s: float = 5.0) -> None:
         self._store = store
         self._acks: list[Ack] = []
+        self._waiting: list[tuple[Prepared, Ack]] = []
+        self._retry_at = 0.0
+        self._delay = 0.1
+        self._retry_max_s = retry_max_s
+        self._throttle = LogThrottle(every_s=10.0)
 
     def send(self, batch: Batch, on_ack: Ack) -> bool:
-        self._store.append([DecodedBatch.from_batch(batch)])
-        self._acks.append(on_ack)
+        self._waiting.append((self._store.prepare([DecodedBatch.from_batch(batch)]), on_ack))
+        self._write_waiting()
         return True
 
+    def _write_waiting(self) -> None:
+        """Write waiting batches in the order they were prepared; stop at the first that fails."""
+        if time.monotonic() < self._retry_at:
+            return
+        while self._waiting:
+            prepared, ack = self._waiting[0]
+            try:
+                self._store.write(prepared)
+            except StoreWriteError as e:
+                if not self._throttle.suppressed("write"):
+                    log.error("cannot write to the store; %d batches wait and are retried: %s", len(self._waiting), e)
+                self._retry_at = time.monotonic() + self._delay
+                self._delay = min(self._delay * 2, self._retry_max_s)
+                return
+            self._delay = 0.1
+            self._waiting.pop(0)
+            self._acks.append(ack)
+            self._store.maybe_compact()
+
     def poll(self, timeout: float) -> None:
+        self._write_waiting()
         acks, self._acks = self._acks, []
         for ack in acks:
             ack(None)
 
     def flush(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self._waiting and time.monotonic() < deadline:
+            time.sleep(min(0.05, self._retry_max_s))
+            self.poll(0)
         self.poll(0)
-        return 0
+        return len(self._waiting)
 
     def ready(self) -> bool:
-        return True
+        return not self._waiting
 
     def close(self) -> None:
+        """Batches still waiting are given up (not acknowledged: the checkpoint re-reads them)."""
         self.poll(0)
+        for prepared, _ in reversed(self._waiting):
+            self._store.discard(prepared)
+        self._waiting.clear()
