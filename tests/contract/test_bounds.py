@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,17 @@ def test_form_bodies_over_10_mb_are_refused_and_the_server_stays_up(
     assert alpha.get("/ready").status_code == 200
     r = alpha.post("/loki/api/v1/query_range", data={"query": '{service="db"}', **window(server)})
     assert r.status_code == 200 and len(r.json()["data"]["result"]) == 1
+
+
+def test_push_bodies_over_the_cap_are_413_raw_or_decompressed(server: Server, alpha: httpx.Client) -> None:
+    """push.max_body_bytes (64 MiB) holds for the bytes sent and for what gzip would inflate them to."""
+    json_type = {"Content-Type": "application/json"}
+    raw = alpha.post("/loki/api/v1/push", content=b" " * (64 * MIB + 1), headers=json_type)
+    bomb = gzip.compress(b" " * (64 * MIB + 1), compresslevel=9)
+    inflated = alpha.post("/loki/api/v1/push", content=bomb, headers={**json_type, "Content-Encoding": "gzip"})
+    assert (raw.status_code, inflated.status_code) == (413, 413)
+    assert raw.text.startswith("request body too large: 67108865 bytes, limit: 67108864 bytes")
+    assert alpha.get("/ready").status_code == 200
 
 
 def test_push_refuses_entries_too_new_or_out_of_reach_and_stores_the_rest(server: Server) -> None:
