@@ -11,10 +11,11 @@ import pytest
 
 from tests.integration.harness import ingester, sidecar, wait_for
 from tests.integration.test_pipeline_exactly_once import ingested, stored_lines
+from tests.integration.writers import rfc3339
 
 pytestmark = pytest.mark.kafka
 
-TS = "2026-11-25T10:00:00.000000001Z"
+TS = rfc3339(time.time_ns())
 
 
 def cri(text: bytes, stream: bytes = b"stdout") -> bytes:

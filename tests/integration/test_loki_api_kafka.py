@@ -14,15 +14,13 @@ from tests.integration.writers import RotatingWriter
 
 pytestmark = pytest.mark.kafka
 
-WINDOW = {"start": "2026-11-25T09:59:00Z", "end": "2026-11-25T10:01:00Z"}
-"""The writer stamps its CRI lines 2026-11-25T10:00:00.<seq>Z."""
-
 
 def test_serve_ingests_kafka_and_answers_loki_queries(tmp_path: Path, kafka_bootstrap: str, kafka_topic) -> None:
     topic = kafka_topic(partitions=2)
     writer = RotatingWriter(
         tmp_path / "logs/var/log/pods/shop_api-7f9c_0d6e/api/0.log", "cri-api", "cri", "rename", 400
     )
+    window = writer.window()
     sc = sidecar(tmp_path, [str(tmp_path / "logs/var/log/pods/*/*/*.log")], kafka_bootstrap, topic)
     port = free_port()
     addr = f"http://127.0.0.1:{port}"
@@ -34,14 +32,14 @@ def test_serve_ingests_kafka_and_answers_loki_queries(tmp_path: Path, kafka_boot
     writer.write(1000)
 
     def stored() -> int:
-        r = httpx.get(f"{addr}/loki/api/v1/index/stats", params={"query": '{container="api"}', **WINDOW})
+        r = httpx.get(f"{addr}/loki/api/v1/index/stats", params={"query": '{container="api"}', **window})
         return int(r.json()["entries"]) if r.status_code == 200 else -1
 
     wait_for(lambda: stored() == 1000, 60, "1000 lines through Kafka into the server's store")
     wait_for(lambda: httpx.get(f"{addr}/ready").status_code == 200, 30, "/ready with the ingester assigned")
 
     r = httpx.get(f"{addr}/loki/api/v1/query_range",
-                  params={"query": '{container="api"} | logfmt | seq="0000999"', **WINDOW})  # fmt: skip
+                  params={"query": '{container="api"} | logfmt | seq="0000999"', **window})  # fmt: skip
     [stream] = r.json()["data"]["result"]
     assert stream["stream"]["pod"] == "api-7f9c" and stream["stream"]["namespace"] == "shop"
     assert stream["values"][0][1].startswith("cri-api seq=0000999")
