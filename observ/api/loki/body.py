@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 MAX_FORM_BYTES = 10 << 20
 """Go's net/http `maxFormSize`: the largest url-encoded body `ParseForm` reads."""
@@ -26,6 +26,13 @@ class BodyTooLarge(ValueError):
         super().__init__(f"request body too large: {shown}, limit: {limit} bytes")
 
 
+class BodyIncomplete(ValueError):
+    """The client went away before its body ended: Go's reader says `unexpected EOF` (400, not a server bug)."""
+
+    def __init__(self) -> None:
+        super().__init__("unexpected EOF")
+
+
 async def read_capped(request: Request, limit: int) -> bytes:
     """The body, refused before reading when Content-Length exceeds `limit`, else as soon as the count does."""
     declared = request.headers.get("content-length", "")
@@ -33,11 +40,14 @@ async def read_capped(request: Request, limit: int) -> bytes:
         raise BodyTooLarge(limit, int(declared))
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit, None)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit, None)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyIncomplete() from None
     return b"".join(chunks)
 
 

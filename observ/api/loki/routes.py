@@ -145,6 +145,8 @@ class LokiApi:
             return text(e.status, str(e))
         except body.BodyTooLarge:
             return text(400, body.FORM_TOO_LARGE)
+        except body.BodyIncomplete as e:
+            return text(400, str(e))
         except (p.ParamError, LogQLError) as e:
             return text(400, str(e))
         except QueryTimeout:
@@ -238,7 +240,7 @@ class LokiApi:
         except (push.BodyTooLarge, body.BodyTooLarge) as e:
             PushRejected("request_too_large", tenant, str(e)).emit(self.metrics)
             return text(413, str(e) + "\n")
-        except push.PushError as e:
+        except (push.PushError, body.BodyIncomplete) as e:
             PushRejected("invalid_request", tenant, str(e)).emit(self.metrics)
             return text(400, str(e) + "\n")
         except Exception as e:

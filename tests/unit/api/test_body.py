@@ -14,14 +14,20 @@ from observ.api.loki import body
 CHUNK = b"x" * 1000
 
 
-def request(chunks: Iterator[bytes], headers: dict[str, str], method: str = "POST") -> tuple[Request, list[int]]:
-    """A request whose body arrives chunk by chunk; the list counts the chunks the server pulled."""
+END: Message = {"type": "http.request", "body": b"", "more_body": False}
+GONE: Message = {"type": "http.disconnect"}
+
+
+def request(
+    chunks: Iterator[bytes], headers: dict[str, str], method: str = "POST", end: Message = END
+) -> tuple[Request, list[int]]:
+    """A request whose body arrives chunk by chunk, then `end`; the list counts the chunks the server pulled."""
     pulled = [0]
 
     async def receive() -> Message:
         chunk = next(chunks, None)
         if chunk is None:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return end
         pulled[0] += 1
         return {"type": "http.request", "body": chunk, "more_body": True}
 
@@ -49,6 +55,12 @@ def test_undeclared_length_stops_reading_past_the_cap() -> None:
     with pytest.raises(body.BodyTooLarge, match="more than 5000 bytes"):
         asyncio.run(body.read_capped(req, 5000))
     assert pulled == [6]
+
+
+def test_a_client_gone_mid_body_is_a_client_error() -> None:
+    req, _ = request(iter([CHUNK]), {}, end=GONE)
+    with pytest.raises(body.BodyIncomplete, match="unexpected EOF"):
+        asyncio.run(body.read_capped(req, 5000))
 
 
 def test_body_at_the_cap_is_read() -> None:
