@@ -53,7 +53,7 @@ class Engine:
         if isinstance(expr, ast.LogExpr):
             self._check_limit(limit)
             backward = direction.lower() != "forward"
-            data = select_logs(reader, expr, tenant, start_ns, end_ns, limit, backward)
+            data = select_logs(reader, expr, tenant, start_ns, end_ns, limit, backward, self.limits.max_response_bytes)
             return self._done(data, reader)
         if step_ns <= 0:
             raise LogQLError("zero or negative query resolution step widths are not accepted. Try a positive integer")

@@ -14,7 +14,7 @@ from typing import Any
 
 import re2
 
-from observ.logql.errors import LogQLError
+from observ.logql.errors import LimitError, LogQLError
 
 # --- RE2 ------------------------------------------------------------------------------------------
 
@@ -131,14 +131,16 @@ def go_find_all(rx: Any, s: str) -> list[Any]:
 
 
 def go_replace_all(rx: Any, s: str, repl: str, literal: bool, max_size: int | None = None) -> str:
-    """ReplaceAllString / ReplaceAllLiteralString; ValueError as soon as the result would pass `max_size`."""
+    """ReplaceAllString / ReplaceAllLiteralString; LimitError as soon as the result would pass `max_size`."""
     out: list[str] = []
     last = size = 0
     for m in go_find_all(rx, s):
         piece = repl if literal else go_expand(repl, m)
         size += m.start() - last + len(piece)
         if max_size is not None and size > max_size:
-            raise ValueError(f"output of more than {max_size} bytes exceeds the max line size")
+            raise LimitError(
+                f"template output of more than {max_size} bytes exceeds the max line size ({max_size} bytes)"
+            )
         out.append(s[last : m.start()])
         out.append(piece)
         last = m.end()

@@ -16,6 +16,9 @@ class QueryLimits(BaseModel):
     max_query_range_ns: int = Field(
         721 * HOUR_NS, ge=1, description="max_query_range: longest `[range]` of a range aggregation (Loki: unlimited)."
     )
+    max_response_bytes: int = Field(
+        100 * 2**20, ge=1, description="Lines and labels a log query may return (Loki: the 100 MB gRPC message cap)."
+    )
     query_timeout_s: float = Field(60.0, gt=0, description="Wall-clock budget of one query.")
     max_lines_scanned_python: int = Field(
         20_000_000, ge=1, description="Rows a query may pull into the Python pipeline before it is refused."

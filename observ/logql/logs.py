@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from observ.logql import ast
+from observ.logql.errors import LimitError
 from observ.logql.pipeline import Pipeline
 from observ.logql.results import LogEntry, StreamResult, Streams
 from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
@@ -11,12 +12,21 @@ from observ.logql.sql import compile_pushdown
 
 
 def select_logs(
-    reader: Reader, log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int, limit: int, backward: bool
+    reader: Reader,
+    log: ast.LogExpr,
+    tenant: str,
+    start_ns: int,
+    end_ns: int,
+    limit: int,
+    backward: bool,
+    max_bytes: int = 100 * 2**20,
 ) -> Streams:
+    """`max_bytes`: the lines and parsed labels returned may not pass it (a template can make every line large)."""
     pd = compile_pushdown(log, tenant, start_ns, end_ns)
     order = "DESC" if backward else "ASC"
     select = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts {order}, line {order}"
     entries: list[tuple[dict[str, str], LogEntry]] = []
+    size = 0
     cache = LabelCache()
     pipeline = Pipeline(pd.rest) if pd.rest else None
     # Newest slices first: a limit met in a recent slice never scans the older ones.
@@ -45,6 +55,9 @@ def select_logs(
                     continue
                 line, labels = out
                 parsed = {k: v for k, v in labels.items() if k not in stream and k not in md}
+                size += len(line) + sum(len(v) for v in parsed.values())
+                if size > max_bytes:
+                    raise LimitError(f"response larger than the max message size ({size} vs {max_bytes})")
                 entries.append((labels, LogEntry(row[0], line, md, parsed)))
                 if len(entries) >= limit:
                     return group_streams(entries)

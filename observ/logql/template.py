@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from observ.logql.errors import LogQLError
+from observ.logql.errors import LimitError, LogQLError
 from observ.logql.template_funcs import (
     FUNCTIONS,
     MAX_LINE_SIZE,
@@ -551,6 +551,8 @@ def _call(name: str, nodes: list[_Arg], final: Any, ctx: _Ctx, dot: Any) -> Any:
         if type(result) is str and len(result) > MAX_LINE_SIZE:
             check_size(len(result))
         return result
+    except LimitError:
+        raise
     except TemplateError as e:
         raise TemplateError(f"error calling {name}: {e}") from None
     except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as e:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from observ.logql.errors import LimitError
 from observ.logql.gocompat import (
     compile_regex,
     format_float,
@@ -40,12 +41,12 @@ class TemplateError(Exception):
 
 MAX_LINE_SIZE = 256 * 1024
 """Longest text a template may make (a line, a label, any value on the way): Loki's default max_line_size.
-Sizes are checked before the allocation, so `repeat 100000000` costs nothing."""
+Sizes are checked before the allocation, so `repeat 100000000` costs nothing; past it the query is refused."""
 
 
 def check_size(size: int) -> None:
     if size > MAX_LINE_SIZE:
-        raise TemplateError(f"output of {size} bytes exceeds the max line size ({MAX_LINE_SIZE} bytes)")
+        raise LimitError(f"template output of {size} bytes exceeds the max line size ({MAX_LINE_SIZE} bytes)")
 
 
 # --- Go values -------------------------------------------------------------------------------------

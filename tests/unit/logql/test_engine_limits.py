@@ -167,3 +167,11 @@ def test_max_series_counts_the_result_not_the_streams_under_an_aggregation(store
     engine = Engine(store, QueryLimits(max_series=2))
     result = engine.query_instant('sum(count_over_time({service="api"} | json [1h]))', tenant=TENANT, time_ns=T0 + H)
     assert isinstance(result.data, Vector) and len(result.data.samples) == 1
+
+
+def test_a_log_query_stops_at_max_response_bytes(store: LogStore) -> None:
+    """Each line made 100 KB by a template: a limit of 5000 lines would hold 500 MB."""
+    engine = Engine(store, QueryLimits(max_response_bytes=2**20))
+    query = '{service="api"} | line_format "{{ repeat 100000 \\"a\\" }}"'
+    with pytest.raises(LimitError, match=r"^response larger than the max message size \(1100000 vs 1048576\)$"):
+        engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + H, step_ns=S, limit=5000)

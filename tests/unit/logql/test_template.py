@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from observ.logql.errors import LogQLError
+from observ.logql.errors import LimitError, LogQLError
 from observ.logql.template import TemplateError, compile_template
 
 LABELS = {
@@ -253,9 +253,9 @@ def test_label_template_name() -> None:
         '{{ range (fromJson .queries) }}{{ repeat 200000 "y" }}{{ end }}',
     ],
 )
-def test_templates_that_would_allocate_past_the_line_size_fail_the_line(text: str) -> None:
-    """Loki caps lines at max_line_size: past it the line gets TemplateFormatErr, before anything big is built."""
-    with pytest.raises(TemplateError, match="exceeds the max line size"):
+def test_templates_that_would_allocate_past_the_line_size_refuse_the_query(text: str) -> None:
+    """Lines are capped at Loki's max_line_size: past it the query is refused, before anything big is built."""
+    with pytest.raises(LimitError, match="exceeds the max line size"):
         compile_template(text)(LABELS, LINE, TS)
 
 
