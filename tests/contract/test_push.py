@@ -112,3 +112,27 @@ def test_pushing_twice_stores_twice(server: Server) -> None:
         body["streams"][0]["values"] = [[now, "b"]]  # type: ignore[index]
         assert c.post("/loki/api/v1/push", json=body).status_code == 204
         assert sorted(g[2] for g in lines(c, '{job="twice"}')) == ["a", "b"]
+
+
+def test_a_retried_push_is_stored_once_as_loki_does(server: Server) -> None:
+    """Promtail, Alloy and OTel collectors re-send a request after a timeout: same stream, ts and line = one entry."""
+    now = time.time_ns()
+    values = [[str(now - NS), "GET /a 200"], [str(now - NS), "GET /a 200"], [str(now), "GET /b 500"]]
+    body = {"streams": [{"stream": {"job": "retry"}, "values": values}]}
+    with server.client(**fresh_tenant()) as c:
+        for _ in range(3):
+            assert c.post("/loki/api/v1/push", json=body).status_code == 204
+        gz = gzip.compress(orjson.dumps(body))
+        assert (
+            c.post(
+                "/loki/api/v1/push",
+                content=gz,
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            ).status_code
+            == 204
+        )
+        assert [g[2] for g in lines(c, '{job="retry"}')] == ["GET /a 200", "GET /b 500"]
+        r = c.get(
+            "/loki/api/v1/query", params={"query": 'sum(count_over_time({job="retry"}[1h]))', "time": str(now + NS)}
+        )
+        assert r.json()["data"]["result"][0]["value"][1] == "2"
