@@ -30,6 +30,13 @@ class TailConfig(BaseModel):
     """Keep reading a renamed or deleted file until it has been idle this long after its path moved on."""
     partial_line_timeout_ms: int = Field(5000, ge=0)
     """A last line without newline is emitted after this idle time (a writer that never ends its line)."""
+    max_open_files: int = Field(512, ge=1)
+    """Files held open at once, at most; also never more than half the process's RLIMIT_NOFILE, so the
+    checkpoint, the Kafka client and the metrics endpoint always find a descriptor. Past it, files read to
+    their end are closed to let waiting ones in, and reopened when they grow."""
+    close_idle_ms: int = Field(60_000, ge=1000)
+    """A file read to its end that did not grow for this long is closed; a scan reopens it when it grows,
+    and finds it by inode if it was rotated away meanwhile."""
     checkpoint_path: str = "./observ-data/adapter-checkpoints.json"
     """In `observ ship`, `<--data>/adapter-checkpoints.json` unless given."""
     checkpoint_interval_ms: int = Field(1000, ge=10)

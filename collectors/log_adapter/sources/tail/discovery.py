@@ -18,6 +18,7 @@ class Found:
     path: str
     dev: int
     ino: int
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ def open_reason(e: OSError) -> str:
         return "not_regular_file"
     if e.errno == errno.ELOOP:
         return "symlink_loop"
+    if e.errno in (errno.EMFILE, errno.ENFILE):
+        return "too_many_open_files"
     return "open_failed"
 
 
@@ -122,7 +125,7 @@ def scan(include: list[str], exclude: list[str]) -> tuple[dict[Inode, Found], li
         prev = found.get(key)
         # Prefer the real file over a symlink (/var/log/containers -> /var/log/pods): labels come from it.
         if prev is None or (os.path.islink(prev.path) and not os.path.islink(path)):
-            found[key] = Found(path, st.st_dev, st.st_ino)
+            found[key] = Found(path, st.st_dev, st.st_ino, st.st_size)
     return found, problems
 
 

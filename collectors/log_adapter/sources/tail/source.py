@@ -24,12 +24,22 @@ Rotation:
   the old source; the truncated file goes on from 0 as a new generation.
 - restart: lineages are matched by inode and content, not by path, so a file
   renamed while we were down is found in its directory and finished.
+
+Descriptors: a file read to its end is closed ("parked") when it has not grown
+for `close_idle_ms`, or at once when another file waits for a descriptor
+(`max_open_files`, at most half of RLIMIT_NOFILE). Everything else about it
+stays, position and anchor included; a scan reopens it by inode when it grew or
+shrank at its path, or when its path moved on (found again by inode in its
+folder, so what was written before the rotation is read to its end). EMFILE
+lowers the cap to what the process can hold, and files wait for a later scan.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import resource
 import stat
 import time
 from collections.abc import Callable
@@ -68,6 +78,17 @@ __all__ = ["Lines", "TailSource"]
 _SEEK_BACK = 64 * 1024
 _MTIME_SLACK_NS = 1_000_000_000
 """File times come from a coarse clock (a tick behind ours, or whole seconds on some filesystems)."""
+_SPARE_HANDLES = 8
+"""Descriptors left to the rest of the process when EMFILE says where its limit is."""
+_OUT_OF_HANDLES = (errno.EMFILE, errno.ENFILE)
+
+
+def handle_cap(configured: int) -> int:
+    """At most half the soft descriptor limit: checkpoints, Kafka's sockets and the metrics endpoint need the rest."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    return max(1, min(configured, soft // 2))
 
 
 @dataclass(slots=True, eq=False)
@@ -91,6 +112,11 @@ class _Tailed:
     until reading passes it (else a crash meanwhile leaves only the anchor at the offset)."""
     path_checked: float = float("-inf")
     """When we last looked whether its path still leads to it (at its end)."""
+
+    @property
+    def parked(self) -> bool:
+        """Closed, read to its end, to free its descriptor (fd is -1); a scan reopens it when it changes."""
+        return self.fd < 0
 
 
 @dataclass(slots=True, eq=False)
@@ -139,6 +165,9 @@ class TailSource:
         meanwhile at a new path would look like history after the restart."""
         self._rr = 0
         self._readable = 0
+        self._cap = handle_cap(config.max_open_files)
+        self._waiting: set[Inode] = set()
+        """Files with something for us that found no descriptor at the last scan."""
 
     # -- public API ------------------------------------------------------
 
@@ -159,6 +188,8 @@ class TailSource:
             self._read_round_robin(left, now, out)
         self._timeouts(now, out)
         self._readable = sum(max(0, t.size - t.split.pos) for t in self._tailed.values())
+        self.metrics.files_open.set(self._held())
+        self.metrics.files_waiting.set(len(self._waiting))
         # The sizes this read saw: no fstat per file per read (lag_bytes() is the fresh figure).
         self.metrics.lag_bytes.set(self._readable + sum(max(0, p.size) for p in self._pending.values()))
         if self._must_save or now - self._last_save >= cfg.checkpoint_interval_ms / 1000:
@@ -183,7 +214,10 @@ class TailSource:
         try:
             self.store.save(now)
         except OSError as e:
-            self._report(self.config.checkpoint_path, "checkpoint_write_failed", e.strerror or str(e))
+            if e.errno not in _OUT_OF_HANDLES or not self._make_room():
+                self._report(self.config.checkpoint_path, "checkpoint_write_failed", e.strerror or str(e))
+                return
+            self.save_checkpoints()  # a descriptor was freed for it
             return
         self._clear(self.config.checkpoint_path)
         self._last_save = now
@@ -194,7 +228,7 @@ class TailSource:
         lag = 0
         for t in self._tailed.values():
             try:
-                size = os.fstat(t.fd).st_size
+                size = t.size if t.parked else os.fstat(t.fd).st_size
             except OSError:
                 size = t.size
             lag += max(0, size - t.split.pos)
@@ -212,7 +246,8 @@ class TailSource:
             self._identify(self.clock())
         self.save_checkpoints()
         for t in self._tailed.values():
-            os.close(t.fd)
+            if not t.parked:
+                os.close(t.fd)
         for p in self._pending.values():
             os.close(p.fd)
         self._tailed.clear()
@@ -249,6 +284,8 @@ class TailSource:
         found, problems = scan(cfg.include, cfg.exclude)
         for p in problems:
             self._report(p.path, p.reason, p.detail)
+        self._waiting.clear()
+        self._wake_parked(found)
         newest = self._newest_by_path()
         for key, t in self._by_inode.items():
             f = found.get(key)
@@ -264,7 +301,7 @@ class TailSource:
                 p.moved_at = now
         # Truncations first: a copytruncate copy that matches the globs belongs to the old lineage.
         for t in list(self._tailed.values()):
-            if t.rec.final or self._tailed.get(t.rec.source) is not t:
+            if t.rec.final or t.parked or self._tailed.get(t.rec.source) is not t:
                 continue
             if self._check_size(t, now, out):
                 self._check_anchor(t, now, out)
@@ -288,10 +325,16 @@ class TailSource:
         self._start_at_end = False
 
     def _open(self, path: str, key: Inode) -> tuple[int, os.stat_result] | None:
+        if self._held() >= self._cap and not self._make_room():
+            self._waiting.add(key)
+            return None
         try:
             fd = os.open(path, OPEN_FLAGS)
         except OSError as e:
-            self._report(path, open_reason(e), e.strerror or "")
+            if e.errno in _OUT_OF_HANDLES:
+                self._out_of_handles(key, e)
+            else:
+                self._report(path, open_reason(e), e.strerror or "")
             return None
         try:
             st = os.fstat(fd)
@@ -304,6 +347,69 @@ class TailSource:
             return None
         self._clear(path)
         return fd, st
+
+    # -- descriptors -------------------------------------------------------
+
+    def _held(self) -> int:
+        return sum(1 for t in self._tailed.values() if not t.parked) + len(self._pending)
+
+    def _out_of_handles(self, key: Inode, e: OSError) -> None:
+        """The process hit its limit below our cap: hold fewer from now on; this file waits for a later scan."""
+        self._waiting.add(key)
+        held = self._held()
+        self._cap = max(1, min(self._cap, held - _SPARE_HANDLES))
+        while self._held() > self._cap and self._make_room():
+            pass
+        detail = f"{e.strerror}: {held} files open, now at most {self._cap}; the others wait their turn"
+        SourceError("too_many_open_files", "(descriptors)", detail).emit(self.metrics)
+
+    def _make_room(self) -> bool:
+        """Park the file read to its end that has waited longest for data; False when none can go."""
+        now = self.clock()
+        idle = [t for t in self._tailed.values() if not t.parked and t.moved_at is None and not t.rec.final]
+        idle = [t for t in idle if not t.split.pending and t.size <= t.split.pos]
+        return any(self._park(t, now) for t in sorted(idle, key=lambda t: t.last_data))
+
+    def _park(self, t: _Tailed, now: float) -> bool:
+        """Close a file read to its end, keeping all we know of it; False if it changed meanwhile."""
+        try:
+            size = os.fstat(t.fd).st_size
+        except OSError:
+            return False
+        if size != t.split.pos:
+            t.size = max(t.size, size)  # grown: read on; shrunk: the next size check handles the truncation
+            return False
+        self._sync(t, now)
+        os.close(t.fd)
+        t.fd = -1
+        return True
+
+    def _wake_parked(self, found: dict[Inode, Found]) -> None:
+        """Reopen parked files that changed at their path, or whose path moved on: a rotated file is found
+        again by inode in its folder and read to its end; one deleted while parked is let go."""
+        for t in [t for t in self._tailed.values() if t.parked]:
+            rec = t.rec
+            key = (rec.dev, rec.ino)
+            f = found.get(key)
+            if f is not None:
+                if f.size != t.split.pos:
+                    self._unpark(t, f.path)
+                continue
+            try:
+                path = _locate(os.path.dirname(rec.loc), key)
+            except OSError:
+                continue  # the folder cannot be listed now (EMFILE too): next scan
+            if path is None:
+                self._forget(t)
+            else:
+                self._unpark(t, path)
+
+    def _unpark(self, t: _Tailed, path: str) -> None:
+        opened = self._open(path, (t.rec.dev, t.rec.ino))
+        if opened is not None:
+            t.fd = opened[0]
+            t.rec.loc = path
+            t.path_checked = float("-inf")
 
     def _admit(self, f: Found, now: float) -> None:
         key = (f.dev, f.ino)
@@ -542,6 +648,11 @@ class TailSource:
             if digest(head[: rec.fp_len]) != rec.fp:
                 continue
             try:
+                if t.parked:
+                    # Read to its end at t.split.pos: a copy holds those very bytes before it.
+                    if p.size >= t.split.pos and anchor_at(p.fd, t.split.pos) == t.tail:
+                        return True
+                    continue
                 size = os.fstat(t.fd).st_size
                 if size < t.split.pos or not self._still_ours(t):
                     return True  # the truncation came too; the next look at the original claims this copy
@@ -601,7 +712,7 @@ class TailSource:
 
     def _read_round_robin(self, budget: int, now: float, out: list[Lines]) -> int:
         """Returns what is left of the budget."""
-        files = list(self._tailed.values())
+        files = [t for t in self._tailed.values() if not t.parked]
         if not files:
             return budget
         start = self._rr % len(files)
@@ -765,7 +876,10 @@ class TailSource:
         cfg = self.config
         partial = cfg.partial_line_timeout_ms / 1000
         rotate = cfg.rotate_wait_ms / 1000
+        close_idle = cfg.close_idle_ms / 1000
         for t in list(self._tailed.values()):
+            if t.parked or self._tailed.get(t.rec.source) is not t:
+                continue
             if t.rec.final:
                 if t.moved_at is not None and now - t.moved_at >= rotate:
                     self._close(t, out)
@@ -782,15 +896,21 @@ class TailSource:
             moved_on = t.moved_at is not None and now - max(t.moved_at, t.last_data) >= rotate
             if moved_on and self._check_size(t, now, out) and t.size <= t.split.pos:
                 self._close(t, out)
+            elif t.moved_at is None and idle >= close_idle and not t.split.pending:
+                self._park(t, now)
 
     def _close(self, t: _Tailed, out: list[Lines]) -> None:
         """Done with a rotated file: its record stays until its lines are committed, then it is forgotten."""
         lines = t.split.flush()
         if lines is not None:
             self._emit(t, lines, out)
-        rec = t.rec
         self._sync(t, self.clock())
         os.close(t.fd)
+        self._forget(t)
+
+    def _forget(self, t: _Tailed) -> None:
+        """No more reading from this file: its record stays until its lines are committed."""
+        rec = t.rec
         del self._tailed[rec.source]
         self._by_inode.pop((rec.dev, rec.ino), None)
         rec.closed_end = rec.emitted
@@ -808,6 +928,18 @@ class TailSource:
     def _clear(self, path: str) -> None:
         """The condition is over: a later failure is news again."""
         self._errors.pop(path, None)
+
+
+def _locate(directory: str, key: Inode) -> str | None:
+    """The name an inode has in a folder now, if any; OSError when the folder cannot be listed."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.inode() == key[1]:
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    if (st.st_dev, st.st_ino) == key:
+                        return entry.path
+    return None
 
 
 def _mtime_ns(fd: int, default: int) -> int:
