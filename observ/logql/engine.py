@@ -216,11 +216,12 @@ class Engine:
                     if isinstance(value, Scalars):
                         raise LogQLError(f"expected a vector expression in {op}(), got a scalar")
                     series = value
+                reader.deadline.check()
                 return aggregate(op, series, grouping, param, n)
             case ast.BinaryOp(left=left, right=right):
-                return binary(
-                    expr, self._eval(left, reader, tenant, steps), self._eval(right, reader, tenant, steps), n
-                )
+                lhs, rhs = self._eval(left, reader, tenant, steps), self._eval(right, reader, tenant, steps)
+                reader.deadline.check()
+                return binary(expr, lhs, rhs, n)
             case ast.LabelReplace(expr=inner):
                 value = self._eval(inner, reader, tenant, steps)
                 if isinstance(value, Scalars):
