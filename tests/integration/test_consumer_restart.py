@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from observ.bus import BusConfig, Consumer, TopicPartition, make_consumer, make_producer
-from tests.integration.harness import ROOT, ingester, wait_for
+from tests.integration.harness import ROOT, Proc, free_port, ingester, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -154,18 +154,28 @@ def readyz(port: int) -> bool:
         return False
 
 
-def test_observ_ingest_leaves_its_group_on_sigterm(tmp_path: Path, kafka_bootstrap: str, kafka_topic) -> None:
-    """Had the first ingester not left, the second would wait out its session (10 s) before it is assigned."""
+def serve(tmp: Path, bootstrap: str, topic: str) -> Proc:
+    port = free_port()
+    args = [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(tmp), "--port", str(port),
+            "--bootstrap", bootstrap, "--topic", topic, "--group", f"g-{topic}"]  # fmt: skip
+    return Proc(args, tmp / "serve.log", port)
+
+
+@pytest.mark.parametrize("command", [ingester, serve], ids=["ingest", "serve --bootstrap"])
+def test_the_ingester_leaves_its_group_on_sigterm(
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic: Callable[..., str], command: Callable[..., Proc]
+) -> None:
+    """Had the first process not left, the second would wait out its session (10 s) before it is assigned."""
     topic = kafka_topic(partitions=2)
-    first = ingester(tmp_path, kafka_bootstrap, topic)
+    first = command(tmp_path, kafka_bootstrap, topic)
     first.start()
     wait_for(lambda: readyz(first.port), 60, "first ingester assigned")
     assert first.stop() == 0
-    second = ingester(tmp_path, kafka_bootstrap, topic)
+    second = command(tmp_path, kafka_bootstrap, topic)
     second.start()  # returns once /healthz answers, before the consumer joins
     started = time.monotonic()
     wait_for(lambda: readyz(second.port), 60, "second ingester assigned")
     gap = time.monotonic() - started
-    print(f"observ ingest: partitions assigned {gap:.1f}s after a restart")
+    print(f"observ {' '.join(second.args[3:4])}: partitions assigned {gap:.1f}s after a restart")
     assert gap < BusConfig().session_timeout_ms / 2000
     second.stop()
