@@ -13,7 +13,6 @@ Label semantics follow Loki's LabelsBuilder:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Sequence
 
 from observ.logql import ast
@@ -50,8 +49,8 @@ EXTRACTED = "_extracted"
 LineFilterFn = Callable[[str], bool]
 StageFn = Callable[[LineState], bool]
 
-# https://github.com/acarl005/stripansi, as Loki's decolorize uses it
-_ANSI = re.compile(
+# https://github.com/acarl005/stripansi, as Loki's decolorize uses it (RE2, like every regex of a query)
+_ANSI = compile_regex(
     "[\u001b\u009b][\\[\\]()#;?]*(?:(?:(?:[a-zA-Z0-9]*(?:;[a-zA-Z0-9]*)*)?\u0007)"
     "|(?:(?:[0-9]{1,4}(?:;[0-9]{0,4})*)?[0-9A-PRZcf-ntqry=><~]))"
 )

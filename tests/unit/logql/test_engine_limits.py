@@ -9,8 +9,9 @@ from observ.logql.errors import LimitError
 from observ.logql.limits import QueryLimits
 from observ.logql.pipeline import Pipeline
 from observ.logql.results import Matrix, Vector
-from observ.model import DecodedBatch, Stream
+from observ.model import Stream
 from observ.store.logstore import LogStore
+from tests.unit.logql.batches import plain_batch
 
 S = 10**9
 H = 3600 * S
@@ -29,19 +30,7 @@ def store() -> LogStore:
     batches = []
     for n, pod in enumerate(PODS):
         ts = [T0 + i * 3 * S + n for i in range(1200)]
-        batches.append(
-            DecodedBatch(
-                stream=Stream(service="api", pod=pod),
-                source=f"src-{n}",
-                observed_ts=0,
-                ts=ts,
-                level=["info"] * len(ts),
-                trace_id=[""] * len(ts),
-                span_id=[""] * len(ts),
-                end=list(range(1, len(ts) + 1)),
-                line=[_line(i) for i in range(len(ts))],
-            )
-        )
+        batches.append(plain_batch(Stream(service="api", pod=pod), f"src-{n}", ts, [_line(i) for i in range(len(ts))]))
     s.append(batches)
     return s
 

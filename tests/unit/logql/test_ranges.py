@@ -13,8 +13,9 @@ from observ.logql.ranges import _python, _sql_counts
 from observ.logql.results import QueryStats
 from observ.logql.rows import Deadline, Reader
 from observ.logql.sql import compile_pushdown
-from observ.model import DecodedBatch, Stream
+from observ.model import Stream
 from observ.store.logstore import LogStore
+from tests.unit.logql.batches import plain_batch
 
 S = 10**9
 T0 = 1_700_000_000 * S
@@ -30,19 +31,8 @@ def store() -> LogStore:
         ts[:3] = [T0, T0 + 60 * S, T0 + 120 * S]  # rows exactly on window edges
         ts.sort()
         lines = [f"{service} line {i} " + "x" * rnd.randrange(0, 40) for i in range(len(ts))]
-        batches.append(
-            DecodedBatch(
-                stream=Stream(service=service, pod=pod, labels=(("team", "t1" if n else "t2"),)),
-                source=f"src-{n}",
-                observed_ts=0,
-                ts=ts,
-                level=["info"] * len(ts),
-                trace_id=[""] * len(ts),
-                span_id=[""] * len(ts),
-                end=list(range(1, len(ts) + 1)),
-                line=lines,
-            )
-        )
+        stream = Stream(service=service, pod=pod, labels=(("team", "t1" if n else "t2"),))
+        batches.append(plain_batch(stream, f"src-{n}", ts, lines))
     st_.append(batches)
     return st_
 
