@@ -136,7 +136,7 @@ class Engine:
     # --- internals -----------------------------------------------------------------------------
 
     def _reader(self) -> Reader:
-        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats())
+        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats(), self.limits)
 
     def _done(self, data: object, reader: Reader) -> QueryResult:
         reader.stats.exec_seconds = time.monotonic() - reader.deadline.started

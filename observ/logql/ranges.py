@@ -145,7 +145,8 @@ def _python(
     errors: list[tuple[int, dict[str, str]]] = []
     """Samples carrying __error__: they fail the query only if a step's window holds them, as in Loki."""
     cache = LabelCache()
-    scanned = 0
+    scanned = label_bytes = 0
+    max_label_bytes = reader.limits.max_response_bytes
     template = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"
     check = reader.deadline.check
     for chunk in reader.execute(pd, template):
@@ -185,6 +186,13 @@ def _python(
                 series = samples[key] = ([], [])
                 if max_series is not None and len(samples) > max_series:
                     raise series_limit_error(max_series)
+                label_bytes += sum(len(k) + len(v) for k, v in key)
+                if label_bytes > max_label_bytes:
+                    # templates can put a line in a label: every line its own large series
+                    raise LimitError(
+                        f"the query's series carry more than {max_label_bytes} bytes of labels; "
+                        "group them with `by`/`without` or drop labels before aggregating"
+                    )
             ts_list, values = series
             ts_list.append(row[0])
             values.append(v)

@@ -11,6 +11,7 @@ import duckdb
 import orjson
 
 from observ.logql.errors import LimitError, LogQLError, QueryTimeout
+from observ.logql.limits import QueryLimits
 from observ.logql.results import QueryStats
 from observ.logql.sql import COLUMN_LABELS, METADATA_COLUMNS, Pushdown, Where
 from observ.store.logstore import LogStore
@@ -63,10 +64,13 @@ def metadata(trace_id: str, span_id: str) -> dict[str, str]:
 class Reader:
     """Runs compiled SQL against the store under a deadline and counts what it scanned."""
 
-    def __init__(self, store: LogStore, deadline: Deadline, stats: QueryStats) -> None:
+    def __init__(
+        self, store: LogStore, deadline: Deadline, stats: QueryStats, limits: QueryLimits | None = None
+    ) -> None:
         self.store = store
         self.deadline = deadline
         self.stats = stats
+        self.limits = limits or QueryLimits()
 
     def execute(
         self, pd: Pushdown, template: str, before: list[object] | None = None, after: list[object] | None = None

@@ -164,3 +164,11 @@ def test_a_log_query_stops_at_max_response_bytes(store: LogStore) -> None:
     query = '{service="api"} | line_format "{{ repeat 100000 \\"a\\" }}"'
     with pytest.raises(LimitError, match=r"^response larger than the max message size \(1100000 vs 1048576\)$"):
         engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + H, step_ns=S, limit=5000)
+
+
+def test_series_labels_made_by_templates_are_bounded_under_an_aggregation(store: LogStore) -> None:
+    """Every line its own 100 KB label: the inner series of a `count` may not hold the whole log in labels."""
+    engine = Engine(store, QueryLimits(max_response_bytes=2**20))
+    query = 'count(count_over_time({service="api"} | label_format x="{{ repeat 100000 \\"a\\" }}{{__line__}}" [1h]))'
+    with pytest.raises(LimitError, match="series carry more than 1048576 bytes of labels"):
+        engine.query_instant(query, tenant=TENANT, time_ns=T0 + H)
