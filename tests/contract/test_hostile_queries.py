@@ -157,6 +157,15 @@ HOSTILE: list[tuple[str, str, dict[str, str]]] = [
     ("range of 100 years", "rate(" + SEL + "[1m])", {"start": "0"}),
     ("a series per line", "sum by (x) (count_over_time(" + SEL + ' | label_format x="{{__line__}}" [1h]))', {}),
     ("limit past max_entries", SEL, {"limit": "100000000"}),
+    (
+        "a 200 KB series per line under count",
+        "count(count_over_time("
+        + SEL
+        + " | label_format x="
+        + _quote('{{ repeat 200000 "a" }}{{__line__}}')
+        + " [1h]))",
+        {},
+    ),
 ]
 
 
