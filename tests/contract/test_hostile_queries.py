@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from observ.api.loki.routes import TIMEOUT_MESSAGE
+from observ.store.logstore import LogStore
 from tests.integration.harness import free_port, wait_for
 
 NS = 10**9
@@ -75,8 +76,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     config.write_text(f"api:\n  limits:\n    query_timeout_s: {QUERY_TIMEOUT_S}\n")
     port = free_port()
     log = root / "serve.log"
-    args = [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(root / "data"), "--create",
-            "--port", str(port), "--config", str(config)]  # fmt: skip
+    data = root / "data"
+    data.mkdir()
+    LogStore(data / "observ.duckdb").close()  # a data folder that holds a store, as `observ serve` wants
+    args = [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(data), "--port", str(port),
+            "--config", str(config)]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_cap_memory)
     url = f"http://127.0.0.1:{port}"
