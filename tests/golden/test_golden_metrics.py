@@ -425,6 +425,26 @@ CASES: list[MetricCase] = [
         error=PipelineError,
     ),
     MetricCase(
+        "a typed filter on a stream label before any parser fails a metric query (LabelFilterErr)",
+        'sum(count_over_time({service="api"} | level > 1 [5m]))',
+        lambda r, at: summed(counts(r, at, *sel(service="api"), keep=lambda e: o.num(e, "level", ">", 1)), at),
+        error=PipelineError,
+    ),
+    MetricCase(
+        'a typed filter on a stream label before any parser, then __error__="": nothing is left',
+        'sum(count_over_time({service="api"} | level > 1 | __error__="" [5m]))',
+        lambda r, at: summed(
+            counts(
+                r,
+                at,
+                *sel(service="api"),
+                keep=lambda e: o.num(e, "level", ">", 1) and o.lbl(e, "__error__", "=", ""),
+            ),
+            at,
+        ),  # fmt: skip
+        empty=True,
+    ),
+    MetricCase(
         "json errors in a metric query fail it (JSONParserErr)",
         'sum by (level) (count_over_time({service="api"} | json [5m]))',
         json_errors_fail,
