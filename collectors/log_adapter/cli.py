@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from collectors.log_adapter.config import AdapterConfig, ConfigError, load_config
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is at each record: the live status swaps it to print lines above itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
@@ -46,6 +55,7 @@ def ship(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[_CurrentStderr()],
     )
     try:
         cfg = load_config(config) if config else AdapterConfig()
