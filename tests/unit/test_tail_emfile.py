@@ -73,6 +73,20 @@ def test_copytruncate_while_closed_reads_the_rest_from_the_copy(tmp_path: Path, 
     assert sorted(texts(rows)) == ["after", "one", "two"]
 
 
+def test_a_file_rewritten_to_the_same_size_while_closed_is_read_anew(tmp_path: Path, logs: Path) -> None:
+    tail = Tail(tmp_path, close_idle_ms=1000)
+    live = logs / "app.log"
+    append(live, "first")
+    rows = tail.scan_read() + tail.settle(2)
+    assert tail.open_fds_to(live) == 0
+    mtime = live.stat().st_mtime_ns
+    live.write_text("other\n")  # truncated and rewritten in place, same size
+    os.utime(live, ns=(mtime + 1_000_000, mtime + 1_000_000))  # even where mtimes are coarse
+    rows += tail.settle(3)
+    assert texts(rows) == ["first", "other"]
+    assert len({r[0] for r in rows}) == 2
+
+
 def test_open_files_are_capped_and_every_line_is_read_once(tmp_path: Path, logs: Path) -> None:
     tail = Tail(tmp_path, max_open_files=4)
     expected = []

@@ -19,6 +19,7 @@ class Found:
     dev: int
     ino: int
     size: int = 0
+    mtime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ def scan(include: list[str], exclude: list[str]) -> tuple[dict[Inode, Found], li
         prev = found.get(key)
         # Prefer the real file over a symlink (/var/log/containers -> /var/log/pods): labels come from it.
         if prev is None or (os.path.islink(prev.path) and not os.path.islink(path)):
-            found[key] = Found(path, st.st_dev, st.st_ino, st.st_size)
+            found[key] = Found(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     return found, problems
 
 

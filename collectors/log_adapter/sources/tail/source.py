@@ -211,14 +211,15 @@ class TailSource:
         now = self.clock()
         for t in self._tailed.values():
             self._sync(t, now)
-        try:
-            self.store.save(now)
-        except OSError as e:
-            if e.errno not in _OUT_OF_HANDLES or not self._make_room():
+        while True:
+            try:
+                self.store.save(now)
+                break
+            except OSError as e:
+                if e.errno in _OUT_OF_HANDLES and self._make_room():
+                    continue  # a descriptor was freed for it
                 self._report(self.config.checkpoint_path, "checkpoint_write_failed", e.strerror or str(e))
                 return
-            self.save_checkpoints()  # a descriptor was freed for it
-            return
         self._clear(self.config.checkpoint_path)
         self._last_save = now
         self._must_save = False
@@ -392,7 +393,7 @@ class TailSource:
             key = (rec.dev, rec.ino)
             f = found.get(key)
             if f is not None:
-                if f.size != t.split.pos:
+                if f.size != t.split.pos or f.mtime_ns != rec.mtime_ns:  # written to, maybe to the same size
                     self._unpark(t, f.path)
                 continue
             try:
