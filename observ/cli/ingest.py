@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
+from observ.cli.datadir import open_store
+from observ.cli.refusal import Refused
 from observ.health_server import serve_health
 from observ.store.ingest import IngestConfig, Ingester
-from observ.store.logstore import LogStore
 
 
 def run_ingest(config: IngestConfig, metrics_host: str, metrics_port: int, console: Console) -> None:
-    store = LogStore(config.data)
+    """Ingest until SIGINT/SIGTERM into the data folder `config.data`, creating it when missing."""
+    store = open_store(Path(config.data), create=True)
     registry = CollectorRegistry()
     ingester = Ingester(config, store, registry)
     if metrics_port:
-        serve_health(metrics_host, metrics_port, registry, lambda: ingester.ready)
+        try:
+            serve_health(metrics_host, metrics_port, registry, lambda: ingester.ready)
+        except OSError as e:
+            store.close()
+            raise Refused(f"cannot listen on {metrics_host}:{metrics_port}: {e.strerror or e}") from None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: ingester.stop())
     console.print(
-        f"[bold]observ ingest[/] {config.bus.bootstrap} {config.topic} -> {config.data} "
+        f"[bold]observ ingest[/] {config.bus.bootstrap} {config.topic} -> {store.path} "
         f"(metrics on {metrics_host}:{metrics_port})"
     )
     with console.status("ingesting…") as status:

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from collectors.log_adapter.cli import ship
 from observ.cli.dashboards import app as dashboards_app
+from observ.cli.refusal import refusals
 from observ.cli.slo import app as slo_app
 
 app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_is_help=True)
@@ -20,22 +21,30 @@ app.add_typer(slo_app, name="slo")
 console = Console()
 
 
+CONFIG_HELP = "YAML settings shared by up and serve (auth tokens, tenants, limits, ...); flags override it."
+DATA_HELP = "Data folder: the DuckDB store observ.duckdb and its segments (default ./observ-data)."
+
+
 @app.command()
 def up(
     demo: Annotated[bool, typer.Option(help="Also run a demo workload writing JSON logs with trace IDs.")] = False,
-    port: Annotated[int, typer.Option(help="HTTP port of the API.")] = 3100,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    data: Annotated[Path, typer.Option(help="Folder of the DuckDB store and checkpoints.")] = Path("./observ-data"),
+    port: Annotated[int | None, typer.Option(help="HTTP port of the API (default 3100).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    data: Annotated[Path | None, typer.Option(help=DATA_HELP + " Created when missing.")] = None,
     include: Annotated[list[str] | None, typer.Option(help="Extra globs of log files to tail.")] = None,
     demo_rate: Annotated[float, typer.Option(help="Demo requests per second.")] = 50.0,
+    config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
 ) -> None:
     """Single node: collectors write straight into DuckDB (no broker), API on :3100."""
+    from observ.cli.settings import load_config
     from observ.cli.up import run_up
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not demo and not include:
-        console.print("[yellow]nothing to tail: pass --demo or --include GLOB[/]")
-    run_up(data, port, host, demo, include or [], demo_rate, console)
+    with refusals("up"):
+        cfg = load_config(config, {"data": data, "port": port, "host": host})
+        logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if not demo and not include:
+            console.print("[yellow]nothing to tail: pass --demo or --include GLOB[/]")
+        run_up(cfg, demo, include or [], demo_rate, console)
 
 
 @app.command()
@@ -44,7 +53,7 @@ def ingest(
     topic: Annotated[str, typer.Option(help="Log topic.")] = "observ.logs",
     group: Annotated[str, typer.Option(help="Consumer group.")] = "observ-ingester",
     backend: Annotated[str, typer.Option(help="confluent or kafka-python.")] = "confluent",
-    data: Annotated[Path, typer.Option(help="DuckDB database file.")] = Path("./observ-data/observ.duckdb"),
+    data: Annotated[Path, typer.Option(help=DATA_HELP + " Created when missing.")] = Path("./observ-data"),
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz, /readyz; 0 = off.")] = 9181,
     metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")] = "127.0.0.1",
 ) -> None:
@@ -57,12 +66,16 @@ def ingest(
         {"bus": {"bootstrap": bootstrap, "backend": backend}, "topic": topic, "group_id": group,
          "data": str(data)}
     )  # fmt: skip
-    run_ingest(config, metrics_host, metrics_port, console)
+    with refusals("ingest"):
+        run_ingest(config, metrics_host, metrics_port, console)
 
 
 @app.command()
 def serve(
-    data: Annotated[Path | None, typer.Option(help="Folder of the DuckDB store (default ./observ-data).")] = None,
+    data: Annotated[Path | None, typer.Option(help=DATA_HELP + " It must hold a store unless --create.")] = None,
+    create: Annotated[
+        bool, typer.Option(help="Start an empty store when the data folder holds none (implied by --bootstrap).")
+    ] = False,
     port: Annotated[int | None, typer.Option(help="HTTP port of the Loki API (default 3100).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     bootstrap: Annotated[
@@ -70,25 +83,22 @@ def serve(
     ] = None,
     topic: Annotated[str, typer.Option(help="Log topic (with --bootstrap).")] = "observ.logs",
     group: Annotated[str, typer.Option(help="Consumer group (with --bootstrap).")] = "observ-ingester",
-    config: Annotated[
-        Path | None, typer.Option(help="YAML ServeConfig (auth tokens, limits, ...); flags override it.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
 ) -> None:
     """The query service: Loki's HTTP API (query, push, tail, ...) over the DuckDB store."""
-    from observ.api.config import KafkaIngestConfig, ServeConfig
+    from observ.api.config import KafkaIngestConfig
     from observ.cli.serve import run_serve
+    from observ.cli.settings import load_config
 
-    cfg = ServeConfig.from_yaml(config) if config else ServeConfig()
-    given = {"data": data, "port": port, "host": host}
-    overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
-    if bootstrap:
-        kafka = cfg.kafka or KafkaIngestConfig()
-        overrides["kafka"] = kafka.model_copy(
-            update={"bus": kafka.bus.model_copy(update={"bootstrap": bootstrap}), "topic": topic, "group_id": group}
-        )
-    cfg = ServeConfig.model_validate({**cfg.model_dump(), **overrides})
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_serve(cfg, console)
+    with refusals("serve"):
+        cfg = load_config(config, {"data": data, "port": port, "host": host})
+        if bootstrap:
+            kafka = cfg.kafka or KafkaIngestConfig()
+            bus = kafka.bus.model_copy(update={"bootstrap": bootstrap})
+            kafka = kafka.model_copy(update={"bus": bus, "topic": topic, "group_id": group})
+            cfg = cfg.model_copy(update={"kafka": kafka})
+        logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        run_serve(cfg, console, create)
 
 
 @app.command()

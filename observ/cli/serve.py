@@ -14,6 +14,8 @@ from rich.console import Console
 
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
+from observ.cli.datadir import listen, open_store
+from observ.cli.refusal import Refused
 from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
 
@@ -61,15 +63,20 @@ def _show_status(console: Console, store: LogStore, registry: CollectorRegistry,
             )
 
 
-def run_serve(config: ServeConfig, console: Console) -> None:
-    config.data.mkdir(parents=True, exist_ok=True)
-    store = LogStore(config.db_path)
+def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
+    """Serve until SIGINT/SIGTERM; the store must exist unless `create` or an in-process ingester fills it."""
+    store = open_store(config.data, create=create or config.kafka is not None)
+    try:
+        sock = listen(config.host, config.port)
+    except Refused:
+        store.close()
+        raise
     registry = CollectorRegistry()
     ingester: Ingester | None = None
     ready: Callable[[], bool] = lambda: True  # noqa: E731
     if config.kafka is not None:
         k = config.kafka
-        ingest = IngestConfig(bus=k.bus, topic=k.topic, group_id=k.group_id, data=str(config.db_path))
+        ingest = IngestConfig(bus=k.bus, topic=k.topic, group_id=k.group_id, data=str(config.data))
         ingester = Ingester(ingest, store, registry)
         ready = lambda: ingester.ready  # noqa: E731
     app = create_app(store, registry, ready, config=config.api)
@@ -77,7 +84,7 @@ def run_serve(config: ServeConfig, console: Console) -> None:
     worker = threading.Thread(target=ingester.run, name="ingester", daemon=True) if ingester else None
     url = f"http://{config.host}:{config.port}"
     source = f"; ingesting {config.kafka.topic} from {config.kafka.bus.bootstrap}" if config.kafka else ""
-    console.print(f"[bold]observ serve[/] Loki API on {url} over {config.db_path}{source}")
+    console.print(f"[bold]observ serve[/] Loki API on {url} over {store.path}{source}")
     console.print(f"  try: observ query '{{service=~\".+\"}}' --since 1h --addr {url}")
     if worker:
         worker.start()
@@ -85,7 +92,7 @@ def run_serve(config: ServeConfig, console: Console) -> None:
     status = threading.Thread(target=_show_status, args=(console, store, registry, stop_status), daemon=True)
     status.start()
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         stop_status.set()
         status.join(timeout=5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from rich.console import Console
@@ -17,6 +16,9 @@ from collectors.log_adapter.main import build_topology
 from collectors.log_adapter.sinks.store import StoreSink
 from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
+from observ.api.config import ServeConfig
+from observ.cli.datadir import listen, open_store
+from observ.cli.refusal import Refused
 from observ.cli.serve import Server, uvicorn_config
 from observ.store.logstore import LogStore
 
@@ -35,17 +37,17 @@ def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Tabl
     return table
 
 
-def run_up(
-    data: Path,
-    port: int,
-    host: str,
-    demo: bool,
-    include: list[str],
-    demo_rate: float,
-    console: Console,
-) -> None:
-    data.mkdir(parents=True, exist_ok=True)
-    store = LogStore(data / "observ.duckdb")
+def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float, console: Console) -> None:
+    """Run until SIGINT/SIGTERM; the data folder and its store are created when missing."""
+    if config.kafka is not None:
+        raise Refused("`kafka` in --config is for `observ serve`: observ up writes straight into the store")
+    data = config.data
+    store = open_store(data, create=True)
+    try:
+        sock = listen(config.host, config.port)
+    except Refused:
+        store.close()
+        raise
     metrics = Metrics(CollectorRegistry())
     globs = list(include)
     workload = None
@@ -54,16 +56,16 @@ def run_up(
 
         workload = DemoWorkload(data / "demo-logs", rate=demo_rate)
         globs.append(workload.glob)
-    config = AdapterConfig(
+    adapter_config = AdapterConfig(
         tail=TailConfig(include=globs, checkpoint_path=str(data / "adapter-checkpoints.json")),
         http_port=0,
         batch_linger_ms=100,
     )
-    topology = build_topology(config, metrics, sink=StoreSink(store))
+    topology = build_topology(adapter_config, metrics, sink=StoreSink(store))
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
-    app = create_app(store, metrics.registry, ready=adapter.is_alive)
-    server = Server(uvicorn_config(app, host, port))
-    url = f"http://{host}:{port}"
+    app = create_app(store, metrics.registry, ready=adapter.is_alive, config=config.api)
+    server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
+    url = f"http://{config.host}:{config.port}"
     adapter.start()
     if workload:
         workload.start()
@@ -82,7 +84,7 @@ def run_up(
     status = threading.Thread(target=show, name="status", daemon=True)
     status.start()
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         stop_status.set()
         status.join(timeout=2)

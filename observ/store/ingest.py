@@ -30,7 +30,8 @@ class IngestConfig(BaseModel):
     bus: BusConfig = BusConfig()
     topic: str = "observ.logs"
     group_id: str = "observ-ingester"
-    data: str = "./observ-data/observ.duckdb"
+    data: str = "./observ-data"
+    """The data folder (the store observ.duckdb and its segments inside), as `--data` of every command."""
     max_batch_rows: int = 100_000
     """Rows per DuckDB transaction: large transactions amortise the commit."""
     max_batch_ms: int = 1000

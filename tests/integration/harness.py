@@ -113,7 +113,6 @@ def sidecar(tmp: Path, globs: list[str], bootstrap: str, topic: str, *extra: str
 
 def ingester(tmp: Path, bootstrap: str, topic: str, *extra: str) -> Proc:
     port = free_port()
-    db = str(tmp / "observ.duckdb")
     args = [sys.executable, "-m", "observ.cli.main", "ingest", "--bootstrap", bootstrap, "--topic", topic,
-            "--group", f"g-{topic}", "--data", db, "--metrics-port", str(port), *extra]  # fmt: skip
+            "--group", f"g-{topic}", "--data", str(tmp), "--metrics-port", str(port), *extra]  # fmt: skip
     return Proc(args, tmp / "ingester.log", port)

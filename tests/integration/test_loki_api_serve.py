@@ -23,11 +23,8 @@ def observ_query(addr: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_serve_push_then_query_with_the_cli(tmp_path: Path) -> None:
     port = free_port()
     addr = f"http://127.0.0.1:{port}"
-    serve = Proc(
-        [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(tmp_path / "data"), "--port", str(port)],
-        tmp_path / "serve.log",
-        port,
-    )
+    args = ["serve", "--create", "--data", str(tmp_path / "data"), "--port", str(port)]
+    serve = Proc([sys.executable, "-m", "observ.cli.main", *args], tmp_path / "serve.log", port)
     serve.start()
     now = time.time_ns()
     # 1,500 lines, three per timestamp, so the CLI's 1,000-line batches end inside a timestamp.

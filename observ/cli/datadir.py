@@ -1,0 +1,86 @@
+"""The data folder (`--data`) every command shares, opened with one-line refusals instead of tracebacks.
+
+The folder holds the DuckDB store `observ.duckdb`, its `segments/` and the single node's
+checkpoints. DuckDB lets one process open a store, so `up`, `serve` and `ingest` on the same
+folder exclude each other: the second one says which process holds the store and exits 1.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from observ.cli.refusal import Refused
+from observ.store.logstore import LogStore
+
+STORE_FILE = "observ.duckdb"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def store_path(data: Path, *, create: bool) -> Path:
+    """Check the data folder (creating it when `create`) and return its store file."""
+    if (data.exists() and not data.is_dir()) or data.suffix == ".duckdb":
+        raise Refused(f"--data names the data folder (which holds {STORE_FILE}), not a file: {data}")
+    path = data / STORE_FILE
+    if not path.exists():
+        if not create:
+            raise Refused(
+                f"{data} holds no observ store (no {STORE_FILE}): check --data, or pass --create to start an empty one"
+            )
+        try:
+            data.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise Refused(f"cannot create the data folder {data}: {e.strerror}") from None
+    try:
+        with tempfile.TemporaryFile(dir=data):
+            pass
+    except OSError as e:
+        raise Refused(f"the data folder {data} is not writable: {e.strerror}") from None
+    return path
+
+
+def open_store(data: Path, *, create: bool) -> LogStore:
+    """The store of a data folder, or a refusal naming the process that holds it."""
+    path = store_path(data, create=create)
+    try:
+        return LogStore(path)
+    except duckdb.IOException as e:
+        holder = _LOCK_HOLDER.search(str(e))
+        if holder is None:
+            raise Refused(f"cannot open {path}: {_first_line(e)}") from None
+        pid = int(holder["pid"])
+        raise Refused(
+            f"{path} is in use by another process (PID {pid}: {_command(pid, holder['exe'])}); "
+            "DuckDB lets one process open a store: stop that one, or run the ingester inside `observ serve --bootstrap`"
+        ) from None
+    except (duckdb.Error, OSError) as e:
+        raise Refused(f"cannot open {path}: {_first_line(e)}") from None
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound listening socket for the HTTP server, so a port in use is a refusal before anything starts."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise Refused(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def _command(pid: int, exe: str) -> str:
+    """The holder's command line where /proc shows it (`observ up --data ...`), else its executable."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return exe
+    return " ".join(a.decode(errors="replace") for a in argv) or exe
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
