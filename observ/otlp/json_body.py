@@ -1,0 +1,144 @@
+"""OTLP/JSON -> the protobuf request, judging each span or log record on its own.
+
+The OTLP spec's JSON differs from proto3's JSON mapping in three ways, handled here: trace and span IDs
+are hex strings (case-insensitive), not base64; enum values are integers; keys are lowerCamelCase and
+unknown keys are ignored. Like the OpenTelemetry Collector (pdata's JSON unmarshaler) we also read the
+proto field names (`trace_id`) and enum names, which protobuf's own JSON parser accepts; 64-bit integers
+may be strings or numbers. The envelope (the request, its resource and scope arrays) must be well formed
+or the whole body is refused; a span or log record that does not parse is rejected and counted while
+the rest of the request is kept; a resource or scope that does not parse rejects the records under it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from observ.otlp.errors import OtlpError
+from observ.otlp.rejections import Rejections
+
+_ID_KEYS = (("traceId", "trace_id"), ("spanId", "span_id"), ("parentSpanId", "parent_span_id"))
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
+class _BadId(ValueError):
+    pass
+
+
+def _container(desc: Descriptor) -> FieldDescriptor:
+    """The one repeated message field of an envelope level (resource_spans, scope_spans, spans, ...)."""
+    (f,) = (
+        f for f in desc.fields if f.type == FieldDescriptor.TYPE_MESSAGE and f.is_repeated
+    )
+    return f
+
+
+def _array(d: dict[str, Any], f: FieldDescriptor, where: str) -> list[Any]:
+    value = d.get(f.json_name, d.get(f.name))
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise OtlpError(f"{where}{f.json_name}: must be an array, got {type(value).__name__}")
+    return value
+
+
+def _head(d: dict[str, Any], f: FieldDescriptor) -> dict[str, Any]:
+    """The level's own fields (resource, scope, schemaUrl), without the array below it."""
+    return {k: v for k, v in d.items() if k not in (f.json_name, f.name)}
+
+
+def _hex_id(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise _BadId(f"{key} must be a hex string, got {orjson.dumps(value).decode()}")
+    if not _HEX.fullmatch(value) or len(value) % 2:
+        hint = ""
+        try:
+            if len(base64.b64decode(value, validate=True)) in (8, 16):
+                hint = " (OTLP/JSON writes IDs as hex, not base64)"
+        except binascii.Error:
+            pass
+        raise _BadId(f"{key} {value[:40]!r} is not hex{hint}")
+    return base64.b64encode(bytes.fromhex(value)).decode()
+
+
+def _ids_to_base64(d: dict[str, Any]) -> None:
+    """Hex IDs in the proto3-JSON form protobuf's parser reads (base64); lengths are checked later."""
+    for camel, snake in _ID_KEYS:
+        for key in (camel, snake):
+            if key in d:
+                d[key] = _hex_id(d[key], camel)
+    links = d.get("links")
+    if isinstance(links, list):
+        for i, link in enumerate(links):
+            if isinstance(link, dict):
+                try:
+                    _ids_to_base64(link)
+                except _BadId as e:
+                    raise _BadId(f"links[{i}].{e}") from None
+
+
+def _parse(d: dict[str, Any], msg: Message) -> None:
+    json_format.ParseDict(d, msg, ignore_unknown_fields=True)
+
+
+def _count(scopes: list[Any], f: FieldDescriptor) -> int:
+    return sum(
+        len(v) for s in scopes if isinstance(s, dict) and isinstance(v := s.get(f.json_name, s.get(f.name)), list)
+    )
+
+
+def parse_request(body: bytes, request: Message, rejections: Rejections) -> None:
+    """Fill `request` (an empty ExportTraceServiceRequest or ExportLogsServiceRequest) from an OTLP/JSON body."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise OtlpError(f"invalid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise OtlpError(f"the body must be a JSON object, got {type(doc).__name__}")
+    top = _container(request.DESCRIPTOR)
+    mid = _container(top.message_type)
+    leaf = _container(mid.message_type)
+    for i, rdict in enumerate(_array(doc, top, "")):
+        rwhere = f"{top.json_name}[{i}]"
+        if not isinstance(rdict, dict):
+            raise OtlpError(f"{rwhere}: must be an object")
+        rmsg = getattr(request, top.name).add()
+        scopes = _array(rdict, mid, rwhere + ".")
+        try:
+            _parse(_head(rdict, mid), rmsg)
+        except json_format.ParseError as e:
+            del getattr(request, top.name)[-1]
+            rejections.add(rwhere, f"resource: {e}", _count(scopes, leaf))
+            continue
+        for j, sdict in enumerate(scopes):
+            swhere = f"{rwhere}.{mid.json_name}[{j}]"
+            if not isinstance(sdict, dict):
+                raise OtlpError(f"{swhere}: must be an object")
+            smsg = getattr(rmsg, mid.name).add()
+            items = _array(sdict, leaf, swhere + ".")
+            try:
+                _parse(_head(sdict, leaf), smsg)
+            except json_format.ParseError as e:
+                del getattr(rmsg, mid.name)[-1]
+                rejections.add(swhere, f"scope: {e}", len(items))
+                continue
+            container = getattr(smsg, leaf.name)
+            for k, item in enumerate(items):
+                where = f"{swhere}.{leaf.json_name}[{k}]"
+                if not isinstance(item, dict):
+                    rejections.add(where, f"must be an object, got {type(item).__name__}")
+                    continue
+                msg = container.add()
+                try:
+                    _ids_to_base64(item)
+                    _parse(item, msg)
+                except (_BadId, json_format.ParseError) as e:
+                    del container[-1]
+                    rejections.add(where, str(e))

@@ -1,0 +1,167 @@
+"""ExportLogsServiceRequest -> observ log rows, mapped as Loki's OTLP endpoint maps them.
+
+- time: `time_unix_nano`, else `observed_time_unix_nano`, else the receive time (`now_ns`);
+- line: the body as text (`anyvalue.as_string`: strings as they are, maps and arrays as JSON);
+- level: from `severity_number` (OTel log data model ranges), else from `severity_text`;
+- trace_id / span_id: lowercase hex columns (all-zero means none);
+- stream labels from resource attributes: service.name -> service (else `unknown_service`, as for
+  spans), k8s.namespace.name -> namespace, k8s.pod.name -> pod, k8s.container.name -> container;
+- structured metadata (a flat str -> str dict, names normalised and maps flattened with `_` as Loki
+  does): the other resource attributes, then scope attributes and `scope_name`/`scope_version`, then the
+  record's attributes and `observed_timestamp`, `severity_number`, `severity_text`, `flags`,
+  `dropped_attributes_count`, `event_name` when set. On a name clash the later one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
+
+from collectors.log_adapter.transforms.parse import normalize_level
+from observ.model import DecodedBatch, Stream
+from observ.otlp import ids
+from observ.otlp.anyvalue import ValueLimitError, as_string, flatten
+from observ.otlp.limits import OtlpLimits
+from observ.otlp.rejections import Rejections
+from observ.traces.model import UNKNOWN_SERVICE
+
+STREAM_ATTRIBUTES = {
+    "service.name": "service",
+    "k8s.namespace.name": "namespace",
+    "k8s.pod.name": "pod",
+    "k8s.container.name": "container",
+}
+"""Resource attributes that become observ's stream label columns."""
+
+_SEVERITY = ((4, "trace"), (8, "debug"), (12, "info"), (16, "warn"), (20, "error"), (24, "fatal"))
+
+
+@dataclass(slots=True)
+class OtlpLogRecord:
+    stream: Stream
+    ts: int
+    line: str
+    level: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Structured metadata; the store does not keep it yet."""
+
+
+def level(severity_number: int, severity_text: str) -> str:
+    """trace/debug/info/warn/error/fatal: SeverityNumber 1-4 TRACE ... 21-24 FATAL, else the text's level."""
+    if 1 <= severity_number <= 24:
+        return next(name for top, name in _SEVERITY if severity_number <= top)
+    return normalize_level(severity_text)
+
+
+def _attributes(kvs: Sequence[KeyValue], limits: OtlpLimits, out: dict[str, str]) -> None:
+    if len(kvs) > limits.max_attributes:
+        raise ValueLimitError(f"{len(kvs)} attributes, limit {limits.max_attributes}")
+    for kv in kvs:
+        flatten(kv.key, kv.value, limits, out)
+
+
+def _stream(kvs: Sequence[KeyValue], tenant: str, limits: OtlpLimits) -> tuple[Stream, dict[str, str]]:
+    """The stream labels and the metadata left from the resource attributes."""
+    if len(kvs) > limits.max_attributes:
+        raise ValueLimitError(f"{len(kvs)} attributes, limit {limits.max_attributes}")
+    labels: dict[str, str] = {}
+    rest: dict[str, str] = {}
+    for kv in kvs:
+        column = STREAM_ATTRIBUTES.get(kv.key)
+        if column is None:
+            flatten(kv.key, kv.value, limits, rest)
+        else:
+            labels[column] = as_string(kv.value, limits)
+    labels["service"] = labels.get("service") or UNKNOWN_SERVICE
+    return Stream(tenant=tenant, stream="", **labels), rest
+
+
+def _record(lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int, limits: OtlpLimits) -> OtlpLogRecord:
+    ts = ids.nanos(lr.time_unix_nano, "timeUnixNano")
+    observed = ids.nanos(lr.observed_time_unix_nano, "observedTimeUnixNano")
+    metadata = dict(shared)
+    _attributes(lr.attributes, limits, metadata)
+    if ts and observed:
+        metadata["observed_timestamp"] = str(observed)
+    if lr.severity_number:
+        metadata["severity_number"] = str(lr.severity_number)
+    if lr.severity_text:
+        metadata["severity_text"] = lr.severity_text
+    if lr.dropped_attributes_count:
+        metadata["dropped_attributes_count"] = str(lr.dropped_attributes_count)
+    if lr.flags:
+        metadata["flags"] = str(lr.flags)
+    if lr.event_name:
+        metadata["event_name"] = lr.event_name
+    return OtlpLogRecord(
+        stream=stream,
+        ts=ts or observed or now_ns,
+        line=as_string(lr.body, limits),
+        level=level(lr.severity_number, lr.severity_text),
+        trace_id=ids.trace_id(lr.trace_id, "traceId", optional=True),
+        span_id=ids.span_id(lr.span_id, "spanId", optional=True),
+        metadata=metadata,
+    )
+
+
+def logs_from_request(
+    req: ExportLogsServiceRequest, tenant: str, now_ns: int, limits: OtlpLimits, rejections: Rejections
+) -> list[OtlpLogRecord]:
+    """The records worth keeping; each one that is not is counted in `rejections` with its reason."""
+    out: list[OtlpLogRecord] = []
+    for i, rl in enumerate(req.resource_logs):
+        where = f"resourceLogs[{i}]"
+        try:
+            stream, resource_rest = _stream(rl.resource.attributes, tenant, limits)
+        except ValueLimitError as e:
+            rejections.add(f"{where}.resource", str(e), sum(len(sl.log_records) for sl in rl.scope_logs))
+            continue
+        for j, sl in enumerate(rl.scope_logs):
+            swhere = f"{where}.scopeLogs[{j}]"
+            shared = dict(resource_rest)
+            try:
+                _attributes(sl.scope.attributes, limits, shared)
+            except ValueLimitError as e:
+                rejections.add(f"{swhere}.scope", str(e), len(sl.log_records))
+                continue
+            scope = {"scope_name": sl.scope.name, "scope_version": sl.scope.version}
+            shared.update((k, v) for k, v in scope.items() if v)
+            if sl.scope.dropped_attributes_count:
+                shared["scope_dropped_attributes_count"] = str(sl.scope.dropped_attributes_count)
+            for k, lr in enumerate(sl.log_records):
+                try:
+                    out.append(_record(lr, stream, shared, now_ns, limits))
+                except (ids.RecordError, ValueLimitError) as e:
+                    rejections.add(f"{swhere}.logRecords[{k}]", str(e))
+    return out
+
+
+def to_batches(records: Sequence[OtlpLogRecord], observed_ts: int) -> list[DecodedBatch]:
+    """Store batches, one per stream, entries in time order (as a Loki push becomes batches)."""
+    groups: dict[Stream, list[OtlpLogRecord]] = {}
+    for r in records:
+        groups.setdefault(r.stream, []).append(r)
+    out = []
+    for stream, rs in groups.items():
+        rs.sort(key=lambda r: r.ts)
+        n = len(rs)
+        out.append(
+            DecodedBatch(
+                stream=stream,
+                source="",
+                observed_ts=observed_ts,
+                ts=[r.ts for r in rs],
+                level=[r.level for r in rs],
+                trace_id=[r.trace_id for r in rs],
+                span_id=[r.span_id for r in rs],
+                end=[0] * n,
+                line=[r.line for r in rs],
+            )
+        )
+    return out
