@@ -72,7 +72,7 @@ def _ids_to_base64(d: dict[str, Any]) -> None:
     """Hex IDs in the proto3-JSON form protobuf's parser reads (base64); lengths are checked later."""
     for camel, snake in _ID_KEYS:
         for key in (camel, snake):
-            if key in d:
+            if d.get(key) is not None:  # null is the default value in proto3 JSON: empty
                 d[key] = _hex_id(d[key], camel)
     links = d.get("links")
     if isinstance(links, list):
