@@ -30,7 +30,10 @@ def test_vector_from_the_json_codec_test() -> None:
     )
     data = QUERY(body).data
     assert isinstance(data, VectorResult)
-    assert [(s.metric, s.value) for s in data.result] == [({"__name__": "foo"}, (1.0, 1.0)), ({"__name__": "bar"}, (2.0, 2.0))]
+    assert [(s.metric, s.value) for s in data.result] == [
+        ({"__name__": "foo"}, (1.0, 1.0)),
+        ({"__name__": "bar"}, (2.0, 2.0)),
+    ]
 
 
 def test_matrix_from_the_api_docs() -> None:
