@@ -74,6 +74,7 @@ def value(sample: Sample) -> float:
 class PrometheusServer:
     """One Prometheus process; `rule_files` are copied so `group_interval` can rewrite their groups' intervals.
 
+    `flags` are extra command-line flags, e.g. `--enable-feature=exemplar-storage`.
     `group_interval` exists because generated long-window groups may run at a relaxed interval (minutes),
     whose first evaluation would come too late for a test; None leaves the files untouched.
     """
@@ -87,11 +88,13 @@ class PrometheusServer:
         targets: Sequence[str] = (),
         group_interval: str | None = None,
         binary: str = BINARY,
+        flags: Sequence[str] = (),
     ) -> None:
         self.config = dict(config) if config is not None else default_config(targets)
         self.rule_files = [Path(p) for p in rule_files]
         self.group_interval = group_interval
         self.binary = binary
+        self.flags = list(flags)
         self._fixed_port = port
         self.port = port or 0
         self.dir: Path | None = None
@@ -239,6 +242,7 @@ class PrometheusServer:
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--web.enable-lifecycle",
             "--log.level=warn",
+            *self.flags,
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
