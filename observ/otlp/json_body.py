@@ -34,9 +34,7 @@ class _BadId(ValueError):
 
 def _container(desc: Descriptor) -> FieldDescriptor:
     """The one repeated message field of an envelope level (resource_spans, scope_spans, spans, ...)."""
-    (f,) = (
-        f for f in desc.fields if f.type == FieldDescriptor.TYPE_MESSAGE and f.is_repeated
-    )
+    (f,) = (f for f in desc.fields if f.type == FieldDescriptor.TYPE_MESSAGE and f.is_repeated)
     return f
 
 
@@ -88,10 +86,52 @@ def _parse(d: dict[str, Any], msg: Message) -> None:
     json_format.ParseDict(d, msg, ignore_unknown_fields=True)
 
 
-def _count(scopes: list[Any], f: FieldDescriptor) -> int:
-    return sum(
-        len(v) for s in scopes if isinstance(s, dict) and isinstance(v := s.get(f.json_name, s.get(f.name)), list)
-    )
+def _records(children: list[Any], below: FieldDescriptor, depth: int) -> int:
+    """Spans or log records under an envelope object that did not parse, for the rejected count."""
+    if depth == 1:
+        return len(children)
+    leaf = _container(below.message_type)
+    n = 0
+    for c in children:
+        items = c.get(leaf.json_name, c.get(leaf.name)) if isinstance(c, dict) else None
+        n += len(items) if isinstance(items, list) else 0
+    return n
+
+
+def _record(container: Any, d: Any, where: str, rejections: Rejections) -> None:
+    if not isinstance(d, dict):
+        rejections.add(where, f"must be an object, got {type(d).__name__}")
+        return
+    msg = container.add()
+    try:
+        _ids_to_base64(d)
+        _parse(d, msg)
+    except (_BadId, json_format.ParseError) as e:
+        del container[-1]
+        rejections.add(where, str(e))
+
+
+def _envelope(parent: Message, f: FieldDescriptor, d: Any, where: str, depth: int, rejections: Rejections) -> None:
+    """One envelope object (a ResourceSpans, a ScopeLogs, ...) added to `parent.<f>`, then what is below it;
+    `depth` counts the envelope levels left above the records."""
+    if not isinstance(d, dict):
+        raise OtlpError(f"{where}: must be an object")
+    below = _container(f.message_type)
+    children = _array(d, below, where + ".")
+    siblings = getattr(parent, f.name)
+    msg = siblings.add()
+    try:
+        _parse(_head(d, below), msg)
+    except json_format.ParseError as e:
+        del siblings[-1]
+        rejections.add(where, str(e), _records(children, below, depth))
+        return
+    for k, child in enumerate(children):
+        at = f"{where}.{below.json_name}[{k}]"
+        if depth == 1:
+            _record(getattr(msg, below.name), child, at, rejections)
+        else:
+            _envelope(msg, below, child, at, depth - 1, rejections)
 
 
 def parse_request(body: bytes, request: Message, rejections: Rejections) -> None:
@@ -103,42 +143,5 @@ def parse_request(body: bytes, request: Message, rejections: Rejections) -> None
     if not isinstance(doc, dict):
         raise OtlpError(f"the body must be a JSON object, got {type(doc).__name__}")
     top = _container(request.DESCRIPTOR)
-    mid = _container(top.message_type)
-    leaf = _container(mid.message_type)
-    for i, rdict in enumerate(_array(doc, top, "")):
-        rwhere = f"{top.json_name}[{i}]"
-        if not isinstance(rdict, dict):
-            raise OtlpError(f"{rwhere}: must be an object")
-        rmsg = getattr(request, top.name).add()
-        scopes = _array(rdict, mid, rwhere + ".")
-        try:
-            _parse(_head(rdict, mid), rmsg)
-        except json_format.ParseError as e:
-            del getattr(request, top.name)[-1]
-            rejections.add(rwhere, f"resource: {e}", _count(scopes, leaf))
-            continue
-        for j, sdict in enumerate(scopes):
-            swhere = f"{rwhere}.{mid.json_name}[{j}]"
-            if not isinstance(sdict, dict):
-                raise OtlpError(f"{swhere}: must be an object")
-            smsg = getattr(rmsg, mid.name).add()
-            items = _array(sdict, leaf, swhere + ".")
-            try:
-                _parse(_head(sdict, leaf), smsg)
-            except json_format.ParseError as e:
-                del getattr(rmsg, mid.name)[-1]
-                rejections.add(swhere, f"scope: {e}", len(items))
-                continue
-            container = getattr(smsg, leaf.name)
-            for k, item in enumerate(items):
-                where = f"{swhere}.{leaf.json_name}[{k}]"
-                if not isinstance(item, dict):
-                    rejections.add(where, f"must be an object, got {type(item).__name__}")
-                    continue
-                msg = container.add()
-                try:
-                    _ids_to_base64(item)
-                    _parse(item, msg)
-                except (_BadId, json_format.ParseError) as e:
-                    del container[-1]
-                    rejections.add(where, str(e))
+    for i, d in enumerate(_array(doc, top, "")):
+        _envelope(request, top, d, f"{top.json_name}[{i}]", 2, rejections)

@@ -210,8 +210,16 @@ def test_a_resource_that_does_not_parse_rejects_only_its_own_spans() -> None:
     result = traces(orjson.dumps({"resourceSpans": [bad, good]}))
     assert [s.name for s in result.spans] == ["kept"]
     assert result.rejected == 3
-    assert result.error_message.startswith("3 spans rejected: resourceSpans[0]: resource: Failed to parse")
+    assert result.error_message.startswith("3 spans rejected: resourceSpans[0]: Failed to parse resource field")
     assert result.error_message.endswith("(3 records)")
+
+
+def test_a_scope_that_does_not_parse_rejects_only_its_own_spans() -> None:
+    scopes = [{"scope": {"name": 5}, "spans": [span(), span()]}, {"spans": [span(name="kept")]}]
+    result = traces(orjson.dumps({"resourceSpans": [{"scopeSpans": scopes}]}))
+    assert [s.name for s in result.spans] == ["kept"]
+    assert result.rejected == 2
+    assert "resourceSpans[0].scopeSpans[0]: Failed to parse scope field" in result.error_message
 
 
 def test_a_resource_with_too_many_attributes_rejects_its_spans() -> None:
