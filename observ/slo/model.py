@@ -88,11 +88,18 @@ class Alerting(_Model):
     name: str = Field("", description="Alert name prefix; default <Service><Slo> in CamelCase.")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    page: bool = Field(True, description="Generate the page burn-rate alert (false: Sloth's page_alert.disable).")
+    ticket: bool = Field(True, description="Generate the ticket burn-rate alert (false: ticket_alert.disable).")
     page_labels: dict[str, str] = Field(default_factory=lambda: {"severity": "page"})
     ticket_labels: dict[str, str] = Field(default_factory=lambda: {"severity": "ticket"})
     runbook_url: str = ""
     dashboard_url: str = ""
     absent_for: str = Field("10m", description="How long the SLI's series may be absent before alerting.")
+
+    @property
+    def severities(self) -> tuple[str, ...]:
+        """The burn-rate alerts generated; the absent-data alert comes with any of them."""
+        return tuple(s for s, on in (("page", self.page), ("ticket", self.ticket)) if on)
 
 
 class SLO(_Model):

@@ -316,10 +316,11 @@ def slo_tests(service: Service, slo: SLO) -> tuple[list[dict[str, object]], list
 
 def _slo_tests(service: Service, slo: SLO) -> tuple[list[dict[str, object]], list[str]]:
     name, notes = alert_base(service, slo) + "BurnRate", []
+    severities = slo.alerting.severities
     synth = synthesize(service, slo)
     healthy = [(HISTORY_MIN + BURN_CANDIDATES_MIN[0], healthy_ratio(slo))]
     end = f"{HISTORY_MIN + BURN_CANDIDATES_MIN[0]}m"
-    tests: list[dict[str, object]] = [_absent_test(service, slo)]
+    tests: list[dict[str, object]] = [_absent_test(service, slo)] if severities else []
     if not synth.series:
         notes.append(f"{slo.name}: {synth.note}; only the static recording rules and the absent alert are tested")
         tests.append(
@@ -337,27 +338,31 @@ def _slo_tests(service: Service, slo: SLO) -> tuple[list[dict[str, object]], lis
             "interval": "1m",
             "input_series": _input(synth, healthy),
             "alert_rule_test": [
-                {"eval_time": end, "alertname": name, "exp_alerts": []},
-                {"eval_time": end, "alertname": alert_base(service, slo) + "SLIAbsent", "exp_alerts": []},
+                {"eval_time": end, "alertname": alert, "exp_alerts": []}
+                for alert in ((name, alert_base(service, slo) + "SLIAbsent") if severities else ())
             ],
             "promql_expr_test": _static_checks(service, slo, end),
         }
     )
+    if not severities:
+        notes.append(f"{slo.name}: page and ticket alerts are disabled; no alert is generated")
+        return tests, notes
     burn = min(1.0, 20 * slo.budget)
     for minutes in BURN_CANDIDATES_MIN:
         phases = [(HISTORY_MIN, healthy_ratio(slo)), (minutes, burn)]
         fired, clear = firing(slo, phases)
         if "page" in fired and clear:
+            pages = "pages" if "page" in severities else "does not page (page alert disabled)"
             tests.append(
                 {
-                    "name": f"{service.name}/{slo.name}: {_num(burn / slo.budget)}x budget for {minutes}m pages",
+                    "name": f"{service.name}/{slo.name}: {_num(burn / slo.budget)}x budget for {minutes}m {pages}",
                     "interval": "1m",
                     "input_series": _input(synth, phases),
                     "alert_rule_test": [
                         {
                             "eval_time": f"{HISTORY_MIN + minutes}m",
                             "alertname": name,
-                            "exp_alerts": [_alert(service, slo, sev) for sev in ("page", "ticket") if sev in fired],
+                            "exp_alerts": [_alert(service, slo, sev) for sev in severities if sev in fired],
                         }
                     ],
                 }

@@ -277,19 +277,19 @@ def group_name(service: Service, slo: SLO, part: str) -> str:
 
 
 def slo_groups(service: Service, slo: SLO) -> list[dict[str, object]]:
-    """Rule groups of one SLO: SLI ratios, full-period figures (relaxed interval), alerts."""
-    return [
+    """Rule groups of one SLO: SLI ratios, full-period figures (relaxed interval), alerts (none when all disabled)."""
+    groups: list[dict[str, object]] = [
         {"name": group_name(service, slo, "sli"), "rules": sli_rules(service, slo)},
         {
             "name": group_name(service, slo, "period"),
             "interval": PERIOD_GROUP_INTERVAL,
             "rules": period_rules(service, slo),
         },
-        {
-            "name": group_name(service, slo, "alerts"),
-            "rules": [burn_alert(service, slo, "page"), burn_alert(service, slo, "ticket"), absent_alert(service, slo)],
-        },
     ]
+    burns = [burn_alert(service, slo, severity) for severity in slo.alerting.severities]
+    if burns:
+        groups.append({"name": group_name(service, slo, "alerts"), "rules": [*burns, absent_alert(service, slo)]})
+    return groups
 
 
 def service_groups(service: Service) -> list[dict[str, object]]:

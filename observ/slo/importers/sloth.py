@@ -89,8 +89,11 @@ def _alerting(alerting: Any, where: str, warnings: list[str]) -> dict[str, Any]:
             out[field] = annotations.pop(field)
     for tier in ("page", "ticket"):
         block = mapping(alerting.get(f"{tier}_alert") or {}, f"{where}: alerting.{tier}_alert")
-        if block.get("disable"):
-            warnings.append(f"{where}: {tier}_alert.disable is not supported; the {tier} alert is generated")
+        disable = block.get("disable", False)
+        if not isinstance(disable, bool):
+            raise SpecError(f"{where}: alerting.{tier}_alert.disable must be true or false, got {disable!r}")
+        if disable:
+            out[tier] = False
         labels = str_map(block.get("labels"), f"{where}: alerting.{tier}_alert.labels")
         if labels:
             out[f"{tier}_labels"] = {"severity": tier, **labels}

@@ -125,11 +125,11 @@ def test_import_refusal_exits_1(tmp_path: Path) -> None:
 
 def test_import_to_stdout_prints_warnings_apart(tmp_path: Path) -> None:
     src = tmp_path / "spec.yaml"
-    src.write_text(SLOTH)
+    src.write_text(SLOTH.replace("        disable: true\n", "        annotations: {team: api}\n"))
     result = runner.invoke(app, ["slo", "import", str(src), "--window", "7d"])
     assert result.exit_code == 0
     assert "window: 7d" in result.stdout and "warning:" not in result.stdout
-    assert "warning: " in result.stderr and "page_alert.disable" in result.stderr
+    assert "warning: " in result.stderr and "page_alert.annotations merged" in result.stderr
 
 
 def test_schema_prints_the_committed_schema(tmp_path: Path) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from observ.slo.generate import generate
 from observ.slo.importers import SpecError, import_spec, to_yaml
 from observ.slo.load import parse_definitions
 from observ.slo.model import EventsSLI
+from observ.slo.rules import slo_groups
 
 SLOTH = """\
 version: "prometheus/v1"
@@ -74,10 +79,9 @@ def test_sloth_spec_imports() -> None:
     assert isinstance(latency.sli, EventsSLI)
     assert latency.sli.error_query.count("[{{window}}]") == 2 and "{{ .window }}" not in latency.sli.error_query
     assert latency.labels == {"kind": "latency"}
-    assert result.warnings == [
-        "sloth.yaml: document 1: service 'k8s-apiserver', SLO 'requests-latency': "
-        "page_alert.disable is not supported; the page alert is generated"
-    ]
+    assert (avail.alerting.page, avail.alerting.ticket) == (True, True)
+    assert (latency.alerting.page, latency.alerting.ticket) == (False, True)
+    assert result.warnings == []
 
 
 def test_written_yaml_round_trips_through_the_loader() -> None:
@@ -155,3 +159,63 @@ def test_unknown_format_is_refused() -> None:
 def test_malformed_yaml_names_the_line() -> None:
     with pytest.raises(SpecError, match=r"^x.yaml:3:6: invalid YAML: mapping values are not allowed here$"):
         import_spec("version: prometheus/v1\nservice: x\n  bad: 1\n", "x.yaml")
+
+
+def _alert_rules(spec: str) -> dict[str, list[dict[str, object]]]:
+    """Alert rules generated per imported SLO name."""
+    [service] = import_spec(spec, "sloth.yaml").definitions.services
+    return {
+        slo.name: [r for g in slo_groups(service, slo) for r in g["rules"] if "alert" in r]  # type: ignore[attr-defined]
+        for slo in service.slos
+    }
+
+
+def test_disabled_page_alert_generates_no_page_rule() -> None:
+    rules = _alert_rules(SLOTH)
+    assert [r["labels"]["severity"] for r in rules["requests-availability"] if "BurnRate" in r["alert"]] == [
+        "critical",
+        "warning",
+    ]
+    latency = rules["requests-latency"]
+    assert [r["labels"]["severity"] for r in latency if "BurnRate" in r["alert"]] == ["ticket"]
+    assert any(r["alert"].endswith("SLIAbsent") for r in latency)
+
+
+def test_both_alerts_disabled_generate_no_alert_at_all() -> None:
+    spec = SLOTH.replace("      page_alert:\n        disable: true\n", "      page_alert: {disable: true}\n"
+                         "      ticket_alert: {disable: true}\n")  # fmt: skip
+    assert _alert_rules(spec)["requests-latency"] == []
+    [service] = import_spec(spec, "sloth.yaml").definitions.services
+    assert "slo-k8s-apiserver-requests-latency-alerts" not in {g["name"] for g in slo_groups(service, service.slos[1])}
+
+
+def test_disable_must_be_a_boolean() -> None:
+    with pytest.raises(SpecError, match=r"page_alert.disable must be true or false, got 'yes please'"):
+        import_spec(SLOTH.replace("disable: true", "disable: yes please"), "sloth.yaml")
+
+
+def test_promtool_confirms_a_disabled_page_alert_never_fires(tmp_path: Path) -> None:
+    """The generated promtool tests burn the budget fast: the page-disabled SLO raises no page, the other pages."""
+    spec = """\
+version: prometheus/v1
+service: api
+slos:
+"""
+    for name, alerting in (("pages", "{}"), ("quiet", "{page_alert: {disable: true}}")):
+        spec += f"""\
+  - name: {name}
+    objective: 99.9
+    sli:
+      events:
+        error_query: sum(rate(http_requests_total{{service="{name}", code=~"5.."}}[{{{{.window}}}}]))
+        total_query: sum(rate(http_requests_total{{service="{name}"}}[{{{{.window}}}}]))
+    alerting: {alerting}
+"""
+    files = generate(import_spec(spec, "sloth.yaml").definitions)
+    for f in files:
+        (tmp_path / f.path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f.path).write_text(f.content)
+    [test] = [f for f in files if f.path.endswith(".test.yml")]
+    assert "budget for" in test.content and "m pages" in test.content and "does not page" in test.content
+    run = subprocess.run(["promtool", "test", "rules", test.path], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
