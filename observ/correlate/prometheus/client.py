@@ -8,15 +8,12 @@ metrics live in `_Core`.
 
 from __future__ import annotations
 
-import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
-from urllib.parse import quote
+from typing import Any, Self, TypeVar
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -25,6 +22,7 @@ from tenacity import AsyncRetrying, Retrying
 from observ.correlate.breaker import CircuitBreaker, CircuitOpenError
 from observ.correlate.missing import Missing
 from observ.correlate.prometheus import retry
+from observ.correlate.prometheus.calls import Call, Calls
 from observ.correlate.prometheus.config import PrometheusConfig
 from observ.correlate.prometheus.errors import (
     AnswerTooLarge,
@@ -37,7 +35,6 @@ from observ.correlate.prometheus.errors import (
 from observ.correlate.prometheus.metrics import PrometheusClientMetrics
 from observ.correlate.prometheus.models import (
     Answer,
-    Decoder,
     ErrorAnswer,
     ExemplarSeries,
     Labels,
@@ -50,103 +47,6 @@ T = TypeVar("T")
 
 _RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
-_QUERY = Decoder[QueryResult](QueryResult)
-_EXEMPLARS = Decoder[list[ExemplarSeries]](list[ExemplarSeries])
-_SERIES = Decoder[list[Labels]](list[Labels])
-_NAMES = Decoder[list[str]](list[str])
-
-
-def _ready(body: bytes) -> None:
-    """/-/ready answers plain text; its status code says it all."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Call(Generic[T]):
-    endpoint: str
-    """Label of the client's metrics."""
-    method: str
-    path: str
-    decode: Callable[[bytes], T | ErrorAnswer]
-    form: Mapping[str, str | list[str]] = field(default_factory=dict)
-    retry: bool = True
-
-    def request_args(self) -> dict[str, Any]:
-        """POST sends the form as the body (long queries fit), GET in the URL."""
-        if not self.form:
-            return {}
-        return {"data": dict(self.form)} if self.method == "POST" else {"params": dict(self.form)}
-
-
-def _seconds(name: str, value: float) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of unix seconds, got {value!r}")
-    return f"{value:.3f}"
-
-
-def _range(form: dict[str, str | list[str]], start: float | None, end: float | None) -> dict[str, str | list[str]]:
-    if start is not None:
-        form["start"] = _seconds("start", start)
-    if end is not None:
-        form["end"] = _seconds("end", end)
-    if start is not None and end is not None and end < start:
-        raise ValueError(f"end ({end}) is before start ({start})")
-    return form
-
-
-def _expr(expr: str) -> str:
-    if not isinstance(expr, str) or not expr.strip():
-        raise ValueError(f"a PromQL expression is required, got {expr!r}")
-    return expr
-
-
-def _matchers(match: Sequence[str]) -> list[str]:
-    if isinstance(match, str):
-        raise ValueError("match takes a sequence of series selectors, not one string")
-    return [_expr(m) for m in match]
-
-
-class _Calls:
-    """The requests of each API method, validated before anything is sent."""
-
-    def __init__(self, config: PrometheusConfig) -> None:
-        self._timeout = f"{config.read_timeout_s:g}"
-
-    def query(self, expr: str, at: float | None) -> _Call[Answer[QueryResult]]:
-        form: dict[str, str | list[str]] = {"query": _expr(expr), "timeout": self._timeout}
-        if at is not None:
-            form["time"] = _seconds("at", at)
-        return _Call("query", "POST", "/api/v1/query", _QUERY, form)
-
-    def query_range(self, expr: str, start: float, end: float, step: float) -> _Call[Answer[QueryResult]]:
-        if isinstance(step, bool) or not isinstance(step, int | float) or not (math.isfinite(step) and step > 0):
-            raise ValueError(f"step must be a positive number of seconds, got {step!r}")
-        form = _range({"query": _expr(expr), "step": f"{step:g}", "timeout": self._timeout}, start, end)
-        return _Call("query_range", "POST", "/api/v1/query_range", _QUERY, form)
-
-    def query_exemplars(self, expr: str, start: float, end: float) -> _Call[Answer[list[ExemplarSeries]]]:
-        form = _range({"query": _expr(expr)}, start, end)
-        return _Call("query_exemplars", "POST", "/api/v1/query_exemplars", _EXEMPLARS, form)
-
-    def series(self, match: Sequence[str], start: float | None, end: float | None) -> _Call[Answer[list[Labels]]]:
-        matchers = _matchers(match)
-        if not matchers:
-            raise ValueError("series needs at least one selector in match")
-        return _Call("series", "POST", "/api/v1/series", _SERIES, _range({"match[]": matchers}, start, end))
-
-    def labels(self, match: Sequence[str], start: float | None, end: float | None) -> _Call[Answer[list[str]]]:
-        form = _range({"match[]": _matchers(match)} if match else {}, start, end)
-        return _Call("labels", "POST", "/api/v1/labels", _NAMES, form)
-
-    def label_values(
-        self, name: str, match: Sequence[str], start: float | None, end: float | None
-    ) -> _Call[Answer[list[str]]]:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a label name is required, got {name!r}")
-        form = _range({"match[]": _matchers(match)} if match else {}, start, end)
-        return _Call("label_values", "GET", f"/api/v1/label/{quote(name, safe='')}/values", _NAMES, form)
-
-    def ready(self) -> _Call[None]:
-        return _Call("ready", "GET", "/-/ready", _ready, retry=False)
 
 
 class _Body:
@@ -179,16 +79,15 @@ class _Core:
         self,
         config: PrometheusConfig,
         metrics: PrometheusClientMetrics | None,
-        breaker: CircuitBreaker | None,
         clock: Callable[[], float],
     ) -> None:
         self.config = config
         self.clock = clock
         self.metrics = metrics or PrometheusClientMetrics(CollectorRegistry())
-        self.breaker = breaker or CircuitBreaker(config.breaker, clock=clock, on_change=self.metrics.state_changed)
-        self.calls = _Calls(config)
+        self.breaker = CircuitBreaker(config.breaker, clock=clock, on_change=self.metrics.state_changed)
+        self.calls = Calls(config)
 
-    def retry_policy(self, call: _Call[Any], deadline: float) -> dict[str, Any]:
+    def retry_policy(self, call: Call[Any], deadline: float) -> dict[str, Any]:
         return retry.policy(self.config.retry, deadline, self.clock, attempts=None if call.retry else 1)
 
     def timeout(self, deadline: float) -> httpx.Timeout:
@@ -206,7 +105,7 @@ class _Core:
         )  # fmt: skip
 
     @contextmanager
-    def attempt(self, call: _Call[Any]) -> Iterator[None]:
+    def attempt(self, call: Call[Any]) -> Iterator[None]:
         """Admits one request through the breaker, then reports how it went to the breaker and the metrics."""
         try:
             permit = self.breaker.admit()
@@ -231,7 +130,7 @@ class _Core:
         self.breaker.succeeded(permit)
         self.metrics.request(call.endpoint, "success", time.perf_counter() - started)
 
-    def finish(self, call: _Call[T], status: int, body: bytes) -> T:
+    def finish(self, call: Call[T], status: int, body: bytes) -> T:
         """The decoded answer, or the error its status code and body mean."""
         url = self.config.url
         if 200 <= status < 300:
@@ -295,13 +194,12 @@ class PrometheusClient:
         config: PrometheusConfig | None = None,
         *,
         metrics: PrometheusClientMetrics | None = None,
-        breaker: CircuitBreaker | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config or PrometheusConfig()
-        self._core = _Core(self.config, metrics, breaker, clock)
+        self._core = _Core(self.config, metrics, clock)
         self._sleep = sleep
         # trust_env=False: no proxy from the environment between observ and its Prometheus.
         self._http = httpx.Client(
@@ -356,7 +254,7 @@ class PrometheusClient:
     ) -> None:
         self.close()
 
-    def _run(self, call: _Call[T]) -> T:
+    def _run(self, call: Call[T]) -> T:
         deadline = self._core.clock() + self.config.deadline_s
         retrying = Retrying(sleep=self._sleep, **self._core.retry_policy(call, deadline))
         try:
@@ -364,12 +262,12 @@ class PrometheusClient:
         except PrometheusUnavailable as e:
             raise _after(e, retrying.statistics.get("attempt_number", 1)) from e.__cause__
 
-    def _attempt(self, call: _Call[T], deadline: float) -> T:
+    def _attempt(self, call: Call[T], deadline: float) -> T:
         with self._core.attempt(call):
             status, body = self._send(call, deadline)
             return self._core.finish(call, status, body)
 
-    def _send(self, call: _Call[Any], deadline: float) -> tuple[int, bytes]:
+    def _send(self, call: Call[Any], deadline: float) -> tuple[int, bytes]:
         timeout = self._core.timeout(deadline)
         try:
             with self._http.stream(call.method, call.path, timeout=timeout, **call.request_args()) as response:
@@ -389,13 +287,12 @@ class AsyncPrometheusClient:
         config: PrometheusConfig | None = None,
         *,
         metrics: PrometheusClientMetrics | None = None,
-        breaker: CircuitBreaker | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config or PrometheusConfig()
-        self._core = _Core(self.config, metrics, breaker, clock)
+        self._core = _Core(self.config, metrics, clock)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=self.config.url, headers=self.config.headers, transport=transport, trust_env=False
@@ -447,7 +344,7 @@ class AsyncPrometheusClient:
     ) -> None:
         await self.aclose()
 
-    async def _run(self, call: _Call[T]) -> T:
+    async def _run(self, call: Call[T]) -> T:
         deadline = self._core.clock() + self.config.deadline_s
         policy = self._core.retry_policy(call, deadline)
         retrying = AsyncRetrying(**policy) if self._sleep is None else AsyncRetrying(sleep=self._sleep, **policy)
@@ -456,12 +353,12 @@ class AsyncPrometheusClient:
         except PrometheusUnavailable as e:
             raise _after(e, retrying.statistics.get("attempt_number", 1)) from e.__cause__
 
-    async def _attempt(self, call: _Call[T], deadline: float) -> T:
+    async def _attempt(self, call: Call[T], deadline: float) -> T:
         with self._core.attempt(call):
             status, body = await self._send(call, deadline)
             return self._core.finish(call, status, body)
 
-    async def _send(self, call: _Call[Any], deadline: float) -> tuple[int, bytes]:
+    async def _send(self, call: Call[Any], deadline: float) -> tuple[int, bytes]:
         timeout = self._core.timeout(deadline)
         try:
             async with self._http.stream(call.method, call.path, timeout=timeout, **call.request_args()) as response:
