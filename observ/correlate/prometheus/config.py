@@ -40,7 +40,6 @@ class PrometheusConfig(BaseModel):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Sent with every request, e.g. Authorization or X-Scope-OrgID (Mimir)."
     )
-    exemplar_trace_label: str = Field("trace_id", min_length=1, description="Exemplar label holding the trace ID.")
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
 
