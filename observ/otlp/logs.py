@@ -86,15 +86,18 @@ def _record(lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int
     ts = ids.nanos(lr.time_unix_nano, "timeUnixNano")
     observed = ids.nanos(lr.observed_time_unix_nano, "observedTimeUnixNano")
     metadata = dict(shared)
-    _attributes(lr.attributes, limits, metadata)
+    kept = lr.attributes[: limits.max_attributes]
+    for kv in kept:
+        flatten(kv.key, kv.value, limits, metadata)
+    dropped = lr.dropped_attributes_count + len(lr.attributes) - len(kept)
     if ts and observed:
         metadata["observed_timestamp"] = str(observed)
     if lr.severity_number:
         metadata["severity_number"] = str(lr.severity_number)
     if lr.severity_text:
         metadata["severity_text"] = lr.severity_text
-    if lr.dropped_attributes_count:
-        metadata["dropped_attributes_count"] = str(lr.dropped_attributes_count)
+    if dropped:
+        metadata["dropped_attributes_count"] = str(dropped)
     if lr.flags:
         metadata["flags"] = str(lr.flags)
     if lr.event_name:

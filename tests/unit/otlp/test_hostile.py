@@ -300,6 +300,19 @@ def test_bad_log_records_are_rejected_one_by_one() -> None:
         assert reason in result.error_message
 
 
+def test_log_attributes_past_the_limit_are_dropped_and_counted_resource_ones_reject() -> None:
+    attrs = [{"key": f"a{i}", "value": {"intValue": i}} for i in range(5)]
+    rec = {"body": {"stringValue": "x"}, "attributes": attrs, "droppedAttributesCount": 2}
+    (r,) = decode_logs(logs_body(rec), "application/json", "t", NOW, OtlpLimits(max_attributes=3)).records
+    assert {k: v for k, v in r.metadata.items() if k.startswith("a")} == {"a0": "0", "a1": "1", "a2": "2"}
+    assert r.metadata["dropped_attributes_count"] == "4"
+    resource = {"attributes": [{"key": f"r{i}", "value": {"stringValue": "v"}} for i in range(4)]}
+    doc = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [rec, rec]}]}]}
+    result = decode_logs(orjson.dumps(doc), "application/json", "t", NOW, OtlpLimits(max_attributes=3))
+    assert (result.records, result.rejected) == ([], 2)
+    assert "resourceLogs[0].resource: 4 attributes, limit 3 (2 records)" in result.error_message
+
+
 def test_log_records_without_ids_or_times_are_kept() -> None:
     rec = {"traceId": "0" * 32, "spanId": "", "body": {"intValue": "3"}, "severityText": "Warning"}
     (r,) = decode_logs(logs_body(rec), "application/json", "t", NOW).records
