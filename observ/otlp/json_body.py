@@ -12,7 +12,6 @@ the rest of the request is kept; a resource or scope that does not parse rejects
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from typing import Any
 
@@ -60,7 +59,7 @@ def _hex_id(value: object, key: str) -> str:
         try:
             if len(base64.b64decode(value, validate=True)) in (8, 16):
                 hint = " (OTLP/JSON writes IDs as hex, not base64)"
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a non-ASCII string
             pass
         raise _BadId(f"{key} {value[:40]!r} is not hex{hint}")
     return base64.b64encode(bytes.fromhex(value)).decode()

@@ -134,6 +134,7 @@ _B64_TRACE = base64.b64encode(bytes.fromhex(TRACE)).decode()
     [
         (span(traceId=_B64_TRACE), f"traceId '{_B64_TRACE}' is not hex (OTLP/JSON writes IDs as hex, not base64)"),
         (span(spanId="zz"), "spanId 'zz' is not hex"),
+        (span(spanId="é0"), "spanId 'é0' is not hex"),
         (span(traceId="abc"), "traceId 'abc' is not hex"),
         (span(traceId="abcdef"), "traceId must be 16 bytes (32 hex digits), got 3"),
         (span(traceId="0" * 32), "traceId is all zeros, which OTLP says is invalid"),
