@@ -92,14 +92,26 @@ class Client:
         )
 
 
-def make_client(url: str, **config: object) -> Client:
-    registry = CollectorRegistry()
-    clock = Clock()
-    cfg = PrometheusConfig.model_validate({"url": url, **config})
-    return Client(PrometheusClient(cfg, metrics=PrometheusClientMetrics(registry), clock=clock), registry, clock)
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., Client]]:
+    """Factory: make_client(url, **config) -> a client with its own registry and a movable clock; closed after."""
+    made: list[PrometheusClient] = []
+
+    def make(url: str, **config: object) -> Client:
+        registry = CollectorRegistry()
+        clock = Clock()
+        cfg = PrometheusConfig.model_validate({"url": url, **config})
+        made.append(PrometheusClient(cfg, metrics=PrometheusClientMetrics(registry), clock=clock))
+        return Client(made[-1], registry, clock)
+
+    yield make
+    for client in made:
+        client.close()
 
 
-def test_instant_queries_return_every_result_type(prometheus: PrometheusServer, target: str) -> None:
+def test_instant_queries_return_every_result_type(
+    prometheus: PrometheusServer, target: str, make_client: Callable[..., Client]
+) -> None:
     c = make_client(prometheus.url).client
     vector = c.query("demo_temperature_celsius").data
     assert isinstance(vector, VectorResult)
@@ -119,9 +131,11 @@ def test_instant_queries_return_every_result_type(prometheus: PrometheusServer, 
     assert isinstance(string, StringResult) and string.result.value == "hello"
 
 
-def test_range_query_returns_the_scraped_samples(prometheus: PrometheusServer) -> None:
+def test_range_query_returns_the_scraped_samples(
+    prometheus: PrometheusServer, make_client: Callable[..., Client]
+) -> None:
     c = make_client(prometheus.url).client
-    end = time.time()
+    end = round(time.time(), 3)  # Prometheus' resolution: the steps fall on start + k * step exactly
     matrix = c.query_range("demo_temperature_celsius", start=end - 30, end=end, step=1).data
     assert isinstance(matrix, MatrixResult)
     (series,) = matrix.result
@@ -130,7 +144,7 @@ def test_range_query_returns_the_scraped_samples(prometheus: PrometheusServer) -
     assert all(end - 30 <= p.timestamp <= end for p in series.values)
 
 
-def test_exemplars_carry_the_trace_ids(prometheus: PrometheusServer) -> None:
+def test_exemplars_carry_the_trace_ids(prometheus: PrometheusServer, make_client: Callable[..., Client]) -> None:
     c = make_client(prometheus.url).client
 
     def trace_ids(expr: str) -> set[str | None]:
@@ -146,7 +160,7 @@ def test_exemplars_carry_the_trace_ids(prometheus: PrometheusServer) -> None:
     assert trace_ids('{__name__=~"demo_.+"}') == {HISTOGRAM_TRACE, COUNTER_TRACE}
 
 
-def test_metadata_and_health(prometheus: PrometheusServer, target: str) -> None:
+def test_metadata_and_health(prometheus: PrometheusServer, target: str, make_client: Callable[..., Client]) -> None:
     c = make_client(prometheus.url).client
     c.ready()
     assert c.series(["demo_temperature_celsius"]).data == [
@@ -156,7 +170,9 @@ def test_metadata_and_health(prometheus: PrometheusServer, target: str) -> None:
     assert c.label_values("job").data == ["synthetic"]
 
 
-def test_refused_queries_carry_prometheus_message_and_leave_the_breaker_closed(prometheus: PrometheusServer) -> None:
+def test_refused_queries_carry_prometheus_message_and_leave_the_breaker_closed(
+    prometheus: PrometheusServer, make_client: Callable[..., Client]
+) -> None:
     c = make_client(prometheus.url, breaker={"failure_threshold": 1})
     with pytest.raises(QueryRefused) as e:
         c.client.query("sum(")
@@ -182,6 +198,7 @@ def test_the_async_client_against_the_real_prometheus(prometheus: PrometheusServ
 
 def test_a_stopped_prometheus_opens_the_breaker_and_a_restarted_one_closes_it(
     prometheus: PrometheusServer,
+    make_client: Callable[..., Client],
 ) -> None:
     c = make_client(
         prometheus.url,
@@ -220,7 +237,7 @@ def test_a_stopped_prometheus_opens_the_breaker_and_a_restarted_one_closes_it(
     assert c.registry.get_sample_value("observ_prometheus_circuit_state", {"state": "closed"}) == 1
 
 
-def test_a_closed_port_fails_at_once() -> None:
+def test_a_closed_port_fails_at_once(make_client: Callable[..., Client]) -> None:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         port = s.getsockname()[1]
@@ -234,7 +251,7 @@ def test_a_closed_port_fails_at_once() -> None:
     assert c.sent() == 2
 
 
-def test_a_server_that_never_answers_times_out_and_opens_the_breaker() -> None:
+def test_a_server_that_never_answers_times_out_and_opens_the_breaker(make_client: Callable[..., Client]) -> None:
     """A listening socket nobody accepts: connections complete in the kernel's backlog, answers never come."""
     with socket.socket() as silent:
         silent.bind((LOOPBACK, 0))
