@@ -19,6 +19,7 @@ _, TRACES = make_spans()
 _, LOGS = make_logs()
 PB_TRACES, PB_LOGS = TRACES.SerializeToString(), LOGS.SerializeToString()
 JSON_TRACES = orjson.loads(to_otlp_json(TRACES))
+JSON_LOGS = orjson.loads(to_otlp_json(LOGS))
 
 
 def _decode_both(body: bytes, ctype: str) -> None:
@@ -53,7 +54,11 @@ def test_damaged_sdk_bodies(data: st.DataObject) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
     max_leaves=8,
 )
@@ -71,6 +76,20 @@ def test_any_json_value_in_any_span_field(key: str, value: Any) -> None:
     assert len(result.spans) >= len(spans) - 1, "only the damaged span may be lost"
     if result.spans:
         SpanColumns.decode(SpanColumns.from_spans(result.spans).encode())
+
+
+LOG_KEYS = ["timeUnixNano", "observedTimeUnixNano", "severityNumber", "severityText", "body", "attributes",
+            "traceId", "spanId", "flags", "eventName", "droppedAttributesCount"]  # fmt: skip
+
+
+@given(st.sampled_from(LOG_KEYS), json_values)
+def test_any_json_value_in_any_log_record_field(key: str, value: Any) -> None:
+    doc = orjson.loads(orjson.dumps(JSON_LOGS))
+    doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0][key] = value
+    total = sum(len(s["logRecords"]) for s in doc["resourceLogs"][0]["scopeLogs"])
+    result = decode_logs(json.dumps(doc).encode(), "application/json", "t", 1)
+    assert len(result.records) + result.rejected == total
+    assert len(result.records) >= total - 1, "only the damaged record may be lost"
 
 
 @given(json_values)
