@@ -50,8 +50,8 @@ _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 
 
 class _Body:
-    """Collects an answer up to `limit` bytes (decompressed) and until `deadline`: a slow trickle or a huge
-    answer ends the attempt instead of holding memory or the caller."""
+    """Collects an answer up to max_response_bytes (decompressed) and until the call's deadline: a huge answer
+    or a slow trickle ends the attempt instead of holding memory or the caller."""
 
     def __init__(self, core: _Core, response: httpx.Response, deadline: float) -> None:
         self.core = core
@@ -75,6 +75,8 @@ class _Body:
 
 
 class _Core:
+    """What both clients share: the calls, timeouts, the breaker and metrics, and what an answer means."""
+
     def __init__(
         self,
         config: PrometheusConfig,
