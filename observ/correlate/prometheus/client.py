@@ -188,7 +188,29 @@ def _after(error: PrometheusUnavailable, attempts: int) -> PrometheusUnavailable
     return again
 
 
-class PrometheusClient:
+class _Client:
+    """Config, core and the httpx options both clients are built with."""
+
+    def __init__(
+        self, config: PrometheusConfig | None, metrics: PrometheusClientMetrics | None, clock: Callable[[], float]
+    ) -> None:
+        self.config = config or PrometheusConfig()
+        self._core = _Core(self.config, metrics, clock)
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._core.breaker
+
+    @property
+    def metrics(self) -> PrometheusClientMetrics:
+        return self._core.metrics
+
+    def _http_options(self) -> dict[str, Any]:
+        # trust_env=False: no proxy from the environment between observ and its Prometheus.
+        return {"base_url": self.config.url, "headers": self.config.headers, "trust_env": False}
+
+
+class PrometheusClient(_Client):
     """Blocking client; one per process is enough (it keeps a connection pool). Times are unix seconds."""
 
     def __init__(
@@ -200,21 +222,9 @@ class PrometheusClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.config = config or PrometheusConfig()
-        self._core = _Core(self.config, metrics, clock)
+        super().__init__(config, metrics, clock)
         self._sleep = sleep
-        # trust_env=False: no proxy from the environment between observ and its Prometheus.
-        self._http = httpx.Client(
-            base_url=self.config.url, headers=self.config.headers, transport=transport, trust_env=False
-        )
-
-    @property
-    def breaker(self) -> CircuitBreaker:
-        return self._core.breaker
-
-    @property
-    def metrics(self) -> PrometheusClientMetrics:
-        return self._core.metrics
+        self._http = httpx.Client(transport=transport, **self._http_options())
 
     def query(self, expr: str, at: float | None = None) -> Answer[QueryResult]:
         """Instant query at `at` (Prometheus' now when None)."""
@@ -281,7 +291,7 @@ class PrometheusClient:
             raise self._core.unreachable(e, timeout) from e
 
 
-class AsyncPrometheusClient:
+class AsyncPrometheusClient(_Client):
     """The same calls as PrometheusClient for asyncio callers."""
 
     def __init__(
@@ -293,20 +303,9 @@ class AsyncPrometheusClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.config = config or PrometheusConfig()
-        self._core = _Core(self.config, metrics, clock)
+        super().__init__(config, metrics, clock)
         self._sleep = sleep
-        self._http = httpx.AsyncClient(
-            base_url=self.config.url, headers=self.config.headers, transport=transport, trust_env=False
-        )
-
-    @property
-    def breaker(self) -> CircuitBreaker:
-        return self._core.breaker
-
-    @property
-    def metrics(self) -> PrometheusClientMetrics:
-        return self._core.metrics
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options())
 
     async def query(self, expr: str, at: float | None = None) -> Answer[QueryResult]:
         return await self._run(self._core.calls.query(expr, at))
