@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from observ.correlate.breaker import BreakerConfig
 
 MIB = 1024 * 1024
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class RetryConfig(BaseModel):
@@ -50,6 +53,16 @@ class PrometheusConfig(BaseModel):
             url = httpx.URL(v)
         except httpx.InvalidURL as e:
             raise ValueError(f"not a URL: {e}") from e
-        if url.scheme not in ("http", "https") or not url.host:
+        if url.scheme not in ("http", "https") or not url.host or url.query or url.fragment:
             raise ValueError(f"expected http(s)://host[:port][/prefix], got {v!r}")
         return v.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token")
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError(f"header {name} has a line break or NUL in its value")
+        return v
