@@ -65,7 +65,8 @@ class Permit:
 
 class CircuitBreaker:
     """Thread-safe; the lock is held only to update counters, never during the guarded call, so it also
-    serves asyncio callers."""
+    serves asyncio callers. `on_change(old, new, why)` runs under that lock: it must not call the breaker.
+    An open circuit past its cool-down still reads OPEN until the next `admit` turns it half-open."""
 
     def __init__(
         self,
