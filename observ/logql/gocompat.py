@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -118,11 +119,16 @@ def _group(m: Any, name: str) -> str:
     return (m.group(name) or "") if name in m.re.groupindex else ""
 
 
-def go_find_all(rx: Any, s: str) -> list[Any]:
-    """Go's FindAll: an empty match right after the previous match is skipped (Python keeps it)."""
+def go_find_all(rx: Any, s: str, check: Callable[[], None] = lambda: None) -> list[Any]:
+    """Go's FindAll: an empty match right after the previous match is skipped (Python keeps it).
+
+    `check` (the query's deadline) runs every 1024 matches: a long line can hold a great many.
+    """
     out: list[Any] = []
     prev_end = -1
-    for m in rx.finditer(s):
+    for n, m in enumerate(rx.finditer(s)):
+        if not n & 1023:
+            check()
         if m.start() == m.end() == prev_end:
             continue
         out.append(m)
@@ -130,11 +136,13 @@ def go_find_all(rx: Any, s: str) -> list[Any]:
     return out
 
 
-def go_replace_all(rx: Any, s: str, repl: str, literal: bool, max_size: int | None = None) -> str:
+def go_replace_all(
+    rx: Any, s: str, repl: str, literal: bool, max_size: int | None = None, check: Callable[[], None] = lambda: None
+) -> str:
     """ReplaceAllString / ReplaceAllLiteralString; LimitError as soon as the result would pass `max_size`."""
     out: list[str] = []
     last = size = 0
-    for m in go_find_all(rx, s):
+    for m in go_find_all(rx, s, check):
         piece = repl if literal else go_expand(repl, m)
         size += m.start() - last + len(piece)
         if max_size is not None and size > max_size:

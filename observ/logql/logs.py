@@ -28,7 +28,7 @@ def select_logs(
     entries: list[tuple[dict[str, str], LogEntry]] = []
     size = 0
     cache = LabelCache()
-    pipeline = Pipeline(pd.rest) if pd.rest else None
+    pipeline = Pipeline(pd.rest, check=reader.deadline.check) if pd.rest else None
     # Newest slices first: a limit met in a recent slice never scans the older ones.
     for window in reader.windows(pd, backward):
         if pipeline is None:

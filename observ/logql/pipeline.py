@@ -66,9 +66,16 @@ class Pipeline:
     treat it as read-only either way.
     """
 
-    def __init__(self, stages: Sequence[ast.Stage], metadata: Collection[str] = DEFAULT_METADATA) -> None:
+    def __init__(
+        self,
+        stages: Sequence[ast.Stage],
+        metadata: Collection[str] = DEFAULT_METADATA,
+        check: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`check` raises when the query's deadline passed: called between stages and template function calls."""
         self.stages = tuple(stages)
         self._meta = frozenset(metadata)
+        self._check = check
         n_head = 0
         while n_head < len(self.stages) and isinstance(self.stages[n_head], ast.LineFilter):
             n_head += 1
@@ -97,7 +104,9 @@ class Pipeline:
         if not self._rest:
             return line, labels
         st = LineState(ts, line, labels)
+        check = self._check
         for stage in self._rest:
+            check()
             if not stage(st):
                 return None
         return st.line, st.result() if self._changes else labels
@@ -125,9 +134,9 @@ class Pipeline:
         if isinstance(stage, ast.Decolorize):
             return _decolorize
         if isinstance(stage, ast.LineFormat):
-            return _line_format(stage.template)
+            return _line_format(stage.template, self._check)
         if isinstance(stage, ast.LabelFormat):
-            return _label_format(stage.items)
+            return _label_format(stage.items, self._check)
         if isinstance(stage, ast.DropLabels):
             return _drop(stage.labels)
         if isinstance(stage, ast.KeepLabels):
@@ -314,7 +323,7 @@ def _template_data(st: LineState) -> dict[str, str]:
     return data
 
 
-def _line_format(text: str) -> StageFn:
+def _line_format(text: str, check: Callable[[], None]) -> StageFn:
     try:
         tmpl = compile_template(text, "line")
     except LogQLError as e:
@@ -331,7 +340,7 @@ def _line_format(text: str) -> StageFn:
 
     def stage(st: LineState) -> bool:
         try:
-            st.line = tmpl(_template_data(st), st.line, st.ts)
+            st.line = tmpl(_template_data(st), st.line, st.ts, check)
         except TemplateError as e:
             st.err, st.details = TEMPLATE_ERR, str(e)
         return True
@@ -339,7 +348,7 @@ def _line_format(text: str) -> StageFn:
     return stage
 
 
-def _label_format(items: tuple[ast.LabelFormatItem, ...]) -> StageFn:
+def _label_format(items: tuple[ast.LabelFormatItem, ...], check: Callable[[], None]) -> StageFn:
     seen: set[str] = set()
     compiled: list[tuple[str, str, Template | None]] = []
     for item in items:
@@ -372,7 +381,7 @@ def _label_format(items: tuple[ast.LabelFormatItem, ...]) -> StageFn:
                 # when the first template ran
                 data = dict(_template_data(st))
             try:
-                labels[dst] = tmpl(data, st.line, st.ts)
+                labels[dst] = tmpl(data, st.line, st.ts, check)
             except TemplateError as e:
                 st.err, st.details = TEMPLATE_ERR, str(e)
         return True

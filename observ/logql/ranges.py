@@ -138,7 +138,7 @@ def _python(
     max_series: int | None = None,
 ) -> SeriesSet:
     rng = agg.range
-    pipeline = Pipeline(pd.rest) if pd.rest else None
+    pipeline = Pipeline(pd.rest, check=reader.deadline.check) if pd.rest else None
     unwrapper = Unwrapper(rng.unwrap) if rng.unwrap is not None else None
     by_bytes = agg.op in _BYTES_OPS
     samples: dict[LabelKey, tuple[list[int], list[float]]] = {}

@@ -27,12 +27,17 @@ class Deadline:
 
     seconds: float
     started: float = field(default_factory=time.monotonic)
+    expires: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.expires = self.started + self.seconds
 
     def remaining(self) -> float:
-        return self.seconds - (time.monotonic() - self.started)
+        return self.expires - time.monotonic()
 
     def check(self) -> None:
-        if self.remaining() <= 0:
+        """Cheap enough to call per line and per stage."""
+        if time.monotonic() >= self.expires:
             raise QueryTimeout(f"query timed out after {self.seconds:g}s")
 
 

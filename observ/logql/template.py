@@ -11,6 +11,7 @@ map in template_funcs. Not supported: define / template / block / call.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from observ.logql.errors import LimitError, LogQLError
@@ -227,10 +228,10 @@ def _at(text: str, pos: int, msg: str) -> str:
 
 
 class _Ctx:
-    __slots__ = ("line", "name", "root", "size", "ts", "vars")
+    __slots__ = ("check", "line", "name", "root", "size", "ts", "vars")
 
-    def __init__(self, name: str, root: dict[str, str], line: str, ts: int) -> None:
-        self.name, self.root, self.line, self.ts = name, root, line, ts
+    def __init__(self, name: str, root: dict[str, str], line: str, ts: int, check: Callable[[], None]) -> None:
+        self.name, self.root, self.line, self.ts, self.check = name, root, line, ts, check
         self.vars: list[list[Any]] = [["$", root]]
         self.size = 0
         """Characters written so far: the output stops at MAX_LINE_SIZE, however many actions or loops."""
@@ -535,6 +536,7 @@ def _call(name: str, nodes: list[_Arg], final: Any, ctx: _Ctx, dot: Any) -> Any:
     if name == "__timestamp__":
         _arity(name, 0, None, len(nodes) + (final is not _NO_FINAL))
         return GoTime(ctx.ts)
+    ctx.check()
     fn = _BUILTINS.get(name) or FUNCTIONS[name]
     given = len(nodes) + (final is not _NO_FINAL)
     _arity(name, len(fn.params), fn.variadic, given)
@@ -547,7 +549,7 @@ def _call(name: str, nodes: list[_Arg], final: Any, ctx: _Ctx, dot: Any) -> Any:
     try:
         if name == "index":
             return _index(ctx, *args)
-        result = fn.fn(*args)
+        result = fn.fn(*args, check=ctx.check) if fn.checked else fn.fn(*args)
         if type(result) is str and len(result) > MAX_LINE_SIZE:
             check_size(len(result))
         return result
@@ -991,6 +993,10 @@ def _unquote(body: str, quote: str, tok: _Tok, parser: _Parser) -> str:
 # --- public ----------------------------------------------------------------------------------------
 
 
+def _no_check() -> None:
+    pass
+
+
 class Template:
     """A compiled template: call it with the labels (missing ones read as ""), the line and its timestamp.
 
@@ -1006,10 +1012,11 @@ class Template:
         only = self.nodes[0] if len(self.nodes) == 1 else None
         self.simple_key = only.name if isinstance(only, _LabelAction) else None
 
-    def __call__(self, labels: dict[str, str], line: str, ts: int) -> str:
+    def __call__(self, labels: dict[str, str], line: str, ts: int, check: Callable[[], None] = _no_check) -> str:
+        """`check` raises when the query's deadline passed; it runs before every function call."""
         out: list[str] = []
         try:
-            _render(self.nodes, _Ctx(self.name, labels, line, ts), labels, out)
+            _render(self.nodes, _Ctx(self.name, labels, line, ts, check), labels, out)
         except RecursionError:
             raise TemplateError(f"template: {self.name}: exceeded maximum template depth") from None
         return "".join(out)

@@ -511,13 +511,15 @@ class Func:
     """A template function: Python callable and Go parameter kinds.
 
     Kinds: s string, i int, f float64, t time.Time, a interface{} (any value). `variadic` is the kind
-    of the trailing `...` parameter. `lazy` marks and/or, which get unevaluated arguments.
+    of the trailing `...` parameter. `lazy` marks and/or, which get unevaluated arguments. `checked`
+    functions may loop long (one regex match after another): they get the query's deadline check as `check=`.
     """
 
     fn: Callable[..., Any]
     params: str = ""
     variadic: str | None = None
     lazy: bool = False
+    checked: bool = False
 
 
 def _cast_int(v: Any) -> int:
@@ -686,16 +688,16 @@ def _regex(pattern: str) -> Any:
         raise TemplateError(str(e)) from None
 
 
-def _regex_replace_all(regex: str, s: str, repl: str) -> str:
-    return go_replace_all(_regex(regex), s, repl, literal=False, max_size=MAX_LINE_SIZE)
+def _regex_replace_all(regex: str, s: str, repl: str, check: Callable[[], None]) -> str:
+    return go_replace_all(_regex(regex), s, repl, literal=False, max_size=MAX_LINE_SIZE, check=check)
 
 
-def _regex_replace_all_literal(regex: str, s: str, repl: str) -> str:
-    return go_replace_all(_regex(regex), s, repl, literal=True, max_size=MAX_LINE_SIZE)
+def _regex_replace_all_literal(regex: str, s: str, repl: str, check: Callable[[], None]) -> str:
+    return go_replace_all(_regex(regex), s, repl, literal=True, max_size=MAX_LINE_SIZE, check=check)
 
 
-def _count(regex: str, s: str) -> int:
-    return len(go_find_all(_regex(regex), s))
+def _count(regex: str, s: str, check: Callable[[], None]) -> int:
+    return len(go_find_all(_regex(regex), s, check))
 
 
 def _urldecode(s: str) -> str:
@@ -841,9 +843,9 @@ FUNCTIONS: dict[str, Func] = {
     "TrimPrefix": Func(str.removeprefix, "ss"),
     "TrimSuffix": Func(str.removesuffix, "ss"),
     "TrimSpace": Func(lambda s: s.strip(_TRIM_SPACE), "s"),
-    "regexReplaceAll": Func(_regex_replace_all, "sss"),
-    "regexReplaceAllLiteral": Func(_regex_replace_all_literal, "sss"),
-    "count": Func(_count, "ss"),
+    "regexReplaceAll": Func(_regex_replace_all, "sss", checked=True),
+    "regexReplaceAllLiteral": Func(_regex_replace_all_literal, "sss", checked=True),
+    "count": Func(_count, "ss", checked=True),
     "urldecode": Func(_urldecode, "s"),
     "urlencode": Func(lambda s: urllib.parse.quote_plus(s, safe=""), "s"),
     "bytes": Func(_bytes, "s"),

@@ -150,6 +150,14 @@ HOSTILE: list[tuple[str, str, dict[str, str]]] = [
         "count_over_time(" + SEL + _lf('{{ repeat 250000 "a" }}') + ' |~ "(a|aa)+(b|$)" [1h])',
         {},
     ),
+    (
+        "one line's template past the deadline",
+        "count_over_time("
+        + SEL
+        + _lf(" ".join(['{{ regexReplaceAll "a" (repeat 250000 "a") "b" | len }}'] * 200))
+        + " [1h])",
+        {},
+    ),
     ("invalid nested repetition", SEL + ' |~ "a**"', {}),
     # absurd ranges and steps
     ("[100000d]", "rate(" + SEL + "[100000d])", {}),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from observ.logql import ast
-from observ.logql.errors import LogQLError
+from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.parser import parse
 from observ.logql.pipeline import Pipeline
 
@@ -534,3 +534,22 @@ def test_compile_errors(stage: ast.Stage, message: str) -> None:
     with pytest.raises(LogQLError) as e:
         Pipeline((stage,))
     assert str(e.value).startswith(message)
+
+
+def test_the_deadline_is_checked_between_stages_and_inside_templates() -> None:
+    """One line may be slow (many stages, templates calling heavy functions): the query's deadline still holds."""
+    calls = 0
+
+    def check() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 5:
+            raise QueryTimeout("query timed out after 1s")
+
+    calls_in_one_template = " ".join(['{{ repeat 3 "ab" }}'] * 20)
+    log = parse('{a="b"} | line_format "' + calls_in_one_template.replace('"', '\\"') + '"')
+    assert isinstance(log, ast.LogExpr)
+    pipeline = Pipeline(log.pipeline, check=check)
+    with pytest.raises(QueryTimeout):
+        pipeline.process(0, "line", {"a": "b"})
+    assert calls == 6

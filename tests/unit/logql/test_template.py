@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from observ.logql.errors import LimitError, LogQLError
+from observ.logql.errors import LimitError, LogQLError, QueryTimeout
 from observ.logql.template import TemplateError, compile_template
 
 LABELS = {
@@ -270,3 +270,18 @@ def test_templates_that_would_allocate_past_the_line_size_refuse_the_query(text:
 )
 def test_printf_refuses_huge_widths_as_go_does(text: str, expected: str) -> None:
     assert compile_template(text)(LABELS, LINE, TS) == expected
+
+
+def test_regex_functions_check_the_deadline_while_they_loop() -> None:
+    """A 250 KB value holds 250,000 matches of `a`: the query's deadline is checked while they are replaced."""
+    calls = 0
+
+    def check() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise QueryTimeout("query timed out after 1s")
+
+    with pytest.raises(QueryTimeout):
+        compile_template('{{ regexReplaceAll "a" (repeat 250000 "a") "b" }}')(LABELS, LINE, TS, check)
+    assert calls == 4
