@@ -4,7 +4,7 @@
 checked (the receiver's job: OTLP recommends 20 MiB, HTTP 413 above). A body that cannot be decoded
 at all raises OtlpError (400; UnsupportedMediaType 415); a span or log record that cannot be kept is
 counted with its reason while the rest of the request is kept. gRPC hands its already-parsed request
-to `spans_from_request` / `logs_from_request` directly.
+to `traces_result` / `logs_result`: every transport ends in the same mapping.
 """
 
 from __future__ import annotations
@@ -66,22 +66,40 @@ def _request(body: bytes, fmt: Format, request: Message, rejections: Rejections)
         raise OtlpError(f"the body is not a protobuf {name} ({len(body)} bytes): {e}") from None
 
 
-def decode_traces(body: bytes, content_type: str, tenant: str, limits: OtlpLimits | None = None) -> TracesResult:
-    fmt = body_format(content_type)
-    rejections = Rejections()
-    req = ExportTraceServiceRequest()
-    _request(body, fmt, req, rejections)
+def traces_result(
+    req: ExportTraceServiceRequest, tenant: str, limits: OtlpLimits | None = None, rejections: Rejections | None = None
+) -> TracesResult:
+    """An already-parsed request (gRPC hands one over) -> spans and what partial_success must say."""
+    rejections = rejections or Rejections()
     spans = spans_from_request(req, tenant, limits or OtlpLimits(), rejections)
     return TracesResult(spans, rejections.count, rejections.message("spans"))
+
+
+def logs_result(
+    req: ExportLogsServiceRequest,
+    tenant: str,
+    now_ns: int,
+    limits: OtlpLimits | None = None,
+    rejections: Rejections | None = None,
+) -> LogsResult:
+    """An already-parsed request -> log rows and what partial_success must say."""
+    rejections = rejections or Rejections()
+    records = logs_from_request(req, tenant, now_ns, limits or OtlpLimits(), rejections)
+    return LogsResult(records, rejections.count, rejections.message("log records"))
+
+
+def decode_traces(body: bytes, content_type: str, tenant: str, limits: OtlpLimits | None = None) -> TracesResult:
+    rejections = Rejections()
+    req = ExportTraceServiceRequest()
+    _request(body, body_format(content_type), req, rejections)
+    return traces_result(req, tenant, limits, rejections)
 
 
 def decode_logs(
     body: bytes, content_type: str, tenant: str, now_ns: int, limits: OtlpLimits | None = None
 ) -> LogsResult:
     """`now_ns` stamps records that carry neither a time nor an observed time."""
-    fmt = body_format(content_type)
     rejections = Rejections()
     req = ExportLogsServiceRequest()
-    _request(body, fmt, req, rejections)
-    records = logs_from_request(req, tenant, now_ns, limits or OtlpLimits(), rejections)
-    return LogsResult(records, rejections.count, rejections.message("log records"))
+    _request(body, body_format(content_type), req, rejections)
+    return logs_result(req, tenant, now_ns, limits, rejections)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.trace import ReadableSpan
 
-from observ.otlp.decode import decode_logs, decode_traces
+from observ.otlp.decode import decode_logs, decode_traces, logs_result, traces_result
 from observ.otlp.logs import to_batches
 from observ.traces.model import Span
 from tests.unit.otlp.sdk import RESOURCE, make_logs, make_spans, to_otlp_json
@@ -62,6 +62,15 @@ def test_the_same_request_as_otlp_json_decodes_to_the_same_spans() -> None:
     from_json = decode_traces(to_otlp_json(req), "application/json; charset=utf-8", "team-a")
     assert from_json.rejected == 0
     assert from_json.spans == from_pb
+
+
+def test_an_already_parsed_request_as_grpc_hands_it_over_maps_the_same() -> None:
+    _, req = make_spans()
+    assert traces_result(req, "team-a") == decode_traces(req.SerializeToString(), "application/x-protobuf", "team-a")
+    _, logs = make_logs()
+    assert logs_result(logs, "team-a", NOW) == decode_logs(
+        logs.SerializeToString(), "application/x-protobuf", "team-a", NOW
+    )
 
 
 def _expect_log(sdk: ReadableLogRecord, got_trace: str, got_span: str) -> None:
