@@ -123,7 +123,7 @@ def query(
 
     if output not in ("table", "raw", "jsonl"):
         raise typer.BadParameter("--output must be table, raw or jsonl")
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     client = LokiClient(addr, tenant, token)
     try:
         window = Window.parse(since, from_, to, time.time_ns())
