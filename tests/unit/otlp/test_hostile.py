@@ -94,6 +94,12 @@ def test_protobuf_nested_past_protobufs_recursion_limit_is_refused_whole() -> No
         decode_traces(data, "application/x-protobuf", "t")
 
 
+def test_protobuf_strings_that_are_not_utf8_refuse_the_body_as_protobuf_says() -> None:
+    record = _ld(5, _ld(1, b"\xff\xfe not utf-8"))  # LogRecord.body.string_value
+    with pytest.raises(OtlpError, match="String field had bad UTF-8"):
+        decode_logs(_ld(1, _ld(2, _ld(2, record))), "application/x-protobuf", "t", NOW)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
