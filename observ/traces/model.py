@@ -24,20 +24,30 @@ UNKNOWN_SERVICE = "unknown_service"
 INT64_MAX = 2**63 - 1
 
 
+_Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+_Hex16 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+_Parent = Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{16})?$")]
+_Nanos = Annotated[int, Field(ge=0, le=INT64_MAX)]
+_U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+_Enum = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+@with_config(ConfigDict(extra="forbid"))
 class Event(TypedDict):
     name: str
-    time_ns: int
+    time_ns: _Nanos
     attributes: dict[str, Any]
-    dropped_attributes_count: int
+    dropped_attributes_count: _U32
 
 
+@with_config(ConfigDict(extra="forbid"))
 class Link(TypedDict):
-    trace_id: str
-    span_id: str
+    trace_id: _Hex32
+    span_id: _Hex16
     trace_state: str
     attributes: dict[str, Any]
-    dropped_attributes_count: int
-    flags: int
+    dropped_attributes_count: _U32
+    flags: _U32
 
 
 @dataclass(slots=True)
@@ -76,31 +86,6 @@ class Span:
 
 # --- wire form: one Kafka record = the spans of one tenant, columnar JSON --------------------------------
 
-_Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-_Hex16 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
-_Parent = Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{16})?$")]
-_Nanos = Annotated[int, Field(ge=0, le=INT64_MAX)]
-_U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
-_Enum = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
-
-
-@with_config(ConfigDict(extra="forbid"))
-class _WireEvent(TypedDict):
-    name: str
-    time_ns: _Nanos
-    attributes: dict[str, Any]
-    dropped_attributes_count: _U32
-
-
-@with_config(ConfigDict(extra="forbid"))
-class _WireLink(TypedDict):
-    trace_id: _Hex32
-    span_id: _Hex16
-    trace_state: str
-    attributes: dict[str, Any]
-    dropped_attributes_count: _U32
-    flags: _U32
-
 
 class SpanColumns(BaseModel):
     """A span batch as the ingester sees it: columns, one value per span, and the distinct resources
@@ -124,8 +109,8 @@ class SpanColumns(BaseModel):
     status_code: list[_Enum]
     status_message: list[str]
     attributes: list[dict[str, Any]]
-    events: list[list[_WireEvent]]
-    links: list[list[_WireLink]]
+    events: list[list[Event]]
+    links: list[list[Link]]
     scope_name: list[str]
     scope_version: list[str]
     flags: list[_U32]
