@@ -42,8 +42,6 @@ def up(
     with refusals("up"):
         cfg = load_config(config, {"data": data, "port": port, "host": host})
         logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if not demo and not include:
-            console.print("[yellow]nothing to tail: pass --demo or --include GLOB[/]")
         run_up(cfg, demo, include or [], demo_rate, console)
 
 

@@ -79,6 +79,8 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
 
     if globs:
         console.print(f"[bold]observ[/] tailing {', '.join(globs)}; data in {data}")
+    else:
+        console.print("[yellow]nothing to tail: pass --demo or --include GLOB[/]")
     console.print(f"Loki API on {url} (Grafana datasource URL); also /api/v1/services, /metrics, /healthz, /readyz")
     console.print(f'  try: observ query \'{{service=~".+"}} |= "error"\' --since 15m --addr {url}')
     status = threading.Thread(target=show, name="status", daemon=True)
