@@ -32,7 +32,7 @@ _U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 _Enum = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
-@with_config(ConfigDict(extra="forbid"))
+@with_config(ConfigDict(extra="forbid", strict=True))
 class Event(TypedDict):
     name: str
     time_ns: _Nanos
@@ -40,7 +40,7 @@ class Event(TypedDict):
     dropped_attributes_count: _U32
 
 
-@with_config(ConfigDict(extra="forbid"))
+@with_config(ConfigDict(extra="forbid", strict=True))
 class Link(TypedDict):
     trace_id: _Hex32
     span_id: _Hex16
@@ -91,7 +91,7 @@ class SpanColumns(BaseModel):
     """A span batch as the ingester sees it: columns, one value per span, and the distinct resources
     they share (`resource[i]` indexes `resources`). `decode` validates every value."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     v: Literal[1] = 1
     tenant: Annotated[str, StringConstraints(min_length=1)]

@@ -50,6 +50,11 @@ def _tampered(**changes: object) -> bytes:
         ({"kind": ["server", 1]}, "kind.0\n  Input should be a valid integer"),
         ({"events": [[{"name": "e", "time_ns": 1}], []]}, "events.0.0.attributes\n  Field required"),
         ({"extra": 1}, "extra\n  Extra inputs are not permitted"),
+        ({"start_ns": [1.0, 0]}, "start_ns.0\n  Input should be a valid integer"),
+        (
+            {"events": [[{"name": "e", "time_ns": True, "attributes": {}, "dropped_attributes_count": 0}], []]},
+            "events.0.0.time_ns\n  Input should be a valid integer",
+        ),
     ],
 )
 def test_decode_names_what_is_wrong(changes: dict[str, object], message: str) -> None:
