@@ -24,9 +24,11 @@ class Rejections:
             self._quoted += n
 
     def message(self, what: str) -> str:
-        """English, as OTLP asks, or "" when nothing was rejected (partial_success then stays unset)."""
+        """English, as OTLP asks, or "" when nothing was rejected (partial_success then stays unset).
+        `what` is the plural noun: "spans", "log records"."""
         if not self.count:
             return ""
         more = self.count - self._quoted
         tail = f"; and {more} more" if more else ""
-        return f"{self.count} {what} rejected: " + "; ".join(self.reasons) + tail
+        noun = what.removesuffix("s") if self.count == 1 else what
+        return f"{self.count} {noun} rejected: " + "; ".join(self.reasons) + tail

@@ -47,7 +47,7 @@ def one_bad(bad: Any, limits: OtlpLimits | None = None) -> str:
     result = traces(body(span(name="first"), bad, span(name="last")), limits)
     assert [s.name for s in result.spans] == ["first", "last"]
     assert result.rejected == 1
-    assert result.error_message.startswith("1 spans rejected: resourceSpans[0].scopeSpans[0].spans[1]: ")
+    assert result.error_message.startswith("1 span rejected: resourceSpans[0].scopeSpans[0].spans[1]: ")
     return result.error_message
 
 
@@ -303,7 +303,7 @@ def test_bad_log_records_are_rejected_one_by_one() -> None:
         result = decode_logs(logs_body(good, bad, good), "application/json", "t", NOW)
         assert [r.line for r in result.records] == ["fine", "fine"], reason
         assert result.rejected == 1
-        assert result.error_message.startswith("1 log records rejected: resourceLogs[0].scopeLogs[0].logRecords[1]: ")
+        assert result.error_message.startswith("1 log record rejected: resourceLogs[0].scopeLogs[0].logRecords[1]: ")
         assert reason in result.error_message
 
 
