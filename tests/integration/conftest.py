@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from observ.bus import Consumer
 from tests.integration.harness import RUNNING
 
 
@@ -16,3 +17,12 @@ def _reap_processes() -> Iterator[None]:
         if p is not None and p.poll() is None:
             p.kill()
             p.wait(10)
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[Consumer]]:
+    """Consumers a test made; closed (leaving their group) whatever the outcome."""
+    made: list[Consumer] = []
+    yield made
+    for c in made:
+        c.close()

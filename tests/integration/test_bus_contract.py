@@ -54,14 +54,6 @@ def producers() -> Iterator[list[Producer]]:
         p.close()
 
 
-@pytest.fixture
-def consumers() -> Iterator[list[Consumer]]:
-    made: list[Consumer] = []
-    yield made
-    for c in made:
-        c.close()
-
-
 def new_producer(config: BusConfig, made: list[Producer]) -> Producer:
     made.append(make_producer(config))
     return made[-1]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -44,14 +44,6 @@ while True:
 @pytest.fixture(params=["confluent", "kafka-python"])
 def bus(request: pytest.FixtureRequest, kafka_bootstrap: str) -> BusConfig:
     return BusConfig(bootstrap=kafka_bootstrap, backend=request.param)
-
-
-@pytest.fixture
-def consumers() -> Iterator[list[Consumer]]:
-    made: list[Consumer] = []
-    yield made
-    for c in made:
-        c.close()
 
 
 def time_to_assignment(config: BusConfig, group: str, topic: str, made: list[Consumer]) -> float:
