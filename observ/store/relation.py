@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from re import _parser as sre  # type: ignore[attr-defined]
+from typing import Protocol, TypeVar
 
+from observ.store.filters import TraceFilter
 from observ.store.segments import COLD_VIEW, Segment
 
 
@@ -43,25 +45,57 @@ class Relation:
     segments_skipped: int
 
 
-def may_match(seg: Segment, hints: ScanHints) -> bool:
-    """False only if no row of `seg` can satisfy the hints."""
+class Bounded(Protocol):
+    """What pruning reads of a segment, log or span segment alike."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def services(self) -> frozenset[str]: ...
+    @property
+    def ts_min(self) -> int: ...
+    @property
+    def ts_max(self) -> int: ...
+    @property
+    def traces(self) -> TraceFilter: ...
+
+
+S = TypeVar("S", bound=Bounded)
+
+
+def in_bounds(seg: Bounded, hints: ScanHints) -> bool:
+    """False only if no row of `seg` can have the hints' tenant, time, service and trace IDs."""
     if seg.tenant != hints.tenant or seg.ts_max < hints.start_ns or seg.ts_min >= hints.end_ns:
         return False
     if hints.services is not None and not (seg.services & hints.services):
         return False
-    if hints.trace_ids is not None and not seg.traces.may_contain_any(hints.trace_ids):
-        return False
-    return all(seg.grams.may_contain(n) for n in hints.needles)
+    return hints.trace_ids is None or seg.traces.may_contain_any(hints.trace_ids)
 
 
-def build(segments: Sequence[Segment], hints: ScanHints, columns: str) -> Relation:
-    kept = [s.path for s in segments if may_match(s, hints)]
-    hot = f"SELECT {columns} FROM logs_hot"
+def may_match(seg: Segment, hints: ScanHints) -> bool:
+    """False only if no row of `seg` can satisfy the hints."""
+    return in_bounds(seg, hints) and all(seg.grams.may_contain(n) for n in hints.needles)
+
+
+def build(
+    segments: Sequence[S],
+    hints: ScanHints,
+    columns: str,
+    *,
+    may: Callable[[S, ScanHints], bool] = may_match,  # type: ignore[assignment]
+    hot: str = "logs_hot",
+    cold: str = COLD_VIEW,
+) -> Relation:
+    """`may`, `hot` and `cold` default to the log store's; the spans store passes its own."""
+    kept = [s.path for s in segments if may(s, hints)]
+    hot_rows = f"SELECT {columns} FROM {hot}"
     if len(kept) == len(segments):
-        return Relation(f"({hot} UNION ALL SELECT {columns} FROM {COLD_VIEW})", [], len(kept), 0)
+        return Relation(f"({hot_rows} UNION ALL SELECT {columns} FROM {cold})", [], len(kept), 0)
     newest = segments[-1].path
-    cold = f"SELECT {columns} FROM {COLD_VIEW} WHERE list_contains(?::VARCHAR[], filename) OR filename > ?"
-    return Relation(f"({hot} UNION ALL {cold})", [kept, newest], len(kept), len(segments) - len(kept))
+    cold_rows = f"SELECT {columns} FROM {cold} WHERE list_contains(?::VARCHAR[], filename) OR filename > ?"
+    return Relation(f"({hot_rows} UNION ALL {cold_rows})", [kept, newest], len(kept), len(segments) - len(kept))
 
 
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)

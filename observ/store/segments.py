@@ -185,8 +185,11 @@ def remove_orphans(directory: Path, registered: set[str]) -> list[Path]:
     return removed
 
 
-def define_cold_view(con: duckdb.DuckDBPyConnection, paths: list[str], columns: str) -> None:
-    """(Re)define `logs_cold`: inside a transaction, readers see the old or the new set of files, never a mix.
+def define_cold_view(
+    con: duckdb.DuckDBPyConnection, paths: list[str], columns: str, *, view: str = COLD_VIEW, hot: str = "logs_hot"
+) -> None:
+    """(Re)define `logs_cold` (or the spans store's `view` over `hot`'s columns): inside a transaction, readers
+    see the old or the new set of files, never a mix.
 
     Paths are ours (data directory + generated names), quoted as SQL string literals.
     """
@@ -194,5 +197,5 @@ def define_cold_view(con: duckdb.DuckDBPyConnection, paths: list[str], columns: 
         files = "[" + ", ".join(_sql_string(p) for p in paths) + "]"
         body = f"SELECT {columns}, filename FROM read_parquet({files}, filename = true)"
     else:
-        body = f"SELECT {columns}, NULL::VARCHAR AS filename FROM logs_hot WHERE false"
-    con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS {body}")
+        body = f"SELECT {columns}, NULL::VARCHAR AS filename FROM {hot} WHERE false"
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")
