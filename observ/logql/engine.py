@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from observ.logql import ast
 from observ.logql.errors import LimitError, LogQLError, series_limit_error
-from observ.logql.limits import QueryLimits
+from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
 from observ.logql.parser import parse, parse_selector
 from observ.logql.ranges import ADDITIVE_OPS, eval_range
@@ -21,7 +21,6 @@ from observ.logql.vectors import aggregate, binary, label_replace
 from observ.store.logstore import LogStore
 
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MAX_POINTS = 11_000
 """Loki refuses range queries with more points per series than this."""
 
 
@@ -58,10 +57,7 @@ class Engine:
         if step_ns <= 0:
             raise LogQLError("zero or negative query resolution step widths are not accepted. Try a positive integer")
         if (end_ns - start_ns) // step_ns > MAX_POINTS:
-            raise LogQLError(
-                f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries. "
-                "Try decreasing the query resolution (?step=XX)"
-            )
+            raise LogQLError(TOO_MANY_POINTS)
         steps = list(range(start_ns, end_ns + 1, step_ns))
         value = self._eval(expr, reader, tenant, steps, self.limits.max_series)
         return self._done(self._matrix(value, steps), reader)
@@ -97,13 +93,14 @@ class Engine:
     def label_values(
         self, name: str, *, tenant: str, start_ns: int, end_ns: int, query: str | None = None
     ) -> list[str]:
+        """Stream labels only: structured metadata (`trace_id`, `span_id`) is not a label, as `/labels` says."""
         self._check_range(start_ns, end_ns)
         selector = parse_selector(query) if query else ast.Selector(())
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
         if not _LABEL_NAME.fullmatch(name):
             return []
         params: list[object] = []
-        col = label_sql(name, params)
+        col = label_sql(name, params, metadata=False)
         template = f"SELECT DISTINCT {col} AS v FROM {{source}}"
         values: set[str] = set()
         for chunk in self._reader().execute(pd, template, params):

@@ -5,6 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 HOUR_NS = 3600 * 10**9
+MAX_POINTS = 11_000
+"""Points per series a range query may ask for (Loki's and Prometheus' fixed limit)."""
+TOO_MANY_POINTS = (
+    "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter"
+)
+"""Loki's wording (pkg/loghttp errStepTooSmall); Prometheus says it differently."""
 
 
 class QueryLimits(BaseModel):

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS
+
 Form = Mapping[str, Sequence[str]]
 """Query-string and url-encoded body values by name, as Go's `r.Form`."""
 
@@ -21,7 +23,6 @@ TS_MIN, TS_MAX = -(2**62), 2**62
 DEFAULT_LIMIT = 100
 DEFAULT_SINCE_NS = 3600 * NS
 DEFAULT_DETECTED_LIMIT = 1000
-MAX_POINTS = 11_000
 MAX_TAIL_DELAY_S = 5
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -236,10 +237,7 @@ def range_query(form: Form, now_ns: int) -> RangeQuery:
     if step <= 0:
         raise ParamError("zero or negative query resolution step widths are not accepted. Try a positive integer")
     if (end - start) // step > MAX_POINTS:
-        raise ParamError(
-            "exceeded maximum resolution of 11,000 points per time series. "
-            "Try increasing the value of the step parameter"
-        )
+        raise ParamError(TOO_MANY_POINTS)
     interval_text = get(form, "interval")
     interval = 0 if interval_text == "" else parse_seconds_or_duration(interval_text)
     if interval < 0:

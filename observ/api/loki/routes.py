@@ -181,10 +181,9 @@ class LokiApi:
         return encode_data(names[: self.config.max_label_values])
 
     def _label_values(self, tenant: str, form: p.Form, request: Request) -> bytes:
-        """Stream labels only: structured metadata (`trace_id`, `span_id`) is not a label, as `/labels` says."""
         q = p.label_query(form, self.now_ns())
         name = request.path_params["name"]
-        if not push.LABEL_NAME.fullmatch(name) or name in push.METADATA_COLUMNS:
+        if not push.LABEL_NAME.fullmatch(name):
             return encode_data([])  # no stream carries a label by that name
         values = self.engine.label_values(name, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, query=q.query)
         return encode_data(values[: self.config.max_label_values])

@@ -150,14 +150,6 @@ def test_label_values_of_an_impossible_name_are_empty(store: LogStore) -> None:
     assert r.json() == {"status": "success", "data": []} and e.calls == []
 
 
-@pytest.mark.parametrize("name", ["trace_id", "span_id"])
-def test_structured_metadata_has_no_label_values(store: LogStore, name: str) -> None:
-    """Loki: structured metadata is not a label; `/labels` never lists it, so its values are empty too."""
-    e = ScriptedEngine()
-    r = client(store, e).get(f"/loki/api/v1/label/{name}/values")
-    assert r.json() == {"status": "success", "data": []} and e.calls == []
-
-
 def test_label_answers_are_bounded(store: LogStore) -> None:
     class ManyValues(ScriptedEngine):
         def label_values(self, name: str, **kw: object) -> list[str]:
