@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from observ.model import DecodedBatch
 from observ.store import relation as rel
@@ -246,8 +247,9 @@ class LogStore:
                 continue
             if not b.source:
                 keep = []
+                sid = b.stream.id
                 for i in range(n):
-                    k = (b.stream.id, b.ts[i], b.line[i])
+                    k = (sid, b.ts[i], b.line[i])
                     if k not in seen_pushed:
                         seen_pushed.add(k)
                         keep.append(i)
@@ -347,25 +349,38 @@ class LogStore:
         con.unregister("_ranges")
 
     def _new_pushed(self, pushed: pa.Table | None) -> tuple[pa.Table | None, int]:
-        """Pushed rows minus those identical to a stored row of the same stream (same ts and line)."""
+        """Pushed rows minus those identical to a stored row of the same stream (same ts and line).
+
+        Two steps, because a retry is rare: stored timestamps equal to a pushed one (a BIGINT semi-join
+        that zone maps and segment pruning keep small), and only for those the full identity.
+        """
         if pushed is None:
             return None, 0
         dup: set[int] = set()
         con = self._con
         con.register("_pushed", pushed.append_column("_i", pa.array(range(pushed.num_rows), pa.int64())))
-        for (tenant,) in con.execute("SELECT DISTINCT tenant FROM _pushed").fetchall():
-            lo, hi, services = con.execute(
-                "SELECT min(ts), max(ts), list(DISTINCT service) FROM _pushed WHERE tenant = ?", [tenant]
-            ).fetchone() or (0, 0, [])
-            r = self.relation(rel.ScanHints(tenant, lo, hi + 1, frozenset(services)))
-            same = " AND ".join(f"s.{c} = p.{c}" for c in _PUSH_IDENTITY)
-            found = con.execute(
-                f"SELECT p._i FROM _pushed p WHERE p.tenant = ? AND EXISTS "
-                f"(SELECT 1 FROM {r.sql} AS s WHERE s.ts BETWEEN ? AND ? AND {same})",
-                [tenant, *r.params, lo, hi],
-            ).fetchall()
-            dup.update(i for (i,) in found)
-        con.unregister("_pushed")
+        try:
+            ts = pushed.column("ts")
+            lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+            for tenant in pc.unique(pushed.column("tenant")).to_pylist():
+                services = frozenset(pc.unique(pushed.column("service")).to_pylist())
+                r = self.relation(rel.ScanHints(tenant, lo, hi + 1, services))
+                scope = f"{r.sql} AS s WHERE s.tenant = ? AND s.ts BETWEEN ? AND ?"
+                args = [*r.params, tenant, lo, hi]
+                clash = con.execute(
+                    f"SELECT 1 FROM {scope} AND s.ts IN (SELECT ts FROM _pushed WHERE tenant = ?) LIMIT 1",
+                    [*args, tenant],
+                ).fetchone()
+                if clash is None:
+                    continue
+                same = " AND ".join(f"s.{c} = p.{c}" for c in _PUSH_IDENTITY)
+                found = con.execute(
+                    f"SELECT p._i FROM _pushed p WHERE p.tenant = ? AND EXISTS (SELECT 1 FROM {scope} AND {same})",
+                    [tenant, *args],
+                ).fetchall()
+                dup.update(i for (i,) in found)
+        finally:
+            con.unregister("_pushed")
         if not dup:
             return pushed, 0
         keep = pa.array([i not in dup for i in range(pushed.num_rows)])
