@@ -1,0 +1,354 @@
+"""Reads of the spans store: span rows back into Span records, trace search, tag names and values.
+
+Every value a caller gives (IDs, attribute names, values, regexes, limits) reaches DuckDB as a bound
+parameter; the SQL text holds only names from this module. Attribute names become JSON pointers
+(`/http.method`), passed as parameters too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal, Union
+
+import duckdb
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+
+from observ.store.relation import Relation
+from observ.traces.model import INT64_MAX, Span
+from observ.traces.schema import SPAN_COLUMNS
+
+Scope = Literal["resource", "span", "intrinsic"]
+Op = Literal["=", "!=", ">", ">=", "<", "<=", "=~", "!~"]
+
+_HEX = re.compile(r"[0-9a-fA-F]{1,32}")
+_JSON_COLUMNS = frozenset({"attributes", "events", "links", "resource"})
+_SKIP = frozenset({"duration_ns"})
+STATUS = {"unset": 0, "ok": 1, "error": 2}
+KIND = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+_INTRINSIC_COLUMNS = {
+    "name": "name", "status": "status_code", "kind": "kind", "duration": "duration_ns",
+    "statusMessage": "status_message",
+}  # fmt: skip
+"""TraceQL intrinsics the store answers, and their columns."""
+MAX_CONDITIONS = 64
+MAX_DEPTH = 16
+
+
+def trace_id(text: str) -> str:
+    """32 lowercase hex digits from 1-32 hex digits (shorter IDs are left-padded with zeros, as Tempo reads
+    64-bit Jaeger/Zipkin IDs); ValueError names what was wrong."""
+    if not isinstance(text, str) or not _HEX.fullmatch(text):
+        shown = repr(text) if len(repr(text)) <= 80 else repr(text)[:77] + "..."
+        raise ValueError(f"trace ID {shown} must be 1 to 32 hex digits")
+    return text.lower().rjust(32, "0")
+
+
+def span_of(row: tuple[object, ...]) -> Span:
+    """A row of `SELECT <SPAN_COLUMNS>` as a Span (JSON columns parsed)."""
+    kw = {
+        c: (orjson.loads(v) if c in _JSON_COLUMNS else v)  # type: ignore[arg-type]
+        for c, v in zip(SPAN_COLUMNS, row, strict=True)
+        if c not in _SKIP
+    }
+    return Span(**kw)  # type: ignore[arg-type]
+
+
+# --- tags ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    scope: Literal["resource", "span", "any", "intrinsic"]
+    """`any`: a span attribute or, failing that, a resource attribute (TraceQL's unscoped `.name`)."""
+    key: str
+
+
+def parse_tag(text: str) -> Tag:
+    """`resource.service.name`, `span.http.method`, `.http.method` (either scope), an intrinsic (`name`,
+    `status`, `kind`, `duration`, `statusMessage`), or a bare attribute name (either scope, as Tempo's v1
+    tags are)."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("a tag name must be a non-empty string")
+    if text in _INTRINSIC_COLUMNS:
+        return Tag("intrinsic", text)
+    for prefix, scope in (("resource.", "resource"), ("span.", "span"), (".", "any")):
+        if text.startswith(prefix):
+            key = text[len(prefix) :]
+            if not key:
+                raise ValueError(f"tag {text!r} names no attribute after {prefix!r}")
+            return Tag(scope, key)  # type: ignore[arg-type]
+    return Tag("any", text)
+
+
+def _pointer(key: str) -> str:
+    """RFC 6901 JSON pointer of a top-level key: DuckDB reads every character of it literally."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+# --- search -------------------------------------------------------------------------------------------------
+
+
+class Condition(BaseModel):
+    """`tag op value` on one span: `status = "error"`, `span.http.status_code >= 500`, `name =~ "GET .*"`.
+
+    Values are typed as in TraceQL: an attribute matches only a value of its own JSON type (a string never
+    equals a number; ints and floats compare as numbers). Regexes are RE2, fully anchored. `status` and `kind`
+    take their TraceQL names or OTLP integers; `duration` takes nanoseconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tag: StrictStr
+    op: Op
+    value: StrictBool | StrictInt | StrictFloat | StrictStr
+
+    @model_validator(mode="after")
+    def _valid(self) -> Condition:
+        tag = parse_tag(self.tag)
+        v, op = self.value, self.op
+        if op in ("=~", "!~") and not isinstance(v, str):
+            raise ValueError(f"{self.tag} {op}: a regex must be a string, got {type(v).__name__}")
+        if isinstance(v, bool) and op not in ("=", "!="):
+            raise ValueError(f"{self.tag} {op} {v}: booleans compare only with = and !=")
+        if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) > INT64_MAX:
+            raise ValueError(f"{self.tag} {op} {v}: the value is beyond the 64-bit range")
+        if tag.scope == "intrinsic" and tag.key in ("status", "kind"):
+            names = STATUS if tag.key == "status" else KIND
+            if op not in ("=", "!="):
+                raise ValueError(f"{tag.key} compares only with = and !=, got {op}")
+            if isinstance(v, str) and v not in names:
+                raise ValueError(f"{tag.key} {v!r} is not one of {', '.join(names)}")
+            if isinstance(v, bool | float):
+                raise ValueError(f"{tag.key} takes a name or an integer, got {v!r}")
+        if (
+            tag.scope == "intrinsic"
+            and tag.key == "duration"
+            and (isinstance(v, bool) or not isinstance(v, int | float))
+        ):
+            raise ValueError(f"duration takes nanoseconds as a number, got {v!r}")
+        if tag.scope == "intrinsic" and tag.key in ("name", "statusMessage") and not isinstance(v, str):
+            raise ValueError(f"{tag.key} is a string, got {v!r}")
+        return self
+
+
+class AllOf(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    all: list[Expr] = Field(min_length=1)
+
+
+class AnyOf(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    any: list[Expr] = Field(min_length=1)
+
+
+Expr = Annotated[Union[Condition, AllOf, AnyOf], Field(union_mode="left_to_right")]  # noqa: UP007
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
+def _size(e: Expr, depth: int = 1) -> int:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"a span condition nests deeper than {MAX_DEPTH} levels")
+    if isinstance(e, Condition):
+        return 1
+    return sum(_size(x, depth + 1) for x in (e.all if isinstance(e, AllOf) else e.any))
+
+
+class SpanQuery(BaseModel):
+    """Traces having, in [start_ns, end_ns), a span matching each spanset (TraceQL `{a} && {b}`); no spansets
+    means every trace with a span in the window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_ns: int = Field(0, ge=0, le=INT64_MAX)
+    end_ns: int = Field(INT64_MAX, ge=0, le=INT64_MAX)
+    spansets: list[Expr] = Field(default_factory=list, max_length=16)
+    limit: int = Field(20, ge=1, le=10_000)
+    spans_per_trace: int = Field(3, ge=0, le=1000)
+    """Matched spans listed per trace (Tempo's `spss`); `matched` counts them all."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SpanQuery:
+        if self.end_ns <= self.start_ns:
+            raise ValueError(f"end_ns {self.end_ns} must be after start_ns {self.start_ns}")
+        if sum(_size(s) for s in self.spansets) > MAX_CONDITIONS:
+            raise ValueError(f"a search takes at most {MAX_CONDITIONS} conditions")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedSpan:
+    span_id: str
+    service: str
+    name: str
+    start_ns: int
+    duration_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    trace_id: str
+    root_service: str | None
+    """None when the root span (no parent) is not stored (yet)."""
+    root_name: str | None
+    start_ns: int
+    duration_ns: int
+    span_count: int
+    """Spans of the trace in the search window."""
+    matched: int
+    spans: list[MatchedSpan]
+    """The first `spans_per_trace` matched spans, by start time."""
+
+
+class _Sql:
+    """Accumulates a WHERE fragment's parameters in order."""
+
+    def __init__(self) -> None:
+        self.params: list[object] = []
+
+    def expr(self, e: Expr) -> str:
+        if isinstance(e, AllOf):
+            return "(" + " AND ".join(self.expr(x) for x in e.all) + ")"
+        if isinstance(e, AnyOf):
+            return "(" + " OR ".join(self.expr(x) for x in e.any) + ")"
+        return self.condition(e)
+
+    def condition(self, c: Condition) -> str:
+        tag = parse_tag(c.tag)
+        if tag.scope == "intrinsic":
+            value = c.value
+            if tag.key in ("status", "kind") and isinstance(value, str):
+                value = (STATUS if tag.key == "status" else KIND)[value]
+            return self._compare(_INTRINSIC_COLUMNS[tag.key], c.op, value)
+        if tag.scope != "span" and tag.key == "service.name" and isinstance(c.value, str):
+            return self._compare("service", c.op, c.value)
+        if tag.scope == "any":
+            return f"({self._attribute('attributes', tag.key, c)} OR {self._attribute('resource', tag.key, c)})"
+        return self._attribute("attributes" if tag.scope == "span" else "resource", tag.key, c)
+
+    def _compare(self, column: str, op: Op, value: object) -> str:
+        self.params.append(value)
+        if op == "=~":
+            return f"regexp_full_match({column}, ?)"
+        if op == "!~":
+            return f"NOT regexp_full_match({column}, ?)"
+        return f"{column} {op} ?"
+
+    def _attribute(self, column: str, key: str, c: Condition) -> str:
+        path = _pointer(key)
+        v = c.value
+        if isinstance(v, bool):
+            types, value = "('BOOLEAN')", f"TRY_CAST(json_extract({column}, ?) AS BOOLEAN)"
+        elif isinstance(v, int | float):
+            types, value = "('BIGINT', 'UBIGINT', 'DOUBLE')", f"TRY_CAST(json_extract({column}, ?) AS DOUBLE)"
+        else:
+            types, value = "('VARCHAR')", f"json_extract_string({column}, ?)"
+        self.params += [path, path]
+        return f"(json_type({column}, ?) IN {types} AND {self._compare(value, c.op, v)})"
+
+
+def search(cur: duckdb.DuckDBPyConnection, r: Relation, tenant: str, q: SpanQuery) -> list[TraceSummary]:
+    """Newest traces first (by their earliest span in the window), then by trace ID.
+
+    A span is in the window when it overlaps it. The summary (root, start, duration, span count) is over the
+    trace's spans in the window: a trace reaching beyond it is summarised by its part inside.
+    """
+    sql = _Sql()
+    sets = [sql.expr(s) for s in q.spansets] or ["true"]
+    flags = ", ".join(f"{s} AS m{i}" for i, s in enumerate(sets))
+    every = " AND ".join(f"bool_or(m{i})" for i in range(len(sets)))
+    text = (
+        f"WITH w AS (SELECT * FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?), "
+        f"hits AS (SELECT trace_id, span_id, service, name, start_ns, duration_ns, {flags} FROM w), "
+        "matched AS (SELECT trace_id, count(*) AS matched, "
+        "list_slice(list({'span_id': span_id, 'service': service, 'name': name, 'start_ns': start_ns, "
+        "'duration_ns': duration_ns} ORDER BY start_ns, span_id), 1, ?) AS spans "
+        f"FROM hits WHERE {' OR '.join(f'm{i}' for i in range(len(sets)))} GROUP BY trace_id "
+        f"HAVING {every}), "
+        "summary AS (SELECT trace_id, min(start_ns) AS t0, max(end_ns) AS t1, count(*) AS n, "
+        "arg_min(service, start_ns) FILTER (WHERE parent_span_id = '') AS root_service, "
+        "arg_min(name, start_ns) FILTER (WHERE parent_span_id = '') AS root_name "
+        "FROM w SEMI JOIN matched USING (trace_id) GROUP BY trace_id) "
+        "SELECT s.trace_id, root_service, root_name, t0, t1 - t0, n, matched, spans "
+        "FROM summary s JOIN matched m USING (trace_id) ORDER BY t0 DESC, s.trace_id LIMIT ?"
+    )
+    params = [*r.params, tenant, q.end_ns, q.start_ns, *sql.params, q.spans_per_trace, q.limit]
+    try:
+        rows = cur.execute(text, params).fetchall()
+    except duckdb.InvalidInputException as e:
+        raise ValueError(f"bad search condition: {e}") from e
+    return [
+        TraceSummary(tid, root_service, root_name, t0, d, n, m, [MatchedSpan(**s) for s in spans])
+        for tid, root_service, root_name, t0, d, n, m, spans in rows
+    ]
+
+
+# --- tags ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TagValue:
+    type: Literal["string", "int", "float", "bool", "keyword"]
+    """As Tempo's tag values answer: `keyword` for status and kind names."""
+    value: str
+
+
+_JSON_TYPES = {"VARCHAR": "string", "BIGINT": "int", "UBIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool"}
+
+
+def _window(r: Relation) -> str:
+    return f"(SELECT * FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?)"
+
+
+def tag_names(
+    cur: duckdb.DuckDBPyConnection, r: Relation, tenant: str, scope: Scope | None, start_ns: int, end_ns: int
+) -> dict[Scope, list[str]]:
+    """Names of the attributes of spans in the window, by scope; intrinsics are the ones `Condition` takes."""
+    out: dict[Scope, list[str]] = {}
+    for s, column in (("resource", "resource"), ("span", "attributes")):
+        if scope in (None, s):
+            rows = cur.execute(
+                f"SELECT DISTINCT unnest(json_keys({column})) AS k FROM {_window(r)} ORDER BY k",
+                [*r.params, tenant, end_ns, start_ns],
+            ).fetchall()
+            out[s] = [k for (k,) in rows]  # type: ignore[index]
+    if scope in (None, "intrinsic"):
+        out["intrinsic"] = sorted(_INTRINSIC_COLUMNS)
+    return out
+
+
+def tag_values(
+    cur: duckdb.DuckDBPyConnection, r: Relation, tenant: str, tag: Tag, start_ns: int, end_ns: int, limit: int
+) -> list[TagValue]:
+    """Distinct values of a tag in the window, sorted by type then value, at most `limit`; maps and arrays are
+    left out (TraceQL cannot compare them)."""
+    base = [*r.params, tenant, end_ns, start_ns]
+    if tag.scope == "intrinsic":
+        if tag.key in ("status", "kind"):
+            names = {v: k for k, v in (STATUS if tag.key == "status" else KIND).items()}
+            column = _INTRINSIC_COLUMNS[tag.key]
+            rows = cur.execute(f"SELECT DISTINCT {column} FROM {_window(r)}", base).fetchall()
+            found = sorted(names.get(v, str(v)) for (v,) in rows)
+            return [TagValue("keyword", v) for v in found[:limit]]
+        if tag.key == "duration":
+            return []
+        column = _INTRINSIC_COLUMNS[tag.key]
+        rows = cur.execute(f"SELECT DISTINCT {column} AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit])
+        return [TagValue("string", v) for (v,) in rows.fetchall()]
+    if tag.key == "service.name" and tag.scope != "span":
+        rows = cur.execute(f"SELECT DISTINCT service AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit])
+        return [TagValue("string", v) for (v,) in rows.fetchall()]
+    columns = {"span": ["attributes"], "resource": ["resource"], "any": ["attributes", "resource"]}[tag.scope]
+    path = _pointer(tag.key)
+    union = " UNION ".join(
+        f"SELECT json_type({c}, ?) AS t, json_extract_string({c}, ?) AS v FROM {_window(r)}" for c in columns
+    )
+    params = [x for _ in columns for x in (path, path, *base)]
+    rows = cur.execute(
+        f"SELECT DISTINCT t, v FROM ({union}) WHERE t IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') "
+        "ORDER BY t, v LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [TagValue(_JSON_TYPES[t], v) for t, v in rows]  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""DuckDB schema of the spans store (`<data>/spans.duckdb`), apart from the logs store so neither waits on
+the other's single-writer lock.
+
+As for logs: `spans_hot` takes new rows in the same transaction as the Kafka offsets that produced them;
+compaction moves them into Parquet segments registered in `span_segments` with their trace filter; the view
+`spans` is both, so plain SQL over the file sees every span.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+HOT, COLD, VIEW = "spans_hot", "spans_cold", "spans"
+
+_TYPES = (
+    ("tenant", "VARCHAR", pa.string()),
+    ("trace_id", "VARCHAR", pa.string()),
+    ("span_id", "VARCHAR", pa.string()),
+    ("parent_span_id", "VARCHAR", pa.string()),
+    ("trace_state", "VARCHAR", pa.string()),
+    ("service", "VARCHAR", pa.string()),
+    ("name", "VARCHAR", pa.string()),
+    ("kind", "INTEGER", pa.int32()),
+    ("start_ns", "BIGINT", pa.int64()),
+    ("end_ns", "BIGINT", pa.int64()),
+    ("duration_ns", "BIGINT", pa.int64()),
+    ("status_code", "INTEGER", pa.int32()),
+    ("status_message", "VARCHAR", pa.string()),
+    ("attributes", "JSON", pa.string()),
+    ("events", "JSON", pa.string()),
+    ("links", "JSON", pa.string()),
+    ("resource", "JSON", pa.string()),
+    ("scope_name", "VARCHAR", pa.string()),
+    ("scope_version", "VARCHAR", pa.string()),
+    ("flags", "BIGINT", pa.int64()),
+    ("dropped_attributes_count", "BIGINT", pa.int64()),
+    ("dropped_events_count", "BIGINT", pa.int64()),
+    ("dropped_links_count", "BIGINT", pa.int64()),
+)
+
+SPAN_COLUMNS = tuple(name for name, _, _ in _TYPES)
+"""The columns of `spans`, in order."""
+SELECT = ", ".join(SPAN_COLUMNS)
+ARROW_SCHEMA = pa.schema([(name, arrow) for name, _, arrow in _TYPES])
+IDENTITY = ("tenant", "trace_id", "span_id", "kind")
+"""What makes two spans one, as Tempo's trace combiner dedupes (span ID and kind: Zipkin's client and server
+spans share an ID)."""
+
+DDL = (
+    f"CREATE TABLE IF NOT EXISTS {HOT} (" + ", ".join(f"{name} {sql} NOT NULL" for name, sql, _ in _TYPES) + ")",
+    """
+    CREATE TABLE IF NOT EXISTS kafka_offsets (
+        topic VARCHAR NOT NULL,
+        part INTEGER NOT NULL,
+        next_offset BIGINT NOT NULL,
+        PRIMARY KEY (topic, part)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS rejected_records (
+        topic VARCHAR, part INTEGER, record_offset BIGINT, reason VARCHAR, payload BLOB, rejected_ns BIGINT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS span_segments (
+        id BIGINT PRIMARY KEY,
+        path VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL,
+        services VARCHAR[] NOT NULL,
+        ts_min BIGINT NOT NULL,
+        ts_max BIGINT NOT NULL,
+        rows BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        trace_filter BLOB NOT NULL
+    )
+    """,
+)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+def define_spans_view(con: duckdb.DuckDBPyConnection) -> None:
+    """`spans` = hot rows + every segment (through `spans_cold`, which must exist)."""
+    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT {SELECT} FROM {HOT} UNION ALL SELECT {SELECT} FROM {COLD}")

@@ -1,0 +1,323 @@
+"""The spans store: append span batches exactly once, compact them into segments, read traces back.
+
+The logs store's design (observ/store/logstore.py) with spans' own identity: new spans land in `spans_hot`
+with the Kafka offsets that produced them in the same transaction; compaction moves them into Parquet
+segments sorted by trace (compact.py); reads go through `relation()`, which prunes segments by tenant, time,
+service and trace filter. A span is kept once per (tenant, trace_id, span_id, kind), the first copy winning,
+as Tempo's trace combiner keeps it: an OTLP client's retry, a sidecar's re-send or a Kafka replay stores
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from observ.store import relation as rel
+from observ.store import segments as segfiles
+from observ.store.config import StoreConfig
+from observ.store.logstore import StoreWriteError
+from observ.traces import query
+from observ.traces.compact import SpanCompaction, compact
+from observ.traces.model import Span, SpanColumns
+from observ.traces.schema import (
+    ARROW_SCHEMA,
+    COLD,
+    HOT,
+    IDENTITY,
+    SELECT,
+    SPAN_COLUMNS,
+    define_spans_view,
+    ensure_schema,
+)
+from observ.traces.segments import SpanSegment, load
+
+log = logging.getLogger("observ.traces.store")
+
+TOPIC = "observ.spans"
+FAR = 2**63 - 1
+_PLAIN = (
+    "trace_id", "span_id", "parent_span_id", "trace_state", "service", "name", "kind", "start_ns", "end_ns",
+    "status_code", "status_message", "scope_name", "scope_version", "flags", "dropped_attributes_count",
+    "dropped_events_count", "dropped_links_count",
+)  # fmt: skip
+_JSON = ("attributes", "events", "links")
+
+
+def _rows(batches: Iterable[SpanColumns]) -> tuple[pa.Table | None, int]:
+    """Arrow rows of the spans, each identity kept once (the first copy), and how many copies were dropped."""
+    cols: dict[str, list[object]] = {c: [] for c in SPAN_COLUMNS}
+    seen: set[tuple[str, str, str, int]] = set()
+    duplicates = 0
+    for b in batches:
+        keep = []
+        for i, key in enumerate(zip(b.trace_id, b.span_id, b.kind, strict=True)):
+            k = (b.tenant, *key)
+            if k not in seen:
+                seen.add(k)
+                keep.append(i)
+        duplicates += len(b) - len(keep)
+        if not keep:
+            continue
+        every = len(keep) == len(b)
+
+        def pick(values: list, every: bool = every, keep: list[int] = keep) -> list:
+            return values if every else [values[i] for i in keep]
+
+        cols["tenant"].extend([b.tenant] * len(keep))
+        for c in _PLAIN:
+            cols[c].extend(pick(getattr(b, c)))
+        cols["duration_ns"].extend(e - s for s, e in zip(pick(b.start_ns), pick(b.end_ns), strict=True))
+        for c in _JSON:
+            cols[c].extend(orjson.dumps(v).decode() for v in pick(getattr(b, c)))
+        resources = [orjson.dumps(r).decode() for r in b.resources]
+        cols["resource"].extend(resources[r] for r in pick(b.resource))
+    if not cols["tenant"]:
+        return None, duplicates
+    return pa.Table.from_pydict(cols, schema=ARROW_SCHEMA), duplicates
+
+
+def _per_service(rows: pa.Table) -> dict[tuple[str, str], int]:
+    if not rows.num_rows:
+        return {}
+    counts = rows.group_by(["tenant", "service"]).aggregate([("span_id", "count")])
+    cols = (counts.column(c).to_pylist() for c in ("tenant", "service", "span_id_count"))
+    return {(t, s): n for t, s, n in zip(*cols, strict=True)}
+
+
+@dataclass(frozen=True, slots=True)
+class SpanAppendResult:
+    inserted: int
+    duplicates: int
+    """Spans not stored: copies of a span in the same append or already stored."""
+    per_service: dict[tuple[str, str], int]
+    """Inserted spans by (tenant, service), for the ingested-spans counter."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSpans:
+    """An append whose Python work is done; `SpanStore.write` commits it. Holds no store state, so prepared
+    appends may be written in any order, and a failed one simply written again."""
+
+    rows: pa.Table | None
+    offsets: dict[tuple[str, int], int]
+    rejected: list[tuple[str, int, int, str, bytes]]
+    duplicates: int
+
+
+class SpanStore:
+    """One DuckDB file (`<data>/spans.duckdb`) plus its segment directory (`<data>/span-segments/`); a single
+    writer, any number of reader cursors. The segment catalog with its trace filters is kept in memory."""
+
+    def __init__(self, path: str | Path, config: StoreConfig | None = None) -> None:
+        self.path = Path(path)
+        self.config = config or StoreConfig()
+        in_memory = str(path) == ":memory:"
+        self.segments_dir: Path | None = None if in_memory else self.path.parent / "span-segments"
+        if self.segments_dir is not None:
+            self.segments_dir.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(str(path))
+        self._lock = threading.Lock()
+        ensure_schema(self._con)
+        self._con.execute("SET parquet_metadata_cache = true")
+        self._segments: tuple[SpanSegment, ...] = ()
+        if self.segments_dir is not None:
+            registered = {name for (name,) in self._con.execute("SELECT path FROM span_segments").fetchall()}
+            segfiles.remove_orphans(self.segments_dir, registered)
+            self._segments = tuple(load(self._con, self.segments_dir))
+        row = self._con.execute("SELECT coalesce(max(id), 0) FROM span_segments").fetchone()
+        self._next_segment = (row[0] if row else 0) + 1
+        # the view names absolute paths: redefine it in case the data directory moved
+        segfiles.define_cold_view(self._con, [s.path for s in self._segments], SELECT, view=COLD, hot=HOT)
+        define_spans_view(self._con)
+        row = self._con.execute(f"SELECT count(*) FROM {HOT}").fetchone()
+        self._hot_rows = int(row[0]) if row else 0
+        self._retry_at = 0
+        self.write_error: str | None = None
+        """Why the last transaction failed, until one commits again: health reports it."""
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for another thread: readers never share the writer's connection."""
+        return self._con.cursor()
+
+    @property
+    def segments(self) -> tuple[SpanSegment, ...]:
+        return self._segments
+
+    def relation(self, hints: rel.ScanHints) -> rel.Relation:
+        """Hot spans plus the segments that may hold a span of `hints` (tenant, overlapping time, services,
+        trace IDs); the caller still filters by tenant, time and its own predicates."""
+        return rel.build(self._segments, hints, SELECT, may=rel.in_bounds, hot=HOT, cold=COLD)
+
+    def kafka_offsets(self, topic: str = TOPIC) -> dict[int, int]:
+        rows = self.cursor().execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall()
+        return dict(rows)
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def append(
+        self,
+        batches: Sequence[SpanColumns],
+        offsets: dict[tuple[str, int], int] | None = None,
+        rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
+    ) -> SpanAppendResult:
+        """prepare + write, then compact if due (receivers without Kafka; the ingester pipelines the halves)."""
+        result = self.write(self.prepare(batches, offsets, rejected))
+        self.maybe_compact()
+        return result
+
+    def prepare(
+        self,
+        batches: Sequence[SpanColumns],
+        offsets: dict[tuple[str, int], int] | None = None,
+        rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
+    ) -> PreparedSpans:
+        """The Python half of an append: Arrow columns, copies within the append dropped. No database access."""
+        rows, duplicates = _rows(batches)
+        return PreparedSpans(rows, dict(offsets or {}), list(rejected), duplicates)
+
+    def write(self, prepared: PreparedSpans) -> SpanAppendResult:
+        """The database half: spans not stored yet, offsets and rejects in one transaction.
+
+        Raises StoreWriteError when the transaction cannot commit; nothing of it is kept, the store stays usable
+        and `write_error` says why until a later write succeeds.
+        """
+        p = prepared
+        now = time.time_ns()
+        with self._lock:
+            con = self._con
+            try:
+                con.execute("BEGIN TRANSACTION")
+                rows, stored = self._unstored(p.rows)
+                if rows is not None and rows.num_rows:
+                    con.register("_incoming_spans", rows)
+                    con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
+                    con.unregister("_incoming_spans")
+                if p.offsets:
+                    con.executemany(
+                        "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)",
+                        [(t, part, o) for (t, part), o in p.offsets.items()],
+                    )
+                if p.rejected:
+                    con.executemany(
+                        "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in p.rejected]
+                    )
+                con.execute("COMMIT")
+            except duckdb.Error as e:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
+                    con.execute("ROLLBACK")
+                self.write_error = f"{type(e).__name__}: {e}"
+                raise StoreWriteError(self.write_error) from e
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+            self.write_error = None
+            inserted = 0 if rows is None else rows.num_rows
+            self._hot_rows += inserted
+        return SpanAppendResult(inserted, p.duplicates + stored, {} if rows is None else _per_service(rows))
+
+    def _unstored(self, rows: pa.Table | None) -> tuple[pa.Table | None, int]:
+        """`rows` minus spans whose identity is stored already (hot, or in a segment its trace filter admits)."""
+        if rows is None:
+            return None, 0
+        con = self._con
+        con.register("_new_spans", rows.append_column("_i", pa.array(range(rows.num_rows), pa.int64())))
+        same = " AND ".join(f"s.{c} = n.{c}" for c in IDENTITY)
+        stored: set[int] = set()
+        for tenant in pc.unique(rows["tenant"]).to_pylist():
+            ids = pc.unique(rows.filter(pc.equal(rows["tenant"], tenant))["trace_id"]).to_pylist()
+            r = self.relation(rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset(ids)))
+            found = con.execute(
+                f"SELECT n._i FROM _new_spans n WHERE n.tenant = ? "
+                f"AND EXISTS (SELECT 1 FROM {r.sql} AS s WHERE {same})",
+                [tenant, *r.params],
+            ).fetchall()
+            stored.update(i for (i,) in found)
+        con.unregister("_new_spans")
+        if not stored:
+            return rows, 0
+        return rows.filter(pa.array([i not in stored for i in range(rows.num_rows)])), len(stored)
+
+    # --- compaction ------------------------------------------------------------------------------------------
+
+    def maybe_compact(self) -> SpanCompaction | None:
+        """Compact if the hot table reached `compact_rows`; a failure keeps every span hot, is logged, and the
+        next attempt waits for another quarter of `compact_rows` (as the logs store does)."""
+        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
+            return None
+        try:
+            return self.compact()
+        except (duckdb.Error, OSError, RuntimeError):
+            log.exception("span compaction failed; the spans stay in the hot table")
+            self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
+            return None
+
+    def compact(self) -> SpanCompaction | None:
+        """Move every hot span into segments now (None when there is nothing to move or no directory)."""
+        if self.segments_dir is None:
+            return None
+        with self._lock:
+            if not self._hot_rows:
+                return None
+            result = compact(self._con, self.segments_dir, list(self._segments), self._next_segment, self.config)
+            self._segments = (*self._segments, *result.segments)
+            self._next_segment += len(result.segments)
+            self._hot_rows = 0
+            self._retry_at = 0
+        return result
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def trace(self, tenant: str, trace_id: str) -> list[Span]:
+        """Every stored span of one trace, by start time; [] when none. `trace_id` as `query.trace_id` reads it."""
+        tid = query.trace_id(trace_id)
+        r = self.relation(rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset([tid])))
+        cur = self.cursor()
+        cur.execute(
+            f"SELECT {SELECT} FROM {r.sql} AS s WHERE tenant = ? AND trace_id = ? ORDER BY start_ns, span_id, kind",
+            [*r.params, tenant, tid],
+        )
+        return [query.span_of(row) for row in cur.fetchall()]
+
+    def search(self, tenant: str, q: query.SpanQuery) -> list[query.TraceSummary]:
+        """Traces with a span matching `q` in its window, newest first (see `query.search`)."""
+        r = self.relation(rel.ScanHints(tenant, q.start_ns, q.end_ns))
+        return query.search(self.cursor(), r, tenant, q)
+
+    def tag_names(
+        self, tenant: str, scope: query.Scope | None = None, start_ns: int = 0, end_ns: int = FAR
+    ) -> dict[query.Scope, list[str]]:
+        """Attribute names by scope (`resource`, `span`, `intrinsic`), sorted; one scope when given."""
+        r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
+        return query.tag_names(self.cursor(), r, tenant, scope, start_ns, end_ns)
+
+    def tag_values(
+        self, tenant: str, tag: str, start_ns: int = 0, end_ns: int = FAR, limit: int = 1000
+    ) -> list[query.TagValue]:
+        """Distinct values of one tag (`resource.service.name`, `span.http.method`, `.x`, `name`, `status`, ...)."""
+        r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
+        return query.tag_values(self.cursor(), r, tenant, query.parse_tag(tag), start_ns, end_ns, limit)
+
+    def count(self) -> int:
+        """Spans stored, hot and compacted."""
+        row = (
+            self.cursor()
+            .execute(f"SELECT (SELECT count(*) FROM {HOT}) + (SELECT coalesce(sum(rows), 0) FROM span_segments)")
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
