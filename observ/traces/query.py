@@ -8,6 +8,7 @@ parameter; the SQL text holds only names from this module. Attribute names becom
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
@@ -15,7 +16,7 @@ import duckdb
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
-from observ.store.relation import Relation
+from observ.store.relation import Relation, ScanHints
 from observ.traces.model import INT64_MAX, Span
 from observ.traces.schema import SPAN_COLUMNS
 
@@ -249,40 +250,54 @@ class _Sql:
         return f"(json_type({column}, ?) IN {types} AND {self._compare(value, c.op, v)})"
 
 
-def search(cur: duckdb.DuckDBPyConnection, r: Relation, tenant: str, q: SpanQuery) -> list[TraceSummary]:
+def search(
+    cur: duckdb.DuckDBPyConnection, relation: Callable[[ScanHints], Relation], tenant: str, q: SpanQuery
+) -> list[TraceSummary]:
     """Newest traces first (by their earliest span in the window), then by trace ID.
 
     A span is in the window when it overlaps it. The summary (root, start, duration, span count) is over the
-    trace's spans in the window: a trace reaching beyond it is summarised by its part inside.
+    trace's spans in the window: a trace reaching beyond it is summarised by its part inside. One scan ranks
+    the traces; a second, pruned by their trace IDs, lists the matched spans of the `limit` kept.
     """
+    window = ScanHints(tenant, q.start_ns, q.end_ns)
+    r = relation(window)
     sql = _Sql()
     sets = [sql.expr(s) for s in q.spansets] or ["true"]
     flags = ", ".join(f"{s} AS m{i}" for i, s in enumerate(sets))
     every = " AND ".join(f"bool_or(m{i})" for i in range(len(sets)))
-    text = (
-        f"WITH w AS (SELECT * FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?), "
-        f"hits AS (SELECT trace_id, span_id, service, name, start_ns, duration_ns, {flags} FROM w), "
-        "matched AS (SELECT trace_id, count(*) AS matched, "
-        "list_slice(list({'span_id': span_id, 'service': service, 'name': name, 'start_ns': start_ns, "
-        "'duration_ns': duration_ns} ORDER BY start_ns, span_id), 1, ?) AS spans "
-        f"FROM hits WHERE {' OR '.join(f'm{i}' for i in range(len(sets)))} GROUP BY trace_id "
-        f"HAVING {every}), "
-        "summary AS (SELECT trace_id, min(start_ns) AS t0, max(end_ns) AS t1, count(*) AS n, "
-        "arg_min(service, start_ns) FILTER (WHERE parent_span_id = '') AS root_service, "
-        "arg_min(name, start_ns) FILTER (WHERE parent_span_id = '') AS root_name "
-        "FROM w SEMI JOIN matched USING (trace_id) GROUP BY trace_id) "
-        "SELECT s.trace_id, root_service, root_name, t0, t1 - t0, n, matched, spans "
-        "FROM summary s JOIN matched m USING (trace_id) ORDER BY t0 DESC, s.trace_id LIMIT ?"
+    hit = " OR ".join(f"m{i}" for i in range(len(sets)))
+    ranked = _execute(
+        cur,
+        "SELECT trace_id, arg_min(service, start_ns) FILTER (WHERE parent_span_id = ''), "
+        "arg_min(name, start_ns) FILTER (WHERE parent_span_id = ''), min(start_ns) AS t0, max(end_ns) - t0, "
+        f"count(*), count(*) FILTER (WHERE {hit}) FROM (SELECT trace_id, service, name, parent_span_id, start_ns, "
+        f"end_ns, {flags} FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?) "
+        f"GROUP BY trace_id HAVING {every} ORDER BY t0 DESC, trace_id LIMIT ?",
+        [*sql.params, *r.params, tenant, q.end_ns, q.start_ns, q.limit],
     )
-    params = [*r.params, tenant, q.end_ns, q.start_ns, *sql.params, q.spans_per_trace, q.limit]
+    spans: dict[str, list[MatchedSpan]] = {row[0]: [] for row in ranked}
+    if spans and q.spans_per_trace:
+        r = relation(ScanHints(tenant, q.start_ns, q.end_ns, trace_ids=frozenset(spans)))
+        sql = _Sql()
+        any_set = " OR ".join(sql.expr(s) for s in q.spansets) or "true"
+        for tid, *fields in _execute(
+            cur,
+            f"SELECT trace_id, span_id, service, name, start_ns, duration_ns FROM {r.sql} AS s "
+            f"WHERE tenant = ? AND start_ns < ? AND end_ns >= ? AND list_contains(?, trace_id) AND ({any_set}) "
+            "QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY start_ns, span_id) <= ? "
+            "ORDER BY trace_id, start_ns, span_id",
+            [*r.params, tenant, q.end_ns, q.start_ns, list(spans), *sql.params, q.spans_per_trace],
+        ):
+            spans[tid].append(MatchedSpan(*fields))
+    return [TraceSummary(tid, rs, rn, t0, d, n, m, spans[tid]) for tid, rs, rn, t0, d, n, m in ranked]
+
+
+def _execute(cur: duckdb.DuckDBPyConnection, text: str, params: list[object]) -> list[tuple]:
+    """A regex RE2 refuses fails only when DuckDB binds it: a ValueError saying so, not a database error."""
     try:
-        rows = cur.execute(text, params).fetchall()
+        return cur.execute(text, params).fetchall()
     except duckdb.InvalidInputException as e:
         raise ValueError(f"bad search condition: {e}") from e
-    return [
-        TraceSummary(tid, root_service, root_name, t0, d, n, m, [MatchedSpan(**s) for s in spans])
-        for tid, root_service, root_name, t0, d, n, m, spans in rows
-    ]
 
 
 # --- tags ---------------------------------------------------------------------------------------------------

@@ -292,8 +292,7 @@ class SpanStore:
 
     def search(self, tenant: str, q: query.SpanQuery) -> list[query.TraceSummary]:
         """Traces with a span matching `q` in its window, newest first (see `query.search`)."""
-        r = self.relation(rel.ScanHints(tenant, q.start_ns, q.end_ns))
-        return query.search(self.cursor(), r, tenant, q)
+        return query.search(self.cursor(), self.relation, tenant, q)
 
     def tag_names(
         self, tenant: str, scope: query.Scope | None = None, start_ns: int = 0, end_ns: int = FAR
