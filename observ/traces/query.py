@@ -313,6 +313,16 @@ class TagValue:
 _JSON_TYPES = {"VARCHAR": "string", "BIGINT": "int", "UBIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool"}
 
 
+def check_tag_request(start_ns: int, end_ns: int, scope: str | None = None, limit: int = 1) -> None:
+    """The checks SpanQuery makes, for the tag lookups' plain arguments."""
+    if not (isinstance(start_ns, int) and isinstance(end_ns, int) and 0 <= start_ns < end_ns <= INT64_MAX):
+        raise ValueError(f"the window must be 0 <= start_ns < end_ns <= {INT64_MAX}, got [{start_ns!r}, {end_ns!r})")
+    if scope not in (None, "resource", "span", "intrinsic"):
+        raise ValueError(f"scope {scope!r} is not one of resource, span, intrinsic")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
+        raise ValueError(f"limit must be an integer from 1 to 100000, got {limit!r}")
+
+
 def _window(r: Relation) -> str:
     return f"(SELECT * FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?)"
 

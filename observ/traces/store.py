@@ -298,6 +298,7 @@ class SpanStore:
         self, tenant: str, scope: query.Scope | None = None, start_ns: int = 0, end_ns: int = FAR
     ) -> dict[query.Scope, list[str]]:
         """Attribute names by scope (`resource`, `span`, `intrinsic`), sorted; one scope when given."""
+        query.check_tag_request(start_ns, end_ns, scope)
         r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
         return query.tag_names(self.cursor(), r, tenant, scope, start_ns, end_ns)
 
@@ -305,8 +306,10 @@ class SpanStore:
         self, tenant: str, tag: str, start_ns: int = 0, end_ns: int = FAR, limit: int = 1000
     ) -> list[query.TagValue]:
         """Distinct values of one tag (`resource.service.name`, `span.http.method`, `.x`, `name`, `status`, ...)."""
+        query.check_tag_request(start_ns, end_ns, limit=limit)
+        tag_ = query.parse_tag(tag)
         r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
-        return query.tag_values(self.cursor(), r, tenant, query.parse_tag(tag), start_ns, end_ns, limit)
+        return query.tag_values(self.cursor(), r, tenant, tag_, start_ns, end_ns, limit)
 
     def count(self) -> int:
         """Spans stored, hot and compacted."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,22 @@ def test_tag_values_obey_limit_window_and_tenant(store: SpanStore) -> None:
         TagValue("string", "SELECT"),
     ]
     assert store.tag_values("t2", "status") == [TagValue("keyword", "error")]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.tag_names("t1", "event"), "scope 'event' is not one of resource, span, intrinsic"),
+        (lambda s: s.tag_names("t1", start_ns=5, end_ns=5), r"0 <= start_ns < end_ns .* got \[5, 5\)"),
+        (lambda s: s.tag_values("t1", "name", start_ns=-1), "the window must be"),
+        (lambda s: s.tag_values("t1", "name", limit=0), "limit must be an integer from 1 to 100000, got 0"),
+        (lambda s: s.tag_values("t1", "name", limit=True), "limit must be an integer"),
+        (lambda s: s.tag_values("t1", "resource."), "names no attribute after 'resource.'"),
+        (lambda s: s.tag_values("t1", ""), "non-empty"),
+    ],
+)
+def test_bad_tag_requests_say_what_is_wrong(
+    store: SpanStore, call: Callable[[SpanStore], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(store)
