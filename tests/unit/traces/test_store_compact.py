@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tempfile
+import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow as pa
@@ -148,3 +150,37 @@ def test_no_trace_or_span_in_a_window_is_lost_to_pruning(steps: list, max_rows: 
                 kept = {s.path for s in store.segments if in_bounds(s, ScanHints(tenant, t, t + 1))}
                 assert holding <= kept, f"window [{t}, {t + 1}) of {tenant}"
         store.close()
+
+
+def test_readers_see_every_span_once_while_compactions_commit(tmp_path: Path) -> None:
+    """A compaction moves spans from the hot table into segments in one transaction: a reader's trace() never
+    sees a span twice or misses one that was stored before it began."""
+    store = SpanStore(tmp_path / "spans.duckdb", StoreConfig(compact_rows=10**9))
+    store.append([cols(span(1, 1))])
+    stop = threading.Event()
+    seen: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                seen.append([s.span_id for s in store.trace("t1", tid(1))])
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(2, 12):
+            store.append([cols(span(1, n, start=n), span(100 + n, 1))])
+            store.compact()
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors
+    assert seen
+    for before, ids in pairwise([[], *seen]):
+        assert len(ids) == len(set(ids)), "a span seen twice"
+        assert ids == [sid(n) for n in range(1, len(ids) + 1)], "a stored span missing"
+        assert len(ids) >= len(before), "a later read lost spans"
+    assert [s.span_id for s in store.trace("t1", tid(1))] == [sid(n) for n in range(1, 12)]

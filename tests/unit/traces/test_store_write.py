@@ -10,6 +10,7 @@ import pytest
 from observ.store.config import StoreConfig
 from observ.store.logstore import StoreWriteError
 from observ.traces.model import Event, Link, Span
+from observ.traces.query import SpanQuery
 from observ.traces.store import TOPIC, SpanStore
 from tests.unit.traces.helpers import cols, sid, span, tid
 
@@ -176,3 +177,15 @@ def test_trace_reads_short_and_uppercase_ids_as_tempo_does(store: SpanStore) -> 
     store.append([cols(span(0xABC, 1))])
     assert [s.trace_id for s in store.trace("t1", "ABC")] == [tid(0xABC)]
     assert [s.trace_id for s in store.trace("t1", "0" * 29 + "abc")] == [tid(0xABC)]
+
+
+def test_huge_values_are_stored_as_they_are(store: SpanStore) -> None:
+    big = span(
+        1, 1, start=2**63 - 2, end_ns=2**63 - 1, name="n" * 100_000,
+        attributes={f"k{i}": "v" * 1000 for i in range(1000)} | {"max": 2**63 - 1, "min": -(2**63)},
+    )  # fmt: skip
+    store.append([cols(big)])
+    store.compact()
+    [back] = store.trace("t1", tid(1))
+    assert back == big
+    assert store.search("t1", SpanQuery(start_ns=2**63 - 2)) != []
