@@ -1,4 +1,4 @@
-"""Reads of the spans store: span rows back into Span records, trace search, tag names and values.
+"""Reads of the spans store: span rows back into Span records, and trace search.
 
 Every value a caller gives (IDs, attribute names, values, regexes, limits) reaches DuckDB as a bound
 parameter; the SQL text holds only names from this module. Attribute names become JSON pointers
@@ -19,20 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from observ.store.relation import Relation, ScanHints
 from observ.traces.model import INT64_MAX, Span
 from observ.traces.schema import SPAN_COLUMNS
+from observ.traces.tags import INTRINSIC_COLUMNS, KIND, STATUS, parse_tag, pointer
 
-Scope = Literal["resource", "span", "intrinsic"]
 Op = Literal["=", "!=", ">", ">=", "<", "<=", "=~", "!~"]
 
 _HEX = re.compile(r"[0-9a-fA-F]{1,32}")
 _JSON_COLUMNS = frozenset({"attributes", "events", "links", "resource"})
 _SKIP = frozenset({"duration_ns"})
-STATUS = {"unset": 0, "ok": 1, "error": 2}
-KIND = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
-_INTRINSIC_COLUMNS = {
-    "name": "name", "status": "status_code", "kind": "kind", "duration": "duration_ns",
-    "statusMessage": "status_message",
-}  # fmt: skip
-"""TraceQL intrinsics the store answers, and their columns."""
 MAX_CONDITIONS = 64
 MAX_DEPTH = 16
 
@@ -54,38 +47,6 @@ def span_of(row: tuple[object, ...]) -> Span:
         if c not in _SKIP
     }
     return Span(**kw)  # type: ignore[arg-type]
-
-
-# --- tags ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Tag:
-    scope: Literal["resource", "span", "any", "intrinsic"]
-    """`any`: a span attribute or, failing that, a resource attribute (TraceQL's unscoped `.name`)."""
-    key: str
-
-
-def parse_tag(text: str) -> Tag:
-    """`resource.service.name`, `span.http.method`, `.http.method` (either scope), an intrinsic (`name`,
-    `status`, `kind`, `duration`, `statusMessage`), or a bare attribute name (either scope, as Tempo's v1
-    tags are)."""
-    if not isinstance(text, str) or not text:
-        raise ValueError("a tag name must be a non-empty string")
-    if text in _INTRINSIC_COLUMNS:
-        return Tag("intrinsic", text)
-    for prefix, scope in (("resource.", "resource"), ("span.", "span"), (".", "any")):
-        if text.startswith(prefix):
-            key = text[len(prefix) :]
-            if not key:
-                raise ValueError(f"tag {text!r} names no attribute after {prefix!r}")
-            return Tag(scope, key)  # type: ignore[arg-type]
-    return Tag("any", text)
-
-
-def _pointer(key: str) -> str:
-    """RFC 6901 JSON pointer of a top-level key: DuckDB reads every character of it literally."""
-    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 # --- search -------------------------------------------------------------------------------------------------
@@ -222,7 +183,7 @@ class _Sql:
             value = c.value
             if tag.key in ("status", "kind") and isinstance(value, str):
                 value = (STATUS if tag.key == "status" else KIND)[value]
-            return self._compare(_INTRINSIC_COLUMNS[tag.key], c.op, value)
+            return self._compare(INTRINSIC_COLUMNS[tag.key], c.op, value)
         if tag.scope != "span" and tag.key == "service.name" and isinstance(c.value, str):
             return self._compare("service", c.op, c.value)
         if tag.scope == "any":
@@ -238,7 +199,7 @@ class _Sql:
         return f"{column} {op} ?"
 
     def _attribute(self, column: str, key: str, c: Condition) -> str:
-        path = _pointer(key)
+        path = pointer(key)
         v = c.value
         if isinstance(v, bool):
             types, value = "('BOOLEAN')", f"TRY_CAST(json_extract({column}, ?) AS BOOLEAN)"
@@ -298,82 +259,3 @@ def _execute(cur: duckdb.DuckDBPyConnection, text: str, params: list[object]) ->
         return cur.execute(text, params).fetchall()
     except duckdb.InvalidInputException as e:
         raise ValueError(f"bad search condition: {e}") from e
-
-
-# --- tags ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TagValue:
-    type: Literal["string", "int", "float", "bool", "keyword"]
-    """As Tempo's tag values answer: `keyword` for status and kind names."""
-    value: str
-
-
-_JSON_TYPES = {"VARCHAR": "string", "BIGINT": "int", "UBIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool"}
-
-
-def check_tag_request(start_ns: int, end_ns: int, scope: str | None = None, limit: int = 1) -> None:
-    """The checks SpanQuery makes, for the tag lookups' plain arguments."""
-    if not (isinstance(start_ns, int) and isinstance(end_ns, int) and 0 <= start_ns < end_ns <= INT64_MAX):
-        raise ValueError(f"the window must be 0 <= start_ns < end_ns <= {INT64_MAX}, got [{start_ns!r}, {end_ns!r})")
-    if scope not in (None, "resource", "span", "intrinsic"):
-        raise ValueError(f"scope {scope!r} is not one of resource, span, intrinsic")
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
-        raise ValueError(f"limit must be an integer from 1 to 100000, got {limit!r}")
-
-
-def _window(r: Relation) -> str:
-    return f"(SELECT * FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?)"
-
-
-def tag_names(
-    cur: duckdb.DuckDBPyConnection, r: Relation, tenant: str, scope: Scope | None, start_ns: int, end_ns: int
-) -> dict[Scope, list[str]]:
-    """Names of the attributes of spans in the window, by scope; intrinsics are the ones `Condition` takes."""
-    out: dict[Scope, list[str]] = {}
-    for s, column in (("resource", "resource"), ("span", "attributes")):
-        if scope in (None, s):
-            rows = cur.execute(
-                f"SELECT DISTINCT unnest(json_keys({column})) AS k FROM {_window(r)} ORDER BY k",
-                [*r.params, tenant, end_ns, start_ns],
-            ).fetchall()
-            out[s] = [k for (k,) in rows]  # type: ignore[index]
-    if scope in (None, "intrinsic"):
-        out["intrinsic"] = sorted(_INTRINSIC_COLUMNS)
-    return out
-
-
-def tag_values(
-    cur: duckdb.DuckDBPyConnection, r: Relation, tenant: str, tag: Tag, start_ns: int, end_ns: int, limit: int
-) -> list[TagValue]:
-    """Distinct values of a tag in the window, sorted by type then value, at most `limit`; maps and arrays are
-    left out (TraceQL cannot compare them)."""
-    base = [*r.params, tenant, end_ns, start_ns]
-    if tag.scope == "intrinsic":
-        if tag.key in ("status", "kind"):
-            names = {v: k for k, v in (STATUS if tag.key == "status" else KIND).items()}
-            column = _INTRINSIC_COLUMNS[tag.key]
-            rows = cur.execute(f"SELECT DISTINCT {column} FROM {_window(r)}", base).fetchall()
-            found = sorted(names.get(v, str(v)) for (v,) in rows)
-            return [TagValue("keyword", v) for v in found[:limit]]
-        if tag.key == "duration":
-            return []
-        column = _INTRINSIC_COLUMNS[tag.key]
-        rows = cur.execute(f"SELECT DISTINCT {column} AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit])
-        return [TagValue("string", v) for (v,) in rows.fetchall()]
-    if tag.key == "service.name" and tag.scope != "span":
-        rows = cur.execute(f"SELECT DISTINCT service AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit])
-        return [TagValue("string", v) for (v,) in rows.fetchall()]
-    columns = {"span": ["attributes"], "resource": ["resource"], "any": ["attributes", "resource"]}[tag.scope]
-    path = _pointer(tag.key)
-    union = " UNION ".join(
-        f"SELECT json_type({c}, ?) AS t, json_extract_string({c}, ?) AS v FROM {_window(r)}" for c in columns
-    )
-    params = [x for _ in columns for x in (path, path, *base)]
-    rows = cur.execute(
-        f"SELECT DISTINCT t, v FROM ({union}) WHERE t IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') "
-        "ORDER BY t, v LIMIT ?",
-        [*params, limit],
-    ).fetchall()
-    return [TagValue(_JSON_TYPES[t], v) for t, v in rows]  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ from observ.store import relation as rel
 from observ.store import segments as segfiles
 from observ.store.config import StoreConfig
 from observ.store.logstore import StoreWriteError
-from observ.traces import query
+from observ.traces import query, tags
 from observ.traces.compact import SpanCompaction, compact
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
@@ -295,21 +295,21 @@ class SpanStore:
         return query.search(self.cursor(), self.relation, tenant, q)
 
     def tag_names(
-        self, tenant: str, scope: query.Scope | None = None, start_ns: int = 0, end_ns: int = FAR
-    ) -> dict[query.Scope, list[str]]:
+        self, tenant: str, scope: tags.Scope | None = None, start_ns: int = 0, end_ns: int = FAR
+    ) -> dict[tags.Scope, list[str]]:
         """Attribute names by scope (`resource`, `span`, `intrinsic`), sorted; one scope when given."""
-        query.check_tag_request(start_ns, end_ns, scope)
+        tags.check_tag_request(start_ns, end_ns, scope)
         r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
-        return query.tag_names(self.cursor(), r, tenant, scope, start_ns, end_ns)
+        return tags.tag_names(self.cursor(), r, tenant, scope, start_ns, end_ns)
 
     def tag_values(
         self, tenant: str, tag: str, start_ns: int = 0, end_ns: int = FAR, limit: int = 1000
-    ) -> list[query.TagValue]:
+    ) -> list[tags.TagValue]:
         """Distinct values of one tag (`resource.service.name`, `span.http.method`, `.x`, `name`, `status`, ...)."""
-        query.check_tag_request(start_ns, end_ns, limit=limit)
-        tag_ = query.parse_tag(tag)
+        tags.check_tag_request(start_ns, end_ns, limit=limit)
+        parsed = tags.parse_tag(tag)
         r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
-        return query.tag_values(self.cursor(), r, tenant, tag_, start_ns, end_ns, limit)
+        return tags.tag_values(self.cursor(), r, tenant, parsed, start_ns, end_ns, limit)
 
     def count(self) -> int:
         """Spans stored, hot and compacted."""
