@@ -184,3 +184,25 @@ def test_readers_see_every_span_once_while_compactions_commit(tmp_path: Path) ->
         assert ids == [sid(n) for n in range(1, len(ids) + 1)], "a stored span missing"
         assert len(ids) >= len(before), "a later read lost spans"
     assert [s.span_id for s in store.trace("t1", tid(1))] == [sid(n) for n in range(1, 12)]
+
+
+def test_a_missing_segment_file_is_logged_and_the_rest_still_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SpanStore(tmp_path / "spans.duckdb", StoreConfig(compact_rows=10**9))
+    store.append([cols(span(1, 1))])
+    store.compact()
+    store.append([cols(span(1, 2))])
+    store.compact()
+    store.close()
+    Path(store.segments[0].path).unlink()
+    again = SpanStore(tmp_path / "spans.duckdb")
+    assert "span segment 1" in caplog.text and "file is missing" in caplog.text
+    assert [s.span_id for s in again.trace("t1", tid(1))] == [sid(2)]
+
+
+def test_an_in_memory_store_keeps_spans_hot() -> None:
+    store = SpanStore(":memory:", StoreConfig(compact_rows=1))
+    store.append([cols(span(1, 1), span(1, 2))])
+    assert store.compact() is None and store.segments == ()
+    assert [s.span_id for s in store.trace("t1", tid(1))] == [sid(1), sid(2)]
