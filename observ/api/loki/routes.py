@@ -31,6 +31,7 @@ from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.results import QueryResult, Streams
 from observ.model import DecodedBatch
+from observ.store.logstore import StoreWriteError
 
 JSON = "application/json"
 TIMEOUT_MESSAGE = (
@@ -242,6 +243,9 @@ class LokiApi:
         except (push.PushError, body.BodyIncomplete) as e:
             PushRejected("invalid_request", tenant, str(e)).emit(self.metrics)
             return text(400, str(e) + "\n")
+        except StoreWriteError as e:  # disk full: nothing kept; 503 makes Promtail, Alloy and OTel retry
+            PushRejected("store_unavailable", tenant, str(e)).emit(self.metrics)
+            return text(503, f"cannot store the entries now: {e}\n")
         except Exception as e:
             InternalError("loki_api_v1_push", e).emit(self.metrics)
             return text(500, "internal error\n")

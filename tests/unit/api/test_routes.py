@@ -195,6 +195,20 @@ def test_push_stores_rows_and_counts(store: LogStore) -> None:
     assert 'observ_push_received_lines_total{tenant="acme"} 1.0' in metrics
 
 
+def test_push_while_the_store_cannot_write_is_503_and_retry_stores_it(store: LogStore) -> None:
+    """A full disk is the server's condition, not the client's: 503, which Loki clients retry, then it lands."""
+    c = client(store, ScriptedEngine())
+    body = {"streams": [{"stream": {"service": "api"}, "values": [["5", "hello"]]}]}
+    store._con.execute("ALTER TABLE logs_hot ADD COLUMN extra INTEGER")  # every insert now fails
+    r = c.post("/loki/api/v1/push", json=body)
+    assert r.status_code == 503 and r.text.startswith("cannot store the entries now: ")
+    assert c.get("/healthz").status_code == 503
+    assert 'observ_push_rejected_requests_total{reason="store_unavailable"} 1.0' in c.get("/metrics").text
+    store._con.execute("ALTER TABLE logs_hot DROP COLUMN extra")
+    assert c.post("/loki/api/v1/push", json=body).status_code == 204
+    assert store.count() == 1 and c.get("/healthz").json() == {"status": "ok"}
+
+
 def test_push_partial_validation_failure_keeps_good_streams(store: LogStore) -> None:
     c = client(store, ScriptedEngine())
     body = {"streams": [{"stream": {}, "values": [["1", "x"]]}, {"stream": {"a": "1"}, "values": [["2", "y"]]}]}
