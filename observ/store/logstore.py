@@ -7,15 +7,11 @@ which skips segments; the view `logs` is both without skipping.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,9 +22,9 @@ from observ.store import segments as segfiles
 from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
 from observ.store.coverage import Coverage
+from observ.store.hotcold import HotColdStore
+from observ.store.hotcold import StoreWriteError as StoreWriteError
 from observ.store.schema import LOG_COLUMNS, define_logs_view, ensure_schema
-
-log = logging.getLogger("observ.store")
 
 _COLUMNS = LOG_COLUMNS
 _SELECT = ", ".join(_COLUMNS)
@@ -96,15 +92,7 @@ class Prepared:
     duplicates: int
 
 
-class StoreWriteError(RuntimeError):
-    """A transaction could not commit (disk full, I/O error); nothing of it was kept.
-
-    The same `Prepared` must be written again before any later one: it holds source ranges that
-    later prepares already counted on.
-    """
-
-
-class LogStore:
+class LogStore(HotColdStore[CompactionResult]):
     """One DuckDB database file plus its segments directory; a single writer, any number of reader cursors.
 
     Source positions are cached in memory (they are only written here) so the
@@ -113,14 +101,7 @@ class LogStore:
     """
 
     def __init__(self, path: str | Path, config: StoreConfig | None = None) -> None:
-        self.path = Path(path)
-        self.config = config or StoreConfig()
-        in_memory = str(path) == ":memory:"
-        self.segments_dir: Path | None = None if in_memory else self.path.parent / "segments"
-        if self.segments_dir is not None:
-            self.segments_dir.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(path))
-        self._lock = threading.Lock()
+        super().__init__(path, config, "segments")
         ensure_schema(self._con)
         self._con.execute("SET parquet_metadata_cache = true")
         self._segments: tuple[segfiles.Segment, ...] = ()
@@ -132,9 +113,6 @@ class LogStore:
         define_logs_view(self._con)
         row = self._con.execute("SELECT count(*) FROM logs_hot").fetchone()
         self._hot_rows = int(row[0]) if row else 0
-        self._retry_at = 0
-        self.write_error: str | None = None
-        """Why the last transaction failed, until one commits again: health reports it."""
         self._staged: dict[tuple[str, str], Coverage] = {}
         """Ranges of prepared appends not written yet."""
         ranges: dict[tuple[str, str], list[tuple[int, int]]] = {}
@@ -151,10 +129,6 @@ class LogStore:
         # the view names absolute paths: redefine it in case the data directory moved
         segfiles.define_cold_view(self._con, [s.path for s in self._segments], _SELECT)
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for another thread: readers never share the writer's connection."""
-        return self._con.cursor()
-
     def relation(self, hints: rel.ScanHints) -> rel.Relation:
         """Hot rows plus the segments whose metadata and filters may hold a row matching `hints`.
 
@@ -165,21 +139,6 @@ class LogStore:
     @property
     def segments(self) -> tuple[segfiles.Segment, ...]:
         return self._segments
-
-    def maybe_compact(self) -> CompactionResult | None:
-        """Compact if the hot table reached `compact_rows`. Call on the writer's thread, after a write.
-
-        A failed compaction keeps every row hot and is logged, not raised: ingestion goes on, and the next
-        attempt waits for another quarter of `compact_rows`, so a persistent fault does not stall every write.
-        """
-        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
-            return None
-        try:
-            return self.compact()
-        except (duckdb.Error, OSError, RuntimeError):
-            log.exception("compaction failed; the rows stay in the hot table")
-            self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
-            return None
 
     def compact(self) -> CompactionResult | None:
         """Move every hot row into segments now (None when there is nothing to move or no directory)."""
@@ -195,10 +154,6 @@ class LogStore:
             self._next_segment += len(result.segments)
             self._hot_rows = 0
         return result
-
-    def kafka_offsets(self, topic: str) -> dict[int, int]:
-        rows = self.cursor().execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall()
-        return dict(rows)
 
     def append(
         self,
@@ -290,9 +245,7 @@ class LogStore:
         p = prepared
         now = time.time_ns()
         with self._lock:
-            con = self._con
-            try:
-                con.execute("BEGIN TRANSACTION")
+            with self._transaction() as con:
                 pushed, skipped = self._new_pushed(p.pushed)
                 inserted = pa.concat_tables(
                     [t for t in (p.rows, pushed) if t is not None] or [_ARROW_SCHEMA.empty_table()]
@@ -303,35 +256,13 @@ class LogStore:
                     con.unregister("_incoming")
                 if p.coverage:
                     self._write_ranges(p.coverage, now)
-                if p.offsets:
-                    con.executemany(
-                        "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)",
-                        [(t, part, o) for (t, part), o in p.offsets.items()],
-                    )
-                if p.rejected:
-                    con.executemany(
-                        "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in p.rejected]
-                    )
-                con.execute("COMMIT")
-            except duckdb.Error as e:
-                self._rollback()
-                self.write_error = f"{type(e).__name__}: {e}"
-                raise StoreWriteError(self.write_error) from e
-            except BaseException:
-                self._rollback()
-                raise
-            self.write_error = None
+                self._write_positions(p.offsets, p.rejected, now)
             for key, cov in p.coverage.items():
                 self._coverage[key] = cov
                 if self._staged.get(key) is cov:
                     del self._staged[key]
             self._hot_rows += inserted.num_rows
         return AppendResult(inserted.num_rows, p.duplicates + skipped, _per_stream(inserted))
-
-    def _rollback(self) -> None:
-        """A failed COMMIT has already rolled back (DuckDB then refuses ROLLBACK): never mask the cause."""
-        with contextlib.suppress(duckdb.Error):
-            self._con.execute("ROLLBACK")
 
     def _write_ranges(self, coverage: dict[tuple[str, str], Coverage], now: int) -> None:
         keys = pa.table({"stream_id": [k[0] for k in coverage], "source": [k[1] for k in coverage]})
@@ -421,7 +352,3 @@ class LogStore:
             .fetchone()
         )
         return int(row[0]) if row else 0
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()

@@ -10,15 +10,11 @@ nothing twice.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +22,7 @@ import pyarrow.compute as pc
 from observ.store import relation as rel
 from observ.store import segments as segfiles
 from observ.store.config import StoreConfig
-from observ.store.logstore import StoreWriteError
+from observ.store.hotcold import HotColdStore
 from observ.traces import query, tags
 from observ.traces.compact import SpanCompaction, compact
 from observ.traces.model import Span, SpanColumns
@@ -41,8 +37,6 @@ from observ.traces.schema import (
     ensure_schema,
 )
 from observ.traces.segments import SpanSegment, load
-
-log = logging.getLogger("observ.traces.store")
 
 TOPIC = "observ.spans"
 FAR = 2**63 - 1
@@ -115,19 +109,12 @@ class PreparedSpans:
     duplicates: int
 
 
-class SpanStore:
+class SpanStore(HotColdStore[SpanCompaction]):
     """One DuckDB file (`<data>/spans.duckdb`) plus its segment directory (`<data>/span-segments/`); a single
     writer, any number of reader cursors. The segment catalog with its trace filters is kept in memory."""
 
     def __init__(self, path: str | Path, config: StoreConfig | None = None) -> None:
-        self.path = Path(path)
-        self.config = config or StoreConfig()
-        in_memory = str(path) == ":memory:"
-        self.segments_dir: Path | None = None if in_memory else self.path.parent / "span-segments"
-        if self.segments_dir is not None:
-            self.segments_dir.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(path))
-        self._lock = threading.Lock()
+        super().__init__(path, config, "span-segments")
         ensure_schema(self._con)
         self._con.execute("SET parquet_metadata_cache = true")
         self._segments: tuple[SpanSegment, ...] = ()
@@ -142,13 +129,6 @@ class SpanStore:
         define_spans_view(self._con)
         row = self._con.execute(f"SELECT count(*) FROM {HOT}").fetchone()
         self._hot_rows = int(row[0]) if row else 0
-        self._retry_at = 0
-        self.write_error: str | None = None
-        """Why the last transaction failed, until one commits again: health reports it."""
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for another thread: readers never share the writer's connection."""
-        return self._con.cursor()
 
     @property
     def segments(self) -> tuple[SpanSegment, ...]:
@@ -158,10 +138,6 @@ class SpanStore:
         """Hot spans plus the segments that may hold a span of `hints` (tenant, overlapping time, services,
         trace IDs); the caller still filters by tenant, time and its own predicates."""
         return rel.build(self._segments, hints, SELECT, may=rel.in_bounds, hot=HOT, cold=COLD)
-
-    def kafka_offsets(self, topic: str = TOPIC) -> dict[int, int]:
-        rows = self.cursor().execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall()
-        return dict(rows)
 
     # --- writing ---------------------------------------------------------------------------------------------
 
@@ -195,34 +171,13 @@ class SpanStore:
         p = prepared
         now = time.time_ns()
         with self._lock:
-            con = self._con
-            try:
-                con.execute("BEGIN TRANSACTION")
+            with self._transaction() as con:
                 rows, stored = self._unstored(p.rows)
                 if rows is not None and rows.num_rows:
                     con.register("_incoming_spans", rows)
                     con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
                     con.unregister("_incoming_spans")
-                if p.offsets:
-                    con.executemany(
-                        "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)",
-                        [(t, part, o) for (t, part), o in p.offsets.items()],
-                    )
-                if p.rejected:
-                    con.executemany(
-                        "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in p.rejected]
-                    )
-                con.execute("COMMIT")
-            except duckdb.Error as e:
-                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
-                    con.execute("ROLLBACK")
-                self.write_error = f"{type(e).__name__}: {e}"
-                raise StoreWriteError(self.write_error) from e
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
-                raise
-            self.write_error = None
+                self._write_positions(p.offsets, p.rejected, now)
             inserted = 0 if rows is None else rows.num_rows
             self._hot_rows += inserted
         return SpanAppendResult(inserted, p.duplicates + stored, {} if rows is None else _per_service(rows))
@@ -250,18 +205,6 @@ class SpanStore:
         return rows.filter(pa.array([i not in stored for i in range(rows.num_rows)])), len(stored)
 
     # --- compaction ------------------------------------------------------------------------------------------
-
-    def maybe_compact(self) -> SpanCompaction | None:
-        """Compact if the hot table reached `compact_rows`; a failure keeps every span hot, is logged, and the
-        next attempt waits for another quarter of `compact_rows` (as the logs store does)."""
-        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
-            return None
-        try:
-            return self.compact()
-        except (duckdb.Error, OSError, RuntimeError):
-            log.exception("span compaction failed; the spans stay in the hot table")
-            self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
-            return None
 
     def compact(self) -> SpanCompaction | None:
         """Move every hot span into segments now (None when there is nothing to move or no directory)."""
@@ -319,7 +262,3 @@ class SpanStore:
             .fetchone()
         )
         return int(row[0]) if row else 0
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from observ.store.config import StoreConfig
-from observ.store.logstore import StoreWriteError
+from observ.store.hotcold import StoreWriteError
 from observ.traces.model import Event, Link, Span
 from observ.traces.query import SpanQuery
 from observ.traces.store import TOPIC, SpanStore
@@ -31,7 +31,7 @@ def test_a_replayed_kafka_record_is_stored_once_and_offsets_move(store: SpanStor
     assert (first.inserted, first.duplicates) == (2, 0)
     assert (replay.inserted, replay.duplicates) == (0, 2)
     assert store.count() == 2
-    assert store.kafka_offsets() == {0: 12}
+    assert store.kafka_offsets(TOPIC) == {0: 12}
 
 
 def test_the_first_copy_of_a_span_wins_within_an_append_and_against_the_store(store: SpanStore) -> None:
@@ -86,12 +86,12 @@ def test_a_failed_commit_keeps_nothing_and_the_same_append_can_be_retried(store:
     with pytest.raises(StoreWriteError, match=r"extra|columns"):
         store.write(prepared)
     assert store.write_error is not None
-    assert (store.count(), store.kafka_offsets()) == (1, {0: 1})
+    assert (store.count(), store.kafka_offsets(TOPIC)) == (1, {0: 1})
     assert store.cursor().execute("SELECT count(*) FROM rejected_records").fetchone() == (0,)
     store._con.execute("ALTER TABLE spans_hot DROP COLUMN extra")
     assert store.write(prepared).inserted == 2
     assert store.write_error is None
-    assert (store.count(), store.kafka_offsets()) == (3, {0: 2})
+    assert (store.count(), store.kafka_offsets(TOPIC)) == (3, {0: 2})
     assert store.cursor().execute("SELECT count(*) FROM rejected_records").fetchone() == (1,)
 
 
@@ -99,7 +99,7 @@ def test_a_bad_offset_fails_the_whole_transaction(store: SpanStore) -> None:
     with pytest.raises(StoreWriteError, match="Conversion"):
         store.append([cols(span(1, 1))], offsets={(TOPIC, 0): "not-an-int"})  # type: ignore[dict-item]
     assert store.count() == 0
-    assert store.kafka_offsets() == {}
+    assert store.kafka_offsets(TOPIC) == {}
     assert store.append([cols(span(1, 1))]).inserted == 1
 
 
@@ -143,7 +143,7 @@ def test_offsets_spans_and_segments_survive_reopen(tmp_path: Path) -> None:
     orphan = tmp_path / "span-segments" / "seg-000000000099.parquet"
     orphan.write_bytes(b"unregistered")
     again = SpanStore(path)
-    assert again.kafka_offsets() == {3: 42}
+    assert again.kafka_offsets(TOPIC) == {3: 42}
     assert [s.span_id for s in again.trace("t1", tid(1))] == [sid(1), sid(2)]
     assert not orphan.exists()
     assert again.append([cols(span(1, 1), span(1, 2))]).inserted == 0

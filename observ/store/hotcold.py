@@ -1,0 +1,112 @@
+"""What the logs and spans stores share: one DuckDB file with a folder of Parquet segments beside it, one
+writer, compaction once the hot table is full, Kafka offsets and rejected records in the rows' transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import duckdb
+
+from observ.store.config import StoreConfig
+
+log = logging.getLogger("observ.store")
+
+R = TypeVar("R")
+"""What one compaction returns."""
+
+
+class StoreWriteError(RuntimeError):
+    """A transaction could not commit (disk full, I/O error); nothing of it was kept.
+
+    The same prepared append must be written again before any later one: the logs store's holds source
+    ranges that later prepares already counted on.
+    """
+
+
+class HotColdStore(Generic[R]):
+    """Subclasses define the tables, `compact()` and their own appends; `_hot_rows` counts the hot table."""
+
+    def __init__(self, path: str | Path, config: StoreConfig | None, segments_folder: str) -> None:
+        self.path = Path(path)
+        self.config = config or StoreConfig()
+        in_memory = str(path) == ":memory:"
+        self.segments_dir: Path | None = None if in_memory else self.path.parent / segments_folder
+        if self.segments_dir is not None:
+            self.segments_dir.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(str(path))
+        self._lock = threading.Lock()
+        self._hot_rows = 0
+        self._retry_at = 0
+        self.write_error: str | None = None
+        """Why the last transaction failed, until one commits again: health reports it."""
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for another thread: readers never share the writer's connection."""
+        return self._con.cursor()
+
+    def kafka_offsets(self, topic: str) -> dict[int, int]:
+        rows = self.cursor().execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall()
+        return dict(rows)
+
+    def compact(self) -> R | None:
+        raise NotImplementedError
+
+    def maybe_compact(self) -> R | None:
+        """Compact if the hot table reached `compact_rows`. Call on the writer's thread, after a write.
+
+        A failed compaction keeps every row hot and is logged, not raised: ingestion goes on, and the next
+        attempt waits for another quarter of `compact_rows`, so a persistent fault does not stall every write.
+        """
+        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
+            return None
+        try:
+            return self.compact()
+        except (duckdb.Error, OSError, RuntimeError):
+            log.exception("compaction failed (%s); the rows stay in the hot table", self.path.name)
+            self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
+            return None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """BEGIN ... COMMIT on the writer's connection (the caller holds `_lock`). A DuckDB error rolls back and
+        becomes StoreWriteError, kept in `write_error` until a transaction commits again."""
+        con = self._con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            yield con
+            con.execute("COMMIT")
+        except duckdb.Error as e:
+            self._rollback()
+            self.write_error = f"{type(e).__name__}: {e}"
+            raise StoreWriteError(self.write_error) from e
+        except BaseException:
+            self._rollback()
+            raise
+        self.write_error = None
+
+    def _write_positions(
+        self, offsets: dict[tuple[str, int], int], rejected: list[tuple[str, int, int, str, bytes]], now: int
+    ) -> None:
+        """Inside the append's transaction: where each Kafka partition resumes, and the records it refused."""
+        if offsets:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)", [(t, p, o) for (t, p), o in offsets.items()]
+            )
+        if rejected:
+            self._con.executemany(
+                "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in rejected]
+            )
+
+    def _rollback(self) -> None:
+        """A failed COMMIT has already rolled back (DuckDB then refuses ROLLBACK): never mask the cause."""
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
