@@ -16,6 +16,9 @@ from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.loki.events import ApiMetrics
 from observ.api.loki.routes import LokiApi, QueryEngine, text
+from observ.api.otlp.events import OtlpMetrics
+from observ.api.otlp.receiver import LogsReceiver
+from observ.api.otlp.routes import OtlpApi
 from observ.store.logstore import LogStore
 
 
@@ -82,7 +85,9 @@ def create_app(
     *,
     engine: QueryEngine | None = None,
     config: ApiConfig | None = None,
+    otlp_logs: LogsReceiver | None = None,
 ) -> FastAPI:
+    """`otlp_logs`: the receiver shared with the gRPC server; one is made on `registry` when none is given."""
     config = config or ApiConfig()
     if engine is None:
         from observ.logql.engine import Engine
@@ -92,6 +97,9 @@ def create_app(
     tenancy = Tenancy(config.auth)
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
+    if config.otlp.enabled:
+        receiver = otlp_logs or LogsReceiver(store, config, OtlpMetrics(registry))
+        app.include_router(OtlpApi(receiver).router())
     app.add_middleware(RequestTimer, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)

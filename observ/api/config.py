@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from observ.bus import BusConfig
 from observ.logql.limits import QueryLimits
+from observ.otlp.limits import OtlpLimits
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -67,6 +68,33 @@ class LiveTailConfig(BaseModel):
     poll_interval_s: float = Field(1.0, gt=0, description="How often a tail connection asks the store for new lines.")
 
 
+OTLP_GRPC_PORT = 4317
+"""OTLP/gRPC's default port (the spec's)."""
+
+
+class OtlpConfig(BaseModel):
+    """The OTLP receivers: `POST /v1/logs` on the API's port, and OTLP/gRPC on a port of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Serve /v1/logs and the gRPC LogsService.")
+    max_body_bytes: int = Field(
+        64 * MIB, ge=1, description="Largest request after decompression (OTLP's recommended 64 MiB): HTTP 413, "
+        "gRPC RESOURCE_EXHAUSTED above."
+    )  # fmt: skip
+    grpc_host: str | None = Field(None, description="gRPC listen address; none: the service's `host`.")
+    grpc_port: int | None = Field(
+        None, ge=0, le=65535,
+        description=f"None: {OTLP_GRPC_PORT} when it is free, else gRPC stays off with a warning; "
+        "0: no gRPC receiver; a port: that one, or the service refuses to start.",
+    )  # fmt: skip
+    grpc_workers: int = Field(4, ge=1, le=64, description="Threads answering gRPC Export calls.")
+    retry_after_s: int = Field(
+        10, ge=1, description="Retry-After (HTTP 503) / RetryInfo (gRPC UNAVAILABLE) while the store cannot write."
+    )
+    limits: OtlpLimits = OtlpLimits()
+
+
 class ApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +102,7 @@ class ApiConfig(BaseModel):
     limits: QueryLimits = QueryLimits()
     push: PushConfig = PushConfig()
     tail: LiveTailConfig = LiveTailConfig()
+    otlp: OtlpConfig = OtlpConfig()
     max_label_values: int = Field(
         10_000, ge=1, description="Label names or values one answer lists at most (sorted; the rest are cut off)."
     )

@@ -14,6 +14,9 @@ from rich.console import Console
 
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
+from observ.api.otlp.events import OtlpMetrics
+from observ.api.otlp.grpc import GrpcBindError, OtlpGrpcServer, start_grpc
+from observ.api.otlp.receiver import LogsReceiver
 from observ.cli.datadir import listen, open_store
 from observ.cli.refusal import Refused
 from observ.store.ingest import IngestConfig, Ingester
@@ -63,15 +66,42 @@ def _show_status(console: Console, store: LogStore, registry: CollectorRegistry,
             )
 
 
+def start_otlp(
+    store: LogStore, registry: CollectorRegistry, config: ServeConfig, console: Console
+) -> tuple[LogsReceiver | None, OtlpGrpcServer | None]:
+    """The OTLP logs receiver (for /v1/logs) and its gRPC server; a configured gRPC port that is taken is Refused."""
+    if not config.api.otlp.enabled:
+        return None, None
+    receiver = LogsReceiver(store, config.api, OtlpMetrics(registry))
+    try:
+        server = start_grpc(receiver, config.api.otlp, config.host)
+    except GrpcBindError as e:
+        raise Refused(str(e)) from None
+    if server.note:
+        console.print(f"[yellow]OTLP/gRPC off: {server.note}[/]")
+    return receiver, server
+
+
+def otlp_banner(url: str, grpc_server: OtlpGrpcServer | None) -> str:
+    where = f", OTLP/gRPC on {grpc_server.address}" if grpc_server and grpc_server.server else ""
+    return f"  OTLP logs: POST {url}/v1/logs{where}"
+
+
 def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     """Serve until SIGINT/SIGTERM; the store must exist unless `create` or an in-process ingester fills it."""
     store = open_store(config.data, create=create or config.kafka is not None)
+    registry = CollectorRegistry()
     try:
         sock = listen(config.host, config.port)
     except Refused:
         store.close()
         raise
-    registry = CollectorRegistry()
+    try:
+        receiver, grpc_server = start_otlp(store, registry, config, console)
+    except Refused:
+        sock.close()
+        store.close()
+        raise
     ingester: Ingester | None = None
     ready: Callable[[], bool] = lambda: True  # noqa: E731
     if config.kafka is not None:
@@ -79,12 +109,14 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         ingest = IngestConfig(bus=k.bus, topic=k.topic, group_id=k.group_id, data=str(config.data))
         ingester = Ingester(ingest, store, registry)
         ready = lambda: ingester.ready  # noqa: E731
-    app = create_app(store, registry, ready, config=config.api)
+    app = create_app(store, registry, ready, config=config.api, otlp_logs=receiver)
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     worker = threading.Thread(target=ingester.run, name="ingester", daemon=True) if ingester else None
     url = f"http://{config.host}:{config.port}"
     source = f"; ingesting {config.kafka.topic} from {config.kafka.bus.bootstrap}" if config.kafka else ""
     console.print(f"[bold]observ serve[/] Loki API on {url} over {store.path}{source}")
+    if receiver:
+        console.print(otlp_banner(url, grpc_server))
     console.print(f"  try: observ query '{{service=~\".+\"}}' --since 1h --addr {url}")
     if worker:
         worker.start()
@@ -96,6 +128,8 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     finally:
         stop_status.set()
         status.join(timeout=5)
+        if grpc_server:
+            grpc_server.stop()
         if ingester and worker:
             ingester.stop()
             worker.join(timeout=30)

@@ -19,7 +19,7 @@ from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.cli.datadir import listen, open_store
 from observ.cli.refusal import Refused
-from observ.cli.serve import Server, uvicorn_config
+from observ.cli.serve import Server, otlp_banner, start_otlp, uvicorn_config
 from observ.store.logstore import LogStore
 
 
@@ -49,6 +49,12 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
         store.close()
         raise
     metrics = Metrics(CollectorRegistry())
+    try:
+        receiver, grpc_server = start_otlp(store, metrics.registry, config, console)
+    except Refused:
+        sock.close()
+        store.close()
+        raise
     globs = list(include)
     workload = None
     if demo:
@@ -63,7 +69,7 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     )
     topology = build_topology(adapter_config, metrics, sink=StoreSink(store))
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
-    app = create_app(store, metrics.registry, ready=adapter.is_alive, config=config.api)
+    app = create_app(store, metrics.registry, ready=adapter.is_alive, config=config.api, otlp_logs=receiver)
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     url = f"http://{config.host}:{config.port}"
     adapter.start()
@@ -82,6 +88,8 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     else:
         console.print("[yellow]nothing to tail: pass --demo or --include GLOB[/]")
     console.print(f"Loki API on {url} (Grafana datasource URL); also /api/v1/services, /metrics, /healthz, /readyz")
+    if receiver:
+        console.print(otlp_banner(url, grpc_server))
     console.print(f'  try: observ query \'{{service=~".+"}} |= "error"\' --since 15m --addr {url}')
     status = threading.Thread(target=show, name="status", daemon=True)
     status.start()
@@ -92,6 +100,8 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
         status.join(timeout=2)
         if workload:
             workload.stop()
+        if grpc_server:
+            grpc_server.stop()
         topology.stop()
         adapter.join(timeout=15)
         store.close()

@@ -1,0 +1,104 @@
+"""OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` on a grpcio server with a thread pool.
+
+The method is registered with raw bytes in (the generated servicer would let grpcio parse them and
+answer INTERNAL to a body it cannot read); the receiver decodes them as OTLP/HTTP's protobuf. The
+tenant comes from the `x-scope-orgid` metadata (and `authorization`, as the HTTP API's tenancy).
+Status codes as the OTLP spec pairs them: INVALID_ARGUMENT for bad data (with a BadRequest detail),
+UNAVAILABLE with RetryInfo while the store cannot write (clients retry), RESOURCE_EXHAUSTED from
+grpcio itself for a message above `max_body_bytes` (after decompression; clients do not retry).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import NoReturn
+
+import grpc
+
+from observ.api.config import OTLP_GRPC_PORT, OtlpConfig
+from observ.api.otlp.receiver import LogsReceiver, Refusal
+from observ.otlp.decode import PROTOBUF
+from observ.otlp.response import logs_response
+
+SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+STATUS_DETAILS = "grpc-status-details-bin"
+"""Trailing metadata carrying the whole google.rpc.Status, details included (what grpcio-status sends)."""
+
+
+def abort(context: grpc.ServicerContext, refusal: Refusal) -> NoReturn:
+    context.set_trailing_metadata(((STATUS_DETAILS, refusal.status().SerializeToString()),))
+    context.abort(refusal.grpc_code, refusal.message)
+    raise AssertionError("unreachable: ServicerContext.abort raises")
+
+
+class LogsService:
+    def __init__(self, receiver: LogsReceiver) -> None:
+        self.receiver = receiver
+
+    def export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """An ExportLogsServiceRequest's bytes -> an ExportLogsServiceResponse's."""
+        tenant = ""
+        try:
+            tenant = self.receiver.tenancy.tenant(dict(context.invocation_metadata()))
+            result = self.receiver.export_body(request, PROTOBUF, "", tenant, "grpc")
+        except Exception as e:
+            abort(context, self.receiver.refusal(e, "grpc", tenant))
+        return logs_response(result.rejected, result.error_message, "protobuf")
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        export = grpc.unary_unary_rpc_method_handler(self.export)  # bytes in, bytes out
+        return grpc.method_handlers_generic_handler(SERVICE, {"Export": export})
+
+
+class GrpcBindError(OSError):
+    """The configured gRPC port cannot be listened on."""
+
+
+@dataclass(slots=True)
+class OtlpGrpcServer:
+    server: grpc.Server | None
+    address: str
+    """host:port it listens on, or where it tried to."""
+    note: str = ""
+    """Why it is off, when the default port was taken."""
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1]) if self.server else 0
+
+    def stop(self, grace_s: float = 5) -> None:
+        """Refuses new calls and waits up to `grace_s` for those under way."""
+        if self.server is not None:
+            self.server.stop(grace_s).wait()
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def start_grpc(receiver: LogsReceiver, config: OtlpConfig, default_host: str) -> OtlpGrpcServer:
+    """Listening on `config.grpc_port` (off when 0); the default port being taken turns gRPC off with a note,
+    a configured port being taken raises GrpcBindError."""
+    if config.grpc_port == 0:
+        return OtlpGrpcServer(None, "")
+    host = config.grpc_host or default_host
+    port = OTLP_GRPC_PORT if config.grpc_port is None else config.grpc_port
+    server = grpc.server(
+        ThreadPoolExecutor(config.grpc_workers, thread_name_prefix="otlp-grpc"),
+        handlers=[LogsService(receiver).handler()],
+        options=[
+            ("grpc.max_receive_message_length", config.max_body_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on the port must fail, not share it
+        ],
+    )
+    address = _address(host, port)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's whole message is "Failed to bind to address ..."
+        server.stop(None)
+        if config.grpc_port is None:
+            return OtlpGrpcServer(None, address, f"cannot listen on {address} (in use?); set api.otlp.grpc_port")
+        raise GrpcBindError(f"cannot listen on {address} for OTLP/gRPC (in use?)") from None
+    server.start()
+    return OtlpGrpcServer(server, _address(host, bound))

@@ -1,0 +1,65 @@
+"""`POST /v1/logs`: OTLP/HTTP as opentelemetry-proto's specification.md says.
+
+200 with an ExportLogsServiceResponse (partial_success when records were rejected); failures carry a
+google.rpc.Status (with a BadRequest detail for bad data), in the request's encoding when it is one
+of OTLP's two and protobuf otherwise: 400 undecodable, 413 above the size limit, 415 other content
+types, 401/403 as the Loki API's tenancy, 503 with Retry-After while the store cannot write.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from google.protobuf import json_format
+from starlette.concurrency import run_in_threadpool
+
+from observ.api.loki import body
+from observ.api.otlp.receiver import LogsReceiver, Refusal
+from observ.otlp.decode import PROTOBUF, Format, body_format
+from observ.otlp.errors import UnsupportedMediaType
+from observ.otlp.response import logs_response
+
+MEDIA_TYPES: dict[Format, str] = {"protobuf": PROTOBUF, "json": "application/json"}
+
+
+def status_body(refusal: Refusal, fmt: Format) -> bytes:
+    status = refusal.status()
+    if fmt == "json":
+        return json_format.MessageToJson(status, indent=None).encode()
+    return status.SerializeToString()
+
+
+def answer_format(content_type: str) -> Format:
+    """The request's encoding when it is one of OTLP's, else protobuf (the spec's default for Status)."""
+    try:
+        return body_format(content_type)
+    except UnsupportedMediaType:
+        return "protobuf"
+
+
+def failure(refusal: Refusal, fmt: Format) -> Response:
+    headers = {"Retry-After": str(refusal.retry_after_s)} if refusal.retry_after_s else None
+    return Response(status_body(refusal, fmt), refusal.http_status, headers, MEDIA_TYPES[fmt])
+
+
+class OtlpApi:
+    def __init__(self, receiver: LogsReceiver) -> None:
+        self.receiver = receiver
+
+    async def logs(self, request: Request) -> Response:
+        tenant = ""
+        content_type = request.headers.get("content-type", "")
+        fmt = answer_format(content_type)
+        try:
+            tenant = self.receiver.tenancy.tenant(request.headers)
+            body_format(content_type)  # 415 before the body is read
+            data = await body.read_capped(request, self.receiver.config.max_body_bytes)
+            encoding = request.headers.get("content-encoding", "")
+            result = await run_in_threadpool(self.receiver.export_body, data, content_type, encoding, tenant)
+        except Exception as e:
+            return failure(self.receiver.refusal(e, "http", tenant), fmt)
+        return Response(logs_response(result.rejected, result.error_message, fmt), media_type=MEDIA_TYPES[fmt])
+
+    def router(self) -> APIRouter:
+        r = APIRouter()
+        r.add_api_route("/v1/logs", self.logs, methods=["POST"], name="otlp_v1_logs")
+        return r
