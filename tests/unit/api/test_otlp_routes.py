@@ -284,3 +284,53 @@ def test_tenancy_refusals_use_the_loki_api_rules(store: LogStore) -> None:
 def test_the_receiver_can_be_switched_off(store: LogStore) -> None:
     r = post(client(store, ApiConfig(otlp=OtlpConfig(enabled=False))), request(record("x")).SerializeToString())
     assert r.status_code == 404 and store.count() == 0
+
+
+def nested(depth: int) -> AnyValue:
+    value = AnyValue(string_value="leaf")
+    for _ in range(depth):
+        outer = AnyValue()
+        outer.array_value.values.append(value)
+        value = outer
+    return value
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (the protobuf library refuses to build messages this deep)."""
+    size, n = b"", len(payload)
+    while True:
+        size += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            break
+    return bytes([number << 3 | 2]) + size + payload
+
+
+def deep_protobuf(depth: int) -> bytes:
+    """A request whose one log body is arrays nested `depth` deep."""
+    value = field(1, b"leaf")  # AnyValue.string_value
+    for _ in range(depth):
+        value = field(5, field(1, value))  # AnyValue.array_value -> ArrayValue.values
+    log_record = field(5, value)  # LogRecord.body
+    return field(1, field(2, field(2, log_record)))  # resource_logs -> scope_logs -> log_records
+
+
+def test_values_nested_past_the_limits(store: LogStore) -> None:
+    """Past max_value_depth the record is rejected; past protobuf's own recursion limit the whole body is."""
+    c = client(store)
+    deep = LogRecord(time_unix_nano=T0, body=nested(20))
+    r = post(c, request(deep, record("shallow")).SerializeToString())
+    partial = ExportLogsServiceResponse.FromString(r.content).partial_success
+    assert r.status_code == 200 and partial.rejected_log_records == 1 and "logRecords[0]" in partial.error_message
+    r = post(c, deep_protobuf(200))
+    assert r.status_code == 400 and "not a protobuf ExportLogsServiceRequest" in status_of(r.content).message
+    assert [x["line"] for x in store.recent("checkout", 10)] == ["shallow"]
+
+
+def test_attributes_past_the_limit_are_dropped_and_counted(store: LogStore) -> None:
+    many = record("busy", attributes=[kv(f"k{i}", "v") for i in range(3000)])
+    c = client(store)
+    assert post(c, request(many).SerializeToString()).status_code == 200
+    assert [x["line"] for x in store.recent("checkout", 10)] == ["busy"]
+    # 1024 kept attributes, scope_name and dropped_attributes_count=1976
+    assert "observ_otlp_dropped_metadata_total 1026.0" in c.get("/metrics").text
