@@ -20,7 +20,16 @@ class OtlpMetrics:
         r = registry
         self._throttle = LogThrottle()
         self.stored = Counter(
-            "observ_otlp_received_log_records", "OTLP log records stored.", ["tenant", "transport"], registry=r
+            "observ_otlp_received_log_records",
+            "OTLP log records stored (a retried record identical to a stored one is not counted again).",
+            ["tenant", "transport"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "observ_otlp_duplicate_log_records",
+            "OTLP log records identical to stored ones (same stream, time and line: a client's retries), not stored.",
+            ["transport"],
+            registry=r,
         )
         self.rejected_records = Counter(
             "observ_otlp_rejected_log_records",
@@ -37,7 +46,7 @@ class OtlpMetrics:
         )
         self.dropped_metadata = Counter(
             "observ_otlp_dropped_metadata",
-            "Structured metadata pairs of stored OTLP log records (attributes, scope, ...): not kept by the store yet.",
+            "Metadata pairs of accepted OTLP log records (attributes, scope, ...): the store keeps none yet.",
             registry=r,
         )
 
@@ -51,12 +60,15 @@ class LogsStored:
     transport: Transport
     tenant: str
     records: int
+    duplicates: int
     rejected: int
     dropped_metadata: int
     error_message: str
 
     def emit(self, m: OtlpMetrics) -> None:
         m.stored.labels(self.tenant, self.transport).inc(self.records)
+        if self.duplicates:
+            m.duplicates.labels(self.transport).inc(self.duplicates)
         if self.dropped_metadata:
             m.dropped_metadata.inc(self.dropped_metadata)
         if self.rejected:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -22,18 +23,22 @@ from google.rpc.status_pb2 import Status
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.loki import body, push
-from observ.api.loki.routes import Appender
 from observ.api.otlp.events import InternalError, LogsStored, OtlpMetrics, RequestRefused, Transport
+from observ.model import DecodedBatch
 from observ.otlp.decode import LogsResult, decode_logs
 from observ.otlp.errors import OtlpError, UnsupportedMediaType
 from observ.otlp.logs import to_batches
-from observ.store.logstore import StoreWriteError
+from observ.store.logstore import AppendResult, StoreWriteError
 
 _AUTH_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     401: grpc.StatusCode.UNAUTHENTICATED,
     403: grpc.StatusCode.PERMISSION_DENIED,
 }
+
+
+class Appender(Protocol):
+    def append(self, batches: list[DecodedBatch]) -> AppendResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +86,10 @@ class LogsReceiver:
         return result
 
     def _keep(self, result: LogsResult, tenant: str, transport: Transport) -> None:
-        if result.records:
-            self.store.append(to_batches(result.records, self.now_ns()))
+        stored = self.store.append(to_batches(result.records, self.now_ns())) if result.records else None
+        inserted, duplicates = (stored.inserted, stored.duplicates) if stored else (0, 0)
         dropped = sum(len(r.metadata) for r in result.records)
-        LogsStored(transport, tenant, len(result.records), result.rejected, dropped, result.error_message).emit(
+        LogsStored(transport, tenant, inserted, duplicates, result.rejected, dropped, result.error_message).emit(
             self.metrics
         )
 

@@ -151,6 +151,9 @@ def test_a_retried_request_is_stored_once(store: LogStore) -> None:
     c = client(store)
     assert post(c, body).status_code == 200 and post(c, body).status_code == 200
     assert store.count() == 2
+    metrics = c.get("/metrics").text
+    assert 'observ_otlp_received_log_records_total{tenant="default",transport="http"} 2.0' in metrics
+    assert 'observ_otlp_duplicate_log_records_total{transport="http"} 2.0' in metrics
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "", "application/protobuf", "application/x-protobuf-json"])
