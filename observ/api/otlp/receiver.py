@@ -79,7 +79,8 @@ class LogsReceiver:
     ) -> LogsResult:
         """A request body (still Content-Encoded; gRPC's as it came off the wire) -> stored records."""
         if content_encoding.strip().lower() not in ("", "identity", "gzip", "deflate"):
-            raise OtlpError(f'Content-Encoding "{content_encoding}" not supported: OTLP/HTTP takes gzip or none')
+            message = f'Content-Encoding "{content_encoding}" not supported: OTLP/HTTP takes gzip (or deflate) or none'
+            raise OtlpError(message)
         raw = push.read_body(data, content_encoding, self.config.max_body_bytes)
         result = decode_logs(raw, content_type, tenant, self.now_ns(), self.config.limits)
         self._keep(result, tenant, transport)

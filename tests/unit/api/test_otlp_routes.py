@@ -17,7 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from observ.api.app import create_app
 from observ.api.config import ApiConfig, AuthConfig, OtlpConfig
-from observ.store.logstore import LogStore
+from observ.api.otlp.events import OtlpMetrics
+from observ.api.otlp.receiver import LogsReceiver
+from observ.store.logstore import AppendResult, LogStore
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -229,7 +231,7 @@ def test_bad_content_encodings_are_400(store: LogStore) -> None:
     assert r.status_code == 400 and status_of(r.content).message.startswith("gzip: ")
     r = post(c, b"", **{"Content-Encoding": "br"})
     assert r.status_code == 400 and status_of(r.content).message == (
-        'Content-Encoding "br" not supported: OTLP/HTTP takes gzip or none'
+        'Content-Encoding "br" not supported: OTLP/HTTP takes gzip (or deflate) or none'
     )
 
 
@@ -337,3 +339,17 @@ def test_attributes_past_the_limit_are_dropped_and_counted(store: LogStore) -> N
     assert [x["line"] for x in store.recent("checkout", 10)] == ["busy"]
     # 1024 kept attributes, scope_name and dropped_attributes_count=1976
     assert "observ_otlp_dropped_metadata_total 1026.0" in c.get("/metrics").text
+
+
+class BrokenStore:
+    def append(self, batches: list[object]) -> AppendResult:
+        raise RuntimeError("a bug, not the client's fault")
+
+
+def test_a_bug_is_500_internal_and_counted(store: LogStore) -> None:
+    registry = CollectorRegistry()
+    receiver = LogsReceiver(BrokenStore(), ApiConfig(), OtlpMetrics(registry))  # type: ignore[arg-type]
+    c = TestClient(create_app(store, registry, lambda: True, otlp_logs=receiver))
+    r = post(c, request(record("x")).SerializeToString())
+    assert r.status_code == 500 and status_of(r.content) == Status(code=13, message="internal error")
+    assert 'observ_otlp_rejected_requests_total{reason="internal",transport="http"} 1.0' in c.get("/metrics").text
