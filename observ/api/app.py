@@ -20,6 +20,7 @@ from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.receiver import LogsReceiver
 from observ.api.otlp.routes import OtlpApi
 from observ.store.logstore import LogStore
+from observ.traces.store import SpanStore
 
 
 class LogLine(BaseModel):
@@ -86,8 +87,10 @@ def create_app(
     engine: QueryEngine | None = None,
     config: ApiConfig | None = None,
     otlp_logs: LogsReceiver | None = None,
+    spans: SpanStore | None = None,
 ) -> FastAPI:
-    """`otlp_logs`: the receiver shared with the gRPC server; one is made on `registry` when none is given."""
+    """`otlp_logs`: the receiver shared with the gRPC server; one is made on `registry` when none is given.
+    `spans`: the spans store (kept on `app.state.spans`); without one the app serves no traces."""
     config = config or ApiConfig()
     if engine is None:
         from observ.logql.engine import Engine
@@ -96,6 +99,7 @@ def create_app(
     metrics = ApiMetrics(registry)
     tenancy = Tenancy(config.auth)
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)
+    app.state.spans = spans
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
     if config.otlp.enabled:
         receiver = otlp_logs or LogsReceiver(store, config, OtlpMetrics(registry))

@@ -1,8 +1,9 @@
 """The data folder (`--data`) every command shares, opened with one-line refusals instead of tracebacks.
 
-The folder holds the DuckDB store `observ.duckdb`, its `segments/` and the single node's
-checkpoints. DuckDB lets one process open a store, so `up`, `serve` and `ingest` on the same
-folder exclude each other: the second one says which process holds the store and exits 1.
+The folder holds the DuckDB store `observ.duckdb`, its `segments/`, the spans store `spans.duckdb`
+with its `span-segments/`, and the single node's checkpoints. DuckDB lets one process open a store,
+so `up`, `serve` and `ingest` on the same folder exclude each other: the second one says which process
+holds the store and exits 1.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import re
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from observ.cli.refusal import Refused
 from observ.store.logstore import LogStore
+from observ.traces.store import SpanStore
 
 STORE_FILE = "observ.duckdb"
+SPANS_FILE = "spans.duckdb"
+S = TypeVar("S")
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -45,9 +51,22 @@ def store_path(data: Path, *, create: bool) -> Path:
 
 def open_store(data: Path, *, create: bool) -> LogStore:
     """The store of a data folder, or a refusal naming the process that holds it."""
-    path = store_path(data, create=create)
+    return _open(store_path(data, create=create), LogStore)
+
+
+def open_stores(data: Path, *, create: bool) -> tuple[LogStore, SpanStore]:
+    """The logs store (as `open_store`) and the spans store beside it, created when missing."""
+    logs = open_store(data, create=create)
     try:
-        return LogStore(path)
+        return logs, _open(data / SPANS_FILE, SpanStore)
+    except Refused:
+        logs.close()
+        raise
+
+
+def _open(path: Path, store: Callable[[Path], S]) -> S:
+    try:
+        return store(path)
     except duckdb.IOException as e:
         holder = _LOCK_HOLDER.search(str(e))
         if holder is None:

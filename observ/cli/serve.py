@@ -17,10 +17,11 @@ from observ.api.config import ServeConfig
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.grpc import GrpcBindError, OtlpGrpcServer, start_grpc
 from observ.api.otlp.receiver import LogsReceiver
-from observ.cli.datadir import listen, open_store
+from observ.cli.datadir import listen, open_stores
 from observ.cli.refusal import Refused
 from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
+from observ.traces.store import SpanStore
 
 
 class Server(uvicorn.Server):
@@ -82,6 +83,11 @@ def start_otlp(
     return receiver, server
 
 
+def close_stores(store: LogStore, spans: SpanStore) -> None:
+    spans.close()
+    store.close()
+
+
 def otlp_banner(url: str, grpc_server: OtlpGrpcServer | None) -> str:
     where = f", OTLP/gRPC on {grpc_server.address}" if grpc_server and grpc_server.server else ""
     return f"  OTLP logs: POST {url}/v1/logs{where}"
@@ -89,18 +95,18 @@ def otlp_banner(url: str, grpc_server: OtlpGrpcServer | None) -> str:
 
 def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     """Serve until SIGINT/SIGTERM; the store must exist unless `create` or an in-process ingester fills it."""
-    store = open_store(config.data, create=create or config.kafka is not None)
+    store, spans = open_stores(config.data, create=create or config.kafka is not None)
     registry = CollectorRegistry()
     try:
         sock = listen(config.host, config.port)
     except Refused:
-        store.close()
+        close_stores(store, spans)
         raise
     try:
         receiver, grpc_server = start_otlp(store, registry, config, console)
     except Refused:
         sock.close()
-        store.close()
+        close_stores(store, spans)
         raise
     ingester: Ingester | None = None
     ready: Callable[[], bool] = lambda: True  # noqa: E731
@@ -109,7 +115,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         ingest = IngestConfig(bus=k.bus, topic=k.topic, group_id=k.group_id, data=str(config.data))
         ingester = Ingester(ingest, store, registry)
         ready = lambda: ingester.ready  # noqa: E731
-    app = create_app(store, registry, ready, config=config.api, otlp_logs=receiver)
+    app = create_app(store, registry, ready, config=config.api, otlp_logs=receiver, spans=spans)
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     worker = threading.Thread(target=ingester.run, name="ingester", daemon=True) if ingester else None
     url = f"http://{config.host}:{config.port}"
@@ -133,5 +139,5 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         if ingester and worker:
             ingester.stop()
             worker.join(timeout=30)
-        store.close()
+        close_stores(store, spans)
         console.print("[bold]observ serve[/] stopped")

@@ -17,9 +17,9 @@ from collectors.log_adapter.sinks.store import StoreSink
 from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
-from observ.cli.datadir import listen, open_store
+from observ.cli.datadir import listen, open_stores
 from observ.cli.refusal import Refused
-from observ.cli.serve import Server, otlp_banner, start_otlp, uvicorn_config
+from observ.cli.serve import Server, close_stores, otlp_banner, start_otlp, uvicorn_config
 from observ.store.logstore import LogStore
 
 
@@ -42,18 +42,18 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     if config.kafka is not None:
         raise Refused("`kafka` in --config is for `observ serve`: observ up writes straight into the store")
     data = config.data
-    store = open_store(data, create=True)
+    store, spans = open_stores(data, create=True)
     try:
         sock = listen(config.host, config.port)
     except Refused:
-        store.close()
+        close_stores(store, spans)
         raise
     metrics = Metrics(CollectorRegistry())
     try:
         receiver, grpc_server = start_otlp(store, metrics.registry, config, console)
     except Refused:
         sock.close()
-        store.close()
+        close_stores(store, spans)
         raise
     globs = list(include)
     workload = None
@@ -69,7 +69,9 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     )
     topology = build_topology(adapter_config, metrics, sink=StoreSink(store))
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
-    app = create_app(store, metrics.registry, ready=adapter.is_alive, config=config.api, otlp_logs=receiver)
+    app = create_app(
+        store, metrics.registry, ready=adapter.is_alive, config=config.api, otlp_logs=receiver, spans=spans
+    )
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     url = f"http://{config.host}:{config.port}"
     adapter.start()
@@ -104,5 +106,5 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
             grpc_server.stop()
         topology.stop()
         adapter.join(timeout=15)
-        store.close()
+        close_stores(store, spans)
         console.print("[bold]observ[/] stopped; checkpoints saved")
