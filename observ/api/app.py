@@ -17,7 +17,7 @@ from observ.api.config import ApiConfig
 from observ.api.loki.events import ApiMetrics
 from observ.api.loki.routes import LokiApi, QueryEngine, text
 from observ.api.otlp.events import OtlpMetrics
-from observ.api.otlp.receiver import LogsReceiver
+from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
 from observ.api.otlp.routes import OtlpApi
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
@@ -87,10 +87,11 @@ def create_app(
     engine: QueryEngine | None = None,
     config: ApiConfig | None = None,
     otlp_logs: LogsReceiver | None = None,
+    otlp_traces: TracesReceiver | None = None,
     spans: SpanStore | None = None,
 ) -> FastAPI:
-    """`otlp_logs`: the receiver shared with the gRPC server; one is made on `registry` when none is given.
-    `spans`: the spans store (kept on `app.state.spans`); without one the app serves no traces."""
+    """`otlp_logs`, `otlp_traces`: the receivers shared with the gRPC server; made on `registry` when not given.
+    `spans`: the spans store (kept on `app.state.spans`); without one the app neither receives nor serves traces."""
     config = config or ApiConfig()
     if engine is None:
         from observ.logql.engine import Engine
@@ -100,10 +101,16 @@ def create_app(
     tenancy = Tenancy(config.auth)
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)
     app.state.spans = spans
+    if spans is not None:
+        from observ.api.tempo.routes import tempo_router
+
+        app.include_router(tempo_router(spans, tenancy))
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
     if config.otlp.enabled:
-        receiver = otlp_logs or LogsReceiver(store, config, OtlpMetrics(registry))
-        app.include_router(OtlpApi(receiver).router())
+        otlp_metrics = otlp_logs.metrics if otlp_logs else OtlpMetrics(registry)
+        logs = otlp_logs or LogsReceiver(store, config, otlp_metrics)
+        traces = otlp_traces or (TracesReceiver(spans, config, otlp_metrics) if spans is not None else None)
+        app.include_router(OtlpApi(logs, traces).router())
     app.add_middleware(RequestTimer, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)

@@ -12,12 +12,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from google.protobuf.wrappers_pb2 import BytesValue
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from prometheus_client import CollectorRegistry
 
+from observ.api.app import create_app
 from observ.api.auth import Tenancy
 from observ.api.config import AuthConfig
 from observ.api.tempo.routes import tempo_router
 from observ.otlp.decode import decode_traces
 from observ.store.config import StoreConfig
+from observ.store.logstore import LogStore
 from observ.traces.model import SpanColumns
 from observ.traces.store import SpanStore
 from tests.unit.traces.helpers import cols, sid, span, tid
@@ -271,3 +274,12 @@ def test_a_bad_limit_is_400(store: SpanStore, limit: str) -> None:
 def test_a_tag_naming_no_attribute_is_400_with_the_stores_message(store: SpanStore) -> None:
     r = client(store).get("/api/v2/search/tag/span./values")
     assert (r.status_code, r.text) == (400, "tag 'span.' names no attribute after 'span.'")
+
+
+def test_create_app_serves_the_tempo_api_only_with_a_spans_store(store: SpanStore, tmp_path: Path) -> None:
+    logs = LogStore(tmp_path / "logs.duckdb")
+    with_spans = TestClient(create_app(logs, CollectorRegistry(), lambda: True, spans=store))
+    assert with_spans.get(f"/api/v2/traces/{tid(3)}", headers={"X-Scope-OrgID": "t2"}).status_code == 200
+    assert with_spans.get("/api/echo").text == "echo"
+    without = TestClient(create_app(logs, CollectorRegistry(), lambda: True))
+    assert without.get("/api/echo").status_code == 404
