@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -16,7 +17,7 @@ from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.grpc import GrpcBindError, OtlpGrpcServer, start_grpc
-from observ.api.otlp.receiver import LogsReceiver
+from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
 from observ.cli.datadir import listen, open_stores
 from observ.cli.refusal import Refused
 from observ.store.ingest import IngestConfig, Ingester
@@ -67,30 +68,45 @@ def _show_status(console: Console, store: LogStore, registry: CollectorRegistry,
             )
 
 
+@dataclass(frozen=True, slots=True)
+class Otlp:
+    """The OTLP receivers, shared by the HTTP routes and the gRPC server (none when `api.otlp` is off)."""
+
+    logs: LogsReceiver | None = None
+    traces: TracesReceiver | None = None
+    grpc: OtlpGrpcServer | None = None
+
+    def banner(self, url: str) -> str:
+        where = f", OTLP/gRPC on {self.grpc.address}" if self.grpc and self.grpc.server else ""
+        return f"  OTLP: POST {url}/v1/logs and {url}/v1/traces{where}"
+
+    def stop(self) -> None:
+        if self.grpc:
+            self.grpc.stop()
+
+
 def start_otlp(
-    store: LogStore, registry: CollectorRegistry, config: ServeConfig, console: Console
-) -> tuple[LogsReceiver | None, OtlpGrpcServer | None]:
-    """The OTLP logs receiver (for /v1/logs) and its gRPC server; a configured gRPC port that is taken is Refused."""
+    store: LogStore, spans: SpanStore, registry: CollectorRegistry, config: ServeConfig, console: Console
+) -> Otlp:
+    """The OTLP receivers (for /v1/logs and /v1/traces) and their gRPC server; a configured gRPC port that is
+    taken is Refused."""
     if not config.api.otlp.enabled:
-        return None, None
-    receiver = LogsReceiver(store, config.api, OtlpMetrics(registry))
+        return Otlp()
+    metrics = OtlpMetrics(registry)
+    logs = LogsReceiver(store, config.api, metrics)
+    traces = TracesReceiver(spans, config.api, metrics)
     try:
-        server = start_grpc(receiver, config.api.otlp, config.host)
+        server = start_grpc([logs, traces], config.api.otlp, config.host)
     except GrpcBindError as e:
         raise Refused(str(e)) from None
     if server.note:
         console.print(f"[yellow]OTLP/gRPC off: {server.note}[/]")
-    return receiver, server
+    return Otlp(logs, traces, server)
 
 
 def close_stores(store: LogStore, spans: SpanStore) -> None:
     spans.close()
     store.close()
-
-
-def otlp_banner(url: str, grpc_server: OtlpGrpcServer | None) -> str:
-    where = f", OTLP/gRPC on {grpc_server.address}" if grpc_server and grpc_server.server else ""
-    return f"  OTLP logs: POST {url}/v1/logs{where}"
 
 
 def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
@@ -103,7 +119,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         close_stores(store, spans)
         raise
     try:
-        receiver, grpc_server = start_otlp(store, registry, config, console)
+        otlp = start_otlp(store, spans, registry, config, console)
     except Refused:
         sock.close()
         close_stores(store, spans)
@@ -115,14 +131,16 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         ingest = IngestConfig(bus=k.bus, topic=k.topic, group_id=k.group_id, data=str(config.data))
         ingester = Ingester(ingest, store, registry)
         ready = lambda: ingester.ready  # noqa: E731
-    app = create_app(store, registry, ready, config=config.api, otlp_logs=receiver, spans=spans)
+    app = create_app(
+        store, registry, ready, config=config.api, otlp_logs=otlp.logs, otlp_traces=otlp.traces, spans=spans
+    )
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     worker = threading.Thread(target=ingester.run, name="ingester", daemon=True) if ingester else None
     url = f"http://{config.host}:{config.port}"
     source = f"; ingesting {config.kafka.topic} from {config.kafka.bus.bootstrap}" if config.kafka else ""
     console.print(f"[bold]observ serve[/] Loki API on {url} over {store.path}{source}")
-    if receiver:
-        console.print(otlp_banner(url, grpc_server))
+    if otlp.logs:
+        console.print(otlp.banner(url))
     console.print(f"  try: observ query '{{service=~\".+\"}}' --since 1h --addr {url}")
     if worker:
         worker.start()
@@ -134,8 +152,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     finally:
         stop_status.set()
         status.join(timeout=5)
-        if grpc_server:
-            grpc_server.stop()
+        otlp.stop()
         if ingester and worker:
             ingester.stop()
             worker.join(timeout=30)

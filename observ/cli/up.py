@@ -19,7 +19,7 @@ from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.cli.datadir import listen, open_stores
 from observ.cli.refusal import Refused
-from observ.cli.serve import Server, close_stores, otlp_banner, start_otlp, uvicorn_config
+from observ.cli.serve import Server, close_stores, start_otlp, uvicorn_config
 from observ.store.logstore import LogStore
 
 
@@ -50,7 +50,7 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
         raise
     metrics = Metrics(CollectorRegistry())
     try:
-        receiver, grpc_server = start_otlp(store, metrics.registry, config, console)
+        otlp = start_otlp(store, spans, metrics.registry, config, console)
     except Refused:
         sock.close()
         close_stores(store, spans)
@@ -70,7 +70,13 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     topology = build_topology(adapter_config, metrics, sink=StoreSink(store))
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
     app = create_app(
-        store, metrics.registry, ready=adapter.is_alive, config=config.api, otlp_logs=receiver, spans=spans
+        store,
+        metrics.registry,
+        ready=adapter.is_alive,
+        config=config.api,
+        otlp_logs=otlp.logs,
+        otlp_traces=otlp.traces,
+        spans=spans,
     )
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     url = f"http://{config.host}:{config.port}"
@@ -90,8 +96,8 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     else:
         console.print("[yellow]nothing to tail: pass --demo or --include GLOB[/]")
     console.print(f"Loki API on {url} (Grafana datasource URL); also /api/v1/services, /metrics, /healthz, /readyz")
-    if receiver:
-        console.print(otlp_banner(url, grpc_server))
+    if otlp.logs:
+        console.print(otlp.banner(url))
     console.print(f'  try: observ query \'{{service=~".+"}} |= "error"\' --since 15m --addr {url}')
     status = threading.Thread(target=show, name="status", daemon=True)
     status.start()
@@ -102,8 +108,7 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
         status.join(timeout=2)
         if workload:
             workload.stop()
-        if grpc_server:
-            grpc_server.stop()
+        otlp.stop()
         topology.stop()
         adapter.join(timeout=15)
         close_stores(store, spans)

@@ -13,30 +13,48 @@ from observ.throttle import LogThrottle
 log = logging.getLogger("observ.api.otlp")
 
 Transport = Literal["http", "grpc"]
+Signal = Literal["log records", "spans"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalCounters:
+    stored: Counter
+    duplicates: Counter
+    rejected: Counter
+
+
+def _counters(registry: CollectorRegistry, what: str, name: str, identical: str) -> SignalCounters:
+    """`observ_otlp_received_<name>`, `_duplicate_<name>`, `_rejected_<name>` of one signal."""
+    return SignalCounters(
+        Counter(
+            f"observ_otlp_received_{name}",
+            f"OTLP {what} stored (a retried one identical to a stored one is not counted again).",
+            ["tenant", "transport"],
+            registry=registry,
+        ),
+        Counter(
+            f"observ_otlp_duplicate_{name}",
+            f"OTLP {what} identical to stored ones ({identical}: a client's retries), not stored.",
+            ["transport"],
+            registry=registry,
+        ),
+        Counter(
+            f"observ_otlp_rejected_{name}",
+            f"OTLP {what} refused one by one (reported in partial_success).",
+            ["transport"],
+            registry=registry,
+        ),
+    )
 
 
 class OtlpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
         self._throttle = LogThrottle()
-        self.stored = Counter(
-            "observ_otlp_received_log_records",
-            "OTLP log records stored (a retried record identical to a stored one is not counted again).",
-            ["tenant", "transport"],
-            registry=r,
-        )
-        self.duplicates = Counter(
-            "observ_otlp_duplicate_log_records",
-            "OTLP log records identical to stored ones (same stream, time and line: a client's retries), not stored.",
-            ["transport"],
-            registry=r,
-        )
-        self.rejected_records = Counter(
-            "observ_otlp_rejected_log_records",
-            "OTLP log records refused one by one (reported in partial_success).",
-            ["transport"],
-            registry=r,
-        )
+        self.signals: dict[Signal, SignalCounters] = {
+            "log records": _counters(r, "log records", "log_records", "same stream, time and line"),
+            "spans": _counters(r, "spans", "spans", "same trace, span ID and kind"),
+        }
         self.rejected_requests = Counter(
             "observ_otlp_rejected_requests",
             "OTLP requests refused whole, by reason (invalid, too_large, unsupported_media_type, unauthorized, "
@@ -56,25 +74,30 @@ class OtlpMetrics:
 
 
 @dataclass(frozen=True, slots=True)
-class LogsStored:
+class Stored:
+    """One accepted request of either signal: what it stored, skipped as a retry, and rejected one by one."""
+
+    signal: Signal
     transport: Transport
     tenant: str
-    records: int
+    stored: int
     duplicates: int
     rejected: int
-    dropped_metadata: int
     error_message: str
+    dropped_metadata: int = 0
+    """Log records' metadata pairs the logs store cannot keep yet; spans keep theirs."""
 
     def emit(self, m: OtlpMetrics) -> None:
-        m.stored.labels(self.tenant, self.transport).inc(self.records)
+        c = m.signals[self.signal]
+        c.stored.labels(self.tenant, self.transport).inc(self.stored)
         if self.duplicates:
-            m.duplicates.labels(self.transport).inc(self.duplicates)
+            c.duplicates.labels(self.transport).inc(self.duplicates)
         if self.dropped_metadata:
             m.dropped_metadata.inc(self.dropped_metadata)
         if self.rejected:
-            m.rejected_records.labels(self.transport).inc(self.rejected)
-            if not m.throttled("otlp-partial", self.transport):
-                log.warning("OTLP logs for tenant %s: %s", self.tenant, self.error_message[:500])
+            c.rejected.labels(self.transport).inc(self.rejected)
+            if not m.throttled(f"otlp-partial-{self.signal}", self.transport):
+                log.warning("OTLP %s for tenant %s: %s", self.signal, self.tenant, self.error_message[:500])
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +120,11 @@ class RequestRefused:
 class InternalError:
     """A bug or an environment failure, never the client's input: logged with its traceback."""
 
+    signal: Signal
     transport: Transport
     error: BaseException
 
     def emit(self, m: OtlpMetrics) -> None:
-        log.error("internal error in the OTLP %s logs receiver: %r", self.transport, self.error, exc_info=self.error)
+        log.error("internal error in the OTLP %s %s receiver: %r", self.transport, self.signal, self.error,
+                  exc_info=self.error)  # fmt: skip
         m.rejected_requests.labels(self.transport, "internal").inc()

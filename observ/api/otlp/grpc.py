@@ -1,6 +1,7 @@
-"""OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` on a grpcio server with a thread pool.
+"""OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` and `...trace.v1.TraceService/Export`
+on one grpcio server with a thread pool.
 
-The method is registered with raw bytes in (the generated servicer would let grpcio parse them and
+Each method is registered with raw bytes in (the generated servicer would let grpcio parse them and
 answer INTERNAL to a body it cannot read); the receiver decodes them as OTLP/HTTP's protobuf. The
 tenant comes from the `x-scope-orgid` metadata (and `authorization`, as the HTTP API's tenancy).
 Status codes as the OTLP spec pairs them: INVALID_ARGUMENT for bad data (with a BadRequest detail),
@@ -10,6 +11,7 @@ grpcio itself for a message above `max_body_bytes` (after decompression; clients
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NoReturn
@@ -17,11 +19,9 @@ from typing import NoReturn
 import grpc
 
 from observ.api.config import OTLP_GRPC_PORT, OtlpConfig
-from observ.api.otlp.receiver import LogsReceiver, Refusal
+from observ.api.otlp.receiver import OtlpReceiver, Refusal
 from observ.otlp.decode import PROTOBUF
-from observ.otlp.response import logs_response
 
-SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 STATUS_DETAILS = "grpc-status-details-bin"
 """Trailing metadata carrying the whole google.rpc.Status, details included (what grpcio-status sends)."""
 
@@ -32,23 +32,25 @@ def abort(context: grpc.ServicerContext, refusal: Refusal) -> NoReturn:
     raise AssertionError("unreachable: ServicerContext.abort raises")
 
 
-class LogsService:
-    def __init__(self, receiver: LogsReceiver) -> None:
+class ExportService:
+    """One signal's `Export` method over its receiver."""
+
+    def __init__(self, receiver: OtlpReceiver) -> None:
         self.receiver = receiver
 
     def export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        """An ExportLogsServiceRequest's bytes -> an ExportLogsServiceResponse's."""
+        """An Export*ServiceRequest's bytes -> an Export*ServiceResponse's."""
         tenant = ""
         try:
             tenant = self.receiver.tenancy.tenant(dict(context.invocation_metadata()))
             result = self.receiver.export_body(request, PROTOBUF, "", tenant, "grpc")
         except Exception as e:
             abort(context, self.receiver.refusal(e, "grpc", tenant))
-        return logs_response(result.rejected, result.error_message, "protobuf")
+        return self.receiver.response(result, "protobuf")
 
     def handler(self) -> grpc.GenericRpcHandler:
         export = grpc.unary_unary_rpc_method_handler(self.export)  # bytes in, bytes out
-        return grpc.method_handlers_generic_handler(SERVICE, {"Export": export})
+        return grpc.method_handlers_generic_handler(self.receiver.grpc_service, {"Export": export})
 
 
 class GrpcBindError(OSError):
@@ -77,7 +79,7 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def start_grpc(receiver: LogsReceiver, config: OtlpConfig, default_host: str) -> OtlpGrpcServer:
+def start_grpc(receivers: Sequence[OtlpReceiver], config: OtlpConfig, default_host: str) -> OtlpGrpcServer:
     """Listening on `config.grpc_port` (off when 0); the default port being taken turns gRPC off with a note,
     a configured port being taken raises GrpcBindError."""
     if config.grpc_port == 0:
@@ -86,7 +88,7 @@ def start_grpc(receiver: LogsReceiver, config: OtlpConfig, default_host: str) ->
     port = OTLP_GRPC_PORT if config.grpc_port is None else config.grpc_port
     server = grpc.server(
         ThreadPoolExecutor(config.grpc_workers, thread_name_prefix="otlp-grpc"),
-        handlers=[LogsService(receiver).handler()],
+        handlers=[ExportService(r).handler() for r in receivers],
         options=[
             ("grpc.max_receive_message_length", config.max_body_bytes),
             ("grpc.so_reuseport", 0),  # a second server on the port must fail, not share it

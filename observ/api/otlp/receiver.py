@@ -1,19 +1,21 @@
-"""One path from an OTLP logs request to the store, and one reading of failures, for both transports.
+"""One path from an OTLP request to its store, and one reading of failures, for both transports and both signals.
 
 Both transports hand over the request's bytes (gRPC's unparsed, so that a body protobuf cannot read
-is INVALID_ARGUMENT with the decoder's reason rather than grpcio's INTERNAL); both end in
-`observ.otlp.decode_logs`, `to_batches` and `store.append`. Retried requests are stored once: pushed (source-less)
-batches are deduplicated by the store. A failure becomes a `Refusal` carrying its HTTP status and
-gRPC code, as the OTLP spec pairs them (bad data 400 / INVALID_ARGUMENT; the store cannot write
+is INVALID_ARGUMENT with the decoder's reason rather than grpcio's INTERNAL). `LogsReceiver` ends in
+`observ.otlp.decode_logs`, `to_batches` and the logs store; `TracesReceiver` in `decode_traces` and the
+spans store. Retried requests are stored once: the logs store deduplicates pushed (source-less) batches,
+the spans store keeps the first copy of a span. A failure becomes a `Refusal` carrying its HTTP status
+and gRPC code, as the OTLP spec pairs them (bad data 400 / INVALID_ARGUMENT; the store cannot write
 503 / UNAVAILABLE, both retryable).
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -23,12 +25,15 @@ from google.rpc.status_pb2 import Status
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.loki import body, push
-from observ.api.otlp.events import InternalError, LogsStored, OtlpMetrics, RequestRefused, Transport
+from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
 from observ.model import DecodedBatch
-from observ.otlp.decode import LogsResult, decode_logs
+from observ.otlp.decode import Format, LogsResult, TracesResult, decode_logs, decode_traces
 from observ.otlp.errors import OtlpError, UnsupportedMediaType
 from observ.otlp.logs import to_batches
+from observ.otlp.response import logs_response, traces_response
 from observ.store.logstore import AppendResult, StoreWriteError
+from observ.traces.model import SpanColumns
+from observ.traces.store import SpanAppendResult
 
 _AUTH_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -39,6 +44,13 @@ _AUTH_CODES = {
 
 class Appender(Protocol):
     def append(self, batches: list[DecodedBatch]) -> AppendResult: ...
+
+
+class SpanAppender(Protocol):
+    def append(self, batches: list[SpanColumns]) -> SpanAppendResult: ...
+
+
+R = TypeVar("R", LogsResult, TracesResult)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +76,14 @@ class Refusal:
         return status
 
 
-class LogsReceiver:
-    def __init__(
-        self, store: Appender, config: ApiConfig, metrics: OtlpMetrics, *, now_ns: Callable[[], int] = time.time_ns
-    ) -> None:
-        self.store = store
+class OtlpReceiver(ABC, Generic[R]):
+    """What both signals share: the body's encoding and size, tenancy, refusals; subclasses decode and store."""
+
+    signal: ClassVar[Signal]
+    grpc_service: ClassVar[str]
+    """The fully qualified gRPC service whose `Export` this receiver answers."""
+
+    def __init__(self, config: ApiConfig, metrics: OtlpMetrics, *, now_ns: Callable[[], int] = time.time_ns) -> None:
         self.config = config.otlp
         self.tenancy = Tenancy(config.auth)
         self.metrics = metrics
@@ -76,29 +91,40 @@ class LogsReceiver:
 
     def export_body(
         self, data: bytes, content_type: str, content_encoding: str, tenant: str, transport: Transport = "http"
-    ) -> LogsResult:
+    ) -> R:
         """A request body (still Content-Encoded; gRPC's as it came off the wire) -> stored records."""
         if content_encoding.strip().lower() not in ("", "identity", "gzip", "deflate"):
             message = f'Content-Encoding "{content_encoding}" not supported: OTLP/HTTP takes gzip (or deflate) or none'
             raise OtlpError(message)
         raw = push.read_body(data, content_encoding, self.config.max_body_bytes)
-        result = decode_logs(raw, content_type, tenant, self.now_ns(), self.config.limits)
-        self._keep(result, tenant, transport)
+        result = self._decode(raw, content_type, tenant)
+        stored = self._store(result)
+        inserted, duplicates = (stored.inserted, stored.duplicates) if stored else (0, 0)
+        dropped = self._dropped_metadata(result)
+        Stored(
+            self.signal, transport, tenant, inserted, duplicates, result.rejected, result.error_message, dropped
+        ).emit(self.metrics)
         return result
 
-    def _keep(self, result: LogsResult, tenant: str, transport: Transport) -> None:
-        stored = self.store.append(to_batches(result.records, self.now_ns())) if result.records else None
-        inserted, duplicates = (stored.inserted, stored.duplicates) if stored else (0, 0)
-        dropped = sum(len(r.metadata) for r in result.records)
-        LogsStored(transport, tenant, inserted, duplicates, result.rejected, dropped, result.error_message).emit(
-            self.metrics
-        )
+    @abstractmethod
+    def _decode(self, raw: bytes, content_type: str, tenant: str) -> R: ...
+
+    @abstractmethod
+    def _store(self, result: R) -> AppendResult | SpanAppendResult | None:
+        """Append what was accepted (None when nothing was)."""
+
+    def _dropped_metadata(self, result: R) -> int:
+        return 0
+
+    @abstractmethod
+    def response(self, result: R, fmt: Format) -> bytes:
+        """The Export*ServiceResponse body, partial_success saying what was rejected."""
 
     def refusal(self, error: Exception, transport: Transport, tenant: str) -> Refusal:
         """The refusal an exception of `export_*` (or of reading the request) means, counted and logged."""
         r = self._classify(error)
         if r.reason == "internal":
-            InternalError(transport, error).emit(self.metrics)
+            InternalError(self.signal, transport, error).emit(self.metrics)
         else:
             RequestRefused(transport, r.reason, tenant, r.message).emit(self.metrics)
         return r
@@ -114,6 +140,51 @@ class LogsReceiver:
         if isinstance(e, OtlpError | push.PushError | body.BodyIncomplete):
             return Refusal("invalid", 400, bad, str(e))
         if isinstance(e, StoreWriteError):
-            message = f"cannot store the log records now: {e}"
+            message = f"cannot store the {self.signal} now: {e}"
             return Refusal("store_unavailable", 503, grpc.StatusCode.UNAVAILABLE, message, self.config.retry_after_s)
         return Refusal("internal", 500, grpc.StatusCode.INTERNAL, "internal error")
+
+
+class LogsReceiver(OtlpReceiver[LogsResult]):
+    signal = "log records"
+    grpc_service = "opentelemetry.proto.collector.logs.v1.LogsService"
+
+    def __init__(
+        self, store: Appender, config: ApiConfig, metrics: OtlpMetrics, *, now_ns: Callable[[], int] = time.time_ns
+    ) -> None:
+        super().__init__(config, metrics, now_ns=now_ns)
+        self.store = store
+
+    def _decode(self, raw: bytes, content_type: str, tenant: str) -> LogsResult:
+        return decode_logs(raw, content_type, tenant, self.now_ns(), self.config.limits)
+
+    def _store(self, result: LogsResult) -> AppendResult | None:
+        return self.store.append(to_batches(result.records, self.now_ns())) if result.records else None
+
+    def _dropped_metadata(self, result: LogsResult) -> int:
+        return sum(len(r.metadata) for r in result.records)
+
+    def response(self, result: LogsResult, fmt: Format) -> bytes:
+        return logs_response(result.rejected, result.error_message, fmt)
+
+
+class TracesReceiver(OtlpReceiver[TracesResult]):
+    """Spans into the spans store, every attribute kept (log records' metadata the logs store drops)."""
+
+    signal = "spans"
+    grpc_service = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+    def __init__(
+        self, store: SpanAppender, config: ApiConfig, metrics: OtlpMetrics, *, now_ns: Callable[[], int] = time.time_ns
+    ) -> None:
+        super().__init__(config, metrics, now_ns=now_ns)
+        self.store = store
+
+    def _decode(self, raw: bytes, content_type: str, tenant: str) -> TracesResult:
+        return decode_traces(raw, content_type, tenant, self.config.limits)
+
+    def _store(self, result: TracesResult) -> SpanAppendResult | None:
+        return self.store.append([SpanColumns.from_spans(result.spans)]) if result.spans else None
+
+    def response(self, result: TracesResult, fmt: Format) -> bytes:
+        return traces_response(result.rejected, result.error_message, fmt)

@@ -37,7 +37,7 @@ class Running:
         self.registry = CollectorRegistry()
         receiver = LogsReceiver(self.store, config, OtlpMetrics(self.registry))
         otlp = config.otlp.model_copy(update={"grpc_port": free_port()})
-        self.server = start_grpc(receiver, otlp, "127.0.0.1")
+        self.server = start_grpc([receiver], otlp, "127.0.0.1")
         self.channel = grpc.insecure_channel(self.server.address)
         self.stub = LogsServiceStub(self.channel)
 
@@ -154,7 +154,7 @@ def _receiver() -> LogsReceiver:
 
 
 def test_port_zero_is_off() -> None:
-    assert start_grpc(_receiver(), OtlpConfig(grpc_port=0), "127.0.0.1") == OtlpGrpcServer(None, "")
+    assert start_grpc([_receiver()], OtlpConfig(grpc_port=0), "127.0.0.1") == OtlpGrpcServer(None, "")
 
 
 def test_a_configured_port_in_use_refuses_the_start() -> None:
@@ -163,7 +163,7 @@ def test_a_configured_port_in_use_refuses_the_start() -> None:
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(GrpcBindError, match=f"cannot listen on 127.0.0.1:{port} for OTLP/gRPC"):
-            start_grpc(_receiver(), OtlpConfig(grpc_port=port), "127.0.0.1")
+            start_grpc([_receiver()], OtlpConfig(grpc_port=port), "127.0.0.1")
 
 
 def test_the_default_port_in_use_turns_grpc_off_with_a_note() -> None:
@@ -173,5 +173,5 @@ def test_the_default_port_in_use_turns_grpc_off_with_a_note() -> None:
             s.listen()
         except OSError:
             pass
-        started = start_grpc(_receiver(), OtlpConfig(), "127.0.0.1")
+        started = start_grpc([_receiver()], OtlpConfig(), "127.0.0.1")
     assert started.server is None and started.note.startswith(f"cannot listen on 127.0.0.1:{OTLP_GRPC_PORT} (in use?)")
