@@ -107,7 +107,8 @@ def create_app(
         app.include_router(tempo_router(spans, tenancy))
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
     if config.otlp.enabled:
-        otlp_metrics = otlp_logs.metrics if otlp_logs else OtlpMetrics(registry)
+        given = otlp_logs or otlp_traces
+        otlp_metrics = given.metrics if given else OtlpMetrics(registry)
         logs = otlp_logs or LogsReceiver(store, config, otlp_metrics)
         traces = otlp_traces or (TracesReceiver(spans, config, otlp_metrics) if spans is not None else None)
         app.include_router(OtlpApi(logs, traces).router())
