@@ -1,11 +1,15 @@
-"""Spans into a real `observ serve --create`, sent by the real OpenTelemetry SDK (TracerProvider + OTLPSpanExporter)
-over OTLP/HTTP and OTLP/gRPC, every batch twice; read back from `<data>/spans.duckdb` once the server stopped."""
+"""Spans into a real `observ serve --create` and `observ up`, sent by the real OpenTelemetry SDK (TracerProvider +
+OTLPSpanExporter) over OTLP/HTTP and OTLP/gRPC, every batch twice; read back from `<data>/spans.duckdb` once the
+process stopped."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+import yaml
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
@@ -16,7 +20,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observ.traces.model import Span
 from observ.traces.store import SpanStore
-from tests.integration.test_otlp_logs import TENANT, Served
+from tests.integration.harness import Proc, free_port
+
+TENANT = "acme"
 
 
 class SentTwice(SpanExporter):
@@ -64,18 +70,24 @@ def check(spans: list[Span], service: str) -> None:
     assert root.start_ns <= charge.start_ns <= sign.start_ns <= sign.end_ns <= charge.end_ns <= root.end_ns
 
 
-def test_the_sdk_exports_spans_over_http_and_grpc_into_the_spans_store(tmp_path: Path) -> None:
-    served = Served(tmp_path)
+@pytest.mark.parametrize("command", [["serve", "--create"], ["up"]])
+def test_the_sdk_exports_spans_over_http_and_grpc_into_the_spans_store(tmp_path: Path, command: list[str]) -> None:
+    port, grpc_port = free_port(), free_port()
+    config = tmp_path / "observ.yaml"
+    config.write_text(yaml.safe_dump({"api": {"otlp": {"grpc_port": grpc_port}}}))
+    args = [*command, "--data", str(tmp_path / "data"), "--port", str(port), "--config", str(config)]
+    proc = Proc([sys.executable, "-m", "observ.cli.main", *args], tmp_path / "observ.log", port)
+    proc.start()
     try:
-        http = HttpSpanExporter(endpoint=f"{served.url}/v1/traces", headers={"X-Scope-OrgID": TENANT},
+        http = HttpSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", headers={"X-Scope-OrgID": TENANT},
                                 compression=Compression.Gzip, timeout=10)  # fmt: skip
         http_trace = checkout(http, "otlp-http")
-        grpc = GrpcSpanExporter(endpoint=f"127.0.0.1:{served.grpc_port}", insecure=True,
+        grpc = GrpcSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True,
                                 headers={"x-scope-orgid": TENANT}, timeout=10)  # fmt: skip
         grpc_trace = checkout(grpc, "otlp-grpc")
-        metrics = served.proc.metrics()
+        metrics = proc.metrics()
     finally:
-        assert served.proc.stop() == 0, served.proc.tail()
+        assert proc.stop() == 0, proc.tail()
     for transport in ("http", "grpc"):  # every span was sent twice, and stored once
         assert metrics[f"observ_otlp_received_spans_total{{transport={transport}}}"] == 3
         assert metrics[f"observ_otlp_duplicate_spans_total{{transport={transport}}}"] == 3
