@@ -77,7 +77,7 @@ class OtlpConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Serve /v1/logs and the gRPC LogsService.")
+    enabled: bool = Field(True, description="Serve /v1/logs, /v1/traces and the gRPC LogsService and TraceService.")
     max_body_bytes: int = Field(
         64 * MIB, ge=1, description="Largest request after decompression (OTLP's recommended 64 MiB): HTTP 413, "
         "gRPC RESOURCE_EXHAUSTED above."

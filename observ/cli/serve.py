@@ -49,8 +49,10 @@ def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning"
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")  # type: ignore[arg-type]
 
 
-def _show_status(console: Console, store: LogStore, registry: CollectorRegistry, stop: threading.Event) -> None:
-    """One line, refreshed: rows stored, lines pushed and requests answered since start."""
+def _show_status(
+    console: Console, store: LogStore, spans: SpanStore, registry: CollectorRegistry, stop: threading.Event
+) -> None:
+    """One line, refreshed: rows and spans stored, lines pushed and requests answered since start."""
     started = time.monotonic()
     with console.status("serving…") as status:
         while not stop.wait(2.0):
@@ -63,8 +65,8 @@ def _show_status(console: Console, store: LogStore, registry: CollectorRegistry,
                 for s in m.samples if s.name.endswith("_count")
             )  # fmt: skip
             status.update(
-                f"serving — {store.count():,} lines stored, {pushed:,.0f} pushed, {requests:,.0f} requests, "
-                f"up {time.monotonic() - started:.0f}s"
+                f"serving — {store.count():,} lines and {spans.count():,} spans stored, {pushed:,.0f} pushed, "
+                f"{requests:,.0f} requests, up {time.monotonic() - started:.0f}s"
             )
 
 
@@ -145,7 +147,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     if worker:
         worker.start()
     stop_status = threading.Event()
-    status = threading.Thread(target=_show_status, args=(console, store, registry, stop_status), daemon=True)
+    status = threading.Thread(target=_show_status, args=(console, store, spans, registry, stop_status), daemon=True)
     status.start()
     try:
         server.run(sockets=[sock])
