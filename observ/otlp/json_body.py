@@ -99,15 +99,16 @@ def _records(children: list[Any], below: FieldDescriptor, depth: int) -> int:
 
 def _record(container: Any, d: Any, where: str, rejections: Rejections) -> None:
     if not isinstance(d, dict):
-        rejections.add(where, f"must be an object, got {type(d).__name__}")
+        container.add()
+        rejections.stand_in(where, f"must be an object, got {type(d).__name__}")
         return
     msg = container.add()
     try:
         _ids_to_base64(d)
         _parse(d, msg)
     except (_BadId, json_format.ParseError) as e:
-        del container[-1]
-        rejections.add(where, str(e))
+        msg.Clear()
+        rejections.stand_in(where, str(e))
 
 
 def _envelope(parent: Message, f: FieldDescriptor, d: Any, where: str, depth: int, rejections: Rejections) -> None:
@@ -122,8 +123,8 @@ def _envelope(parent: Message, f: FieldDescriptor, d: Any, where: str, depth: in
     try:
         _parse(_head(d, below), msg)
     except json_format.ParseError as e:
-        del siblings[-1]
-        rejections.add(where, str(e), _records(children, below, depth))
+        msg.Clear()
+        rejections.stand_in(where, str(e), _records(children, below, depth))
         return
     for k, child in enumerate(children):
         at = f"{where}.{below.json_name}[{k}]"

@@ -118,30 +118,44 @@ def logs_from_request(
 ) -> list[OtlpLogRecord]:
     """The records worth keeping; each one that is not is counted in `rejections` with its reason."""
     out: list[OtlpLogRecord] = []
+    skip = rejections.placeholders
     for i, rl in enumerate(req.resource_logs):
         where = f"resourceLogs[{i}]"
+        if where in skip:
+            continue
         try:
             stream, resource_rest = _stream(rl.resource.attributes, tenant, limits)
         except ValueLimitError as e:
-            rejections.add(f"{where}.resource", str(e), sum(len(sl.log_records) for sl in rl.scope_logs))
+            below = (
+                f"{where}.scopeLogs[{j}].logRecords[{k}]"
+                for j, sl in enumerate(rl.scope_logs)
+                for k in range(len(sl.log_records))
+            )
+            rejections.add(f"{where}.resource", str(e), rejections.live(below))
             continue
         for j, sl in enumerate(rl.scope_logs):
             swhere = f"{where}.scopeLogs[{j}]"
+            if swhere in skip:
+                continue
             shared = dict(resource_rest)
             try:
                 _attributes(sl.scope.attributes, limits, shared)
             except ValueLimitError as e:
-                rejections.add(f"{swhere}.scope", str(e), len(sl.log_records))
+                below = (f"{swhere}.logRecords[{k}]" for k in range(len(sl.log_records)))
+                rejections.add(f"{swhere}.scope", str(e), rejections.live(below))
                 continue
             scope = {"scope_name": sl.scope.name, "scope_version": sl.scope.version}
             shared.update((k, v) for k, v in scope.items() if v)
             if sl.scope.dropped_attributes_count:
                 shared["scope_dropped_attributes_count"] = str(sl.scope.dropped_attributes_count)
             for k, lr in enumerate(sl.log_records):
+                at = f"{swhere}.logRecords[{k}]"
+                if at in skip:
+                    continue
                 try:
                     out.append(_record(lr, stream, shared, now_ns, limits))
                 except (ids.RecordError, ValueLimitError) as e:
-                    rejections.add(f"{swhere}.logRecords[{k}]", str(e))
+                    rejections.add(at, str(e))
     return out
 
 

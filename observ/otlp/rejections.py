@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 MAX_REASONS = 5
@@ -13,6 +14,9 @@ class Rejections:
     count: int = 0
     reasons: list[str] = field(default_factory=list)
     """`<where>: <why>` of the first MAX_REASONS rejections, in request order."""
+    placeholders: set[str] = field(default_factory=set)
+    """Where the OTLP/JSON reader left an empty stand-in for an object it rejected, so that the objects
+    after it keep their place in the body; the mappers skip these (already counted)."""
     _quoted: int = 0
 
     def add(self, where: str, why: str, n: int = 1) -> None:
@@ -22,6 +26,15 @@ class Rejections:
         if len(self.reasons) < MAX_REASONS:
             self.reasons.append(f"{where}: {why}" + (f" ({n} records)" if n > 1 else ""))
             self._quoted += n
+
+    def stand_in(self, where: str, why: str, n: int = 1) -> None:
+        """Reject the object at `where`, whose empty stand-in stays in the parsed request."""
+        self.add(where, why, n)
+        self.placeholders.add(where)
+
+    def live(self, paths: Iterable[str]) -> int:
+        """How many of these records are not stand-ins (those were counted when they were read)."""
+        return sum(1 for p in paths if p not in self.placeholders)
 
     def message(self, what: str) -> str:
         """English, as OTLP asks, or "" when nothing was rejected (partial_success then stays unset).

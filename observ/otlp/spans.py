@@ -95,20 +95,34 @@ def spans_from_request(
 ) -> list[Span]:
     """The spans worth keeping; each one that is not is counted in `rejections` with its reason."""
     out: list[Span] = []
+    skip = rejections.placeholders
     for i, rs in enumerate(req.resource_spans):
         where = f"resourceSpans[{i}]"
+        if where in skip:
+            continue
         try:
             resource, dropped = attributes_to_json(rs.resource.attributes, limits)
             if dropped:
                 raise ValueLimitError(f"{len(rs.resource.attributes)} attributes, limit {limits.max_attributes}")
         except ValueLimitError as e:
-            rejections.add(f"{where}.resource", str(e), sum(len(ss.spans) for ss in rs.scope_spans))
+            below = (
+                f"{where}.scopeSpans[{j}].spans[{k}]"
+                for j, ss in enumerate(rs.scope_spans)
+                for k in range(len(ss.spans))
+            )
+            rejections.add(f"{where}.resource", str(e), rejections.live(below))
             continue
         service = service_name(resource)
         for j, ss in enumerate(rs.scope_spans):
+            swhere = f"{where}.scopeSpans[{j}]"
+            if swhere in skip:
+                continue
             for k, sp in enumerate(ss.spans):
+                at = f"{swhere}.spans[{k}]"
+                if at in skip:
+                    continue
                 try:
                     out.append(_span(sp, tenant, resource, service, ss, limits))
                 except (ids.RecordError, ValueLimitError) as e:
-                    rejections.add(f"{where}.scopeSpans[{j}].spans[{k}]", str(e))
+                    rejections.add(at, str(e))
     return out

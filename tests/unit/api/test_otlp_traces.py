@@ -225,8 +225,6 @@ def test_hostile_json_values_reject_the_span_and_say_where(stores: tuple[LogStor
     assert "spans[4]: Failed to parse startTimeUnixNano field: Value out of range" in why
 
 
-@pytest.mark.xfail(strict=True, reason="observ/otlp: spans after one the JSON walker dropped are named by their "
-                   "position in the parsed request, not in the body")  # fmt: skip
 def test_a_rejected_span_after_an_unparsable_one_is_named_by_its_position_in_the_body(
     stores: tuple[LogStore, SpanStore],
 ) -> None:

@@ -348,3 +348,13 @@ def test_the_decoder_does_not_change_what_it_was_given() -> None:
     data = orjson.dumps(doc)
     traces(data)
     assert orjson.loads(data) == before
+
+
+def test_a_span_rejected_by_the_json_reader_keeps_the_next_ones_in_their_place_and_is_counted_once() -> None:
+    """The reader leaves a stand-in for what it rejects: later reasons name their position in the body."""
+    result = traces(body(span(name=42), span(endTimeUnixNano="1", startTimeUnixNano="2"), span(name="ok")))
+    assert [s.name for s in result.spans] == ["ok"] and result.rejected == 2
+    assert "spans[1]: endTimeUnixNano 1 is before startTimeUnixNano 2" in result.error_message
+    many = {"attributes": [{"key": f"k{i}", "value": {"stringValue": "v"}} for i in range(3)]}
+    whole = traces(body(span(name=42), span(), resource=many), OtlpLimits(max_attributes=2))
+    assert whole.spans == [] and whole.rejected == 2, "the stand-in is not counted again with its resource"
