@@ -22,7 +22,7 @@ def run_ingest(config: IngestConfig, metrics_host: str, metrics_port: int, conso
     ingester = Ingester(config, store, registry)
     if metrics_port:
         try:
-            serve_health(metrics_host, metrics_port, registry, lambda: ingester.ready)
+            serve_health(metrics_host, metrics_port, registry, lambda: ingester.ready, lambda: store.write_error)
         except OSError as e:
             store.close()
             raise Refused(f"cannot listen on {metrics_host}:{metrics_port}: {e.strerror or e}") from None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from prometheus_client import CollectorRegistry
 
 from observ.bus import BusConfig, Record, TopicPartition
+from observ.health_server import serve_health
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
 from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import AppendResult, LogStore, Prepared, StoreWriteError
@@ -124,3 +126,16 @@ def test_a_store_that_cannot_write_is_retried_in_order_and_nothing_is_skipped(tm
     assert store.failures == 0 and ing.metrics.write_errors._value.get() == 3
     assert store.count() == 20 and store.kafka_offsets(TOPIC) == {0: 2}
     assert consumer.committed == {TopicPartition(TOPIC, 0): 2}
+
+
+def test_health_endpoint_reports_a_store_that_cannot_write() -> None:
+    trouble: list[str] = []
+    server = serve_health("127.0.0.1", 0, CollectorRegistry(), lambda: True, lambda: trouble[0] if trouble else None)
+    url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+    try:
+        assert httpx.get(url).status_code == 200
+        trouble.append("StoreWriteError: No space left on device")
+        r = httpx.get(url)
+        assert r.status_code == 503 and "No space left" in r.text
+    finally:
+        server.shutdown()
