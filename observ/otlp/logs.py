@@ -126,12 +126,9 @@ def logs_from_request(
         try:
             stream, resource_rest = _stream(rl.resource.attributes, tenant, limits)
         except ValueLimitError as e:
-            below = (
-                f"{where}.scopeLogs[{j}].logRecords[{k}]"
-                for j, sl in enumerate(rl.scope_logs)
-                for k in range(len(sl.log_records))
-            )
-            rejections.add(f"{where}.resource", str(e), rejections.live(below))
+            below = sum(rejections.live(f"{where}.scopeLogs[{j}]", "logRecords", len(sl.log_records))
+                        for j, sl in enumerate(rl.scope_logs))  # fmt: skip
+            rejections.add(f"{where}.resource", str(e), below)
             continue
         for j, sl in enumerate(rl.scope_logs):
             swhere = f"{where}.scopeLogs[{j}]"
@@ -141,8 +138,7 @@ def logs_from_request(
             try:
                 _attributes(sl.scope.attributes, limits, shared)
             except ValueLimitError as e:
-                below = (f"{swhere}.logRecords[{k}]" for k in range(len(sl.log_records)))
-                rejections.add(f"{swhere}.scope", str(e), rejections.live(below))
+                rejections.add(f"{swhere}.scope", str(e), rejections.live(swhere, "logRecords", len(sl.log_records)))
                 continue
             scope = {"scope_name": sl.scope.name, "scope_version": sl.scope.version}
             shared.update((k, v) for k, v in scope.items() if v)

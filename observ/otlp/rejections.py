@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 MAX_REASONS = 5
@@ -32,9 +31,9 @@ class Rejections:
         self.add(where, why, n)
         self.placeholders.add(where)
 
-    def live(self, paths: Iterable[str]) -> int:
-        """How many of these records are not stand-ins (those were counted when they were read)."""
-        return sum(1 for p in paths if p not in self.placeholders)
+    def live(self, where: str, key: str, n: int) -> int:
+        """How many of the `n` records `<where>.<key>[k]` are not stand-ins (those were counted when read)."""
+        return sum(1 for k in range(n) if f"{where}.{key}[{k}]" not in self.placeholders)
 
     def message(self, what: str) -> str:
         """English, as OTLP asks, or "" when nothing was rejected (partial_success then stays unset).

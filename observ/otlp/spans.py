@@ -105,12 +105,9 @@ def spans_from_request(
             if dropped:
                 raise ValueLimitError(f"{len(rs.resource.attributes)} attributes, limit {limits.max_attributes}")
         except ValueLimitError as e:
-            below = (
-                f"{where}.scopeSpans[{j}].spans[{k}]"
-                for j, ss in enumerate(rs.scope_spans)
-                for k in range(len(ss.spans))
-            )
-            rejections.add(f"{where}.resource", str(e), rejections.live(below))
+            below = sum(rejections.live(f"{where}.scopeSpans[{j}]", "spans", len(ss.spans))
+                        for j, ss in enumerate(rs.scope_spans))  # fmt: skip
+            rejections.add(f"{where}.resource", str(e), below)
             continue
         service = service_name(resource)
         for j, ss in enumerate(rs.scope_spans):

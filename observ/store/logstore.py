@@ -293,8 +293,8 @@ class LogStore(HotColdStore[CompactionResult]):
         try:
             ts = pushed.column("ts")
             lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+            services = frozenset(pc.unique(pushed.column("service")).to_pylist())
             for tenant in pc.unique(pushed.column("tenant")).to_pylist():
-                services = frozenset(pc.unique(pushed.column("service")).to_pylist())
                 r = self.relation(rel.ScanHints(tenant, lo, hi + 1, services))
                 scope = f"{r.sql} AS s WHERE s.tenant = ? AND s.ts BETWEEN ? AND ?"
                 args = [*r.params, tenant, lo, hi]
