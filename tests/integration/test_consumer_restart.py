@@ -88,9 +88,9 @@ def test_a_member_that_closed_hands_its_partitions_over_at_once(
     """With the clients' old 45 s session: getting the partitions back sooner proves close() left the group."""
     topic = kafka_topic(partitions=2)
     config = bus.model_copy(update={"session_timeout_ms": 45_000})
-    time_to_assignment(config, "g", topic, consumers)
+    time_to_assignment(config, f"g-{topic}", topic, consumers)
     consumers.pop().close()
-    gap = time_to_assignment(config, "g", topic, consumers)
+    gap = time_to_assignment(config, f"g-{topic}", topic, consumers)
     print(f"{bus.backend}: partitions back {gap:.1f}s after a clean close")
     assert gap < BOUND_S
 
@@ -99,10 +99,10 @@ def test_a_crashed_member_holds_partitions_only_for_the_short_default_session(
     bus: BusConfig, kafka_topic: Callable[..., str], consumers: list[Consumer]
 ) -> None:
     topic = kafka_topic(partitions=2)
-    child = member_in_child(bus, "g", topic)
+    child = member_in_child(bus, f"g-{topic}", topic)
     child.send_signal(signal.SIGKILL)
     child.wait(10)
-    gap = time_to_assignment(bus, "g", topic, consumers)
+    gap = time_to_assignment(bus, f"g-{topic}", topic, consumers)
     print(f"{bus.backend}: partitions back {gap:.1f}s after SIGKILL (session {bus.session_timeout_ms} ms)")
     assert gap < BOUND_S
 
@@ -111,7 +111,7 @@ def test_consumption_resumes_soon_after_a_broker_outage_longer_than_the_session(
     bus: BusConfig, kafka_topic: Callable[..., str], kafka_broker, consumers: list[Consumer]
 ) -> None:
     topic = kafka_topic(partitions=2)
-    time_to_assignment(bus, "g", topic, consumers)
+    time_to_assignment(bus, f"g-{topic}", topic, consumers)
     consumer = consumers[-1]
     kafka_broker.stop()
     try:
