@@ -16,6 +16,24 @@ PROMETHEUS_UID = "prometheus"
 LOKI_UID = "loki"
 TEMPO_UID = "tempo"
 TRACE_ID_LABEL = "trace_id"
+SERVICE_LABEL = "service"
+"""The stream label and metric label that carry a span's `service.name`: the sidecar, push and OTLP logs set it on
+streams, and the RED metrics of `alerts/services.yaml` are labelled with it."""
+TRACE_TO_LOGS_QUERY = (
+    '{$${__tags}} | label_format log_line_contains_trace_id=`{{ contains "$${__span.traceId}" __line__ }}` '
+    '| log_line_contains_trace_id="true" or trace_id="$${__span.traceId}"'
+)
+"""Grafana 11's own trace-to-logs query, pinned so every Grafana version sends it: it finds lines whose text
+carries the trace ID (JSON/logfmt lines pushed as they are) and lines that carry it as structured metadata (OTLP
+logs, lines whose ID the sidecar extracted); Grafana 10 would send only the line filter and miss the latter."""
+TRACE_TO_METRICS_QUERIES = {
+    "Request rate": "sum by (route) (rate(http_requests_total{$$__tags}[5m]))",
+    "Error ratio": (
+        'sum(rate(http_requests_total{$$__tags, code=~"5.."}[5m])) / sum(rate(http_requests_total{$$__tags}[5m]))'
+    ),
+    "p95 latency": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{$$__tags}[5m])))",
+}
+"""RED queries of the span's service around the span; `$__tags` becomes `service="<service.name>"`."""
 TRACE_ID_IN_LINE = r"""(?:trace_?[iI][dD])["'=:\s]+"?([0-9a-fA-F]{16,32})"""
 """A trace id written into the line itself: JSON `"trace_id":"…"`, logfmt `trace_id=…`, `traceId: …`."""
 
@@ -92,10 +110,17 @@ def datasources(cfg: ProvisioningConfig) -> dict[str, Any]:
                         "spanEndTimeShift": "5m",
                         "filterByTraceID": True,
                         "filterBySpanID": False,
-                        "customQuery": False,
-                        "tags": [{"key": "service.name", "value": "service"}],
+                        "customQuery": True,
+                        "query": TRACE_TO_LOGS_QUERY,
+                        "tags": [{"key": "service.name", "value": SERVICE_LABEL}],
                     },
-                    "serviceMap": {"datasourceUid": PROMETHEUS_UID},
+                    "tracesToMetrics": {
+                        "datasourceUid": PROMETHEUS_UID,
+                        "spanStartTimeShift": "-5m",
+                        "spanEndTimeShift": "5m",
+                        "tags": [{"key": "service.name", "value": SERVICE_LABEL}],
+                        "queries": [{"name": name, "query": q} for name, q in TRACE_TO_METRICS_QUERIES.items()],
+                    },
                     "lokiSearch": {"datasourceUid": LOKI_UID},
                     "nodeGraph": {"enabled": True},
                 },
