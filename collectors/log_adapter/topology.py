@@ -104,8 +104,10 @@ class Topology:
         cfg = self.config
         now = self.clock()
         read_any = False
-        if self._inflight_bytes < cfg.max_inflight_bytes:
-            for chunk in self.source.read(cfg.read_budget_bytes):
+        room = cfg.max_inflight_bytes - self._inflight_bytes
+        if room > 0:
+            # Never read more than the room left: the bound then holds to within one read's entry overhead.
+            for chunk in self.source.read(min(cfg.read_budget_bytes, room)):
                 read_any = True
                 self._feed(chunk, now)
         else:
