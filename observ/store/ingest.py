@@ -2,7 +2,9 @@
 
 Offsets live in DuckDB beside the rows. On (re)assignment each partition is
 sought to its stored offset, so a crash at any point replays only what the
-store does not have; replayed sidecar batches are filtered by source position.
+store does not have; replayed sidecar batches are filtered by source position,
+spans by their identity. One consumer reads the log topic and the span topic;
+each topic is a lane (lanes.py) with its own decoder, store and counters.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict
 
-from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
-from observ.model import SCHEMA_VERSION, Batch, DecodedBatch
-from observ.store.logstore import AppendResult, LogStore, Prepared, StoreWriteError
+from observ.bus import BusConfig, BusError, Consumer, TopicPartition, make_consumer
+from observ.store.hotcold import StoreWriteError
+from observ.store.lanes import HasOffsets, Lane, RecordError, decode_log_record, decode_span_record
+from observ.store.logstore import AppendResult, LogStore
 from observ.throttle import LogThrottle
+from observ.traces.store import SpanAppendResult, SpanStore
 
 log = logging.getLogger("observ.ingest")
+
+AnyLane = Lane[Any, Any, Any]
 
 
 class IngestConfig(BaseModel):
@@ -29,11 +36,13 @@ class IngestConfig(BaseModel):
 
     bus: BusConfig = BusConfig()
     topic: str = "observ.logs"
+    spans_topic: str | None = "observ.spans"
+    """Span batches (OTLP ambassadors) into `<data>/spans.duckdb`; None = logs only."""
     group_id: str = "observ-ingester"
     data: str = "./observ-data"
     """The data folder (the store observ.duckdb and its segments inside), as `--data` of every command."""
     max_batch_rows: int = 100_000
-    """Rows per DuckDB transaction: large transactions amortise the commit."""
+    """Rows (lines and spans) per DuckDB transaction: large transactions amortise the commit."""
     max_batch_ms: int = 1000
     """Upper bound on how long a row waits in memory before its transaction."""
     max_poll_records: int = 100
@@ -43,6 +52,8 @@ class IngestConfig(BaseModel):
 
 
 class IngestMetrics:
+    """The log lane's counters and the loop's own (records, commits, write errors)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
         self.lines = Counter("observ_ingested_lines", "Log lines stored.", ["tenant", "service", "level"], registry=r)
@@ -62,21 +73,42 @@ class IngestMetrics:
             "observ_ingest_last_commit_timestamp_seconds", "Wall time of the last commit.", registry=r
         )
 
+    def written(self, result: AppendResult) -> None:
+        for (tenant, service, level), n in result.per_stream.items():
+            self.lines.labels(tenant, service, level).inc(n)
+        self.duplicates.inc(result.duplicates)
+        self.rows.inc(result.inserted)
 
-def decode_record(rec: Record) -> DecodedBatch:
-    headers = dict(rec.headers)
-    version = headers.get("schema", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"unsupported schema version {version!r}")
-    batch = Batch.decode(rec.value)
-    tenant = headers.get("tenant")
-    if tenant is not None and tenant.decode() != batch.stream.tenant:
-        raise ValueError("tenant header disagrees with the batch")
-    return batch
+    def rejected_record(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+
+class SpanIngestMetrics:
+    """The span lane's counters."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.spans = Counter("observ_ingested_spans", "Spans stored.", ["tenant", "service"], registry=r)
+        self.duplicates = Counter(
+            "observ_ingest_duplicate_spans", "Spans already stored (same trace, span ID and kind), skipped.", registry=r
+        )
+        self.rejected = Counter(
+            "observ_ingest_rejected_span_records", "Span records that could not be decoded.", ["reason"], registry=r
+        )
+        self.rows = Gauge("observ_store_span_rows", "Spans in the spans store (all tenants).", registry=r)
+
+    def written(self, result: SpanAppendResult) -> None:
+        for (tenant, service), n in result.per_service.items():
+            self.spans.labels(tenant, service).inc(n)
+        self.duplicates.inc(result.duplicates)
+        self.rows.inc(result.inserted)
+
+    def rejected_record(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
 
 
 class Ingester:
-    """Consumes the log topic into a LogStore; `run()` until `stop()`."""
+    """Consumes the log topic into a LogStore and, given a SpanStore, the span topic into it; `run()` until `stop()`."""
 
     def __init__(
         self,
@@ -84,27 +116,32 @@ class Ingester:
         store: LogStore,
         registry: CollectorRegistry,
         consumer_factory: Callable[[BusConfig, str], Consumer] = make_consumer,
+        spans: SpanStore | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.metrics = IngestMetrics(registry)
+        self.metrics.rows.set(store.count())
+        self.lanes: dict[str, AnyLane] = {config.topic: Lane(config.topic, decode_log_record, store, self.metrics)}
+        self.span_metrics: SpanIngestMetrics | None = None
+        if spans is not None and config.spans_topic:
+            if config.spans_topic == config.topic:
+                raise ValueError(f"the log and span topics must differ: both are {config.topic!r}")
+            self.span_metrics = SpanIngestMetrics(registry)
+            self.span_metrics.rows.set(spans.count())
+            lane = Lane(config.spans_topic, decode_span_record, spans, self.span_metrics)
+            self.lanes[config.spans_topic] = lane
         self._consumer = consumer_factory(config.bus, config.group_id)
         self._running = True
         self._assigned = False
-        self._pending: list[DecodedBatch] = []
         self._pending_rows = 0
-        self._offsets: dict[tuple[str, int], int] = {}
-        self._rejected: list[tuple[str, int, int, str, bytes]] = []
         self._first_pending = 0.0
-        self.inserted_total = 0
-        self._rows_at_start = store.count()
-        self.metrics.rows.set(self._rows_at_start)
         self.on_commit: Callable[[], None] | None = None
         self._throttle = LogThrottle(every_s=10.0)
         # One prepared append is written while the next one is prepared: DuckDB's insert
         # releases the GIL, so decoding and building columns overlap with it.
-        self._writes: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
-        self._written: queue.SimpleQueue[tuple[Prepared, AppendResult] | BaseException] = queue.SimpleQueue()
+        self._writes: queue.Queue[tuple[AnyLane, HasOffsets] | None] = queue.Queue(maxsize=1)
+        self._written: queue.SimpleQueue[tuple[AnyLane, HasOffsets, Any] | BaseException] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="duckdb-writer", daemon=True)
         self._writer.start()
 
@@ -112,12 +149,33 @@ class Ingester:
     def ready(self) -> bool:
         return self._assigned
 
+    @property
+    def inserted_total(self) -> int:
+        """Log lines stored since start."""
+        return self.lanes[self.config.topic].inserted
+
+    @property
+    def spans_inserted_total(self) -> int:
+        """Spans stored since start (0 without a span lane)."""
+        lane = self.lanes.get(self.config.spans_topic or "")
+        return lane.inserted if lane else 0
+
+    @property
+    def write_error(self) -> str | None:
+        """Why a store cannot commit, for /healthz: the first lane's that cannot."""
+        return next((lane.sink.write_error for lane in self.lanes.values() if lane.sink.write_error), None)
+
     def _on_assign(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         self._discard_pending()
         self._drain()
-        stored = self.store.kafka_offsets(self.config.topic)
+        starts: dict[TopicPartition, int] = {}
+        for topic, lane in self.lanes.items():
+            stored = lane.sink.kafka_offsets(topic)
+            starts.update(
+                {tp: stored[tp.partition] for tp in partitions if tp.topic == topic and tp.partition in stored}
+            )
         self._assigned = True
-        return {tp: stored[tp.partition] for tp in partitions if tp.partition in stored}
+        return starts
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         self._discard_pending()
@@ -125,14 +183,13 @@ class Ingester:
 
     def _discard_pending(self) -> None:
         """Uncommitted rows of a revoked partition are replayed by its next owner from DuckDB's offsets."""
-        self._pending.clear()
+        for lane in self.lanes.values():
+            lane.clear()
         self._pending_rows = 0
-        self._offsets.clear()
-        self._rejected.clear()
 
     def run(self) -> None:
         c = self._consumer
-        c.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        c.subscribe(list(self.lanes), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while self._running:
                 self.step()
@@ -152,22 +209,25 @@ class Ingester:
         records = self._consumer.poll_batch(self.config.max_poll_records, timeout=0.2)
         now = time.monotonic()
         for rec in records:
-            if not self._pending_rows and not self._rejected:
+            lane = self.lanes.get(rec.topic)
+            if lane is None:
+                log.error("record of topic %r, which this ingester does not read: skipped", rec.topic)
+                continue
+            if not any(ln.offsets for ln in self.lanes.values()):
                 self._first_pending = now
             self.metrics.records.inc()
-            self._offsets[(rec.topic, rec.partition)] = rec.offset + 1
+            lane.offsets[(rec.topic, rec.partition)] = rec.offset + 1
             try:
-                batch = decode_record(rec)
-            except (ValueError, KeyError, TypeError) as e:
-                reason = type(e).__name__
-                log.error("rejected record %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, e)
-                self.metrics.rejected.labels(reason).inc()
-                self._rejected.append((rec.topic, rec.partition, rec.offset, f"{reason}: {e}", rec.value))
+                batch = lane.decode(rec)
+            except RecordError as e:
+                log.error("rejected record %s[%d]@%d: %s: %s", rec.topic, rec.partition, rec.offset, e.reason, e)
+                lane.counts.rejected_record(e.reason)
+                lane.refused.append((rec.topic, rec.partition, rec.offset, f"{e.reason}: {e}", rec.value))
                 continue
-            self._pending.append(batch)
+            lane.pending.append(batch)
             self._pending_rows += len(batch)
         caught_up = len(records) < self.config.max_poll_records
-        if self._offsets and (
+        if any(lane.offsets for lane in self.lanes.values()) and (
             caught_up
             or self._pending_rows >= self.config.max_batch_rows
             or (now - self._first_pending) * 1000 >= self.config.max_batch_ms
@@ -177,24 +237,26 @@ class Ingester:
             self._after_writes()
 
     def flush(self) -> None:
-        """Hand the pending rows to the writer thread (waits while it still writes the previous ones)."""
-        if self._offsets:
-            prepared = self.store.prepare(self._pending, self._offsets, self._rejected)
-            self._discard_pending()
-            self._writes.put(prepared)
+        """Hand each lane's pending rows to the writer thread (waits while it still writes the previous ones)."""
+        for lane in self.lanes.values():
+            prepared = lane.take()
+            if prepared is not None:
+                self._writes.put((lane, prepared))
+        self._pending_rows = 0
         self._after_writes()
 
     def _write_loop(self) -> None:
         failed = False
-        while (prepared := self._writes.get()) is not None:
+        while (item := self._writes.get()) is not None:
+            lane, prepared = item
             try:
                 if not failed:
-                    result = self._write(prepared)
+                    result = self._write(lane, prepared)
                     if result is None:  # stopped while the store could not write: later appends depend on it
                         failed = True
                     else:
-                        self._written.put((prepared, result))
-                        self.store.maybe_compact()
+                        self._written.put((lane, prepared, result))
+                        lane.sink.maybe_compact()
             except BaseException as e:  # the poll thread re-raises it; the process restarts from DuckDB
                 failed = True
                 self._written.put(e)
@@ -202,7 +264,7 @@ class Ingester:
                 self._writes.task_done()
         self._writes.task_done()
 
-    def _write(self, prepared: Prepared) -> AppendResult | None:
+    def _write(self, lane: AnyLane, prepared: HasOffsets) -> Any:
         """Commit `prepared`, retrying while the store cannot write (disk full, I/O errors).
 
         Nothing is lost by waiting: the rows stay in Kafka and the offsets are not committed, polling
@@ -212,11 +274,11 @@ class Ingester:
         while True:
             start = time.perf_counter()
             try:
-                result = self.store.write(prepared)
+                result = lane.sink.write(prepared)
             except StoreWriteError as e:
                 self.metrics.write_errors.inc()
-                if not self._throttle.suppressed("write"):
-                    log.error("cannot write to the store, retrying every %.0f s: %s", max(delay, 1), e)
+                if not self._throttle.suppressed(("write", lane.topic)):
+                    log.error("cannot write %s to the store, retrying every %.0f s: %s", lane.topic, max(delay, 1), e)
                 if not self._running:
                     return None
                 time.sleep(delay)
@@ -239,13 +301,10 @@ class Ingester:
                 return
             if isinstance(done, BaseException):
                 raise done
-            prepared, result = done
-            for (tenant, service, level), n in result.per_stream.items():
-                self.metrics.lines.labels(tenant, service, level).inc(n)
-            self.metrics.duplicates.inc(result.duplicates)
+            lane, prepared, result = done
+            lane.counts.written(result)
+            lane.inserted += result.inserted
             self.metrics.last_commit.set_to_current_time()
-            self.inserted_total += result.inserted
-            self.metrics.rows.set(self._rows_at_start + self.inserted_total)
             if self.on_commit:
                 self.on_commit()
             try:

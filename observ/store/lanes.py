@@ -1,0 +1,143 @@
+"""One Kafka topic as the ingester loop sees it: how its records decode, which store takes them, what is counted.
+
+The loop (observ/store/ingest.py) is the same for every topic; a lane says the rest. Log batches go to the
+LogStore and span batches to the SpanStore, each store keeping its own topic's offsets beside its rows, so each
+is exactly once on its own. A record a lane cannot decode raises RecordError: the loop keeps it in the store's
+`rejected_records` with the reason and goes on, never retrying it forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence, Sized
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from observ import model
+from observ.bus import Record
+from observ.model import Batch, DecodedBatch
+from observ.traces import model as spans
+
+Rejected = tuple[str, int, int, str, bytes]
+"""A refused record as the stores keep it: topic, partition, offset, reason, payload."""
+B = TypeVar("B", bound=Sized)
+P = TypeVar("P", bound="HasOffsets")
+R = TypeVar("R", bound="HasInserted")
+_INT64 = 2**63
+
+
+class RecordError(ValueError):
+    """A record that cannot be stored. `reason` is a short label (the rejected-records counter's), the
+    message says what was wrong and where."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class HasOffsets(Protocol):
+    @property
+    def offsets(self) -> dict[tuple[str, int], int]: ...
+
+
+class HasInserted(Protocol):
+    @property
+    def inserted(self) -> int: ...
+
+
+class Sink(Protocol[B, P, R]):
+    """What the loop needs of a store: LogStore and SpanStore are sinks as they are."""
+
+    write_error: str | None
+
+    def prepare(self, batches: Sequence[B], offsets: dict[tuple[str, int], int], rejected: list[Rejected]) -> P: ...
+
+    def write(self, prepared: P) -> R: ...
+
+    def kafka_offsets(self, topic: str) -> dict[int, int]: ...
+
+    def maybe_compact(self) -> object: ...
+
+
+class Counts(Protocol[R]):
+    """A lane's own metrics: what one commit stored, and the records refused."""
+
+    def written(self, result: R) -> None: ...
+
+    def rejected_record(self, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Lane(Generic[B, P, R]):
+    """A topic, its decoder, its store and its counters, with the records polled but not handed to the writer."""
+
+    topic: str
+    decode: Callable[[Record], B]
+    sink: Sink[B, P, R]
+    counts: Counts[R]
+    pending: list[B] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    refused: list[Rejected] = field(default_factory=list)
+    inserted: int = 0
+    """Rows this lane stored since the process started."""
+
+    def take(self) -> P | None:
+        """The pending records prepared for the writer (None when this lane polled nothing since)."""
+        if not self.offsets:
+            return None
+        prepared = self.sink.prepare(self.pending, self.offsets, self.refused)
+        self.clear()
+        return prepared
+
+    def clear(self) -> None:
+        self.pending = []
+        self.offsets = {}
+        self.refused = []
+
+
+def _tenant_header(rec: Record, schema: bytes) -> str | None:
+    """The record's tenant header; its schema header (when present) must be `schema`."""
+    headers = dict(rec.headers)
+    version = headers.get("schema", schema)
+    if version != schema:
+        raise RecordError("schema", f"unsupported schema version {version!r} (this ingester reads {schema!r})")
+    tenant = headers.get("tenant")
+    return None if tenant is None else tenant.decode(errors="replace")
+
+
+def decode_log_record(rec: Record) -> DecodedBatch:
+    """A log batch record (`observ.model.Batch`), its columns checked: a value the store cannot hold is this
+    record's error, not the transaction's."""
+    tenant = _tenant_header(rec, model.SCHEMA_VERSION)
+    try:
+        batch = Batch.decode(rec.value)
+    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
+        # Batch.decode trusts the JSON's shape: whatever it trips over is this record's fault
+        raise RecordError(type(e).__name__, str(e) or f"{type(e).__name__} in the batch's stream") from e
+    for name, kind in (("ts", int), ("end", int), ("level", str), ("trace_id", str), ("span_id", str), ("line", str)):
+        values = getattr(batch, name)
+        bad = next((i for i, v in enumerate(values) if type(v) is not kind), None)
+        if bad is not None:
+            got = type(values[bad]).__name__
+            raise RecordError("TypeError", f"column {name!r}[{bad}] is {got}, expected {kind.__name__}")
+        if kind is int and values and not (min(values) >= -_INT64 and max(values) < _INT64):
+            raise RecordError("ValueError", f"column {name!r} holds a value outside the 64-bit range")
+    if tenant is not None and tenant != batch.stream.tenant:
+        raise RecordError("tenant", f"tenant header {tenant!r} disagrees with the batch's {batch.stream.tenant!r}")
+    return batch
+
+
+def decode_span_record(rec: Record) -> spans.SpanColumns:
+    """A span batch record (`observ.traces.model.SpanColumns`), every value validated."""
+    tenant = _tenant_header(rec, spans.SCHEMA_VERSION)
+    try:
+        batch = spans.SpanColumns.decode(rec.value)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise RecordError(first["type"], f"{where or 'span batch'}: {first['msg']}{more}") from e
+    if tenant is not None and tenant != batch.tenant:
+        raise RecordError("tenant", f"tenant header {tenant!r} disagrees with the batch's {batch.tenant!r}")
+    return batch
