@@ -115,6 +115,7 @@ class KafkaIngestConfig(BaseModel):
 
     bus: BusConfig = BusConfig()
     topic: str = "observ.logs"
+    spans_topic: str | None = "observ.spans"
     group_id: str = "observ-ingester"
 
 

@@ -1,4 +1,4 @@
-"""`observ ingest`: run the Kafka -> DuckDB ingester in the foreground."""
+"""`observ ingest`: run the Kafka -> DuckDB ingester in the foreground (log topic, and span topic unless off)."""
 
 from __future__ import annotations
 
@@ -9,31 +9,51 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
-from observ.cli.datadir import open_store
+from observ.cli.datadir import open_store, open_stores
 from observ.cli.refusal import Refused
 from observ.health_server import serve_health
 from observ.store.ingest import IngestConfig, Ingester
+from observ.traces.store import SpanStore
 
 
 def run_ingest(config: IngestConfig, metrics_host: str, metrics_port: int, console: Console) -> None:
     """Ingest until SIGINT/SIGTERM into the data folder `config.data`, creating it when missing."""
-    store = open_store(Path(config.data), create=True)
+    data = Path(config.data)
+    spans: SpanStore | None = None
+    if config.spans_topic:
+        store, spans = open_stores(data, create=True)
+    else:
+        store = open_store(data, create=True)
     registry = CollectorRegistry()
-    ingester = Ingester(config, store, registry)
+    ingester = Ingester(config, store, registry, spans=spans)
+
+    def close() -> None:
+        if spans is not None:
+            spans.close()
+        store.close()
+
     if metrics_port:
         try:
-            serve_health(metrics_host, metrics_port, registry, lambda: ingester.ready, lambda: store.write_error)
+            serve_health(metrics_host, metrics_port, registry, lambda: ingester.ready, lambda: ingester.write_error)
         except OSError as e:
-            store.close()
+            close()
             raise Refused(f"cannot listen on {metrics_host}:{metrics_port}: {e.strerror or e}") from None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: ingester.stop())
+    topics = " + ".join(ingester.lanes)
     console.print(
-        f"[bold]observ ingest[/] {config.bus.bootstrap} {config.topic} -> {store.path} "
-        f"(metrics on {metrics_host}:{metrics_port})"
+        f"[bold]observ ingest[/] {config.bus.bootstrap} {topics} -> {data} (metrics on {metrics_host}:{metrics_port})"
     )
     with console.status("ingesting…") as status:
-        ingester.on_commit = lambda: status.update(f"ingesting… {ingester.inserted_total:,} lines stored")
-        ingester.run()
-    store.close()
+        ingester.on_commit = lambda: status.update(progress(ingester))
+        try:
+            ingester.run()
+        finally:
+            close()
+
+
+def progress(ingester: Ingester) -> str:
+    """The status line: what this process stored so far."""
+    spans = f" and {ingester.spans_inserted_total:,} spans" if ingester.span_metrics else ""
+    return f"ingesting… {ingester.inserted_total:,} lines{spans} stored"

@@ -49,6 +49,7 @@ def up(
 def ingest(
     bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
     topic: Annotated[str, typer.Option(help="Log topic.")] = "observ.logs",
+    spans_topic: Annotated[str, typer.Option(help="Span topic (OTLP ambassadors); '' = logs only.")] = "observ.spans",
     group: Annotated[str, typer.Option(help="Consumer group.")] = "observ-ingester",
     backend: Annotated[str, typer.Option(help="confluent or kafka-python.")] = "confluent",
     data: Annotated[Path, typer.Option(help=DATA_HELP + " Created when missing.")] = Path("./observ-data"),
@@ -61,8 +62,8 @@ def ingest(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = IngestConfig.model_validate(
-        {"bus": {"bootstrap": bootstrap, "backend": backend}, "topic": topic, "group_id": group,
-         "data": str(data)}
+        {"bus": {"bootstrap": bootstrap, "backend": backend}, "topic": topic, "spans_topic": spans_topic or None,
+         "group_id": group, "data": str(data)}
     )  # fmt: skip
     with refusals("ingest"):
         run_ingest(config, metrics_host, metrics_port, console)
@@ -80,6 +81,7 @@ def serve(
         str | None, typer.Option(help="Kafka bootstrap servers: also run the ingester in this process.")
     ] = None,
     topic: Annotated[str, typer.Option(help="Log topic (with --bootstrap).")] = "observ.logs",
+    spans_topic: Annotated[str, typer.Option(help="Span topic (with --bootstrap); '' = logs only.")] = "observ.spans",
     group: Annotated[str, typer.Option(help="Consumer group (with --bootstrap).")] = "observ-ingester",
     config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
 ) -> None:
@@ -93,7 +95,8 @@ def serve(
         if bootstrap:
             kafka = cfg.kafka or KafkaIngestConfig()
             bus = kafka.bus.model_copy(update={"bootstrap": bootstrap})
-            kafka = kafka.model_copy(update={"bus": bus, "topic": topic, "group_id": group})
+            update = {"bus": bus, "topic": topic, "spans_topic": spans_topic or None, "group_id": group}
+            kafka = kafka.model_copy(update=update)
             cfg = cfg.model_copy(update={"kafka": kafka})
         logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         run_serve(cfg, console, create)

@@ -130,8 +130,10 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     ready: Callable[[], bool] = lambda: True  # noqa: E731
     if config.kafka is not None:
         k = config.kafka
-        ingest = IngestConfig(bus=k.bus, topic=k.topic, group_id=k.group_id, data=str(config.data))
-        ingester = Ingester(ingest, store, registry)
+        ingest = IngestConfig(
+            bus=k.bus, topic=k.topic, spans_topic=k.spans_topic, group_id=k.group_id, data=str(config.data)
+        )
+        ingester = Ingester(ingest, store, registry, spans=spans)
         ready = lambda: ingester.ready  # noqa: E731
     app = create_app(
         store, registry, ready, config=config.api, otlp_logs=otlp.logs, otlp_traces=otlp.traces, spans=spans
@@ -139,7 +141,11 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
     worker = threading.Thread(target=ingester.run, name="ingester", daemon=True) if ingester else None
     url = f"http://{config.host}:{config.port}"
-    source = f"; ingesting {config.kafka.topic} from {config.kafka.bus.bootstrap}" if config.kafka else ""
+    source = (
+        f"; ingesting {' + '.join(ingester.lanes)} from {config.kafka.bus.bootstrap}"
+        if ingester and config.kafka
+        else ""
+    )
     console.print(f"[bold]observ serve[/] Loki API on {url} over {store.path}{source}")
     if otlp.logs:
         console.print(otlp.banner(url))
