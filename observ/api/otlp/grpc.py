@@ -12,24 +12,16 @@ grpcio itself for a message above `max_body_bytes` (after decompression; clients
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NoReturn
 
 import grpc
 
 from observ.api.config import OTLP_GRPC_PORT, OtlpConfig
-from observ.api.otlp.receiver import OtlpReceiver, Refusal
+from observ.api.otlp.receiver import OtlpReceiver
 from observ.otlp.decode import PROTOBUF
+from observ.otlp.grpc import STATUS_DETAILS, GrpcBindError, abort, address, export_handler, listen
 
-STATUS_DETAILS = "grpc-status-details-bin"
-"""Trailing metadata carrying the whole google.rpc.Status, details included (what grpcio-status sends)."""
-
-
-def abort(context: grpc.ServicerContext, refusal: Refusal) -> NoReturn:
-    context.set_trailing_metadata(((STATUS_DETAILS, refusal.status().SerializeToString()),))
-    context.abort(refusal.grpc_code, refusal.message)
-    raise AssertionError("unreachable: ServicerContext.abort raises")
+__all__ = ["STATUS_DETAILS", "ExportService", "GrpcBindError", "OtlpGrpcServer", "start_grpc"]
 
 
 class ExportService:
@@ -49,12 +41,7 @@ class ExportService:
         return self.receiver.response(result, "protobuf")
 
     def handler(self) -> grpc.GenericRpcHandler:
-        export = grpc.unary_unary_rpc_method_handler(self.export)  # bytes in, bytes out
-        return grpc.method_handlers_generic_handler(self.receiver.grpc_service, {"Export": export})
-
-
-class GrpcBindError(OSError):
-    """The configured gRPC port cannot be listened on."""
+        return export_handler(self.receiver.grpc_service, self.export)
 
 
 @dataclass(slots=True)
@@ -75,10 +62,6 @@ class OtlpGrpcServer:
             self.server.stop(grace_s).wait()
 
 
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def start_grpc(receivers: Sequence[OtlpReceiver], config: OtlpConfig, default_host: str) -> OtlpGrpcServer:
     """Listening on `config.grpc_port` (off when 0); the default port being taken turns gRPC off with a note,
     a configured port being taken raises GrpcBindError."""
@@ -86,21 +69,12 @@ def start_grpc(receivers: Sequence[OtlpReceiver], config: OtlpConfig, default_ho
         return OtlpGrpcServer(None, "")
     host = config.grpc_host or default_host
     port = OTLP_GRPC_PORT if config.grpc_port is None else config.grpc_port
-    server = grpc.server(
-        ThreadPoolExecutor(config.grpc_workers, thread_name_prefix="otlp-grpc"),
-        handlers=[ExportService(r).handler() for r in receivers],
-        options=[
-            ("grpc.max_receive_message_length", config.max_body_bytes),
-            ("grpc.so_reuseport", 0),  # a second server on the port must fail, not share it
-        ],
-    )
-    address = _address(host, port)
+    handlers = [ExportService(r).handler() for r in receivers]
     try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:  # grpcio's whole message is "Failed to bind to address ..."
-        server.stop(None)
-        if config.grpc_port is None:
-            return OtlpGrpcServer(None, address, f"cannot listen on {address} (in use?); set api.otlp.grpc_port")
-        raise GrpcBindError(f"cannot listen on {address} for OTLP/gRPC (in use?)") from None
-    server.start()
-    return OtlpGrpcServer(server, _address(host, bound))
+        server, bound = listen(handlers, host, port, config.grpc_workers, config.max_body_bytes)
+    except GrpcBindError:
+        if config.grpc_port is not None:
+            raise
+        where = address(host, port)
+        return OtlpGrpcServer(None, where, f"cannot listen on {where} (in use?); set api.otlp.grpc_port")
+    return OtlpGrpcServer(server, address(host, bound))

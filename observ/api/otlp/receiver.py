@@ -14,22 +14,19 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 import grpc
-from google.protobuf.duration_pb2 import Duration
-from google.rpc.error_details_pb2 import BadRequest, RetryInfo
-from google.rpc.status_pb2 import Status
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
-from observ.api.loki import body, push
+from observ.api.loki import body
 from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
 from observ.model import DecodedBatch
+from observ.otlp.body import decoded_body
 from observ.otlp.decode import Format, LogsResult, TracesResult, decode_logs, decode_traces
-from observ.otlp.errors import OtlpError, UnsupportedMediaType
 from observ.otlp.logs import to_batches
+from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
 from observ.store.logstore import AppendResult, StoreWriteError
 from observ.traces.model import SpanColumns
@@ -53,29 +50,6 @@ class SpanAppender(Protocol):
 R = TypeVar("R", LogsResult, TracesResult)
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why nothing of a request was stored, for either transport."""
-
-    reason: str
-    """The `reason` label of observ_otlp_rejected_requests_total."""
-    http_status: int
-    grpc_code: grpc.StatusCode
-    message: str
-    retry_after_s: int | None = None
-    """Set for retryable refusals: HTTP Retry-After, gRPC RetryInfo."""
-
-    def status(self) -> Status:
-        """google.rpc.Status, with the details the spec suggests: BadRequest for bad data, RetryInfo to retry."""
-        status = Status(code=self.grpc_code.value[0], message=self.message)
-        if self.grpc_code == grpc.StatusCode.INVALID_ARGUMENT:
-            violation = BadRequest.FieldViolation(description=self.message)
-            status.details.add().Pack(BadRequest(field_violations=[violation]))
-        if self.retry_after_s:
-            status.details.add().Pack(RetryInfo(retry_delay=Duration(seconds=self.retry_after_s)))
-        return status
-
-
 class OtlpReceiver(ABC, Generic[R]):
     """What both signals share: the body's encoding and size, tenancy, refusals; subclasses decode and store."""
 
@@ -93,10 +67,7 @@ class OtlpReceiver(ABC, Generic[R]):
         self, data: bytes, content_type: str, content_encoding: str, tenant: str, transport: Transport = "http"
     ) -> R:
         """A request body (still Content-Encoded; gRPC's as it came off the wire) -> stored records."""
-        if content_encoding.strip().lower() not in ("", "identity", "gzip", "deflate"):
-            message = f'Content-Encoding "{content_encoding}" not supported: OTLP/HTTP takes gzip (or deflate) or none'
-            raise OtlpError(message)
-        raw = push.read_body(data, content_encoding, self.config.max_body_bytes)
+        raw = decoded_body(data, content_encoding, self.config.max_body_bytes)
         result = self._decode(raw, content_type, tenant)
         stored = self._store(result)
         inserted, duplicates = (stored.inserted, stored.duplicates) if stored else (0, 0)
@@ -133,11 +104,12 @@ class OtlpReceiver(ABC, Generic[R]):
         bad = grpc.StatusCode.INVALID_ARGUMENT
         if isinstance(e, AuthError):
             return Refusal("unauthorized", e.status, _AUTH_CODES.get(e.status, bad), str(e))
-        if isinstance(e, UnsupportedMediaType):
-            return Refusal("unsupported_media_type", 415, bad, str(e))
-        if isinstance(e, push.BodyTooLarge | body.BodyTooLarge):
+        known = refusal_for(e, self.config.retry_after_s)
+        if known is not None:
+            return known
+        if isinstance(e, body.BodyTooLarge):
             return Refusal("too_large", 413, grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
-        if isinstance(e, OtlpError | push.PushError | body.BodyIncomplete):
+        if isinstance(e, body.BodyIncomplete):
             return Refusal("invalid", 400, bad, str(e))
         if isinstance(e, StoreWriteError):
             message = f"cannot store the {self.signal} now: {e}"

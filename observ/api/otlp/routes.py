@@ -11,30 +11,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
-from google.protobuf import json_format
 from starlette.concurrency import run_in_threadpool
 
 from observ.api.loki import body
-from observ.api.otlp.receiver import LogsReceiver, OtlpReceiver, Refusal, TracesReceiver
-from observ.otlp.decode import PROTOBUF, Format, body_format
-from observ.otlp.errors import UnsupportedMediaType
-
-MEDIA_TYPES: dict[Format, str] = {"protobuf": PROTOBUF, "json": "application/json"}
-
-
-def status_body(refusal: Refusal, fmt: Format) -> bytes:
-    status = refusal.status()
-    if fmt == "json":
-        return json_format.MessageToJson(status, indent=None).encode()
-    return status.SerializeToString()
-
-
-def answer_format(content_type: str) -> Format:
-    """The request's encoding when it is one of OTLP's, else protobuf (the spec's default for Status)."""
-    try:
-        return body_format(content_type)
-    except UnsupportedMediaType:
-        return "protobuf"
+from observ.api.otlp.receiver import LogsReceiver, OtlpReceiver, TracesReceiver
+from observ.otlp.decode import Format, body_format
+from observ.otlp.refusal import Refusal
+from observ.otlp.response import MEDIA_TYPES, answer_format, status_body
 
 
 def failure(refusal: Refusal, fmt: Format) -> Response:
