@@ -1,127 +1,86 @@
-"""A small demo workload: a few services writing CRI-format JSON logs with trace IDs.
+"""The demo workload of `observ up --demo`: four services calling each other over HTTP, with traffic.
 
-Files follow the kubelet layout (/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log)
-under a root folder, and are rotated by rename like kubelet does, so `observ up
---demo` exercises the same path labels, CRI parsing and rotation as production.
+Each service exports spans over OTLP/HTTP to observ, exposes RED metrics with exemplars on its `/metrics`, and
+writes JSON logs with trace and span IDs as CRI files in the kubelet layout under `root`, so the sidecar's path
+(path labels, CRI parsing, multiline, rotation) is exercised as in production.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import random
-import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
-import orjson
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-SERVICES = ("frontend", "checkout", "payments", "inventory")
+from collectors.demo.faults import Faults
+from collectors.demo.podlog import PodLog
+from collectors.demo.services import DemoService
+from collectors.demo.telemetry import Telemetry
+from collectors.demo.topology import SERVICES, TOPOLOGY
+from collectors.demo.traffic import Traffic
 
-_ROUTES = {
-    "frontend": ["GET /", "GET /product/{id}", "POST /cart", "GET /cart"],
-    "checkout": ["POST /checkout", "GET /checkout/{id}"],
-    "payments": ["POST /charge", "POST /refund"],
-    "inventory": ["GET /stock/{id}", "PUT /stock/{id}"],
-}
-
-_ERRORS = [
-    "upstream connect error or disconnect/reset before headers",
-    "context deadline exceeded",
-    "card declined: insufficient funds",
-    "connection refused: postgres:5432",
-]
-
-_TRACEBACK = (
-    "Traceback (most recent call last):\n"
-    '  File "/app/handlers.py", line 88, in handle\n'
-    "    result = backend.call(request)\n"
-    '  File "/app/backend.py", line 41, in call\n'
-    '    raise TimeoutError("backend timed out after 2.0s")\n'
-    "TimeoutError: backend timed out after 2.0s"
-)
+NAMESPACE = "demo"
 
 
-@dataclass(slots=True)
-class _Pod:
-    service: str
-    path: Path
-    rotate_bytes: int
-    written: int = 0
-
-
-def _cri(ts: dt.datetime, stream: str, text: str) -> str:
-    stamp = ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
-    return "".join(f"{stamp} {stream} F {part}\n" for part in text.split("\n"))
+def otlp_processor(traces_url: str, headers: Mapping[str, str]) -> SpanProcessor:
+    """Batches spans to an OTLP/HTTP endpoint (observ's `/v1/traces`) once a second, as an app's SDK would."""
+    exporter = OTLPSpanExporter(endpoint=traces_url, headers=dict(headers), timeout=5)
+    return BatchSpanProcessor(exporter, schedule_delay_millis=1000)
 
 
 class DemoWorkload:
-    """Writes `rate` lines per second in total until stopped; thread-safe start/stop."""
+    """`rate` frontend requests per second once started; `traces_url` None keeps spans in the process."""
 
-    def __init__(self, root: Path, rate: float = 50.0, rotate_bytes: int = 5 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        root: Path,
+        rate: float = 20.0,
+        traces_url: str | None = None,
+        otlp_headers: Mapping[str, str] | None = None,
+        rotate_bytes: int = 5 * 1024 * 1024,
+        seed: int = 7,
+    ) -> None:
         self.root = root
-        self.rate = rate
-        self.lines_written = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._rng = random.Random(7)
-        self._pods = []
-        for svc in SERVICES:
-            pod = f"{svc}-{self._rng.randrange(16**5):05x}"
-            uid = uuid.UUID(int=self._rng.getrandbits(128))
-            folder = root / "var/log/pods" / f"demo_{pod}_{uid}" / svc
-            self._pods.append(_Pod(svc, folder / "0.log", rotate_bytes))
+        self.faults = Faults(SERVICES)
+        rng = random.Random(seed)
+        self.services: dict[str, DemoService] = {}
+        self.logs: dict[str, PodLog] = {}
+        for name in SERVICES:
+            pod = f"{name}-{rng.randrange(16**5):05x}"
+            self.logs[name] = PodLog(root, NAMESPACE, pod, uuid.UUID(int=rng.getrandbits(128)), name, rotate_bytes)
+            processor = otlp_processor(traces_url, otlp_headers or {}) if traces_url else None
+            telemetry = Telemetry(name, self.logs[name], processor)
+            self.services[name] = DemoService(name, TOPOLOGY[name], telemetry, self.faults, random.Random(rng.random()))
+        urls = {name: service.url for name, service in self.services.items()}
+        for service in self.services.values():
+            service.downstream = urls
+        frontend = self.services["frontend"]
+        self.traffic = Traffic(frontend.url, frontend.profile.routes, rate, random.Random(rng.random()))
 
     @property
     def glob(self) -> str:
-        return str(self.root / "var/log/pods/*/*/*.log")
+        return PodLog.glob(self.root)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """Scrape targets: service name → `host:port` of its `/metrics`."""
+        return {name: service.address for name, service in self.services.items()}
+
+    @property
+    def lines_written(self) -> int:
+        return sum(log.lines_written for log in self.logs.values())
 
     def start(self) -> None:
-        for pod in self._pods:
-            pod.path.parent.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._run, name="demo-workload", daemon=True)
-        self._thread.start()
+        for service in self.services.values():
+            service.start()
+        self.traffic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        interval = 1.0 / self.rate
-        while not self._stop.wait(interval):
-            self.write_request(self._rng.choice(self._pods))
-
-    def write_request(self, pod: _Pod) -> None:
-        """One request's log lines, all sharing a trace ID, like an instrumented service."""
-        rng = self._rng
-        now = dt.datetime.now(dt.UTC)
-        trace_id = f"{rng.getrandbits(128):032x}"
-        span_id = f"{rng.getrandbits(64):016x}"
-        route = rng.choice(_ROUTES[pod.service]).replace("{id}", str(rng.randrange(1000)))
-        roll = rng.random()
-        status, level = (500, "error") if roll < 0.03 else (429, "warn") if roll < 0.06 else (200, "info")
-        ms = round(rng.lognormvariate(3, 0.6), 1)
-        record = {
-            "ts": now.isoformat(), "level": level, "service": pod.service, "msg": "request handled",
-            "route": route, "status": status, "duration_ms": ms, "trace_id": trace_id, "span_id": span_id,
-        }  # fmt: skip
-        out = _cri(now, "stdout", orjson.dumps(record).decode())
-        if status == 500:
-            err = {"ts": now.isoformat(), "level": "error", "msg": rng.choice(_ERRORS), "trace_id": trace_id}
-            out += _cri(now, "stderr", orjson.dumps(err).decode())
-            if rng.random() < 0.3:
-                out += _cri(now, "stderr", f"ERROR handler failed trace_id={trace_id}\n{_TRACEBACK}")
-        self._append(pod, out)
-
-    def _append(self, pod: _Pod, text: str) -> None:
-        data = text.encode()
-        with open(pod.path, "ab") as f:
-            f.write(data)
-        pod.written += len(data)
-        self.lines_written += text.count("\n")
-        if pod.written >= pod.rotate_bytes:
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S%f")
-            os.rename(pod.path, pod.path.with_name(f"0.log.{stamp}"))
-            pod.written = 0
+        """Traffic first, so the services' last spans are flushed after their last requests."""
+        self.traffic.stop()
+        for service in self.services.values():
+            service.stop()
