@@ -21,8 +21,8 @@ from observ.otlp.json_body import parse_request
 from observ.otlp.limits import OtlpLimits
 from observ.otlp.logs import OtlpLogRecord, logs_from_request
 from observ.otlp.rejections import Rejections
-from observ.otlp.spans import spans_from_request
-from observ.traces.model import Span
+from observ.otlp.spans import columns_from_request
+from observ.traces.model import Span, SpanColumns
 
 Format = Literal["protobuf", "json"]
 PROTOBUF = "application/x-protobuf"
@@ -42,10 +42,16 @@ def body_format(content_type: str) -> Format:
 
 @dataclass(slots=True)
 class TracesResult:
-    spans: list[Span]
+    columns: SpanColumns
+    """The spans kept, as the store and Kafka take them (maybe none)."""
     rejected: int
     error_message: str
     """For partial_success: "" when nothing was rejected."""
+
+    @property
+    def spans(self) -> list[Span]:
+        """The kept spans as records (built on each call: the columns are what the store reads)."""
+        return self.columns.spans()
 
 
 @dataclass(slots=True)
@@ -71,8 +77,8 @@ def traces_result(
 ) -> TracesResult:
     """An already-parsed request (gRPC hands one over) -> spans and what partial_success must say."""
     rejections = rejections or Rejections()
-    spans = spans_from_request(req, tenant, limits or OtlpLimits(), rejections)
-    return TracesResult(spans, rejections.count, rejections.message("spans"))
+    columns = columns_from_request(req, tenant, limits or OtlpLimits(), rejections)
+    return TracesResult(columns, rejections.count, rejections.message("spans"))
 
 
 def logs_result(

@@ -1,16 +1,22 @@
-"""ExportTraceServiceRequest -> span records (the HTTP protobuf and JSON bodies and gRPC all end here)."""
+"""ExportTraceServiceRequest -> span columns (the HTTP protobuf and JSON bodies and gRPC all end here).
+
+Column-wise: each kept span's values go straight into the `SpanColumns` lists the store and Kafka take, with
+no per-span record in between; a span is checked whole before any of its values is appended, so a rejected
+one leaves no trace in the columns. Resources are written once per ResourceSpans.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from observ.otlp import ids
 from observ.otlp.anyvalue import ValueLimitError, attributes_to_json
 from observ.otlp.limits import OtlpLimits
 from observ.otlp.rejections import Rejections
-from observ.traces.model import UNKNOWN_SERVICE, Event, Link, Span
+from observ.traces.model import COLUMNS, INT64_MAX, UNKNOWN_SERVICE, Event, Link, SpanColumns
 
 _U32_MAX = 2**32 - 1
 
@@ -56,45 +62,52 @@ def _links(sp: PbSpan, limits: OtlpLimits) -> list[Link]:
     return out
 
 
-def _span(
-    sp: PbSpan, tenant: str, resource: dict[str, object], service: str, ss: ScopeSpans, limits: OtlpLimits
-) -> Span:
-    start = ids.nanos(sp.start_time_unix_nano, "startTimeUnixNano")
-    end = ids.nanos(sp.end_time_unix_nano, "endTimeUnixNano")
+def _row(sp: PbSpan, limits: OtlpLimits) -> tuple[Any, ...]:
+    """One span's values in `_SPAN_FIELDS` order, or RecordError / ValueLimitError saying why it cannot be kept.
+
+    Checks in the order the span record always made them (times, attributes, IDs, events, links), so a span
+    with several faults is rejected for the same one. IDs of the right length that are not all zeros are
+    taken inline; `ids` names what is wrong with the others."""
+    start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
+    if start > INT64_MAX or end > INT64_MAX:
+        ids.nanos(start, "startTimeUnixNano")
+        ids.nanos(end, "endTimeUnixNano")
     if end < start:
         raise ids.RecordError(f"endTimeUnixNano {end} is before startTimeUnixNano {start}")
     attributes, dropped = attributes_to_json(sp.attributes, limits)
-    return Span(
-        tenant=tenant,
-        trace_id=ids.trace_id(sp.trace_id, "traceId"),
-        span_id=ids.span_id(sp.span_id, "spanId"),
-        parent_span_id=ids.span_id(sp.parent_span_id, "parentSpanId", optional=True),
-        trace_state=sp.trace_state,
-        service=service,
-        name=sp.name,
-        kind=sp.kind,
-        start_ns=start,
-        end_ns=end,
-        status_code=sp.status.code,
-        status_message=sp.status.message,
-        attributes=attributes,
-        events=_events(sp, limits),
-        links=_links(sp, limits),
-        resource=resource,
-        scope_name=ss.scope.name,
-        scope_version=ss.scope.version,
-        flags=sp.flags,
-        dropped_attributes_count=_dropped(sp.dropped_attributes_count, dropped),
-        dropped_events_count=_dropped(sp.dropped_events_count, max(0, len(sp.events) - limits.max_events)),
-        dropped_links_count=_dropped(sp.dropped_links_count, max(0, len(sp.links) - limits.max_links)),
-    )
+    tid, sid, pid = sp.trace_id, sp.span_id, sp.parent_span_id
+    trace = tid.hex() if len(tid) == 16 and any(tid) else ids.trace_id(tid, "traceId")
+    span = sid.hex() if len(sid) == 8 and any(sid) else ids.span_id(sid, "spanId")
+    parent = pid.hex() if len(pid) == 8 and any(pid) else ids.span_id(pid, "parentSpanId", optional=True)
+    n_events, n_links = len(sp.events), len(sp.links)
+    status = sp.status
+    return (
+        trace, span, parent, sp.trace_state, sp.name, sp.kind, start, end, status.code, status.message, attributes,
+        _events(sp, limits) if n_events else [], _links(sp, limits) if n_links else [], sp.flags,
+        _dropped(sp.dropped_attributes_count, dropped),
+        _dropped(sp.dropped_events_count, max(0, n_events - limits.max_events)),
+        _dropped(sp.dropped_links_count, max(0, n_links - limits.max_links)),
+    )  # fmt: skip
 
 
-def spans_from_request(
+_SPAN_FIELDS = (
+    "trace_id", "span_id", "parent_span_id", "trace_state", "name", "kind", "start_ns", "end_ns", "status_code",
+    "status_message", "attributes", "events", "links", "flags", "dropped_attributes_count", "dropped_events_count",
+    "dropped_links_count",
+)  # fmt: skip
+_SHARED_FIELDS = ("resource", "service", "scope_name", "scope_version")
+"""Columns whose value is the same for every span of one ScopeSpans."""
+
+
+def columns_from_request(
     req: ExportTraceServiceRequest, tenant: str, limits: OtlpLimits, rejections: Rejections
-) -> list[Span]:
-    """The spans worth keeping; each one that is not is counted in `rejections` with its reason."""
-    out: list[Span] = []
+) -> SpanColumns:
+    """The spans worth keeping, as columns (maybe none); each one that is not is counted in `rejections` with
+    its reason."""
+    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    span_cols = [cols[name].append for name in _SPAN_FIELDS]
+    shared_cols = [cols[name].extend for name in _SHARED_FIELDS]
+    resources: list[dict[str, Any]] = []
     skip = rejections.placeholders
     for i, rs in enumerate(req.resource_spans):
         where = f"resourceSpans[{i}]"
@@ -110,16 +123,28 @@ def spans_from_request(
             rejections.add(f"{where}.resource", str(e), below)
             continue
         service = service_name(resource)
+        index = -1
         for j, ss in enumerate(rs.scope_spans):
             swhere = f"{where}.scopeSpans[{j}]"
             if swhere in skip:
                 continue
+            kept = 0
             for k, sp in enumerate(ss.spans):
-                at = f"{swhere}.spans[{k}]"
-                if at in skip:
+                if skip and f"{swhere}.spans[{k}]" in skip:
                     continue
                 try:
-                    out.append(_span(sp, tenant, resource, service, ss, limits))
+                    row = _row(sp, limits)
                 except (ids.RecordError, ValueLimitError) as e:
-                    rejections.add(at, str(e))
-    return out
+                    rejections.add(f"{swhere}.spans[{k}]", str(e))
+                    continue
+                for append, value in zip(span_cols, row, strict=True):
+                    append(value)
+                kept += 1
+            if kept:
+                if index < 0:
+                    index = len(resources)
+                    resources.append(resource)
+                scope = ss.scope
+                for extend, value in zip(shared_cols, (index, service, scope.name, scope.version), strict=True):
+                    extend([value] * kept)
+    return SpanColumns.model_construct(v=1, tenant=tenant, resources=resources, **cols)

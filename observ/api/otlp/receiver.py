@@ -156,7 +156,7 @@ class TracesReceiver(OtlpReceiver[TracesResult]):
         return decode_traces(raw, content_type, tenant, self.config.limits)
 
     def _store(self, result: TracesResult) -> SpanAppendResult | None:
-        return self.store.append([SpanColumns.from_spans(result.spans)]) if result.spans else None
+        return self.store.append([result.columns]) if len(result.columns) else None
 
     def response(self, result: TracesResult, fmt: Format) -> bytes:
         return traces_response(result.rejected, result.error_message, fmt)
