@@ -14,11 +14,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
+from observ.api.correlate.routes import correlate_router
 from observ.api.loki.events import ApiMetrics
 from observ.api.loki.routes import LokiApi, QueryEngine, text
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
 from observ.api.otlp.routes import OtlpApi
+from observ.correlate.correlator import Correlator
+from observ.correlate.logs import LogReader
+from observ.correlate.prometheus import PrometheusClient, PrometheusClientMetrics
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
 
@@ -89,9 +93,12 @@ def create_app(
     otlp_logs: LogsReceiver | None = None,
     otlp_traces: TracesReceiver | None = None,
     spans: SpanStore | None = None,
+    prometheus: PrometheusClient | None = None,
 ) -> FastAPI:
     """`otlp_logs`, `otlp_traces`: the receivers shared with the gRPC server; made on `registry` when not given.
-    `spans`: the spans store (kept on `app.state.spans`); without one the app neither receives nor serves traces."""
+    `spans`: the spans store (kept on `app.state.spans`); without one the app neither receives nor serves traces.
+    `prometheus`: the client correlation reads metrics with; made from `config.prometheus` (its metrics on
+    `registry`) when not given, none when that is not set either (kept on `app.state.prometheus`)."""
     config = config or ApiConfig()
     if engine is None:
         from observ.logql.engine import Engine
@@ -106,6 +113,11 @@ def create_app(
 
         app.include_router(tempo_router(spans, tenancy))
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
+    if prometheus is None and config.prometheus is not None:
+        prometheus = PrometheusClient(config.prometheus, metrics=PrometheusClientMetrics(registry))
+    app.state.prometheus = prometheus
+    correlator = Correlator(LogReader(engine), spans, prometheus, config.correlate)
+    app.include_router(correlate_router(correlator, tenancy))
     if config.otlp.enabled:
         given = otlp_logs or otlp_traces
         otlp_metrics = given.metrics if given else OtlpMetrics(registry)

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from observ.bus import BusConfig
+from observ.correlate.config import CorrelateConfig
+from observ.correlate.prometheus.config import PrometheusConfig
 from observ.logql.limits import QueryLimits
 from observ.otlp.limits import OtlpLimits
 
@@ -103,6 +105,11 @@ class ApiConfig(BaseModel):
     push: PushConfig = PushConfig()
     tail: LiveTailConfig = LiveTailConfig()
     otlp: OtlpConfig = OtlpConfig()
+    prometheus: PrometheusConfig | None = Field(
+        None, description="The Prometheus correlation reads metrics and exemplars from; none: correlation answers "
+        "from logs and spans only and says metrics are missing."
+    )  # fmt: skip
+    correlate: CorrelateConfig = CorrelateConfig()
     max_label_values: int = Field(
         10_000, ge=1, description="Label names or values one answer lists at most (sorted; the rest are cut off)."
     )
@@ -128,6 +135,16 @@ class ServeConfig(BaseModel):
     api: ApiConfig = ApiConfig()
     kafka: KafkaIngestConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+
+    def with_prometheus(self, url: str) -> ServeConfig:
+        """This config reading metrics from the Prometheus at `url` (its other settings kept); ValueError
+        when `url` is not an http(s) URL. For `--prometheus-url` flags, and `observ up` running its own."""
+        kept = self.api.prometheus.model_dump() if self.api.prometheus else {}
+        try:
+            prometheus = PrometheusConfig.model_validate({**kept, "url": url})
+        except ValidationError as e:
+            raise ValueError(e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
+        return self.model_copy(update={"api": self.api.model_copy(update={"prometheus": prometheus})})
 
     @property
     def db_path(self) -> Path:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from collectors.log_adapter.cli import ship
 from observ.cli.dashboards import app as dashboards_app
-from observ.cli.refusal import refusals
+from observ.cli.refusal import Refused, refusals
 from observ.cli.slo import app as slo_app
 
 app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_is_help=True)
@@ -84,6 +84,9 @@ def serve(
     spans_topic: Annotated[str, typer.Option(help="Span topic (with --bootstrap); '' = logs only.")] = "observ.spans",
     group: Annotated[str, typer.Option(help="Consumer group (with --bootstrap).")] = "observ-ingester",
     config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="Prometheus the correlation API reads metrics and exemplars from.")
+    ] = None,
 ) -> None:
     """The query service: Loki's HTTP API (query, push, tail, ...) over the DuckDB store."""
     from observ.api.config import KafkaIngestConfig
@@ -98,6 +101,11 @@ def serve(
             update = {"bus": bus, "topic": topic, "spans_topic": spans_topic or None, "group_id": group}
             kafka = kafka.model_copy(update=update)
             cfg = cfg.model_copy(update={"kafka": kafka})
+        if prometheus_url:
+            try:
+                cfg = cfg.with_prometheus(prometheus_url)
+            except ValueError as e:
+                raise Refused(f"--prometheus-url: {e}") from None
         logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         run_serve(cfg, console, create)
 

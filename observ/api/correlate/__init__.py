@@ -1,0 +1,1 @@
+"""The correlation API (trace, service, log line), a thin layer over observ.correlate.correlator."""
