@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal, Union
 
 import duckdb
@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from observ.store.relation import Relation, ScanHints
 from observ.traces.model import INT64_MAX, Span
 from observ.traces.schema import SPAN_COLUMNS
-from observ.traces.tags import INTRINSIC_COLUMNS, KIND, STATUS, parse_tag, pointer
+from observ.traces.tags import INTRINSIC_COLUMNS, KIND, STATUS, Tag, parse_tag, pointer
+
+_TRACE_COLUMNS = {"rootServiceName": "t_root_service", "rootName": "t_root_name", "traceDuration": "t_duration"}
+_TRACE_WINDOW = (
+    "arg_min(service, start_ns) FILTER (WHERE parent_span_id = '') OVER t AS t_root_service, "
+    "arg_min(name, start_ns) FILTER (WHERE parent_span_id = '') OVER t AS t_root_name, "
+    "max(end_ns) OVER t - min(start_ns) OVER t AS t_duration"
+)
+"""Trace intrinsics as columns of each span in the window, for conditions on them (WINDOW t is per trace)."""
 
 Op = Literal["=", "!=", ">", ">=", "<", "<=", "=~", "!~"]
 
@@ -85,12 +93,16 @@ class Condition(BaseModel):
             if isinstance(v, bool | float):
                 raise ValueError(f"{tag.key} takes a name or an integer, got {v!r}")
         if (
-            tag.scope == "intrinsic"
-            and tag.key == "duration"
+            tag.scope in ("intrinsic", "trace")
+            and tag.key in ("duration", "traceDuration")
             and (isinstance(v, bool) or not isinstance(v, int | float))
         ):
-            raise ValueError(f"duration takes nanoseconds as a number, got {v!r}")
-        if tag.scope == "intrinsic" and tag.key in ("name", "statusMessage") and not isinstance(v, str):
+            raise ValueError(f"{tag.key} takes nanoseconds as a number, got {v!r}")
+        if (
+            tag.key in ("name", "statusMessage", "rootServiceName", "rootName")
+            and tag.scope in ("intrinsic", "trace")
+            and not isinstance(v, str)
+        ):
             raise ValueError(f"{tag.key} is a string, got {v!r}")
         return self
 
@@ -147,6 +159,9 @@ class MatchedSpan:
     name: str
     start_ns: int
     duration_ns: int
+    attributes: dict[str, object] = field(default_factory=dict)
+    """The span's values of the attributes and intrinsics (`status`, `kind`, `statusMessage`) the search named,
+    keyed by name without scope, as Tempo lists them with a matched span; absent ones left out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +184,8 @@ class _Sql:
 
     def __init__(self) -> None:
         self.params: list[object] = []
+        self.trace = False
+        """Whether a condition reads a trace intrinsic (the scan then adds _TRACE_WINDOW's columns)."""
 
     def expr(self, e: Expr) -> str:
         if isinstance(e, AllOf):
@@ -179,6 +196,9 @@ class _Sql:
 
     def condition(self, c: Condition) -> str:
         tag = parse_tag(c.tag)
+        if tag.scope == "trace":
+            self.trace = True
+            return self._compare(_TRACE_COLUMNS[tag.key], c.op, c.value)
         if tag.scope == "intrinsic":
             value = c.value
             if tag.key in ("status", "kind") and isinstance(value, str):
@@ -232,7 +252,7 @@ def search(
         "SELECT trace_id, arg_min(service, start_ns) FILTER (WHERE parent_span_id = ''), "
         "arg_min(name, start_ns) FILTER (WHERE parent_span_id = ''), min(start_ns) AS t0, max(end_ns) - t0, "
         f"count(*), count(*) FILTER (WHERE {hit}) FROM (SELECT trace_id, service, name, parent_span_id, start_ns, "
-        f"end_ns, {flags} FROM {r.sql} AS s WHERE tenant = ? AND start_ns < ? AND end_ns >= ?) "
+        f"end_ns, {flags} FROM {_spans(r, sql.trace)}) "
         f"GROUP BY trace_id HAVING {every} ORDER BY t0 DESC, trace_id LIMIT ?",
         [*sql.params, *r.params, tenant, q.end_ns, q.start_ns, q.limit],
     )
@@ -241,16 +261,63 @@ def search(
         r = relation(ScanHints(tenant, q.start_ns, q.end_ns, trace_ids=frozenset(spans)))
         sql = _Sql()
         any_set = " OR ".join(sql.expr(s) for s in q.spansets) or "true"
-        for tid, *fields in _execute(
+        shown = _shown_tags(q.spansets)
+        for tid, *fields, attributes, resource, status, kind, message in _execute(
             cur,
-            f"SELECT trace_id, span_id, service, name, start_ns, duration_ns FROM {r.sql} AS s "
-            f"WHERE tenant = ? AND start_ns < ? AND end_ns >= ? AND list_contains(?, trace_id) AND ({any_set}) "
+            "SELECT trace_id, span_id, service, name, start_ns, duration_ns, attributes, resource, status_code, "
+            f"kind, status_message FROM {_spans(r, sql.trace, 'AND list_contains(?, trace_id)')} "
+            f"WHERE ({any_set}) "
             "QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY start_ns, span_id) <= ? "
             "ORDER BY trace_id, start_ns, span_id",
             [*r.params, tenant, q.end_ns, q.start_ns, list(spans), *sql.params, q.spans_per_trace],
         ):
-            spans[tid].append(MatchedSpan(*fields))
+            values = _values(shown, attributes, resource, status, kind, message) if shown else {}
+            spans[tid].append(MatchedSpan(*fields, values))
     return [TraceSummary(tid, rs, rn, t0, d, n, m, spans[tid]) for tid, rs, rn, t0, d, n, m in ranked]
+
+
+def _spans(r: Relation, trace: bool, more: str = "") -> str:
+    """The spans of the window (`r`, then tenant, end, start parameters), with the trace intrinsics' columns
+    when a condition reads them."""
+    where = f"WHERE tenant = ? AND start_ns < ? AND end_ns >= ? {more}"
+    if not trace:
+        return f"(SELECT * FROM {r.sql} AS s {where}) AS s"
+    return f"(SELECT *, {_TRACE_WINDOW} FROM {r.sql} AS s {where} WINDOW t AS (PARTITION BY trace_id)) AS s"
+
+
+def _shown_tags(spansets: list[Expr]) -> list[Tag]:
+    """The tags a search names, in order, that Tempo lists with each matched span (not name, durations nor
+    trace intrinsics: those are fields of their own)."""
+    found: dict[Tag, None] = {}
+    stack = list(reversed(spansets))
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Condition):
+            tag = parse_tag(e.tag)
+            if tag.scope != "trace" and not (tag.scope == "intrinsic" and tag.key in ("name", "duration")):
+                found.setdefault(tag)
+        else:
+            stack.extend(reversed(e.all if isinstance(e, AllOf) else e.any))
+    return list(found)
+
+
+def _values(tags: list[Tag], attributes: str, resource: str, status: int, kind: int, message: str) -> dict[str, object]:
+    """A span's values of `tags`, keyed as Tempo keys them (the name without its scope)."""
+    spans, resources = orjson.loads(attributes), orjson.loads(resource)
+    intrinsics = {"status": _NAMES["status"].get(status, status), "kind": _NAMES["kind"].get(kind, kind),
+                  "statusMessage": message}  # fmt: skip
+    out: dict[str, object] = {}
+    for tag in tags:
+        if tag.scope == "intrinsic":
+            out[tag.key] = intrinsics[tag.key]
+        elif tag.scope in ("span", "any") and tag.key in spans:
+            out[tag.key] = spans[tag.key]
+        elif tag.scope in ("resource", "any") and tag.key in resources:
+            out[tag.key] = resources[tag.key]
+    return out
+
+
+_NAMES = {"status": {v: k for k, v in STATUS.items()}, "kind": {v: k for k, v in KIND.items()}}
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, text: str, params: list[object]) -> list[tuple]:

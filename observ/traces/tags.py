@@ -22,23 +22,28 @@ INTRINSIC_COLUMNS = {
     "statusMessage": "status_message",
 }  # fmt: skip
 """TraceQL intrinsics the store answers (conditions and tag values), and their columns."""
+TRACE_INTRINSICS = ("rootServiceName", "rootName", "traceDuration")
+"""Intrinsics of the whole trace (its root span's service and name, its duration), the same for all its spans."""
 
 
 @dataclass(frozen=True, slots=True)
 class Tag:
-    scope: Literal["resource", "span", "any", "intrinsic"]
-    """`any`: a span or a resource attribute, either matching is enough (TraceQL's unscoped `.name`)."""
+    scope: Literal["resource", "span", "any", "intrinsic", "trace"]
+    """`any`: a span or a resource attribute, either matching is enough (TraceQL's unscoped `.name`); `trace`: a
+    trace intrinsic."""
     key: str
 
 
 def parse_tag(text: str) -> Tag:
     """`resource.service.name`, `span.http.method`, `.http.method` (either scope), an intrinsic (`name`,
-    `status`, `kind`, `duration`, `statusMessage`), or a bare attribute name (either scope, as Tempo's v1
-    tags are)."""
+    `status`, `kind`, `duration`, `statusMessage`), a trace intrinsic (`rootServiceName`, `rootName`,
+    `traceDuration`), or a bare attribute name (either scope, as Tempo's v1 tags are)."""
     if not isinstance(text, str) or not text:
         raise ValueError("a tag name must be a non-empty string")
     if text in INTRINSIC_COLUMNS:
         return Tag("intrinsic", text)
+    if text in TRACE_INTRINSICS:
+        return Tag("trace", text)
     for prefix, scope in (("resource.", "resource"), ("span.", "span"), (".", "any")):
         if text.startswith(prefix):
             key = text[len(prefix) :]
@@ -100,6 +105,15 @@ def tag_values(
     """Distinct values of a tag in the window, sorted by type then value, at most `limit`; maps and arrays are
     left out (TraceQL cannot compare them)."""
     base = [*r.params, tenant, end_ns, start_ns]
+    if tag.scope == "trace":
+        if tag.key == "traceDuration":
+            return []
+        column = "service" if tag.key == "rootServiceName" else "name"
+        rows = cur.execute(
+            f"SELECT DISTINCT {column} AS v FROM {_window(r)} WHERE parent_span_id = '' ORDER BY v LIMIT ?",
+            [*base, limit],
+        )
+        return [TagValue("string", v) for (v,) in rows.fetchall()]
     if tag.scope == "intrinsic":
         if tag.key in ("status", "kind"):
             names = {v: k for k, v in (STATUS if tag.key == "status" else KIND).items()}
