@@ -51,8 +51,9 @@ def span_tree(spans: Sequence[Span], limit: int | None = None) -> list[SpanNode]
     for i, p in enumerate(parent):
         if p is None:
             walk(i)
-    for i in range(len(ordered)):  # reached by no root: part of a parent cycle
-        if not seen[i]:
+    for i, p in enumerate(parent):  # reached by no root: a parent cycle, cut above `i`
+        if not seen[i] and p is not None:
+            children[p].remove(i)
             walk(i)
     return out
 
