@@ -42,8 +42,14 @@ def test_hostile_service_names_stay_quoted(service: str, literal: str) -> None:
 
 
 def test_configured_names_are_used() -> None:
-    red = RedMetrics(requests="http_server_requests_seconds_count", duration_buckets="http_server_requests_seconds_bucket",
-                     service_label="service_name", code_label="status", error_codes="5..|429", range_s=60)  # fmt: skip
+    red = RedMetrics(
+        requests="http_server_requests_seconds_count",
+        duration_buckets="http_server_requests_seconds_bucket",
+        service_label="service_name",
+        code_label="status",
+        error_codes="5..|429",
+        range_s=60,
+    )
     errors, durations = exemplar_selectors(red, "cart")
     assert errors == 'http_server_requests_seconds_count{service_name="cart",status=~"5..|429"}'
     assert durations == 'http_server_requests_seconds_bucket{service_name="cart"}'
