@@ -49,9 +49,15 @@ def ship(
     fmt: Annotated[str | None, typer.Option("--format", help="auto, cri, docker or raw.")] = None,
     start_at: Annotated[str | None, typer.Option(help="beginning or end, for files never seen.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics, /healthz, /readyz; 0 = off.")] = None,
+    otlp: Annotated[
+        bool | None,
+        typer.Option("--otlp/--no-otlp", help="OTLP ambassador: take spans and logs on 127.0.0.1:4318 and :4317."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Tail files (or stdin), parse and label them, ship batches to Kafka; checkpoints move on acks."""
+    """Tail files (or stdin), parse and label them, ship batches to Kafka; checkpoints move on acks.
+
+    With --otlp, also take OTLP spans and logs from the app on localhost and ship them once Kafka acknowledged."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -79,14 +85,21 @@ def ship(
             target[key] = value
     if fmt is not None:
         data.setdefault("parse", {})["format"] = fmt
+    if otlp is not None:
+        data.setdefault("otlp", {})["enabled"] = otlp
     if label:
         data["labels"] = {**data.get("labels", {}), **_labels(label)}
     cfg = AdapterConfig.model_validate(data)
-    if not cfg.stdin and not cfg.tail.include:
-        raise typer.BadParameter("give at least one path glob, '-' for stdin, or tail.include in --config")
+    if not cfg.stdin and not cfg.tail.include and not cfg.otlp.enabled:
+        raise typer.BadParameter("give at least one path glob, '-' for stdin, tail.include in --config, or --otlp")
     from collectors.log_adapter.main import run
+    from collectors.log_adapter.sources.otlp import StartError
 
-    run(cfg)
+    try:
+        run(cfg)
+    except StartError as e:
+        typer.echo(f"observ ship: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

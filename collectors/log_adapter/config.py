@@ -8,6 +8,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from collectors.log_adapter.sinks.kafka.config import KafkaSinkConfig
+from collectors.log_adapter.sources.otlp.config import OtlpSourceConfig
 from collectors.log_adapter.sources.tail.config import TailConfig
 from collectors.log_adapter.transforms.config import ParseConfig
 
@@ -26,6 +27,8 @@ class AdapterConfig(BaseModel):
     tail: TailConfig = Field(default_factory=lambda: TailConfig(include=[]))
     stdin: bool = False
     """Read stdin instead of files (`-` on the command line)."""
+    otlp: OtlpSourceConfig = OtlpSourceConfig()
+    """The OTLP ambassador (`--otlp`): apps send spans and logs to localhost, the adapter ships them to Kafka."""
     parse: ParseConfig = ParseConfig()
     kafka: KafkaSinkConfig = KafkaSinkConfig()
     tenant: str = "default"

@@ -21,6 +21,11 @@ log = logging.getLogger("observ.log_adapter.kafka")
 _PERMANENT = ("MSG_SIZE_TOO_LARGE", "MessageSizeTooLarge", "INVALID_RECORD", "InvalidRecord")
 
 
+def permanent(error: str) -> bool:
+    """A delivery error that retrying the same record cannot cure (either client's spelling)."""
+    return any(p in error for p in _PERMANENT)
+
+
 class KafkaSink:
     def __init__(self, config: KafkaSinkConfig, metrics: Metrics, producer: Producer | None = None) -> None:
         self.config = config
@@ -39,7 +44,7 @@ class KafkaSink:
             if report.error is None:
                 self._ready = True
                 on_ack(None)
-            elif any(p in report.error for p in _PERMANENT):
+            elif permanent(report.error):
                 Dropped("sink_rejected", self.config.topic, report.error).emit(self.metrics)
                 on_ack(report.error)
             else:
