@@ -169,4 +169,7 @@ def tempo_router(spans: SpanStore, tenancy: Tenancy) -> APIRouter:
 
         return answer(request, build)
 
+    from observ.api.tempo.search import search_router  # imported here: search.py reads this module's window
+
+    router.include_router(search_router(spans, tenancy))
     return router

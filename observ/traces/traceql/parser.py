@@ -21,7 +21,8 @@ from observ.traces.model import INT64_MAX
 from observ.traces.traceql import ast
 from observ.traces.traceql.errors import ParseError
 
-MAX_INPUT_BYTES = 64 * 1024
+MAX_INPUT_BYTES = 16 * 1024
+"""Far above what Grafana's editor sends; parsing this much takes ~0.1 s on one core."""
 MAX_NODES = 512
 """Bounds the tree: 10,000 conditions are refused while parsing, long before anything walks them."""
 
