@@ -104,7 +104,11 @@ class Correlator:
         logs = [_log_line(x, "trace_id") for x in lines] + self._by_time(tenant, got, {x.service for x in lines})
         logs.sort(key=lambda x: x.ts)
         services += [s for s in dict.fromkeys(x.service for x in lines) if s not in services]
-        metrics = self._metrics(services, (t1 if t1 is not None else lines[-1].ts) / NS, missing)
+        end = t1 if t1 is not None else lines[-1].ts
+        # Centred on the trace's end (capped at now): a counter grows when a request ends, and the next scrape
+        # only sees it later, so a window ending at the trace would miss the trace's own requests.
+        at = min(self.now(), end + self.config.red.range_s * NS // 2)
+        metrics = self._metrics(services, at / NS, missing)
         return TraceCorrelation(
             trace_id=tid,
             start_ns=t0,

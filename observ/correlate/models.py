@@ -55,7 +55,8 @@ class LogLine(_Answer):
 
 
 class ServiceMetrics(_Answer):
-    """A service's RED metrics from Prometheus over `range_s` up to `at`; None where Prometheus has no series."""
+    """A service's RED metrics from Prometheus over `range_s` up to `at`; None where Prometheus has no series
+    (or, for quantiles, no request in the window)."""
 
     service: str
     request_rate: float | None = Field(description="Requests per second.")
@@ -66,7 +67,9 @@ class ServiceMetrics(_Answer):
 
 
 class Metrics(_Answer):
-    at: float = Field(description="Unix seconds the metrics were evaluated at.")
+    at: float = Field(
+        description="Unix seconds the metrics were evaluated at: the trace's end + range_s / 2, or now if earlier."
+    )
     range_s: int = Field(description="Window of the rates and quantiles.")
     services: list[ServiceMetrics]
 

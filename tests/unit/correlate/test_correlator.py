@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from observ.correlate.config import CorrelateConfig, CorrelateLimits
+from observ.correlate.config import CorrelateConfig, CorrelateLimits, RedMetrics
 from observ.correlate.correlator import NO_PROMETHEUS, NO_SPANS_STORE, BadRequest, Correlator, NotFound
 from observ.correlate.logs import LogReader
 from observ.correlate.missing import Missing
@@ -29,6 +29,7 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 OTHER = "0af7651916cd43dd8448eb211c80319c"
 SLOW = "000000000000000000000000000051a0"
 ABC = "0" * 29 + "abc"
+RED = RedMetrics()
 
 
 def span(span_id: str, parent: str, service: str, start_ms: int, end_ms: int, trace: str = TRACE, **kw: object) -> Span:
@@ -85,10 +86,14 @@ def prometheus(handler: Handler, seen: list[httpx.Request] | None = None) -> Pro
 
 
 def make(
-    stores: tuple[LogStore, SpanStore], prom: PrometheusClient | None = None, spans: bool = True, **limits: object
+    stores: tuple[LogStore, SpanStore],
+    prom: PrometheusClient | None = None,
+    spans: bool = True,
+    red: RedMetrics = RED,
+    **limits: object,
 ) -> Correlator:
     logs, span_store = stores
-    config = CorrelateConfig(limits=CorrelateLimits.model_validate(limits))
+    config = CorrelateConfig(red=red, limits=CorrelateLimits.model_validate(limits))
     return Correlator(LogReader(Engine(logs)), span_store if spans else None, prom, config, now=lambda: NOW)
 
 
@@ -129,9 +134,15 @@ def test_metrics_of_the_trace_services_at_its_end(stores: tuple[LogStore, SpanSt
     value = {"resultType": "vector", "result": [{"metric": {"service": "cart"}, "value": [1, "2"]}]}
     got = make(stores, prometheus(lambda r: success(value), seen)).trace("t1", TRACE)
     assert got.missing == [] and got.metrics is not None
-    assert got.metrics.at == (T0 + 100 * MS) / NS
+    assert got.metrics.at == (T0 + 100 * MS + 150 * NS) / NS  # centred on the trace's end
     assert [(m.service, m.request_rate) for m in got.metrics.services] == [("web", None), ("cart", 2.0), ("db", None)]
     assert 'service=~"web|cart|db"' in form(seen[0])["query"][0]
+
+
+def test_metrics_of_a_recent_trace_are_evaluated_now(stores: tuple[LogStore, SpanStore]) -> None:
+    value = {"resultType": "vector", "result": []}
+    got = make(stores, prometheus(lambda r: success(value)), red=RedMetrics(range_s=3600)).trace("t1", TRACE)
+    assert got.metrics is not None and got.metrics.at == NOW / NS and got.metrics.range_s == 3600
 
 
 def test_services_beyond_max_services_are_said_to_be_missing(stores: tuple[LogStore, SpanStore]) -> None:
