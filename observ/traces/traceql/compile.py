@@ -123,6 +123,11 @@ def _logical(e: ast.Binary) -> Expr | bool:
 
 def _comparison(e: ast.Binary) -> Expr | bool:
     left, op, right = e.left, e.op, e.right
+    for side in (left, right):
+        if isinstance(side, ast.Binary):
+            raise Unsupported(f"arithmetic (`{side.op}`) is not supported: `{side}`", *side.at)
+        if isinstance(side, ast.Unary):
+            raise Unsupported(f"unary `{side.op}` on a field is not supported: `{side}`", *side.at)
     if isinstance(left, ast.Static) and isinstance(right, ast.Static):
         return _fold(e)
     if isinstance(left, ast.Static):
@@ -131,8 +136,7 @@ def _comparison(e: ast.Binary) -> Expr | bool:
         left, op, right = right, _FLIP[op], left
     if not isinstance(right, ast.Static):
         raise Unsupported(f"comparing two fields is not supported: `{e}`", *e.at)
-    if not isinstance(left, ast.Attribute | ast.Intrinsic):
-        raise Unsupported(f"only a field compares with a value: `{e}`", *e.at)
+    assert isinstance(left, ast.Attribute | ast.Intrinsic)
     tag = _tag(left)
     if right.type == "nil":
         raise Unsupported(f"existence tests (`{left} {op} nil`) are not supported", *e.at)
