@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from collectors.demo.faults import FaultMode
 from collectors.log_adapter.cli import ship
 from observ.cli.dashboards import app as dashboards_app
 from observ.cli.refusal import Refused, refusals
@@ -18,6 +19,8 @@ app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_
 app.command(name="ship")(ship)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(slo_app, name="slo")
+demo_app = typer.Typer(help="The demo workload of `observ up --demo`.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 console = Console()
 
 
@@ -27,12 +30,21 @@ DATA_HELP = "Data folder: the DuckDB store observ.duckdb and its segments (defau
 
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Also run a demo workload writing JSON logs with trace IDs.")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the demo: four services calling each other, sending spans, metrics and JSON logs "
+            "(and a Prometheus scraping them when `prometheus` is on PATH)."
+        ),
+    ] = False,
     port: Annotated[int | None, typer.Option(help="HTTP port of the API (default 3100).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     data: Annotated[Path | None, typer.Option(help=DATA_HELP + " Created when missing.")] = None,
     include: Annotated[list[str] | None, typer.Option(help="Extra globs of log files to tail.")] = None,
-    demo_rate: Annotated[float, typer.Option(help="Demo requests per second.")] = 50.0,
+    demo_rate: Annotated[float, typer.Option(min=0.1, max=1000, help="Demo requests per second (frontend).")] = 20.0,
+    prometheus_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the demo's Prometheus on 127.0.0.1 (with --demo).")
+    ] = 9090,
     config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
 ) -> None:
     """Single node: collectors write straight into DuckDB (no broker), API on :3100."""
@@ -42,7 +54,27 @@ def up(
     with refusals("up"):
         cfg = load_config(config, {"data": data, "port": port, "host": host})
         logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        run_up(cfg, demo, include or [], demo_rate, console)
+        run_up(cfg, demo, include or [], demo_rate, console, prometheus_port)
+
+
+@demo_app.command()
+def fault(
+    service: Annotated[str, typer.Argument(help="A demo service: frontend, checkout, payments or inventory.")],
+    mode: Annotated[FaultMode, typer.Option(help="error (every request 503), slow (+1.5 s a request) or off.")],
+    addr: Annotated[str, typer.Option(envvar="OBSERV_ADDR", help="observ up --demo's address.")] = (
+        "http://127.0.0.1:3100"
+    ),
+    token: Annotated[str | None, typer.Option(envvar="OBSERV_TOKEN", help="Bearer token.")] = None,
+) -> None:
+    """Make one demo service fail or slow down, or heal it, while `observ up --demo` runs."""
+    from collectors.demo.control import FaultSwitchError, switch_fault
+
+    try:
+        modes = switch_fault(addr, service, mode, token)
+    except FaultSwitchError as e:
+        typer.echo(f"observ demo fault: {e}", err=True)
+        raise typer.Exit(1) from None
+    console.print(", ".join(f"{name} {m}" for name, m in modes.items()), highlight=False)
 
 
 @app.command()

@@ -1,10 +1,18 @@
-"""`observ up`: the single-node default — collectors, store and API in one process, no broker."""
+"""`observ up`: the single-node default — collectors, store and API in one process, no broker.
+
+With `--demo` it also runs the demo services (collectors/demo) and, when `prometheus` is on PATH, a Prometheus
+scraping them and observ with the generated SLO rules loaded, whose URL the correlation API then reads.
+"""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
+from pathlib import Path
+from types import FrameType
 
+import uvicorn
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.live import Live
@@ -18,9 +26,39 @@ from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.cli.datadir import listen, open_stores
+from observ.cli.prometheus_runner import PrometheusRunner, find_rule_files
 from observ.cli.refusal import Refused
 from observ.cli.serve import Server, close_stores, start_otlp, uvicorn_config
-from observ.store.logstore import LogStore
+from observ.model import DecodedBatch
+from observ.store.ingest import IngestMetrics
+from observ.store.logstore import AppendResult, LogStore, Prepared
+
+
+class CountedStore:
+    """The store as the in-process sink writes to it, counting what it stored in the ingester's metrics
+    (`observ_ingested_lines_total{tenant,service,level}`, which the log-based SLIs read)."""
+
+    def __init__(self, store: LogStore, metrics: IngestMetrics) -> None:
+        self._store = store
+        self._metrics = metrics
+        metrics.rows.set(store.count())
+
+    def prepare(self, batches: list[DecodedBatch]) -> Prepared:
+        return self._store.prepare(batches)
+
+    def write(self, prepared: Prepared) -> AppendResult:
+        started = time.perf_counter()
+        result = self._store.write(prepared)
+        self._metrics.commit_seconds.observe(time.perf_counter() - started)
+        self._metrics.written(result)
+        self._metrics.last_commit.set_to_current_time()
+        return result
+
+    def maybe_compact(self) -> object:
+        return self._store.maybe_compact()
+
+    def discard(self, prepared: Prepared) -> None:
+        self._store.discard(prepared)
 
 
 def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Table:
@@ -37,7 +75,101 @@ def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Tabl
     return table
 
 
-def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float, console: Console) -> None:
+class DemoRun:
+    """The demo workload and, when the binary is on PATH, its Prometheus; `stop()` ends both."""
+
+    def __init__(self, config: ServeConfig, rate: float, prometheus_port: int, console: Console) -> None:
+        from collectors.demo.workload import DemoWorkload
+
+        self.prometheus: PrometheusRunner | None = None
+        binary = shutil.which("prometheus")
+        if binary:
+            self.prometheus = PrometheusRunner(binary, prometheus_port, config.data, host="127.0.0.1")
+            self.prometheus.check_port()
+        url = f"http://{config.host}:{config.port}"
+        tokens = list(config.api.auth.tokens)
+        headers = {"authorization": f"Bearer {tokens[0]}"} if tokens else {}
+        traces = f"{url}/v1/traces" if config.api.otlp.enabled else None
+        self.workload = DemoWorkload(config.data / "demo-logs", rate=rate, traces_url=traces, otlp_headers=headers)
+        self.rules: list[Path] = []
+        self._stopped = False
+        if self.prometheus is None:
+            console.print(
+                "[yellow]prometheus is not on PATH: metrics correlation is off[/] (apt-get install prometheus)"
+            )
+            return
+        self.rules = find_rule_files(Path.cwd())
+        config_file = self.prometheus.write_config(self.workload.targets, f"{config.host}:{config.port}", self.rules)
+        try:
+            self.prometheus.start(config_file)
+        except Refused:
+            self.workload.stop()
+            raise
+
+    def with_prometheus(self, config: ServeConfig) -> ServeConfig:
+        """`config` reading metrics and exemplars from this Prometheus (unless the settings name another one)."""
+        if self.prometheus is None or config.api.prometheus is not None:
+            return config
+        return config.with_prometheus(self.prometheus.url)
+
+    def banner(self, url: str) -> list[str]:
+        targets = ", ".join(f"{name} {address}" for name, address in self.workload.targets.items())
+        lines = [f"  demo services (/metrics on each): {targets}"]
+        if self.prometheus:
+            rules = f"{len(self.rules)} SLO rule files" if self.rules else "no SLO rules (no alerts/generated)"
+            lines.append(f"  Prometheus on {self.prometheus.url} (scrapes every 5s, exemplars on, {rules})")
+        lines.append(f"  fault switch: observ demo fault payments --mode error|slow|off --addr {url}")
+        return lines
+
+    def start_when_serving(self, server: Server) -> None:
+        """Start the traffic once observ answers, so the first spans have somewhere to go."""
+
+        def wait() -> None:
+            while not server.started and not self._stopped:
+                time.sleep(0.05)
+            if not self._stopped:
+                self.workload.start()
+
+        threading.Thread(target=wait, name="demo-start", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.workload.stop()
+        if self.prometheus:
+            self.prometheus.stop()
+
+
+class DemoFirstServer(Server):
+    """On SIGINT/SIGTERM the demo stops before the server, so its last spans still reach /v1/traces."""
+
+    def __init__(self, config: uvicorn.Config, demo_run: DemoRun) -> None:
+        super().__init__(config)
+        self._demo_run = demo_run
+        self._exiting = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._exiting:
+            super().handle_exit(sig, frame)
+            return
+        self._exiting = True
+
+        def stop() -> None:
+            self._demo_run.stop()
+            Server.handle_exit(self, sig, frame)
+
+        threading.Thread(target=stop, name="demo-stop", daemon=True).start()
+
+
+def run_up(
+    config: ServeConfig,
+    demo: bool,
+    include: list[str],
+    demo_rate: float,
+    console: Console,
+    prometheus_port: int = 9090,
+) -> None:
     """Run until SIGINT/SIGTERM; the data folder and its store are created when missing."""
     if config.kafka is not None:
         raise Refused("`kafka` in --config is for `observ serve`: observ up writes straight into the store")
@@ -55,19 +187,24 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
         sock.close()
         close_stores(store, spans)
         raise
+    try:
+        demo_run = DemoRun(config, demo_rate, prometheus_port, console) if demo else None
+    except Refused:
+        otlp.stop()
+        sock.close()
+        close_stores(store, spans)
+        raise
     globs = list(include)
-    workload = None
-    if demo:
-        from collectors.demo.workload import DemoWorkload
-
-        workload = DemoWorkload(data / "demo-logs", rate=demo_rate)
-        globs.append(workload.glob)
+    if demo_run:
+        globs.append(demo_run.workload.glob)
+        config = demo_run.with_prometheus(config)
     adapter_config = AdapterConfig(
         tail=TailConfig(include=globs, checkpoint_path=str(data / "adapter-checkpoints.json")),
         http_port=0,
         batch_linger_ms=100,
     )
-    topology = build_topology(adapter_config, metrics, sink=StoreSink(store))
+    sink = StoreSink(CountedStore(store, IngestMetrics(metrics.registry)))
+    topology = build_topology(adapter_config, metrics, sink=sink)
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
     app = create_app(
         store,
@@ -78,11 +215,17 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
         otlp_traces=otlp.traces,
         spans=spans,
     )
-    server = Server(uvicorn_config(app, config.host, config.port, config.log_level))
+    if demo_run:
+        from collectors.demo.control import fault_router
+        from observ.api.auth import Tenancy
+
+        app.include_router(fault_router(demo_run.workload.faults, Tenancy(config.api.auth)))
+    uvicorn_settings = uvicorn_config(app, config.host, config.port, config.log_level)
+    server = DemoFirstServer(uvicorn_settings, demo_run) if demo_run else Server(uvicorn_settings)
     url = f"http://{config.host}:{config.port}"
     adapter.start()
-    if workload:
-        workload.start()
+    if demo_run:
+        demo_run.start_when_serving(server)
     started = time.monotonic()
     stop_status = threading.Event()
 
@@ -98,6 +241,9 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     console.print(f"Loki API on {url} (Grafana datasource URL); also /api/v1/services, /metrics, /healthz, /readyz")
     if otlp.logs:
         console.print(otlp.banner(url))
+    if demo_run:
+        for line in demo_run.banner(url):
+            console.print(line, highlight=False)
     console.print(f'  try: observ query \'{{service=~".+"}} |= "error"\' --since 15m --addr {url}')
     status = threading.Thread(target=show, name="status", daemon=True)
     status.start()
@@ -106,8 +252,8 @@ def run_up(config: ServeConfig, demo: bool, include: list[str], demo_rate: float
     finally:
         stop_status.set()
         status.join(timeout=2)
-        if workload:
-            workload.stop()
+        if demo_run:
+            demo_run.stop()
         otlp.stop()
         topology.stop()
         adapter.join(timeout=15)
