@@ -133,10 +133,11 @@ def create_app(
 
     @app.get("/healthz")
     def healthz(response: Response) -> dict[str, str]:
-        """503 while the store cannot commit (disk full, I/O errors): the process is up but losing ground."""
-        if store.write_error:
+        """503 while a store (logs or spans) cannot commit (disk full, I/O errors): up but losing ground."""
+        error = store.write_error or (spans.write_error if spans is not None else None)
+        if error:
             response.status_code = 503
-            return {"status": "cannot write", "error": store.write_error}
+            return {"status": "cannot write", "error": error}
         return {"status": "ok"}
 
     @app.get("/readyz")
