@@ -10,8 +10,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
+from google.rpc.status_pb2 import Status as RpcStatus
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -213,3 +215,48 @@ def test_with_the_broker_down_exporters_retry_and_every_span_arrives_once_it_is_
     records = read_back(kafka_bootstrap, [spans_topic], all_seen)
     copies = [sid for c in span_columns(records, spans_topic) for sid in c.span_id]
     assert set(copies) == expected, "every span arrived (retries may repeat some: the spans store keeps one copy)"
+
+
+def test_bad_input_is_a_clear_4xx_and_the_good_spans_of_a_request_still_ship(
+    tmp_path: Path, kafka_bootstrap: str, topics: tuple[str, str]
+) -> None:
+    logs_topic, spans_topic = topics
+    amb = Ambassador(tmp_path, kafka_bootstrap, logs_topic, spans_topic, max_body_bytes=64 * 1024)
+    url = f"http://127.0.0.1:{amb.http_port}"
+    trace = uuid.uuid4().hex
+    spans = [{"traceId": trace.upper(), "spanId": "00000000000000a1", "name": "kept", "kind": 2},
+             {"traceId": "zz" * 16, "spanId": "00000000000000a2", "name": "bad trace id"},
+             {"traceId": trace, "spanId": "a3", "name": "short span id"},
+             {"traceId": trace, "spanId": "00000000000000a4", "name": "kept too", "startTimeUnixNano": "5",
+              "endTimeUnixNano": 9}]  # fmt: skip
+    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "bad"}}]},
+                               "scopeSpans": [{"spans": spans}]}]}  # fmt: skip
+    try:
+        r = httpx.post(f"{url}/v1/traces", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        partial = r.json()["partialSuccess"]
+        assert partial["rejectedSpans"] == "2" and "spans[1]" in partial["errorMessage"]
+        assert "spans[2]" in partial["errorMessage"]
+        proto = {"Content-Type": "application/x-protobuf"}
+        r = httpx.post(f"{url}/v1/traces", content=b"\x0a\xff\xff\xff\x0f", headers=proto, timeout=30)
+        assert r.status_code == 400 and RpcStatus.FromString(r.content).message.startswith(
+            "the body is not a protobuf ExportTraceServiceRequest"
+        )
+        r = httpx.post(f"{url}/v1/logs", content=b"hello", headers={"Content-Type": "text/plain"}, timeout=30)
+        assert (
+            r.status_code == 415 and "OTLP/HTTP takes application/x-protobuf" in RpcStatus.FromString(r.content).message
+        )
+        r = httpx.post(f"{url}/v1/logs", content=b"\x00" * 100_000, headers=proto, timeout=30)
+        assert r.status_code == 413 and "limit 65536" in RpcStatus.FromString(r.content).message
+        metrics = amb.proc.metrics()
+    finally:
+        assert amb.proc.stop() == 0, amb.proc.tail()
+    for reason in ("invalid", "unsupported_media_type", "too_large"):
+        assert metrics[f"observ_adapter_otlp_refused_requests_total{{reason={reason}}}"] == 1
+    assert metrics["observ_adapter_otlp_rejected_total{reason=invalid}"] == 2
+    records = read_back(kafka_bootstrap, [spans_topic], lambda rs: len(rs) >= 1)
+    [batch] = span_columns(records, spans_topic)
+    assert (batch.name, batch.trace_id, batch.span_id) == (
+        ["kept", "kept too"], [trace, trace], ["00000000000000a1", "00000000000000a4"]
+    )  # fmt: skip
+    assert (batch.start_ns, batch.end_ns, batch.kind) == ([0, 5], [0, 9], [2, 0])
