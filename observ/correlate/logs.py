@@ -7,30 +7,20 @@ Queries are built as syntax trees and printed by `format_expr`, so no value is e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from observ.logql import ast
 from observ.logql.format import format_expr
-from observ.logql.results import QueryResult, Streams, Vector
+from observ.logql.results import Streams, Vector
 from observ.logql.sql import METADATA_COLUMNS
+
+if TYPE_CHECKING:  # the engine as the API holds it; only its query calls are used
+    from observ.api.loki.routes import QueryEngine
 
 NS = 1_000_000_000
 MS = 1_000_000
 ERROR_LEVELS = ("error", "fatal")
 _ANY_SERVICE = ast.Matcher("service", ast.MatchOp.RE, ".+")
-
-
-class LogQuerier(Protocol):
-    """What is read of the LogQL engine (observ.logql.engine.Engine)."""
-
-    def query_range(
-        self, query: str, *, tenant: str, start_ns: int, end_ns: int, step_ns: int, limit: int = 100,
-        direction: str = "backward",
-    ) -> QueryResult: ...  # fmt: skip
-
-    def query_instant(
-        self, query: str, *, tenant: str, time_ns: int, limit: int = 100, direction: str = "backward"
-    ) -> QueryResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +49,7 @@ def _service(service: str) -> ast.Matcher:
 
 
 class LogReader:
-    def __init__(self, engine: LogQuerier) -> None:
+    def __init__(self, engine: QueryEngine) -> None:
         self.engine = engine
 
     def lines(
