@@ -26,7 +26,7 @@ def test_a_spans_store_that_cannot_write_makes_healthz_503_until_a_write_commits
             spans.append([cols(span(1, 1))])
         r = c.get("/healthz")
         assert r.status_code == 503 and r.json()["status"] == "cannot write"
-        assert r.json()["error"].startswith("BinderException: Binder Error: table spans_hot has 24 columns"), r.json()
+        assert r.json()["error"].startswith("BinderException: Binder Error: table spans_hot has"), r.json()
         spans._con.execute("ALTER TABLE spans_hot DROP COLUMN extra")
         spans.append([cols(span(1, 1))])
         assert c.get("/healthz").json() == {"status": "ok"}
