@@ -37,7 +37,8 @@ Answer = tuple[int, str]
 
 
 def _pattern(template: str) -> re.Pattern[str]:
-    return re.compile(re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(template)) + r"\Z")
+    """`/product/{id}` → a regex whose group `id` is that segment."""
+    return re.compile(re.escape(template).replace(r"\{id\}", "(?P<id>[^/]+)") + r"\Z")
 
 
 class DemoService:
@@ -76,7 +77,9 @@ class DemoService:
         return f"http://{self.address}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"demo-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name=f"demo-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -95,14 +98,17 @@ class DemoService:
             return 200, body, content_type
         if method == "GET" and path == "/healthz":
             return 200, b'{"status":"ok"}', "application/json"
-        route = next((r for r, pattern in self._routes if r.method == method and pattern.match(path)), None)
-        if route is None:
+        found = next(((r, m) for r, p in self._routes if r.method == method and (m := p.match(path))), None)
+        if found is None:
             return 404, orjson.dumps({"error": f"no route {method} {path}"}), "application/json"
-        status, message = self._traced(route, path, headers)
+        route, match = found
+        item = match.groupdict().get("id") or str(self._rng.randrange(1000))
+        status, message = self._traced(route, path, item, headers)
         body = {"error": message} if status >= 400 else {"ok": True}
         return status, orjson.dumps(body), "application/json"
 
-    def _traced(self, route: Route, path: str, headers: Mapping[str, str]) -> Answer:
+    def _traced(self, route: Route, path: str, item: str, headers: Mapping[str, str]) -> Answer:
+        """`item`: the request's `{id}` (or a random one), passed on to the calls, as a product ID is."""
         started = time.perf_counter()
         attributes = {"http.request.method": route.method, "http.route": route.template, "url.path": path}
         with self.telemetry.tracer.start_as_current_span(
@@ -111,7 +117,7 @@ class DemoService:
             kind=SpanKind.SERVER,
             attributes=attributes,
         ) as span:
-            status, message = self._serve(route)
+            status, message = self._serve(route, item)
             seconds = time.perf_counter() - started
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
@@ -121,7 +127,7 @@ class DemoService:
             self._log(route, path, status, message, seconds)
         return status, message
 
-    def _serve(self, route: Route) -> Answer:
+    def _serve(self, route: Route, item: str) -> Answer:
         mode = self._faults.mode(self.name)
         if mode is FaultMode.slow:
             self._sleep(SLOW_SECONDS * self._rng.uniform(0.9, 1.3))
@@ -135,13 +141,13 @@ class DemoService:
                 return failure.status, failure.message
             roll -= failure.share
         for call in route.calls:
-            status, message = self._call(call)
+            status, message = self._call(call, item)
             if status >= 500:
                 return 502, f"{call.service} answered {status}: {message}"
         return 200, ""
 
-    def _call(self, call: Call) -> Answer:
-        path = call.path.replace("{id}", str(self._rng.randrange(1000)))
+    def _call(self, call: Call, item: str) -> Answer:
+        path = call.path.replace("{id}", item)
         with self.telemetry.tracer.start_as_current_span(
             f"{call.method} {call.path}",
             kind=SpanKind.CLIENT,

@@ -43,8 +43,11 @@ def up(
     include: Annotated[list[str] | None, typer.Option(help="Extra globs of log files to tail.")] = None,
     demo_rate: Annotated[float, typer.Option(min=0.1, max=1000, help="Demo requests per second (frontend).")] = 20.0,
     prometheus_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="Port of the demo's Prometheus on 127.0.0.1 (with --demo).")
-    ] = 9090,
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Port of the demo's Prometheus on 127.0.0.1 (default 9090, or a free one if taken)."
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
 ) -> None:
     """Single node: collectors write straight into DuckDB (no broker), API on :3100."""

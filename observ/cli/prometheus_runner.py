@@ -20,6 +20,7 @@ import yaml
 from observ.cli.datadir import listen
 from observ.cli.refusal import Refused
 
+DEFAULT_PORT = 9090
 SCRAPE_INTERVAL = "5s"
 PERIOD_INTERVAL = "30s"
 """Generated full-period groups run every 5m; a fresh demo would wait that long for its first budget figures."""
@@ -34,6 +35,19 @@ def find_rule_files(cwd: Path) -> list[Path]:
         if files:
             return files
     return []
+
+
+def choose_port(host: str, requested: int | None) -> int:
+    """`requested` when free, else Refused. Without one, 9090 when free, else any free port: on Debian the
+    prometheus package runs its own server on 9090, which the demo leaves alone."""
+    try:
+        listen(host, requested or DEFAULT_PORT).close()
+        return requested or DEFAULT_PORT
+    except Refused as e:
+        if requested is not None:
+            raise Refused(f"Prometheus {e} (pick another with --prometheus-port)") from None
+    with listen(host, 0) as sock:
+        return int(sock.getsockname()[1])
 
 
 def scrape_config(targets: Mapping[str, str], observ: str, rules: Sequence[str]) -> dict[str, object]:
@@ -78,13 +92,6 @@ class PrometheusRunner:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    def check_port(self) -> None:
-        """Refused when the port is taken, before anything else starts."""
-        try:
-            listen(self.host, self.port).close()
-        except Refused as e:
-            raise Refused(f"Prometheus {e} (pick another with --prometheus-port)") from None
 
     def write_config(self, targets: Mapping[str, str], observ: str, rule_files: Sequence[Path]) -> Path:
         rules = self.dir / "rules"

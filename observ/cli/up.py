@@ -26,12 +26,14 @@ from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.cli.datadir import listen, open_stores
-from observ.cli.prometheus_runner import PrometheusRunner, find_rule_files
+from observ.cli.prometheus_runner import DEFAULT_PORT, PrometheusRunner, choose_port, find_rule_files
 from observ.cli.refusal import Refused
 from observ.cli.serve import Server, close_stores, start_otlp, uvicorn_config
 from observ.model import DecodedBatch
 from observ.store.ingest import IngestMetrics
 from observ.store.logstore import AppendResult, LogStore, Prepared
+
+LOOPBACK = "127.0.0.1"
 
 
 class CountedStore:
@@ -78,14 +80,14 @@ def _status(store: LogStore, metrics: Metrics, url: str, started: float) -> Tabl
 class DemoRun:
     """The demo workload and, when the binary is on PATH, its Prometheus; `stop()` ends both."""
 
-    def __init__(self, config: ServeConfig, rate: float, prometheus_port: int, console: Console) -> None:
+    def __init__(self, config: ServeConfig, rate: float, prometheus_port: int | None, console: Console) -> None:
         from collectors.demo.workload import DemoWorkload
 
         self.prometheus: PrometheusRunner | None = None
         binary = shutil.which("prometheus")
         if binary:
-            self.prometheus = PrometheusRunner(binary, prometheus_port, config.data, host="127.0.0.1")
-            self.prometheus.check_port()
+            port = choose_port(LOOPBACK, prometheus_port)
+            self.prometheus = PrometheusRunner(binary, port, config.data, host=LOOPBACK)
         url = f"http://{config.host}:{config.port}"
         tokens = list(config.api.auth.tokens)
         headers = {"authorization": f"Bearer {tokens[0]}"} if tokens else {}
@@ -117,7 +119,8 @@ class DemoRun:
         lines = [f"  demo services (/metrics on each): {targets}"]
         if self.prometheus:
             rules = f"{len(self.rules)} SLO rule files" if self.rules else "no SLO rules (no alerts/generated)"
-            lines.append(f"  Prometheus on {self.prometheus.url} (scrapes every 5s, exemplars on, {rules})")
+            taken = f", {DEFAULT_PORT} is taken" if self.prometheus.port != DEFAULT_PORT else ""
+            lines.append(f"  Prometheus on {self.prometheus.url} (scrapes every 5s, exemplars on, {rules}{taken})")
         lines.append(f"  fault switch: observ demo fault payments --mode error|slow|off --addr {url}")
         return lines
 
@@ -168,9 +171,10 @@ def run_up(
     include: list[str],
     demo_rate: float,
     console: Console,
-    prometheus_port: int = 9090,
+    prometheus_port: int | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM; the data folder and its store are created when missing."""
+    """Run until SIGINT/SIGTERM; the data folder and its store are created when missing. The demo's Prometheus
+    takes `prometheus_port`, or without one 9090 when free, else any free port."""
     if config.kafka is not None:
         raise Refused("`kafka` in --config is for `observ serve`: observ up writes straight into the store")
     data = config.data
