@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from observ.bus import BusConfig
 from observ.correlate.config import CorrelateConfig
@@ -113,6 +113,18 @@ class ApiConfig(BaseModel):
     max_label_values: int = Field(
         10_000, ge=1, description="Label names or values one answer lists at most (sorted; the rest are cut off)."
     )
+
+    @model_validator(mode="after")
+    def _correlation_within_query_limits(self) -> ApiConfig:
+        """Correlation reads lines through the engine, which refuses a larger `limit` than `max_entries`."""
+        lim = self.correlate.limits
+        for name in ("max_lines", "max_time_lines", "error_lines_scanned"):
+            if getattr(lim, name) > self.limits.max_entries:
+                raise ValueError(
+                    f"correlate.limits.{name} ({getattr(lim, name)}) is above limits.max_entries "
+                    f"({self.limits.max_entries}), which every log query is held to"
+                )
+        return self
 
 
 class KafkaIngestConfig(BaseModel):

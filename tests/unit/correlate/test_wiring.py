@@ -64,3 +64,10 @@ def test_create_app_uses_a_given_client_and_none_without_config(store: LogStore)
     given = PrometheusClient(PrometheusConfig(url="http://127.0.0.1:2"))
     assert create_app(store, CollectorRegistry(), lambda: True, prometheus=given).state.prometheus is given
     assert create_app(store, CollectorRegistry(), lambda: True).state.prometheus is None
+
+
+def test_correlation_limits_above_the_engine_entries_limit_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"correlate.limits.max_lines \(3000\) is above limits.max_entries \(2000\)"):
+        ApiConfig.model_validate({"limits": {"max_entries": 2000}, "correlate": {"limits": {"max_lines": 3000}}})
+    with pytest.raises(ValueError, match="error_lines_scanned"):
+        ApiConfig.model_validate({"correlate": {"limits": {"error_lines_scanned": 6000}}})
