@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -11,7 +12,8 @@ from observ.bus import BusConfig, Record, TopicPartition
 from observ.health_server import serve_health
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
 from observ.store.ingest import IngestConfig, Ingester
-from observ.store.logstore import AppendResult, LogStore, Prepared, StoreWriteError
+from observ.store.logstore import LogStore, StoreWriteError
+from observ.traces.store import SpanStore
 
 TOPIC = "observ.logs"
 STREAM = Stream(tenant="acme", service="api")
@@ -25,19 +27,28 @@ def record(offset: int, lines: range, value: bytes | None = None) -> Record:
 
 
 class FakeConsumer:
+    """Partitions of any topic, each read from the position on_assign says (else the committed one, else 0)."""
+
     def __init__(self, records: list[Record]) -> None:
         self.records = records
         self.committed: dict[TopicPartition, int] = {}
-        self.start: dict[TopicPartition, int] = {}
+        self.position: dict[TopicPartition, int] = {}
+        self.topics: list[str] = []
 
     def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:  # type: ignore[no-untyped-def]
-        self.start = on_assign([TopicPartition(TOPIC, 0)]) if on_assign else {}
+        self.topics = topics
+        parts = sorted({TopicPartition(r.topic, r.partition) for r in self.records if r.topic in topics},
+                       key=lambda tp: (tp.topic, tp.partition))  # fmt: skip
+        starts = on_assign(parts) if on_assign and parts else {}
+        self.position = {tp: starts.get(tp, self.committed.get(tp, 0)) for tp in parts}
 
     def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
-        first = self.start.get(TopicPartition(TOPIC, 0), 0)
-        out = [r for r in self.records if r.offset >= first][:max_records]
-        if out:
-            self.start[TopicPartition(TOPIC, 0)] = out[-1].offset + 1
+        out = []
+        for r in self.records:
+            tp = TopicPartition(r.topic, r.partition)
+            if tp in self.position and r.offset >= self.position[tp] and len(out) < max_records:
+                out.append(r)
+                self.position[tp] = r.offset + 1
         return out
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -98,15 +109,19 @@ def test_one_poll_of_batches_whose_timestamps_step_back_stores_them_all(tmp_path
 
 
 class FullDisk:
-    """A store whose first writes fail as DuckDB does on ENOSPC."""
+    """A store (logs or spans) whose first writes fail as DuckDB does on ENOSPC."""
 
-    def __init__(self, store: LogStore, failures: int) -> None:
+    def __init__(self, store: LogStore | SpanStore, failures: int) -> None:
         self.store, self.failures = store, failures
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
 
-    def write(self, prepared: Prepared) -> AppendResult:
+    @property
+    def write_error(self) -> str | None:
+        return "StoreWriteError: No space left on device" if self.failures else None
+
+    def write(self, prepared: Any) -> Any:
         if self.failures:
             self.failures -= 1
             raise StoreWriteError('Failed to commit: Could not write file "x.wal": No space left on device')

@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from observ.bus import BusConfig, Record, TopicPartition
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
-from observ.store.hotcold import StoreWriteError
 from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
 from observ.traces.model import Span, SpanColumns, record_headers
-from observ.traces.store import PreparedSpans, SpanAppendResult, SpanStore
+from observ.traces.store import SpanStore
+from tests.unit.test_ingest import FakeConsumer, FullDisk
 from tests.unit.traces.helpers import span, tid
 
 LOGS, SPANS = "logs-topic", "spans-topic"
@@ -33,38 +33,6 @@ def log_record(offset: int, stream: Stream, entries: list[Entry], source: str = 
     """A log batch record; without a source it is what the ambassador makes of OTLP log records."""
     payload = Batch(stream, source, entries, observed_ts=1).encode()
     return Record(LOGS, 0, offset, stream.id.encode(), payload, [("tenant", stream.tenant.encode()), ("schema", b"1")])
-
-
-class FakeConsumer:
-    """Partitions of any topic, each read from the position on_assign says (else the committed one, else 0)."""
-
-    def __init__(self, records: list[Record]) -> None:
-        self.records = records
-        self.committed: dict[TopicPartition, int] = {}
-        self.position: dict[TopicPartition, int] = {}
-        self.topics: list[str] = []
-
-    def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:  # type: ignore[no-untyped-def]
-        self.topics = topics
-        parts = sorted({TopicPartition(r.topic, r.partition) for r in self.records if r.topic in topics},
-                       key=lambda tp: (tp.topic, tp.partition))  # fmt: skip
-        starts = on_assign(parts) if on_assign and parts else {}
-        self.position = {tp: starts.get(tp, self.committed.get(tp, 0)) for tp in parts}
-
-    def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
-        out = []
-        for r in self.records:
-            tp = TopicPartition(r.topic, r.partition)
-            if tp in self.position and r.offset >= self.position[tp] and len(out) < max_records:
-                out.append(r)
-                self.position[tp] = r.offset + 1
-        return out
-
-    def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.committed.update(offsets)
-
-    def close(self) -> None:
-        pass
 
 
 class Crash(BaseException):
@@ -313,28 +281,8 @@ def test_otlp_log_batches_without_a_source_are_stored_once_across_resends_and_a_
     assert node.spans.count() == 1 and rejected(node.logs) == []
 
 
-class FullSpans:
-    """A spans store whose first writes fail as DuckDB does on ENOSPC."""
-
-    def __init__(self, store: SpanStore, failures: int) -> None:
-        self.store, self.failures = store, failures
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.store, name)
-
-    @property
-    def write_error(self) -> str | None:
-        return "StoreWriteError: No space left on device" if self.failures else None
-
-    def write(self, prepared: PreparedSpans) -> SpanAppendResult:
-        if self.failures:
-            self.failures -= 1
-            raise StoreWriteError("No space left on device")
-        return self.store.write(prepared)
-
-
 def test_a_spans_store_that_cannot_write_is_retried_and_reported_for_health(node: Node) -> None:
-    spans = FullSpans(node.spans, failures=2)
+    spans = FullDisk(node.spans, failures=2)
     ing = node.ingest(FakeConsumer([span_record(0, span(1, 1))]), spans=spans, write_retry_max_ms=20)
     assert spans.failures == 0 and node.spans.count() == 1
     assert metric(node, "observ_ingest_write_errors_total") == 2
