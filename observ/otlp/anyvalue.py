@@ -72,8 +72,17 @@ def to_json(v: AnyValue, limits: OtlpLimits) -> Any:
 def attributes_to_json(kvs: Sequence[KeyValue], limits: OtlpLimits) -> tuple[dict[str, Any], int]:
     """(attributes, how many were dropped): past `max_attributes` the rest are dropped and counted,
     as OTel SDKs do with their attribute limits (the count adds to the record's dropped_attributes_count)."""
-    kept = kvs[: limits.max_attributes]
-    return {kv.key: _convert(kv.value, limits, True, 0) for kv in kept}, len(kvs) - len(kept)
+    n = len(kvs)
+    if n > limits.max_attributes:
+        kvs = kvs[: limits.max_attributes]
+    out: dict[str, Any] = {}
+    for kv in kvs:  # strings first, without a call: most attributes are strings, and spans carry many
+        v = kv.value
+        if v.WhichOneof("value") == "string_value":
+            out[kv.key] = v.string_value
+        else:
+            out[kv.key] = _convert(v, limits, True, 0)
+    return out, n - len(kvs)
 
 
 def from_json(value: Any) -> AnyValue:

@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,37 +50,74 @@ _PLAIN = (
 _JSON = ("attributes", "events", "links")
 
 
-def _rows(batches: Iterable[SpanColumns]) -> tuple[pa.Table | None, int]:
-    """Arrow rows of the spans, each identity kept once (the first copy), and how many copies were dropped."""
-    cols: dict[str, list[object]] = {c: [] for c in SPAN_COLUMNS}
-    seen: set[tuple[str, str, str, int]] = set()
+def identity(tenant: str, trace_id: str, span_id: str, kind: int) -> str:
+    """What makes two spans one (schema.IDENTITY) as one string: the IDs have fixed lengths, so it is unambiguous."""
+    return f"{tenant}/{trace_id}{span_id}{kind}"
+
+
+def _keys(b: SpanColumns) -> list[str]:
+    prefix = b.tenant + "/"
+    return [f"{prefix}{t}{s}{k}" for t, s, k in zip(b.trace_id, b.span_id, b.kind, strict=True)]
+
+
+def _json(values: Sequence[Any]) -> pa.Array:
+    """Each value as JSON text, in one Arrow string column built from one buffer.
+
+    orjson's output goes into one bytearray and only its end offsets are kept: keeping one bytes object per
+    value costs ten times the encoding itself (a fresh allocation each; measured by bench/traces.py)."""
+    buf = bytearray()
+    ends = [0]
+    dumps, end = orjson.dumps, ends.append
+    for v in values:
+        buf += dumps(v)
+        end(len(buf))
+    offsets = pa.py_buffer(np.array(ends, dtype=np.int64))
+    return pa.LargeStringArray.from_buffers(len(values), offsets, pa.py_buffer(buf)).cast(pa.string())
+
+
+def _table(b: SpanColumns) -> pa.Table:
+    """One batch as rows of the hot table (column by column: no per-span Python work beyond the JSON)."""
+    n = len(b)
+    cols: dict[str, pa.Array] = {"tenant": pa.array([b.tenant] * n, pa.string())}
+    for c in _PLAIN:
+        cols[c] = pa.array(getattr(b, c), ARROW_SCHEMA.field(c).type)
+    cols["duration_ns"] = pc.subtract(cols["end_ns"], cols["start_ns"])
+    for c in _JSON:
+        cols[c] = _json(getattr(b, c))
+    resources = _json(b.resources)
+    cols["resource"] = resources.take(pa.array(b.resource, pa.int32()))
+    return pa.Table.from_arrays([cols[c] for c in SPAN_COLUMNS], schema=ARROW_SCHEMA)
+
+
+def _rows(batches: Iterable[SpanColumns]) -> tuple[pa.Table | None, list[str], int]:
+    """Arrow rows of the spans with their identities, each identity kept once (the first copy), and how many
+    copies were dropped."""
+    tables: list[pa.Table] = []
+    keys: list[str] = []
+    seen: set[str] = set()
     duplicates = 0
     for b in batches:
-        keep = []
-        for i, key in enumerate(zip(b.trace_id, b.span_id, b.kind, strict=True)):
-            k = (b.tenant, *key)
-            if k not in seen:
-                seen.add(k)
-                keep.append(i)
-        duplicates += len(b) - len(keep)
-        if not keep:
+        batch_keys = _keys(b)
+        fresh = set(batch_keys)
+        if len(fresh) == len(batch_keys) and seen.isdisjoint(fresh):
+            seen |= fresh
+            keep = None
+        else:
+            keep = []
+            for i, k in enumerate(batch_keys):
+                if k not in seen:
+                    seen.add(k)
+                    keep.append(i)
+            duplicates += len(batch_keys) - len(keep)
+            batch_keys = [batch_keys[i] for i in keep]
+        if not batch_keys:
             continue
-        every = len(keep) == len(b)
-
-        def pick(values: list, every: bool = every, keep: list[int] = keep) -> list:
-            return values if every else [values[i] for i in keep]
-
-        cols["tenant"].extend([b.tenant] * len(keep))
-        for c in _PLAIN:
-            cols[c].extend(pick(getattr(b, c)))
-        cols["duration_ns"].extend(e - s for s, e in zip(pick(b.start_ns), pick(b.end_ns), strict=True))
-        for c in _JSON:
-            cols[c].extend(orjson.dumps(v).decode() for v in pick(getattr(b, c)))
-        resources = [orjson.dumps(r).decode() for r in b.resources]
-        cols["resource"].extend(resources[r] for r in pick(b.resource))
-    if not cols["tenant"]:
-        return None, duplicates
-    return pa.Table.from_pydict(cols, schema=ARROW_SCHEMA), duplicates
+        table = _table(b)
+        tables.append(table if keep is None else table.take(pa.array(keep, pa.int64())))
+        keys.extend(batch_keys)
+    if not tables:
+        return None, [], duplicates
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), keys, duplicates
 
 
 def _per_service(rows: pa.Table) -> dict[tuple[str, str], int]:
@@ -104,6 +143,8 @@ class PreparedSpans:
     appends may be written in any order, and a failed one simply written again."""
 
     rows: pa.Table | None
+    keys: list[str]
+    """The identity of each row (`identity`), in row order."""
     offsets: dict[tuple[str, int], int]
     rejected: list[tuple[str, int, int, str, bytes]]
     duplicates: int
@@ -127,8 +168,11 @@ class SpanStore(HotColdStore[SpanCompaction]):
         # the view names absolute paths: redefine it in case the data directory moved
         segfiles.define_cold_view(self._con, [s.path for s in self._segments], SELECT, view=COLD, hot=HOT)
         define_spans_view(self._con)
-        row = self._con.execute(f"SELECT count(*) FROM {HOT}").fetchone()
-        self._hot_rows = int(row[0]) if row else 0
+        self._hot_keys = {
+            identity(*row) for row in self._con.execute(f"SELECT {', '.join(IDENTITY)} FROM {HOT}").fetchall()
+        }
+        """Identities of the hot spans, for the dedup of appends (the hot table holds each once)."""
+        self._hot_rows = len(self._hot_keys)
 
     @property
     def segments(self) -> tuple[SpanSegment, ...]:
@@ -159,8 +203,8 @@ class SpanStore(HotColdStore[SpanCompaction]):
         rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
     ) -> PreparedSpans:
         """The Python half of an append: Arrow columns, copies within the append dropped. No database access."""
-        rows, duplicates = _rows(batches)
-        return PreparedSpans(rows, dict(offsets or {}), list(rejected), duplicates)
+        rows, keys, duplicates = _rows(batches)
+        return PreparedSpans(rows, keys, dict(offsets or {}), list(rejected), duplicates)
 
     def write(self, prepared: PreparedSpans) -> SpanAppendResult:
         """The database half: spans not stored yet, offsets and rejects in one transaction.
@@ -172,37 +216,59 @@ class SpanStore(HotColdStore[SpanCompaction]):
         now = time.time_ns()
         with self._lock:
             with self._transaction() as con:
-                rows, stored = self._unstored(p.rows)
-                if rows is not None and rows.num_rows:
+                rows, keys, stored = self._unstored(p.rows, p.keys)
+                if rows is not None:
                     con.register("_incoming_spans", rows)
                     con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
                     con.unregister("_incoming_spans")
                 self._write_positions(p.offsets, p.rejected, now)
+            self._hot_keys.update(keys)
             inserted = 0 if rows is None else rows.num_rows
             self._hot_rows += inserted
         return SpanAppendResult(inserted, p.duplicates + stored, {} if rows is None else _per_service(rows))
 
-    def _unstored(self, rows: pa.Table | None) -> tuple[pa.Table | None, int]:
-        """`rows` minus spans whose identity is stored already (hot, or in a segment its trace filter admits)."""
+    def _unstored(self, rows: pa.Table | None, keys: list[str]) -> tuple[pa.Table | None, list[str], int]:
+        """`rows` (and their keys) minus spans whose identity is stored already, and how many those were.
+
+        Hot identities are kept in memory (`_hot_keys`, as many as hot rows); segments are asked only when the
+        trace filter of one admits a trace of the rows, i.e. for traces whose earlier spans were compacted."""
         if rows is None:
-            return None, 0
-        con = self._con
-        con.register("_new_spans", rows.append_column("_i", pa.array(range(rows.num_rows), pa.int64())))
-        same = " AND ".join(f"s.{c} = n.{c}" for c in IDENTITY)
-        stored: set[int] = set()
-        for tenant in pc.unique(rows["tenant"]).to_pylist():
-            ids = pc.unique(rows.filter(pc.equal(rows["tenant"], tenant))["trace_id"]).to_pylist()
-            r = self.relation(rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset(ids)))
-            found = con.execute(
-                f"SELECT n._i FROM _new_spans n WHERE n.tenant = ? "
-                f"AND EXISTS (SELECT 1 FROM {r.sql} AS s WHERE {same})",
-                [tenant, *r.params],
-            ).fetchall()
-            stored.update(i for (i,) in found)
-        con.unregister("_new_spans")
+            return None, [], 0
+        hot = self._hot_keys
+        stored = {i for i, k in enumerate(keys) if k in hot}
+        stored |= self._in_segments(rows)
         if not stored:
-            return rows, 0
-        return rows.filter(pa.array([i not in stored for i in range(rows.num_rows)])), len(stored)
+            return rows, keys, 0
+        keep = [i for i in range(len(keys)) if i not in stored]
+        if not keep:
+            return None, [], len(stored)
+        return rows.take(pa.array(keep, pa.int64())), [keys[i] for i in keep], len(stored)
+
+    def _in_segments(self, rows: pa.Table) -> set[int]:
+        """Row numbers of `rows` whose identity a segment holds."""
+        found: set[int] = set()
+        if not self._segments:
+            return found
+        same = " AND ".join(f"s.{c} = n.{c}" for c in IDENTITY)
+        con = self._con
+        tenants = pc.unique(rows["tenant"]).to_pylist()
+        for tenant in tenants:
+            mine = rows if len(tenants) == 1 else rows.filter(pc.equal(rows["tenant"], tenant))
+            hints = rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset(pc.unique(mine["trace_id"]).to_pylist()))
+            paths = [seg.path for seg in self._segments if rel.in_bounds(seg, hints)]
+            if not paths:
+                continue
+            con.register("_new_spans", rows.append_column("_i", pa.array(range(rows.num_rows), pa.int64())))
+            try:
+                hits = con.execute(
+                    f"SELECT n._i FROM _new_spans n WHERE n.tenant = ? AND EXISTS (SELECT 1 FROM {COLD} AS s "
+                    f"WHERE list_contains(?::VARCHAR[], s.filename) AND {same})",
+                    [tenant, paths],
+                ).fetchall()
+            finally:
+                con.unregister("_new_spans")
+            found.update(i for (i,) in hits)
+        return found
 
     # --- compaction ------------------------------------------------------------------------------------------
 
@@ -217,6 +283,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
             self._segments = (*self._segments, *result.segments)
             self._next_segment += len(result.segments)
             self._hot_rows = 0
+            self._hot_keys = set()
             self._retry_at = 0
         return result
 
