@@ -30,8 +30,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observ.bus import BusConfig, Consumer, Record, make_consumer
 from observ.model import Batch
+from observ.store.logstore import LogStore
 from observ.traces.model import SpanColumns
-from tests.integration.harness import Proc, free_port, wait_for
+from observ.traces.store import SpanStore
+from tests.integration.harness import Proc, free_port, ingester, wait_for
 
 TENANT = "acme"
 
@@ -43,6 +45,7 @@ class Ambassador:
         self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
         self.logs_topic, self.spans_topic = logs_topic, spans_topic
         settings = {"http_port": self.http_port, "grpc_port": self.grpc_port, "spans_topic": spans_topic, **otlp}
+        tmp.mkdir(parents=True, exist_ok=True)
         config = tmp / "adapter.yaml"
         config.write_text(yaml.safe_dump({"otlp": settings, "tenant": "team-a"}))
         args = [sys.executable, "-m", "collectors.log_adapter", "--otlp", "--config", str(config), "--bootstrap",
@@ -260,3 +263,40 @@ def test_bad_input_is_a_clear_4xx_and_the_good_spans_of_a_request_still_ship(
         ["kept", "kept too"], [trace, trace], ["00000000000000a1", "00000000000000a4"]
     )  # fmt: skip
     assert (batch.start_ns, batch.end_ns, batch.kind) == ([0, 5], [0, 9], [2, 0])
+
+
+def test_sidecar_to_kafka_to_the_ingester_the_traces_and_their_logs_land_in_the_stores(
+    tmp_path: Path, kafka_bootstrap: str, topics: tuple[str, str]
+) -> None:
+    logs_topic, spans_topic = topics
+    amb = Ambassador(tmp_path / "sidecar", kafka_bootstrap, logs_topic, spans_topic)
+    data = tmp_path / "data"
+    data.mkdir()
+    ing = ingester(data, kafka_bootstrap, logs_topic, "--spans-topic", spans_topic)
+    ing.start()
+    try:
+
+        def grpc_logs() -> GrpcLogExporter:
+            return GrpcLogExporter(endpoint=f"127.0.0.1:{amb.grpc_port}", insecure=True,
+                                   headers={"x-scope-orgid": TENANT}, timeout=10)  # fmt: skip
+
+        trace_id = checkout(amb.http_spans(), grpc_logs(), "e2e")
+        checkout(amb.http_spans(), grpc_logs(), "e2e")  # a second trace, same service
+        wait_for(lambda: ing.metrics().get("observ_ingested_spans_total", 0) >= 4, 90, "the spans in the store")
+        wait_for(lambda: ing.metrics().get("observ_ingested_lines_total", 0) >= 2, 90, "the log lines in the store")
+    finally:
+        assert amb.proc.stop() == 0, amb.proc.tail()
+        assert ing.stop() == 0, ing.tail()
+    spans = SpanStore(data / "spans.duckdb")
+    try:
+        assert sorted(s.name for s in spans.trace(TENANT, trace_id)) == ["POST /checkout", "charge"]
+        assert spans.count() == 4
+    finally:
+        spans.close()
+    logs = LogStore(data / "observ.duckdb")
+    try:
+        rows = logs.recent("e2e", 10, TENANT)
+        assert sorted(r["line"] for r in rows) == ["card declined in e2e"] * 2
+        assert trace_id in {r["trace_id"] for r in rows}
+    finally:
+        logs.close()
