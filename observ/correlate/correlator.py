@@ -26,6 +26,8 @@ from observ.traces.store import SpanStore
 
 NS = 1_000_000_000
 MAX_SERVICE_NAME = 1024
+MAX_TIME_WINDOWS = 16
+"""Separate time windows (merged spans) queried per service for lines matched by time; more are read as one."""
 LINES_AT_ONE_TIME = 100
 """Lines of one selector at one timestamp considered when a log line is looked up."""
 NO_PROMETHEUS = "prometheus is not configured (set api.prometheus.url, or observ serve --prometheus-url)"
@@ -134,12 +136,15 @@ class Correlator:
                 by_service.setdefault(s.service, []).append(s)
         out: list[LogLine] = []
         for service, own in list(by_service.items())[: lim.max_services]:
+            windows = _merged([(s.start_ns, s.end_ns + 1) for s in own])
+            if len(windows) > MAX_TIME_WINDOWS:  # one query over them all; lines in the gaps are dropped below
+                windows = [(windows[0][0], windows[-1][1])]
             found: list[Line] = []
-            for lo, hi in _merged([(s.start_ns, s.end_ns + 1) for s in own]):
+            for lo, hi in windows:
                 found += self.logs.untraced(tenant, service, lo, hi, lim.max_time_lines - len(found))
                 if len(found) >= lim.max_time_lines:
                     break
-            out += [_log_line(x, "time", _containing(own, x.ts)) for x in found]
+            out += [_log_line(x, "time", span) for x in found if (span := _containing(own, x.ts))]
         return out
 
     def _metrics(self, services: list[str], at: float, missing: list[Missing]) -> Metrics | None:

@@ -120,6 +120,24 @@ def test_trace_spans_tree_logs_by_id_and_by_time(stores: tuple[LogStore, SpanSto
     assert got.metrics is None and got.missing == [Missing(part="metrics", reason=NO_PROMETHEUS)]
 
 
+def test_many_separate_spans_are_read_in_one_window_without_the_gaps(stores: tuple[LogStore, SpanStore]) -> None:
+    logs, spans = stores
+    many = "00000000000000000000000000000bad"
+    root = span("f", "", "batch", 0, 1000, trace=many)
+    steps = [span("0", "f", "queue", 20 * i, 20 * i + 10, trace=many) for i in range(1, 21)]
+    for i, step in enumerate(steps, 1):
+        step.span_id = f"{i:016x}"
+    spans.append([SpanColumns.from_spans([root, *steps])])
+    logs.append([
+        lines("batch", [(1, "info", many, "batch started")]),
+        lines("queue", [(20 * i + 5, "info", "", f"in {i}") for i in range(1, 21)]
+              + [(20 * i + 15, "info", "", f"gap {i}") for i in range(1, 21)]),
+    ])  # fmt: skip
+    got = make(stores).trace("t1", many)
+    timed = [(x.line, x.span_id) for x in got.logs if x.match == "time"]
+    assert timed == [(f"in {i}", f"{i:016x}") for i in range(1, 21)]
+
+
 def test_prometheus_down_the_answer_still_has_spans_and_logs(stores: tuple[LogStore, SpanStore]) -> None:
     seen: list[httpx.Request] = []
     got = make(stores, prometheus(refused, seen)).trace("t1", TRACE)
