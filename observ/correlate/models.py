@@ -74,9 +74,45 @@ class Metrics(_Answer):
     services: list[ServiceMetrics]
 
 
+TRACE_EXAMPLE = {
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "start_ns": "1764711000000000000",
+    "end_ns": "1764711000120000000",
+    "duration_ms": 120.0,
+    "services": ["checkout", "payments"],
+    "span_count": 2,
+    "spans": [
+        {"span_id": "00f067aa0ba902b7", "parent_span_id": "", "children": ["b7ad6b7169203331"], "depth": 0,
+         "orphan": False, "service": "checkout", "name": "POST /api/orders", "kind": "server", "status": "unset",
+         "status_message": "", "start_ns": "1764711000000000000", "end_ns": "1764711000120000000",
+         "duration_ms": 120.0, "attributes": {"http.route": "/api/orders"}},
+        {"span_id": "b7ad6b7169203331", "parent_span_id": "00f067aa0ba902b7", "children": [], "depth": 1,
+         "orphan": False, "service": "payments", "name": "charge", "kind": "client", "status": "error",
+         "status_message": "card declined", "start_ns": "1764711000010000000", "end_ns": "1764711000100000000",
+         "duration_ms": 90.0, "attributes": {}},
+    ],
+    "logs": [
+        {"ts": "1764711000090000000", "service": "payments", "level": "error",
+         "labels": {"service": "payments", "level": "error", "pod": "payments-0"},
+         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "b7ad6b7169203331",
+         "line": '{"msg":"card declined by issuer 17"}', "match": "trace_id"},
+    ],
+    "logs_truncated": False,
+    "metrics": {"at": 1764711150.12, "range_s": 300, "services": [
+        {"service": "checkout", "request_rate": 4.2, "error_ratio": 0.01, "latency_p50_s": 0.08,
+         "latency_p95_s": 0.21, "latency_p99_s": 0.4},
+        {"service": "payments", "request_rate": 3.9, "error_ratio": 0.12, "latency_p50_s": 0.05,
+         "latency_p95_s": 0.3, "latency_p99_s": 0.9},
+    ]},
+    "missing": [],
+}  # fmt: skip
+
+
 class TraceCorrelation(_Answer):
     """A trace with its spans, its log lines and the RED metrics of its services. Parts that could not be had
     are listed in `missing` with the reason; the rest is still answered."""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [TRACE_EXAMPLE]})
 
     trace_id: str = Field(examples=["4bf92f3577b34da6a3ce929d0e0e4736"])
     start_ns: Nanos | None = Field(description="Earliest span start; None when no span is stored.")
@@ -125,7 +161,30 @@ class TraceRef(_Answer):
     error: bool = Field(description="Some span of the service in this trace has status error.")
 
 
+SERVICE_EXAMPLE = {
+    "service": "payments",
+    "start_ns": "1764707400000000000",
+    "end_ns": "1764711000000000000",
+    "levels": {"info": 8120, "warn": 31, "error": 9},
+    "top_errors": [{"template": "card declined by issuer <*>", "count": 7,
+                    "example": '{"msg":"card declined by issuer 17"}', "last_ns": "1764711000090000000",
+                    "trace_ids": ["4bf92f3577b34da6a3ce929d0e0e4736"]}],
+    "errors_scanned": 9,
+    "exemplars": [{"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "reason": "error", "value": 1.0,
+                   "timestamp": 1764711000.1, "series": {"service": "payments", "route": "/pay", "code": "500"}}],
+    "slowest_traces": [{"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "53995c3f42cd8ad8",
+                        "name": "refund", "start_ns": "1764709000000000000", "duration_ms": 2100.0, "error": False}],
+    "failing_traces": [{"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "b7ad6b7169203331",
+                        "name": "charge", "start_ns": "1764711000010000000", "duration_ms": 90.0, "error": True}],
+    "missing": [],
+}  # fmt: skip
+
+
 class ServiceCorrelation(_Answer):
+    """A service in a window: its logs by level, top error messages, exemplar and slowest/failing traces."""
+
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [SERVICE_EXAMPLE]})
+
     service: str = Field(examples=["checkout"])
     start_ns: Nanos
     end_ns: Nanos
