@@ -7,11 +7,13 @@ import gzip
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import httpx
 import orjson
 import pytest
+import typer
 from google.rpc.error_details_pb2 import BadRequest, RetryInfo
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -23,7 +25,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
+from typer.testing import CliRunner, Result
 
+from collectors.log_adapter import main
+from collectors.log_adapter.cli import ship
 from collectors.log_adapter.config import AdapterConfig
 from collectors.log_adapter.sources.otlp import StartError
 from collectors.log_adapter.sources.otlp.config import OtlpSourceConfig
@@ -426,3 +431,40 @@ def test_grpc_messages_above_the_limit_are_resource_exhausted(sidecar: Sidecar) 
     with pytest.raises(grpc.RpcError) as e:
         sidecar.grpc_export("trace.v1.TraceService", body)
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+
+
+# --- observ ship --otlp --------------------------------------------------------------------------------------
+
+
+def ship_cli(*args: str) -> Result:
+    app = typer.Typer()
+    app.command()(ship)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_ship_otlp_needs_no_paths_and_a_config_file_sets_the_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[AdapterConfig] = []
+    monkeypatch.setattr(main, "run", ran.append)
+    config = tmp_path / "adapter.yaml"
+    config.write_text("otlp:\n  http_port: 14318\n  grpc_port: 0\n")
+    assert ship_cli("--otlp", "--config", str(config)).exit_code == 0
+    assert ship_cli("--otlp").exit_code == 0
+    assert [(c.otlp.enabled, c.otlp.http_port, c.otlp.grpc_port) for c in ran] == [(True, 14318, 0), (True, 4318, 4317)]
+    refused = ship_cli()
+    assert refused.exit_code == 2 and "or --otlp" in refused.output
+
+
+def test_ship_otlp_on_a_taken_port_exits_1_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "adapter.yaml"
+        config.write_text(f"otlp:\n  http_port: {port}\n  grpc_port: 0\nhttp_port: 0\nstatus_interval_ms: 0\n")
+        result = ship_cli("--otlp", "--config", str(config))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"observ ship: cannot listen on 127.0.0.1:{port} for OTLP/HTTP: Address already in use"
+    ]

@@ -72,24 +72,24 @@ class Ambassador:
         raw = decoded_body(data, content_encoding, self.config.max_body_bytes)
         tenant = self.tenant(tenant)
         limits = self.config.limits
+        metadata = 0
         if signal == "spans":
             spans = decode_traces(raw, content_type, tenant, limits)
             decoded, rejected, message = len(spans.spans), spans.rejected, spans.error_message
-            topic = self.config.spans_topic
-            records = span_records(spans.spans, topic, self.record_max_items, self.record_max_bytes)
+            records = span_records(spans.spans, self.config.spans_topic, self.record_max_items, self.record_max_bytes)
         else:
             now = self.now_ns()
             logs = decode_logs(raw, content_type, tenant, now, limits)
             decoded, rejected, message = len(logs.records), logs.rejected, logs.error_message
             records = log_records(logs.records, self.logs_topic, now, self.record_max_items, self.record_max_bytes)
-            self.metrics.dropped_metadata.inc(sum(len(r.metadata) for r in logs.records))
+            metadata = sum(len(r.metadata) for r in logs.records)
         try:
             delivery = self.shipper.ship(records, signal)
         except Unavailable:
             self.metrics.rejected.labels(signal, "unavailable").inc(decoded)
             raise
         message = "; ".join(m for m in (message, *delivery.errors) if m)
-        Accepted(signal, transport, decoded, rejected, delivery.rejected, message).emit(self.metrics)
+        Accepted(signal, transport, decoded, rejected, delivery.rejected, message, metadata).emit(self.metrics)
         rejected += delivery.rejected
         if signal == "spans":
             return traces_response(rejected, message, fmt)

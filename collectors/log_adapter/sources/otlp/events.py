@@ -70,9 +70,13 @@ class Accepted:
     rejected: int
     kafka_rejected: int
     error_message: str
+    dropped_metadata: int = 0
+    """Metadata pairs of the shipped log records, which log batches cannot carry yet."""
 
     def emit(self, m: AmbassadorMetrics) -> None:
         m.received.labels(self.signal, self.transport).inc(self.received)
+        if self.dropped_metadata:
+            m.dropped_metadata.inc(self.dropped_metadata)
         if self.rejected:
             m.rejected.labels(self.signal, "invalid").inc(self.rejected)
         if self.kafka_rejected:

@@ -113,5 +113,5 @@ def serve_http(ambassador: Ambassador) -> ThreadingHTTPServer:
         (config.host, config.http_port), _handler(ambassador, threading.BoundedSemaphore(config.workers))
     )
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="otlp-http", daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.1,), name="otlp-http", daemon=True).start()
     return server

@@ -78,10 +78,6 @@ class Shipper:
         while not self._stopped.is_set():
             self.producer.poll(0.1)
 
-    @property
-    def inflight_bytes(self) -> int:
-        return self._inflight
-
     def _release(self, size: int) -> None:
         with self._lock:
             self._inflight -= size
