@@ -197,15 +197,17 @@ def run_in_thread(ing: Ingester) -> tuple[threading.Thread, list[BaseException]]
     return t, died
 
 
-@pytest.mark.parametrize("when", ["before write", "after write"])
+@pytest.mark.parametrize(("when", "backend"), [("before write", "confluent"), ("after write", "kafka-python")])
 def test_a_crash_either_side_of_the_span_write_stores_every_span_once(
-    tmp_path: Path, kafka_bootstrap: str, kafka_topic: Callable[..., str], when: str
+    tmp_path: Path, kafka_bootstrap: str, kafka_topic: Callable[..., str], when: str, backend: str
 ) -> None:
-    """`before write`: prepared, never written. `after write`: in DuckDB, but Kafka's group offset never moved."""
+    """`before write`: prepared, never written. `after write`: in DuckDB, but Kafka's group offset never moved.
+    Each with one of the two bus backends."""
     logs_topic, spans_topic = kafka_topic(partitions=1), kafka_topic(partitions=2)
     traces = [trace(n) for n in range(60)]
     produce(kafka_bootstrap, spans_topic, [span_message(t) for t in traces[:30]])
-    config = IngestConfig(bus=BusConfig(bootstrap=kafka_bootstrap), topic=logs_topic, spans_topic=spans_topic,
+    bus = BusConfig.model_validate({"bootstrap": kafka_bootstrap, "backend": backend})
+    config = IngestConfig(bus=bus, topic=logs_topic, spans_topic=spans_topic,
                           group_id=f"g-{spans_topic}", max_poll_records=2, max_batch_rows=5)  # fmt: skip
     logs, spans = LogStore(tmp_path / "observ.duckdb"), SpanStore(tmp_path / "spans.duckdb")
     crashing = Crashing(spans, when)
