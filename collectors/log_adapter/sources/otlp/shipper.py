@@ -84,13 +84,16 @@ class Shipper:
             self.metrics.inflight_bytes.set(self._inflight)
 
     def ship(self, records: Sequence[OutRecord], signal: Signal) -> Delivery:
-        """Returns once Kafka acknowledged or refused every record; raises Unavailable (retryable) otherwise."""
+        """Returns once Kafka acknowledged or refused every record; raises Unavailable (retryable) otherwise.
+
+        A request larger than `max_inflight_bytes` on its own is taken when nothing else is in flight (it is
+        already in memory, decoded; refusing it would only make the client retry it forever)."""
         if not records:
             return Delivery(0)
         sizes = [r.size for r in records]
         total = sum(sizes)
         with self._lock:
-            if self._inflight + total > self.max_inflight_bytes:
+            if self._inflight and self._inflight + total > self.max_inflight_bytes:
                 raise Unavailable(
                     "buffer_full",
                     f"{self._inflight} bytes wait for Kafka's acknowledgement; this request's {total} would pass "
@@ -107,7 +110,7 @@ class Shipper:
                 raise Unavailable("buffer_full", "the Kafka producer's queue is full (is the broker down?)") from None
             except BusError as e:
                 self._release(size)
-                self._refused(delivery, r, str(e))
+                self._refused(delivery, r, signal, str(e))
                 delivery.settle()
         if not delivery.done.wait(self.ack_timeout_s):
             raise Unavailable(
@@ -117,9 +120,10 @@ class Shipper:
             raise Unavailable("not_acknowledged", f"Kafka delivery failed: {delivery.retryable}")
         return delivery
 
-    def _refused(self, delivery: Delivery, record: OutRecord, error: str) -> None:
+    def _refused(self, delivery: Delivery, record: OutRecord, signal: Signal, error: str) -> None:
         delivery.rejected += record.count
-        delivery.errors.append(f"a Kafka record of {record.count} ({len(record.value)} bytes) was refused: {error}")
+        what = f"{record.count} {signal.replace('_', ' ')} ({len(record.value)} bytes)"
+        delivery.errors.append(f"Kafka refused the record of {what}: {error}")
 
     def _on_delivery(self, delivery: Delivery, record: OutRecord, size: int, signal: Signal) -> OnDelivery:
         def report(r: DeliveryReport) -> None:
@@ -128,7 +132,7 @@ class Shipper:
                 delivery.shipped += record.count
                 self.metrics.shipped.labels(signal).inc(record.count)
             elif permanent(r.error):
-                self._refused(delivery, record, r.error)
+                self._refused(delivery, record, signal, r.error)
             else:
                 delivery.retryable = delivery.retryable or r.error
             delivery.settle()
