@@ -112,9 +112,12 @@ def decode_log_record(rec: Record) -> DecodedBatch:
     tenant = _tenant_header(rec, model.SCHEMA_VERSION)
     try:
         batch = Batch.decode(rec.value)
-    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as e:
-        # Batch.decode trusts the JSON's shape: whatever it trips over is this record's fault
-        raise RecordError(type(e).__name__, str(e) or f"{type(e).__name__} in the batch's stream") from e
+    except KeyError as e:
+        raise RecordError("KeyError", f"not an observ v1 log batch: no {e} field") from e
+    except (AttributeError, AssertionError) as e:  # Batch.decode trusts the stream's shape
+        raise RecordError(type(e).__name__, "the batch's stream (or its labels) is not a JSON object") from e
+    except (ValueError, TypeError) as e:
+        raise RecordError(type(e).__name__, str(e)) from e
     for name, kind in (("ts", int), ("end", int), ("level", str), ("trace_id", str), ("span_id", str), ("line", str)):
         values = getattr(batch, name)
         bad = next((i for i, v in enumerate(values) if type(v) is not kind), None)
