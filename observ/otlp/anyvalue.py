@@ -76,12 +76,9 @@ def attributes_to_json(kvs: Sequence[KeyValue], limits: OtlpLimits) -> tuple[dic
     if n > limits.max_attributes:
         kvs = kvs[: limits.max_attributes]
     out: dict[str, Any] = {}
-    for kv in kvs:  # strings first, without a call: most attributes are strings, and spans carry many
+    for kv in kvs:  # a non-empty string is taken without a call: most attributes are strings, spans carry many
         v = kv.value
-        if v.WhichOneof("value") == "string_value":
-            out[kv.key] = v.string_value
-        else:
-            out[kv.key] = _convert(v, limits, True, 0)
+        out[kv.key] = v.string_value or _convert(v, limits, True, 0)
     return out, n - len(kvs)
 
 

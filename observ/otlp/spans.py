@@ -16,13 +16,14 @@ from observ.otlp import ids
 from observ.otlp.anyvalue import ValueLimitError, attributes_to_json
 from observ.otlp.limits import OtlpLimits
 from observ.otlp.rejections import Rejections
-from observ.traces.model import COLUMNS, INT64_MAX, UNKNOWN_SERVICE, Event, Link, SpanColumns
+from observ.traces.model import INT64_MAX, UNKNOWN_SERVICE, Event, Link, SpanColumns
 
 _U32_MAX = 2**32 - 1
 
 
 def _dropped(declared: int, more: int) -> int:
-    return min(declared + more, _U32_MAX)
+    """`declared` (a uint32 on the wire) plus what observ's limits dropped (`more` <= 0: none)."""
+    return min(declared + more, _U32_MAX) if more > 0 else declared
 
 
 def service_name(resource: dict[str, object]) -> str:
@@ -85,8 +86,8 @@ def _row(sp: PbSpan, limits: OtlpLimits) -> tuple[Any, ...]:
         trace, span, parent, sp.trace_state, sp.name, sp.kind, start, end, status.code, status.message, attributes,
         _events(sp, limits) if n_events else [], _links(sp, limits) if n_links else [], sp.flags,
         _dropped(sp.dropped_attributes_count, dropped),
-        _dropped(sp.dropped_events_count, max(0, n_events - limits.max_events)),
-        _dropped(sp.dropped_links_count, max(0, n_links - limits.max_links)),
+        _dropped(sp.dropped_events_count, n_events - limits.max_events) if n_events else sp.dropped_events_count,
+        _dropped(sp.dropped_links_count, n_links - limits.max_links) if n_links else sp.dropped_links_count,
     )  # fmt: skip
 
 
@@ -104,9 +105,8 @@ def columns_from_request(
 ) -> SpanColumns:
     """The spans worth keeping, as columns (maybe none); each one that is not is counted in `rejections` with
     its reason."""
-    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    span_cols = [cols[name].append for name in _SPAN_FIELDS]
-    shared_cols = [cols[name].extend for name in _SHARED_FIELDS]
+    rows: list[tuple[Any, ...]] = []
+    shared: dict[str, list[Any]] = {name: [] for name in _SHARED_FIELDS}
     resources: list[dict[str, Any]] = []
     skip = rejections.placeholders
     for i, rs in enumerate(req.resource_spans):
@@ -128,23 +128,22 @@ def columns_from_request(
             swhere = f"{where}.scopeSpans[{j}]"
             if swhere in skip:
                 continue
-            kept = 0
+            before = len(rows)
             for k, sp in enumerate(ss.spans):
                 if skip and f"{swhere}.spans[{k}]" in skip:
                     continue
                 try:
-                    row = _row(sp, limits)
+                    rows.append(_row(sp, limits))
                 except (ids.RecordError, ValueLimitError) as e:
                     rejections.add(f"{swhere}.spans[{k}]", str(e))
-                    continue
-                for append, value in zip(span_cols, row, strict=True):
-                    append(value)
-                kept += 1
+            kept = len(rows) - before
             if kept:
                 if index < 0:
                     index = len(resources)
                     resources.append(resource)
                 scope = ss.scope
-                for extend, value in zip(shared_cols, (index, service, scope.name, scope.version), strict=True):
-                    extend([value] * kept)
-    return SpanColumns.model_construct(v=1, tenant=tenant, resources=resources, **cols)
+                for name, value in zip(_SHARED_FIELDS, (index, service, scope.name, scope.version), strict=True):
+                    shared[name].extend([value] * kept)
+    columns = zip(*rows, strict=True) if rows else ([] for _ in _SPAN_FIELDS)
+    per_span = {name: list(values) for name, values in zip(_SPAN_FIELDS, columns, strict=True)}
+    return SpanColumns.model_construct(v=1, tenant=tenant, resources=resources, **shared, **per_span)

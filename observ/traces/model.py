@@ -121,7 +121,7 @@ class SpanColumns(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> SpanColumns:
         n = len(self.trace_id)
-        for name in COLUMNS:
+        for name in _COLUMNS:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"column {name!r} has {len(getattr(self, name))} values, expected {n}")
         for i, r in enumerate(self.resource):
@@ -153,11 +153,11 @@ class SpanColumns(BaseModel):
                 i = index[id(s.resource)] = len(resources)
                 resources.append(s.resource)
             resource.append(i)
-        cols: dict[str, Any] = {name: [getattr(s, name) for s in spans] for name in COLUMNS if name != "resource"}
+        cols: dict[str, Any] = {name: [getattr(s, name) for s in spans] for name in _COLUMNS if name != "resource"}
         return cls.model_construct(v=1, tenant=tenant, resources=resources, resource=resource, **cols)
 
     def spans(self) -> list[Span]:
-        names = [n for n in COLUMNS if n != "resource"]
+        names = [n for n in _COLUMNS if n != "resource"]
         rows = zip(*(getattr(self, n) for n in names), strict=True)
         out = []
         for r, row in zip(self.resource, rows, strict=True):
@@ -168,7 +168,7 @@ class SpanColumns(BaseModel):
     def encode(self) -> bytes:
         """Columnar JSON: cheap to build here, cheap to turn into Arrow columns in the ingester."""
         return orjson.dumps(
-            {"v": 1, "tenant": self.tenant, "resources": self.resources, **{n: getattr(self, n) for n in COLUMNS}}
+            {"v": 1, "tenant": self.tenant, "resources": self.resources, **{n: getattr(self, n) for n in _COLUMNS}}
         )
 
     @classmethod
@@ -177,12 +177,11 @@ class SpanColumns(BaseModel):
         return cls.model_validate_json(payload)
 
 
-COLUMNS = (
+_COLUMNS = (
     "resource", "trace_id", "span_id", "parent_span_id", "trace_state", "service", "name", "kind", "start_ns",
     "end_ns", "status_code", "status_message", "attributes", "events", "links", "scope_name", "scope_version",
     "flags", "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
 )  # fmt: skip
-"""The per-span columns of a SpanColumns (one value per span each), in wire order."""
 
 
 def record_headers(tenant: str) -> list[tuple[str, bytes]]:
