@@ -10,8 +10,10 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from collectors.log_adapter.sources.otlp.records import log_records, span_records
 from observ.bus import BusConfig, Record, TopicPartition
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
+from observ.otlp.logs import OtlpLogRecord
 from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
 from observ.traces.model import Span, SpanColumns, record_headers
@@ -314,3 +316,21 @@ def test_the_schema_header_of_log_records_is_still_checked(node: Node) -> None:
         f"schema: unsupported schema version b'9' (this ingester reads {SCHEMA_VERSION!r})"
     ]
     assert metric(node, "observ_ingest_rejected_records_total", {"reason": "schema"}) == 1
+
+
+def test_records_as_the_ambassador_makes_them_are_stored_and_its_resends_are_not(node: Node) -> None:
+    """The sidecar's own encoders (`collectors/log_adapter/sources/otlp/records.py`): a retried request is
+    produced again, and both copies reach the ingester."""
+    shop = Stream(tenant="t1", service="checkout", stream="")
+    logs = [OtlpLogRecord(shop, ts=10 + i, line=f"paid {i}", level="info", trace_id=tid(1)) for i in range(5)]
+    spans = [span(1, n, start=n) for n in range(1, 6)]
+    out = log_records(logs, LOGS, 99, max_items=2, max_bytes=10**6) + span_records(spans, SPANS, 2, 10**6)
+    records = [Record(r.topic, 0, i, r.key, r.value, r.headers) for i, r in enumerate(out + out)]
+    ing = node.ingest(FakeConsumer(records))
+    assert rejected(node.logs) == [] and rejected(node.spans) == []
+    lines = node.logs.cursor().execute("SELECT line, level, trace_id FROM logs ORDER BY ts").fetchall()
+    assert lines == [(f"paid {i}", "info", tid(1)) for i in range(5)]
+    assert [s.span_id for s in node.spans.trace("t1", tid(1))] == [s.span_id for s in spans]
+    assert metric(node, "observ_ingest_duplicate_lines_total") == 5
+    assert metric(node, "observ_ingest_duplicate_spans_total") == 5
+    assert (ing.inserted_total, ing.spans_inserted_total) == (5, 5)
