@@ -48,12 +48,19 @@ def address(host: str, port: int) -> str:
 
 
 def listen(
-    handlers: Sequence[grpc.GenericRpcHandler], host: str, port: int, workers: int, max_message_bytes: int
+    handlers: Sequence[grpc.GenericRpcHandler],
+    host: str,
+    port: int,
+    workers: int,
+    max_message_bytes: int,
+    max_concurrent_rpcs: int | None = None,
 ) -> tuple[grpc.Server, int]:
-    """A started server and the port it listens on; GrpcBindError when `host:port` cannot be listened on."""
+    """A started server and the port it listens on; GrpcBindError when `host:port` cannot be listened on.
+    Past `max_concurrent_rpcs` calls (answered or waiting for a worker) grpcio answers RESOURCE_EXHAUSTED."""
     server = grpc.server(
         ThreadPoolExecutor(workers, thread_name_prefix="otlp-grpc"),
         handlers=handlers,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.so_reuseport", 0),  # a second server on the port must fail, not share it

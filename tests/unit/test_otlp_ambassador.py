@@ -474,3 +474,13 @@ def test_ship_otlp_on_a_taken_port_exits_1_with_one_line(tmp_path: Path) -> None
     assert result.output.strip().splitlines() == [
         f"observ ship: cannot listen on 127.0.0.1:{port} for OTLP/HTTP: Address already in use"
     ]
+
+
+@pytest.mark.parametrize("sidecar", [{"workers": 1, "ack_timeout_ms": 1500}], indirect=True)
+def test_grpc_calls_past_twice_the_workers_are_resource_exhausted(sidecar: Sidecar) -> None:
+    sidecar.producer.mode = "hold"  # every call waits its whole ack timeout in its worker
+    body = spans_request(span("a", b"\x01" * 8)).SerializeToString()
+    call = sidecar.channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+    futures = [call.future(body, timeout=30) for _ in range(4)]
+    codes = sorted(f.exception().code().name for f in futures)  # type: ignore[union-attr]
+    assert codes == ["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "UNAVAILABLE"]

@@ -1,7 +1,8 @@
 """OTLP/gRPC: TraceService and LogsService `Export` on one grpcio server, over the same Ambassador as HTTP.
 
 The tenant comes from the `x-scope-orgid` metadata. Refusals carry the google.rpc.Status (and RetryInfo when
-retryable) in trailing metadata; a message above `max_body_bytes` is grpcio's own RESOURCE_EXHAUSTED.
+retryable) in trailing metadata; a message above `max_body_bytes` is grpcio's own RESOURCE_EXHAUSTED, and so is
+a call beyond twice `workers` under way (their messages are what the sidecar's memory would grow by).
 """
 
 from __future__ import annotations
@@ -29,4 +30,4 @@ def serve_grpc(ambassador: Ambassador) -> tuple[grpc.Server, int]:
     """Listening on `otlp.host:otlp.grpc_port` (GrpcBindError when it cannot); the server and its port."""
     config = ambassador.config
     handlers = [export_handler(service, _export(ambassador, signal)) for signal, service in GRPC_SERVICES.items()]
-    return listen(handlers, config.host, config.grpc_port, config.workers, config.max_body_bytes)
+    return listen(handlers, config.host, config.grpc_port, config.workers, config.max_body_bytes, 2 * config.workers)
