@@ -116,7 +116,10 @@ def serve(
         str | None, typer.Option(help="Kafka bootstrap servers: also run the ingester in this process.")
     ] = None,
     topic: Annotated[str, typer.Option(help="Log topic (with --bootstrap).")] = "observ.logs",
-    spans_topic: Annotated[str, typer.Option(help="Span topic (with --bootstrap); '' = logs only.")] = "observ.spans",
+    spans_topic: Annotated[
+        str | None,
+        typer.Option(help="Span topic (with --bootstrap; default: --config's, else observ.spans); '' = none."),
+    ] = None,
     group: Annotated[str, typer.Option(help="Consumer group (with --bootstrap).")] = "observ-ingester",
     config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
     prometheus_url: Annotated[
@@ -133,7 +136,9 @@ def serve(
         if bootstrap:
             kafka = cfg.kafka or KafkaIngestConfig()
             bus = kafka.bus.model_copy(update={"bootstrap": bootstrap})
-            update = {"bus": bus, "topic": topic, "spans_topic": spans_topic or None, "group_id": group}
+            update = {"bus": bus, "topic": topic, "group_id": group}
+            if spans_topic is not None:
+                update["spans_topic"] = spans_topic or None
             kafka = kafka.model_copy(update=update)
             cfg = cfg.model_copy(update={"kafka": kafka})
         if prometheus_url:
