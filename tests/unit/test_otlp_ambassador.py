@@ -236,15 +236,17 @@ def test_partial_success_reports_invalid_spans_and_ships_the_others(sidecar: Sid
         {"traceId": TRACE.hex(), "spanId": "00000000000000aa", "name": "good"},
         {"traceId": "not-hex", "spanId": "00000000000000bb", "name": "bad id"},
         {"traceId": TRACE.hex()[:30], "spanId": "00000000000000cc", "name": "short id"},
+        {"traceId": TRACE.hex(), "spanId": "00000000000000dd", "name": ["not", "a", "string"]},
+        {"traceId": TRACE.hex(), "spanId": "00000000000000ee", "name": "huge time", "endTimeUnixNano": str(2**64)},
     ]}]}]}  # fmt: skip
     r = sidecar.post("/v1/traces", orjson.dumps(body), JSON)
     assert r.status_code == 200
     partial = r.json()["partialSuccess"]
-    assert partial["rejectedSpans"] == "2"
-    assert "resourceSpans[0].scopeSpans[0].spans[1]" in partial["errorMessage"]
-    assert "spans[2]" in partial["errorMessage"]
+    assert partial["rejectedSpans"] == "4"
+    for i in (1, 2, 3, 4):
+        assert f"resourceSpans[0].scopeSpans[0].spans[{i}]" in partial["errorMessage"]
     assert [c.name for c in sidecar.producer.spans()] == [["good"]]
-    assert sidecar.metric("observ_adapter_otlp_rejected_total", signal="spans", reason="invalid") == 2
+    assert sidecar.metric("observ_adapter_otlp_rejected_total", signal="spans", reason="invalid") == 4
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "", "application/protobuf", "application/jsonx"])
@@ -284,7 +286,9 @@ def test_bodies_above_the_limit_are_413_declared_or_once_inflated(sidecar: Sidec
     assert r.headers["connection"] == "close"
     r = sidecar.post("/v1/traces", gzip.compress(b"\x00" * 100_000), **{"Content-Encoding": "gzip"})
     assert r.status_code == 413 and "more than 2048 bytes after decompression" in status_of(r).message
-    assert sidecar.metric("observ_adapter_otlp_refused_requests_total", transport="http", reason="too_large") == 2
+    answer = raw_http(sidecar.source.http_port, b"Content-Length: " + b"9" * 40 + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and b"limit 2048" in answer, "a huge declared length is not read"
+    assert sidecar.metric("observ_adapter_otlp_refused_requests_total", transport="http", reason="too_large") == 3
 
 
 @pytest.mark.parametrize(
