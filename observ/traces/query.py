@@ -22,12 +22,13 @@ from observ.traces.schema import SPAN_COLUMNS
 from observ.traces.tags import INTRINSIC_COLUMNS, KIND, STATUS, Tag, parse_tag, pointer
 
 _TRACE_COLUMNS = {"rootServiceName": "t_root_service", "rootName": "t_root_name", "traceDuration": "t_duration"}
-_TRACE_WINDOW = (
-    "arg_min(service, start_ns) FILTER (WHERE parent_span_id = '') OVER t AS t_root_service, "
-    "arg_min(name, start_ns) FILTER (WHERE parent_span_id = '') OVER t AS t_root_name, "
-    "max(end_ns) OVER t - min(start_ns) OVER t AS t_duration"
+_TRACE_COLUMNS_SQL = (
+    "arg_min(service, start_ns) FILTER (WHERE parent_span_id = '') AS t_root_service, "
+    "arg_min(name, start_ns) FILTER (WHERE parent_span_id = '') AS t_root_name, "
+    "max(end_ns) - min(start_ns) AS t_duration"
 )
-"""Trace intrinsics as columns of each span in the window, for conditions on them (WINDOW t is per trace)."""
+"""Trace intrinsics per trace of the window, joined to its spans for conditions on them (a hash aggregate and
+join cost less than the same as window functions)."""
 
 Op = Literal["=", "!=", ">", ">=", "<", "<=", "=~", "!~"]
 
@@ -185,7 +186,7 @@ class _Sql:
     def __init__(self) -> None:
         self.params: list[object] = []
         self.trace = False
-        """Whether a condition reads a trace intrinsic (the scan then adds _TRACE_WINDOW's columns)."""
+        """Whether a condition reads a trace intrinsic (the scan then adds _TRACE_COLUMNS_SQL)."""
 
     def expr(self, e: Expr) -> str:
         if isinstance(e, AllOf):
@@ -282,7 +283,10 @@ def _spans(r: Relation, trace: bool, more: str = "") -> str:
     where = f"WHERE tenant = ? AND start_ns < ? AND end_ns >= ? {more}"
     if not trace:
         return f"(SELECT * FROM {r.sql} AS s {where}) AS s"
-    return f"(SELECT *, {_TRACE_WINDOW} FROM {r.sql} AS s {where} WINDOW t AS (PARTITION BY trace_id)) AS s"
+    return (
+        f"(WITH w AS (SELECT * FROM {r.sql} AS s {where}) SELECT * FROM w JOIN "
+        f"(SELECT trace_id, {_TRACE_COLUMNS_SQL} FROM w GROUP BY trace_id) USING (trace_id)) AS s"
+    )
 
 
 def _shown_tags(spansets: list[Expr]) -> list[Tag]:
