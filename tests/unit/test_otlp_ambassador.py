@@ -488,3 +488,24 @@ def test_grpc_calls_past_twice_the_workers_are_resource_exhausted(sidecar: Sidec
     futures = [call.future(body, timeout=30) for _ in range(4)]
     codes = sorted(f.exception().code().name for f in futures)  # type: ignore[union-attr]
     assert codes == ["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "UNAVAILABLE"]
+
+
+DATA = Path(__file__).parent / "otlp" / "data"
+
+
+def test_the_spec_examples_ship_as_the_spec_says(sidecar: Sidecar) -> None:
+    """opentelemetry-proto's own OTLP/JSON examples (upper-case hex IDs, string 64-bit times)."""
+    assert sidecar.post("/v1/traces", (DATA / "trace.json").read_bytes(), JSON).json() == {}
+    assert sidecar.post("/v1/logs", (DATA / "logs.json").read_bytes(), JSON).json() == {}
+    [spans] = sidecar.producer.spans()
+    [s] = spans.spans()
+    assert (s.trace_id, s.span_id, s.name, s.service) == (
+        "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "I'm a server span", "my.service"
+    )  # fmt: skip
+    assert (s.scope_name, s.start_ns, s.end_ns, s.kind) == ("my.library", 1544712660000000000, 1544712661000000000, 2)
+    [(_, _, value, _)] = [d for d in sidecar.producer.delivered if d[0] == "observ.logs"]
+    logs = Batch.decode(value)
+    assert (logs.line, logs.trace_id, logs.span_id) == (
+        ["Example log record"], ["5b8efff798038103d269b633813fc60c"], ["eee19b7ec3c1b174"]
+    )  # fmt: skip
+    assert logs.stream.service == "my.service" and logs.ts == [1544712660300000000]
