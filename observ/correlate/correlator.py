@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from observ.correlate.config import CorrelateConfig
@@ -26,6 +27,8 @@ from observ.traces.store import SpanStore
 
 NS = 1_000_000_000
 MAX_SERVICE_NAME = 1024
+PROMETHEUS_THREADS = 10
+"""Prometheus queries in flight at once, for all requests together (an answer sends at most five at a time)."""
 MAX_TIME_WINDOWS = 16
 """Separate time windows (merged spans) queried per service for lines matched by time; more are read as one."""
 LINES_AT_ONE_TIME = 100
@@ -72,6 +75,8 @@ class Correlator:
     prometheus: PrometheusClient | None
     config: CorrelateConfig = field(default_factory=CorrelateConfig)
     now: Callable[[], int] = time.time_ns
+    pool: Executor = field(default_factory=lambda: ThreadPoolExecutor(PROMETHEUS_THREADS, "correlate-prometheus"))
+    """Runs one answer's Prometheus queries side by side."""
 
     # --- (a) a trace --------------------------------------------------------------------------------------
 
@@ -157,7 +162,7 @@ class Correlator:
         if len(services) > cap:
             missing.append(Missing(part="metrics", reason=f"metrics of the first {cap} of {len(services)} services "
                                                           "only (max_services)"))  # fmt: skip
-        got = red_metrics(self.prometheus, self.config.red, services[:cap], at)
+        got = red_metrics(self.prometheus, self.config.red, services[:cap], at, self.pool)
         if isinstance(got, Missing):
             missing.append(got)
             return None
@@ -180,7 +185,9 @@ class Correlator:
         if self.prometheus is None:
             missing.append(Missing(part="exemplars", reason=NO_PROMETHEUS))
         else:
-            got = exemplar_traces(self.prometheus, self.config.red, service, start / NS, end / NS, lim.max_exemplars)
+            got = exemplar_traces(
+                self.prometheus, self.config.red, service, start / NS, end / NS, lim.max_exemplars, self.pool
+            )
             if isinstance(got, Missing):
                 missing.append(got)
             else:

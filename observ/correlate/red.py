@@ -1,8 +1,8 @@
 """What Prometheus says about services: their RED metrics at an instant, and exemplar trace IDs in a window.
 
-Each function returns its answer or a `Missing` saying why there is none. The first failed call ends the
-part: when Prometheus is down, asking the next four queries would only wait four more times (or, once the
-breaker is open, repeat the same reason).
+Each function returns its answer or a `Missing` saying why there is none (the first failed query's reason).
+The queries of one answer run side by side on `pool`, so a slow Prometheus costs one call's time, not five;
+when it is down, the breaker opens on their failures and later answers are refused without network I/O.
 """
 
 from __future__ import annotations
@@ -10,20 +10,24 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 from observ.correlate.config import RedMetrics
 from observ.correlate.missing import Missing
 from observ.correlate.models import ExemplarTrace, Metrics, ServiceMetrics
-from observ.correlate.prometheus import PrometheusClient, VectorResult, or_missing
+from observ.correlate.prometheus import ExemplarSeries, PrometheusClient, VectorResult, or_missing
 from observ.correlate.promql import exemplar_selectors, red_queries
 from observ.traces.query import trace_id as parse_trace_id
 
 
-def red_metrics(prom: PrometheusClient, red: RedMetrics, services: Sequence[str], at: float) -> Metrics | Missing:
+def red_metrics(
+    prom: PrometheusClient, red: RedMetrics, services: Sequence[str], at: float, pool: Executor
+) -> Metrics | Missing:
     """Each service's request rate, error ratio and latency quantiles over `red.range_s` up to `at`."""
+    queries = red_queries(red, services)
+    answers = pool.map(lambda expr: or_missing(lambda: prom.query(expr, at=at)), queries.values())
     values: dict[str, dict[str, float]] = {s: {} for s in services}
-    for name, expr in red_queries(red, services).items():
-        answer = or_missing(lambda expr=expr: prom.query(expr, at=at))  # type: ignore[misc]
+    for (name, expr), answer in zip(queries.items(), list(answers), strict=True):
         if isinstance(answer, Missing):
             return answer
         if not isinstance(answer.data, VectorResult):
@@ -38,17 +42,21 @@ def red_metrics(prom: PrometheusClient, red: RedMetrics, services: Sequence[str]
 
 
 def exemplar_traces(
-    prom: PrometheusClient, red: RedMetrics, service: str, start_s: float, end_s: float, limit: int
+    prom: PrometheusClient, red: RedMetrics, service: str, start_s: float, end_s: float, limit: int, pool: Executor
 ) -> list[ExemplarTrace] | Missing:
     """Trace IDs of the service's exemplars in [start_s, end_s]: errors (newest first), then the slowest
     observations; each trace once, at most `limit`. Exemplars without a valid trace ID are skipped."""
     errors = re.compile(red.error_codes)
     found: list[ExemplarTrace] = []
-    for expr in exemplar_selectors(red, service):
-        answer = or_missing(lambda expr=expr: prom.query_exemplars(expr, start_s, end_s), part="exemplars")  # type: ignore[misc]
+
+    def ask(expr: str) -> list[ExemplarSeries] | Missing:
+        got = or_missing(lambda: prom.query_exemplars(expr, start_s, end_s), part="exemplars")
+        return got if isinstance(got, Missing) else got.data
+
+    for answer in list(pool.map(ask, exemplar_selectors(red, service))):
         if isinstance(answer, Missing):
             return answer
-        for series in answer.data:
+        for series in answer:
             failed = errors.fullmatch(series.series_labels.get(red.code_label, "")) is not None
             for e in series.exemplars:
                 try:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -49,3 +53,15 @@ def form(request: httpx.Request) -> dict[str, list[str]]:
 
 def dumps(doc: Any) -> bytes:
     return json.dumps(doc).encode()
+
+
+class Inline(Executor):
+    """Runs each submitted call at once, in order: deterministic stand-in for a thread pool."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            future.set_exception(e)
+        return future

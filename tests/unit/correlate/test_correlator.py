@@ -19,7 +19,7 @@ from observ.model import DecodedBatch, Stream
 from observ.store.logstore import LogStore
 from observ.traces.model import Span, SpanColumns
 from observ.traces.store import SpanStore
-from tests.unit.correlate.helpers import FakeClock, form, success
+from tests.unit.correlate.helpers import FakeClock, Inline, form, success
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -94,7 +94,7 @@ def make(
 ) -> Correlator:
     logs, span_store = stores
     config = CorrelateConfig(red=red, limits=CorrelateLimits.model_validate(limits))
-    return Correlator(LogReader(Engine(logs)), span_store if spans else None, prom, config, now=lambda: NOW)
+    return Correlator(LogReader(Engine(logs)), span_store if spans else None, prom, config, lambda: NOW, Inline())
 
 
 def refused(request: httpx.Request) -> httpx.Response:
@@ -144,7 +144,7 @@ def test_prometheus_down_the_answer_still_has_spans_and_logs(stores: tuple[LogSt
     assert got.span_count == 3 and len(got.logs) == 3 and got.metrics is None
     assert got.missing == [Missing(part="metrics", reason="prometheus unreachable at http://prom.test: connection "
                                                          "refused (after 3 attempts)")]  # fmt: skip
-    assert len(seen) == 3
+    assert len(seen) == 5  # failure_threshold: then the breaker refuses the remaining queries unsent
 
 
 def test_metrics_of_the_trace_services_at_its_end(stores: tuple[LogStore, SpanStore]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -13,9 +15,11 @@ from observ.correlate.missing import Missing
 from observ.correlate.models import Metrics
 from observ.correlate.prometheus import PrometheusClient, PrometheusConfig
 from observ.correlate.red import exemplar_traces, red_metrics
-from tests.unit.correlate.helpers import FakeClock, error, form, success
+from tests.unit.correlate.helpers import FakeClock, Inline, error, form, success
 
 RED = RedMetrics()
+BREAKER = BreakerConfig(failure_threshold=3, cooldown_s=15)
+INLINE = Inline()
 T1 = "4bf92f3577b34da6a3ce929d0e0e4736"
 T2 = "0af7651916cd43dd8448eb211c80319c"
 T3 = "00000000000000000000000000000abc"
@@ -28,7 +32,7 @@ def client(handler: Callable[[httpx.Request], httpx.Response], seen: list[httpx.
         seen.append(request)
         return handler(request)
 
-    cfg = PrometheusConfig(url="http://prom.test", breaker=BreakerConfig(failure_threshold=3, cooldown_s=15))
+    cfg = PrometheusConfig(url="http://prom.test", breaker=BREAKER)
     return PrometheusClient(cfg, clock=clock, sleep=clock.sleep, transport=httpx.MockTransport(record))
 
 
@@ -54,7 +58,7 @@ def by_query(request: httpx.Request) -> httpx.Response:
 
 def test_each_service_gets_its_values_and_non_finite_ones_are_none() -> None:
     seen: list[httpx.Request] = []
-    got = red_metrics(client(by_query, seen), RED, ["cart", "pay", "ghost"], at=1700000000.5)
+    got = red_metrics(client(by_query, seen), RED, ["cart", "pay", "ghost"], at=1700000000.5, pool=INLINE)
     assert isinstance(got, Metrics) and got.at == 1700000000.5 and got.range_s == 300
     rows = {m.service: m.model_dump(exclude={"service"}) for m in got.services}
     assert rows == {
@@ -75,22 +79,22 @@ def test_prometheus_down_is_one_missing_and_no_further_queries() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    got = red_metrics(client(refuse, seen), RED, ["cart"], at=1.0)
+    got = red_metrics(client(refuse, seen), RED, ["cart"], at=1.0, pool=INLINE)
     assert got == Missing(
         part="metrics", reason="prometheus unreachable at http://prom.test: connection refused (after 3 attempts)"
     )
-    assert len(seen) == 3  # one query, retried; the other four are not sent
+    assert len(seen) == 3  # one query, retried; then the breaker refuses the other four unsent
 
 
 def test_a_refused_query_is_missing_with_prometheus_words() -> None:
-    got = red_metrics(client(lambda r: error(400, "bad_data", "parse error"), []), RED, ["cart"], at=1.0)
+    got = red_metrics(client(lambda r: error(400, "bad_data", "parse error"), []), RED, ["cart"], at=1.0, pool=INLINE)
     assert isinstance(got, Missing) and got.part == "metrics"
     assert got.reason == "prometheus refused the query (HTTP 400 bad_data): parse error"
 
 
 def test_an_answer_that_is_not_a_vector_is_missing() -> None:
     scalar = {"resultType": "scalar", "result": [1, "1"]}
-    got = red_metrics(client(lambda r: success(scalar), []), RED, ["cart"], at=1.0)
+    got = red_metrics(client(lambda r: success(scalar), []), RED, ["cart"], at=1.0, pool=INLINE)
     assert isinstance(got, Missing) and got.reason.startswith("prometheus answered a scalar to sum by (service)")
 
 
@@ -116,7 +120,7 @@ def exemplar_answer(request: httpx.Request) -> httpx.Response:
 
 def test_exemplars_errors_newest_first_then_slowest_each_trace_once() -> None:
     seen: list[httpx.Request] = []
-    got = exemplar_traces(client(exemplar_answer, seen), RED, "cart", 50.0, 400.0, limit=10)
+    got = exemplar_traces(client(exemplar_answer, seen), RED, "cart", 50.0, 400.0, limit=10, pool=INLINE)
     assert not isinstance(got, Missing)
     assert [(e.trace_id, e.reason, e.value) for e in got] == [(T2, "error", 1.0), (T1, "error", 1.0), (T3, "slow", 0.7)]
     assert got[0].series == {"service": "cart", "code": "500"}
@@ -127,11 +131,24 @@ def test_exemplars_errors_newest_first_then_slowest_each_trace_once() -> None:
 
 
 def test_exemplars_limit() -> None:
-    got = exemplar_traces(client(exemplar_answer, []), RED, "cart", 0.0, 1.0, limit=1)
+    got = exemplar_traces(client(exemplar_answer, []), RED, "cart", 0.0, 1.0, limit=1, pool=INLINE)
     assert not isinstance(got, Missing) and [e.trace_id for e in got] == [T2]
 
 
 @pytest.mark.parametrize("status", [502, 503])
 def test_exemplars_unavailable_are_missing_exemplars(status: int) -> None:
-    got = exemplar_traces(client(lambda r: httpx.Response(status), []), RED, "cart", 0.0, 1.0, limit=5)
+    got = exemplar_traces(client(lambda r: httpx.Response(status), []), RED, "cart", 0.0, 1.0, limit=5, pool=INLINE)
     assert isinstance(got, Missing) and got.part == "exemplars" and f"HTTP {status}" in got.reason
+
+
+def test_the_queries_of_one_answer_run_side_by_side() -> None:
+    """Five queries meet at a barrier of five: sent one after another, the first would wait there alone."""
+    barrier = threading.Barrier(5, timeout=30)
+
+    def meet(request: httpx.Request) -> httpx.Response:
+        barrier.wait()
+        return success(vector(("cart", "1")))
+
+    with ThreadPoolExecutor(5) as pool:
+        got = red_metrics(client(meet, []), RED, ["cart"], at=1.0, pool=pool)
+    assert isinstance(got, Metrics) and got.services[0].request_rate == 1.0
