@@ -300,3 +300,30 @@ def test_sidecar_to_kafka_to_the_ingester_the_traces_and_their_logs_land_in_the_
         assert trace_id in {r["trace_id"] for r in rows}
     finally:
         logs.close()
+
+
+def test_with_the_broker_down_the_bytes_held_stay_under_max_inflight_bytes(
+    tmp_path: Path, kafka_broker: object, kafka_bootstrap: str, topics: tuple[str, str], broker_back: None
+) -> None:
+    logs_topic, spans_topic = topics
+    limit = 1024 * 1024
+    amb = Ambassador(tmp_path, kafka_bootstrap, logs_topic, spans_topic, ack_timeout_ms=200, max_inflight_bytes=limit)
+    url = f"http://127.0.0.1:{amb.http_port}/v1/traces"
+    try:
+        kafka_broker.stop()  # type: ignore[attr-defined]
+        statuses = []
+        for n in range(30):  # ~6 MB of spans while nothing can be acknowledged
+            spans = [{"traceId": f"{n + 1:032x}", "spanId": f"{i + 1:016x}", "name": "x" * 1000} for i in range(200)]
+            body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+            r = httpx.post(url, json=body, timeout=30)
+            statuses.append(r.status_code)
+            assert r.headers.get("retry-after") == "2", r.text
+        m = amb.proc.metrics()
+        assert set(statuses) == {503}
+        assert m["observ_adapter_otlp_refused_requests_total{reason=buffer_full}"] > 0
+        assert m["observ_adapter_otlp_refused_requests_total{reason=not_acknowledged}"] > 0
+        assert 0 < m["observ_adapter_otlp_inflight_bytes"] <= limit
+        kafka_broker.start()  # type: ignore[attr-defined]
+        wait_for(lambda: amb.proc.metrics()["observ_adapter_otlp_inflight_bytes"] == 0, 90, "what was held to ship")
+    finally:
+        assert amb.proc.stop() == 0, amb.proc.tail()
