@@ -142,10 +142,7 @@ def _comparison(e: ast.Binary) -> Expr | bool:
         raise Unsupported(f"existence tests (`{left} {op} nil`) are not supported", *e.at)
     value = _value(tag, right, e)
     if op in ("=~", "!~"):
-        try:
-            re2.compile(value)
-        except re2.error as err:
-            raise InvalidQuery(f"error parsing regexp {value!r}: {err}", *right.at) from None
+        _check_regex(str(value), right)
     try:
         return Condition(tag=tag, op=op, value=value)  # type: ignore[arg-type]
     except ValidationError as err:
@@ -201,16 +198,23 @@ def _fold(e: ast.Binary) -> bool:
     if e.op in ("=~", "!~"):
         if a.type != "string":
             raise InvalidQuery(f"regexes match strings: `{e}`", *e.at)
-        try:
-            found = re2.fullmatch(str(y), str(x)) is not None
-        except re2.error as err:
-            raise InvalidQuery(f"error parsing regexp {y!r}: {err}", *b.at) from None
-        return found == (e.op == "=~")
+        _check_regex(str(y), b)
+        return (re2.fullmatch(str(y), str(x)) is not None) == (e.op == "=~")
     if e.op in ("=", "!="):
         return (x == y) == (e.op == "=")
     if a.type in ("bool", "status", "kind"):
         raise InvalidQuery(f"{a.type} values compare only with = and !=: `{e}`", *e.at)
     return {">": x > y, ">=": x >= y, "<": x < y, "<=": x <= y}[e.op]  # type: ignore[operator]
+
+
+def _check_regex(pattern: str, where: ast.Static) -> None:
+    """RE2 (what DuckDB runs) must accept the pattern; its reason is bytes in google-re2's error."""
+    try:
+        re2.compile(pattern)
+    except re2.error as err:
+        reason = err.args[0] if err.args else err
+        text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        raise InvalidQuery(f"error parsing regexp {pattern!r}: {text}", *where.at) from None
 
 
 def _pydantic_reason(e: ValidationError) -> str:
