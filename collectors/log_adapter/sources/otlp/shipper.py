@@ -40,7 +40,6 @@ class Delivery:
     """What became of one request's records."""
 
     pending: int
-    shipped: int = 0
     rejected: int = 0
     """Spans or log records whose record Kafka refused for good (too large, invalid): never retried."""
     errors: list[str] = field(default_factory=list)
@@ -129,7 +128,6 @@ class Shipper:
         def report(r: DeliveryReport) -> None:
             self._release(size)
             if r.error is None:
-                delivery.shipped += record.count
                 self.metrics.shipped.labels(signal).inc(record.count)
             elif permanent(r.error):
                 self._refused(delivery, record, signal, r.error)
