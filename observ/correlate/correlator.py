@@ -171,7 +171,8 @@ class Correlator:
     # --- (b) a service in a window ------------------------------------------------------------------------
 
     def service(self, tenant: str, service: str, start_ns: int | None, end_ns: int | None) -> ServiceCorrelation:
-        """Error logs, exemplar traces and the slowest and failing traces of `service` in [start, end)."""
+        """Logs by level, top error messages, RED metrics at the window's end, exemplar traces and the slowest and
+        failing traces of `service` in [start, end)."""
         lim = self.config.limits
         if not service or len(service) > MAX_SERVICE_NAME:
             raise BadRequest(f"a service name is 1 to {MAX_SERVICE_NAME} characters, got {len(service)}")
@@ -181,6 +182,7 @@ class Correlator:
         levels = self.logs.levels(tenant, service, start, end)
         errors = self.logs.errors(tenant, service, start, end, lim.error_lines_scanned)
         missing: list[Missing] = []
+        metrics = self._metrics([service], min(self.now(), end) / NS, missing)
         exemplars = []
         if self.prometheus is None:
             missing.append(Missing(part="exemplars", reason=NO_PROMETHEUS))
@@ -203,6 +205,7 @@ class Correlator:
             start_ns=start,
             end_ns=end,
             levels=levels,
+            metrics=metrics,
             top_errors=top_templates(((x.ts, x.line, x.trace_id) for x in errors), lim.top_messages),
             errors_scanned=len(errors),
             exemplars=exemplars,

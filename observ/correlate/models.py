@@ -166,6 +166,10 @@ SERVICE_EXAMPLE = {
     "start_ns": "1764707400000000000",
     "end_ns": "1764711000000000000",
     "levels": {"info": 8120, "warn": 31, "error": 9},
+    "metrics": {"at": 1764711000.0, "range_s": 300, "services": [
+        {"service": "payments", "request_rate": 3.9, "error_ratio": 0.12, "latency_p50_s": 0.05,
+         "latency_p95_s": 0.3, "latency_p99_s": 0.9},
+    ]},
     "top_errors": [{"template": "card declined by issuer <*>", "count": 7,
                     "example": '{"msg":"card declined by issuer 17"}', "last_ns": "1764711000090000000",
                     "trace_ids": ["4bf92f3577b34da6a3ce929d0e0e4736"]}],
@@ -190,6 +194,9 @@ class ServiceCorrelation(_Answer):
     end_ns: Nanos
     levels: dict[str, int] = Field(
         description='Log lines by level in the window; "" for lines without one.', examples=[{"info": 812, "error": 9}]
+    )
+    metrics: Metrics | None = Field(
+        None, description="RED metrics over `range_s` up to the window's end; None when Prometheus is off or failed."
     )
     top_errors: list[MessageTemplate] = Field(description="Most frequent error/fatal message templates.")
     errors_scanned: int = Field(description="Error lines grouped (the newest, at most `error_lines_scanned`).")

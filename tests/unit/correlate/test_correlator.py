@@ -252,7 +252,11 @@ def test_service_levels_error_templates_and_traces(stores: tuple[LogStore, SpanS
         (SLOW, 3000.0, False), (TRACE, 50.0, True), (OTHER, 10.0, True)
     ]  # fmt: skip
     assert [t.trace_id for t in got.failing_traces] == [OTHER, TRACE]
-    assert got.missing == [Missing(part="exemplars", reason=NO_PROMETHEUS)]
+    assert got.metrics is None
+    assert got.missing == [
+        Missing(part="metrics", reason=NO_PROMETHEUS),
+        Missing(part="exemplars", reason=NO_PROMETHEUS),
+    ]
     assert got.model_dump(mode="json")["start_ns"] == str(T0)
 
 
@@ -264,7 +268,17 @@ def test_service_window_defaults_to_the_last_hour(stores: tuple[LogStore, SpanSt
 def test_service_with_prometheus_down_keeps_its_logs_and_traces(stores: tuple[LogStore, SpanStore]) -> None:
     got = make(stores, prometheus(refused)).service("t1", "cart", T0, T0 + 5 * NS)
     assert got.levels and got.slowest_traces and got.exemplars == []
-    assert [m.part for m in got.missing] == ["exemplars"] and "connection refused" in got.missing[0].reason
+    assert [m.part for m in got.missing] == ["metrics", "exemplars"]
+    assert all("connection refused" in m.reason for m in got.missing)
+
+
+def test_service_metrics_at_the_end_of_its_window(stores: tuple[LogStore, SpanStore]) -> None:
+    seen: list[httpx.Request] = []
+    value = {"resultType": "vector", "result": [{"metric": {"service": "cart"}, "value": [1, "0.5"]}]}
+    got = make(stores, prometheus(lambda r: success(value), seen)).service("t1", "cart", T0, T0 + 5 * NS)
+    assert got.metrics is not None and got.metrics.at == (T0 + 5 * NS) / NS
+    assert got.metrics.services[0].error_ratio == 0.5
+    assert 'http_requests_total{service="cart"}' in form(seen[0])["query"][0]
 
 
 def test_service_without_spans_store(stores: tuple[LogStore, SpanStore]) -> None:
