@@ -64,6 +64,8 @@ class FakeProducer:
             raise BusFull("queue full")
         if self.mode == "never_fits":
             raise BusError("record can never fit the producer queue")
+        if self.mode == "bug":
+            raise KeyError("a bug")
         with self.lock:
             self.waiting.append((topic, key, value, headers, on_delivery))
 
@@ -390,6 +392,17 @@ def test_a_record_kafka_refuses_for_good_is_reported_in_partial_success(sidecar:
     partial = ExportTraceServiceResponse.FromString(r.content).partial_success
     assert partial.rejected_spans == 2 and "Kafka refused the record of 2 spans (" in partial.error_message
     assert sidecar.metric("observ_adapter_otlp_rejected_total", signal="spans", reason="kafka_rejected") == 2
+
+
+def test_a_bug_is_500_internal_logged_and_counted_and_the_next_request_is_served(sidecar: Sidecar) -> None:
+    body = spans_request(span("a", b"\x01" * 8)).SerializeToString()
+    sidecar.producer.mode = "bug"
+    r = sidecar.post("/v1/traces", body)
+    assert r.status_code == 500 and status_of(r).message == "internal error"
+    assert sidecar.metric("observ_adapter_otlp_refused_requests_total", transport="http", reason="internal") == 1
+    assert sidecar.metric("observ_adapter_otlp_inflight_bytes") == 0, "what was never produced is not held"
+    sidecar.producer.mode = "ack"
+    assert sidecar.post("/v1/traces", body).status_code == 200
 
 
 def test_readiness_follows_the_broker(sidecar: Sidecar) -> None:

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
 
 import grpc
 
 from collectors.log_adapter.sources.otlp.config import OtlpSourceConfig
-from collectors.log_adapter.sources.otlp.events import Accepted, AmbassadorMetrics, InternalError, Refused, Signal
+from collectors.log_adapter.sources.otlp.events import (
+    Accepted,
+    AmbassadorMetrics,
+    InternalError,
+    Refused,
+    Signal,
+    Transport,
+)
 from collectors.log_adapter.sources.otlp.records import log_records, span_records
 from collectors.log_adapter.sources.otlp.shipper import Shipper
 from observ.api.auth import AuthError, validate_tenant
@@ -26,7 +32,6 @@ from observ.otlp.errors import OtlpError, Unavailable
 from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
 
-Transport = Literal["http", "grpc"]
 GRPC_SERVICES: dict[Signal, str] = {
     "spans": "opentelemetry.proto.collector.trace.v1.TraceService",
     "log_records": "opentelemetry.proto.collector.logs.v1.LogsService",

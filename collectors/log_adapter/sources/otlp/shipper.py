@@ -111,6 +111,9 @@ class Shipper:
                 self._release(size)
                 self._refused(delivery, r, signal, str(e))
                 delivery.settle()
+            except Exception:
+                self._release(sum(sizes[i:]))  # those not produced will never be reported
+                raise
         if not delivery.done.wait(self.ack_timeout_s):
             raise Unavailable(
                 "not_acknowledged", f"Kafka has not acknowledged the records within {self.ack_timeout_s:g} s"
