@@ -22,7 +22,16 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
 from prometheus_client import CollectorRegistry
 
 from observ.api.app import create_app
@@ -103,7 +112,8 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sent]:
     """Trace 1: checkout POST /checkout (502, 120 ms) -> payments charge (client, error "card declined").
     Trace 2: checkout GET /cart (5 ms) -> db SELECT (client, 2 ms).
     Trace 3: frontend GET / (1.5 s) -> checkout POST /checkout (error, 1.2 s, 500, retry).
-    Trace 4, tenant other: checkout POST /checkout, error."""
+    Trace 4, tenant other: checkout POST /checkout, error.
+    Trace 5, tenant orphans: a worker span without a name, lasting 0.4 ms, whose parent (the root) never came."""
     server, thread, url, logs, spans = _serve(tmp_path_factory.mktemp("search"))
     shop, traces = _Shop(url), []
     root = shop.span("shop", "checkout", "1", "POST /checkout", 10_000, 120, **{"http.status_code": 502})
@@ -125,8 +135,12 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sent]:
     other = shop.span("other", "checkout", "4", "POST /checkout", 40_000, 10, error="boom")
     _end(other, 40_000, 10)
     traces.append(f"{other.get_span_context().trace_id:032x}")
+    remote = NonRecordingSpan(SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
+    orphan = shop.span("orphans", "worker", "5", "", 50_000, 0, remote, SpanKind.CONSUMER)
+    orphan.end(end_time=(T0 + 50) * SEC + 400_000)
+    traces.append(f"{0xABC:032x}")
     shop.close()
-    assert spans.count() == 7
+    assert spans.count() == 8
     yield Sent(url, traces, shop.ids)
     server.should_exit = True
     thread.join(timeout=30)
@@ -175,6 +189,19 @@ def test_the_answer_is_tempos_search_response(sent: Sent) -> None:
         }],
         "metrics": {"completedJobs": 1, "totalJobs": 1},
     }  # fmt: skip
+
+
+def test_zero_values_are_left_out_and_a_missing_root_is_named(sent: Sent) -> None:
+    """A trace whose root is not stored: Tempo's placeholder service, no rootTraceName; under 1 ms: no
+    durationMs; a span without a name: no name."""
+    r = search(sent, {"X-Scope-OrgID": "orphans"}, q="{ kind = consumer }")
+    span = {"spanID": sent.spans["5."], "startTimeUnixNano": str((T0 + 50) * SEC), "durationNanos": "400000",
+            "attributes": [{"key": "kind", "value": {"stringValue": "consumer"}}]}  # fmt: skip
+    assert r.json()["traces"] == [{
+        "traceID": f"{0xABC:032x}", "rootServiceName": "<root span not yet received>",
+        "startTimeUnixNano": str((T0 + 50) * SEC),
+        "spanSet": {"spans": [span], "matched": 1}, "spanSets": [{"spans": [span], "matched": 1}],
+    }]  # fmt: skip
 
 
 def test_matched_spans_carry_the_attributes_the_query_names(sent: Sent) -> None:
