@@ -41,7 +41,9 @@ TENANT = "acme"
 class Ambassador:
     """`python -m collectors.log_adapter --otlp` with free ports, shipping to two fresh topics."""
 
-    def __init__(self, tmp: Path, bootstrap: str, logs_topic: str, spans_topic: str, **otlp: object) -> None:
+    def __init__(
+        self, tmp: Path, bootstrap: str, logs_topic: str, spans_topic: str, *extra: str, **otlp: object
+    ) -> None:
         self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
         self.logs_topic, self.spans_topic = logs_topic, spans_topic
         settings = {"http_port": self.http_port, "grpc_port": self.grpc_port, "spans_topic": spans_topic, **otlp}
@@ -49,7 +51,7 @@ class Ambassador:
         config = tmp / "adapter.yaml"
         config.write_text(yaml.safe_dump({"otlp": settings, "tenant": "team-a"}))
         args = [sys.executable, "-m", "collectors.log_adapter", "--otlp", "--config", str(config), "--bootstrap",
-                bootstrap, "--topic", logs_topic, "--metrics-port", str(self.metrics_port), "-v"]  # fmt: skip
+                bootstrap, "--topic", logs_topic, "--metrics-port", str(self.metrics_port), "-v", *extra]  # fmt: skip
         self.proc = Proc(args, tmp / "sidecar.log", self.metrics_port)
         self.proc.start()
 
@@ -103,11 +105,12 @@ def checkout(exporter: SpanExporter, logs: LogRecordExporter, service: str) -> s
     return trace_id
 
 
+@pytest.mark.parametrize("backend", ["confluent", "kafka-python"])
 def test_the_sdk_exports_spans_and_logs_over_http_and_grpc_through_the_sidecar_into_kafka(
-    tmp_path: Path, kafka_bootstrap: str, topics: tuple[str, str]
+    tmp_path: Path, kafka_bootstrap: str, topics: tuple[str, str], backend: str
 ) -> None:
     logs_topic, spans_topic = topics
-    amb = Ambassador(tmp_path, kafka_bootstrap, logs_topic, spans_topic)
+    amb = Ambassador(tmp_path, kafka_bootstrap, logs_topic, spans_topic, "--backend", backend)
     try:
         http_logs = HttpLogExporter(endpoint=f"http://127.0.0.1:{amb.http_port}/v1/logs", timeout=10)
         grpc_logs = GrpcLogExporter(endpoint=f"127.0.0.1:{amb.grpc_port}", insecure=True, timeout=10)
