@@ -61,7 +61,8 @@ def _progress(config: AdapterConfig, metrics: Metrics, otlp: OtlpSource | None) 
         listens = [f"{name} {config.otlp.host}:{port}" for name, port in (("HTTP", otlp.http_port),
                    ("gRPC", otlp.grpc_port)) if port]  # fmt: skip
         spans = f"{config.kafka.bus.bootstrap} {config.otlp.spans_topic}"
-        console.print(f"observ ship: OTLP on {', '.join(listens)} -> {where}, {spans}", highlight=False, markup=False)
+        line = f"observ ship: OTLP on {', '.join(listens)} -> {where}, {spans}"
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     title = f"observ ship -> {where}  (Ctrl-C to stop)"
     return Progress(metrics.registry, title, console, config.status_interval_ms / 1000)
 
