@@ -8,6 +8,7 @@ is exactly once on its own. A record a lane cannot decode raises RecordError: th
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -118,17 +119,46 @@ def decode_log_record(rec: Record) -> DecodedBatch:
         raise RecordError(type(e).__name__, "the batch's stream (or its labels) is not a JSON object") from e
     except (ValueError, TypeError) as e:
         raise RecordError(type(e).__name__, str(e)) from e
-    for name, kind in (("ts", int), ("end", int), ("level", str), ("trace_id", str), ("span_id", str), ("line", str)):
-        values = getattr(batch, name)
-        bad = next((i for i, v in enumerate(values) if type(v) is not kind), None)
-        if bad is not None:
-            got = type(values[bad]).__name__
-            raise RecordError("TypeError", f"column {name!r}[{bad}] is {got}, expected {kind.__name__}")
-        if kind is int and values and not (min(values) >= -_INT64 and max(values) < _INT64):
-            raise RecordError("ValueError", f"column {name!r} holds a value outside the 64-bit range")
+    _check_columns(batch)
     if tenant is not None and tenant != batch.stream.tenant:
         raise RecordError("tenant", f"tenant header {tenant!r} disagrees with the batch's {batch.stream.tenant!r}")
     return batch
+
+
+def _check_columns(batch: DecodedBatch) -> None:
+    """Every value must be one the store's columns can hold: a null or a float would fail the whole transaction,
+    at every restart. C-speed checks first (a fifth of the decoding); the culprit is searched for only on failure."""
+    if not -_INT64 <= batch.observed_ts < _INT64:
+        raise RecordError("ValueError", f"observed_ts {batch.observed_ts} is outside the 64-bit range")
+    for name in ("ts", "end"):
+        values = getattr(batch, name)
+        try:
+            array("q", values)  # TypeError for a str, float or null; OverflowError outside 64 bits
+            ok = type(values) is list and set(map(type, values)) <= {int}  # a bool passes array()
+        except (TypeError, OverflowError):
+            ok = False
+        if not ok:
+            raise _culprit(name, values, int)
+    for name in ("level", "trace_id", "span_id", "line"):
+        values = getattr(batch, name)
+        try:
+            "".join(values)
+            ok = type(values) is list
+        except TypeError:
+            ok = False
+        if not ok:
+            raise _culprit(name, values, str)
+
+
+def _culprit(name: str, values: object, kind: type) -> RecordError:
+    if type(values) is not list:
+        return RecordError("TypeError", f"column {name!r} is {type(values).__name__}, expected a list")
+    for i, v in enumerate(values):
+        if type(v) is not kind:
+            return RecordError("TypeError", f"column {name!r}[{i}] is {type(v).__name__}, expected {kind.__name__}")
+        if kind is int and not -_INT64 <= v < _INT64:
+            return RecordError("ValueError", f"column {name!r}[{i}] = {v} is outside the 64-bit range")
+    return RecordError("TypeError", f"column {name!r} holds a value the store cannot hold")
 
 
 def decode_span_record(rec: Record) -> spans.SpanColumns:

@@ -244,10 +244,17 @@ def test_a_malformed_span_record_is_rejected_with_its_reason_and_its_neighbours_
         ("labels that are a list", {"stream": {"tenant": "t1", "labels": [1]}}, "AssertionError: the batch's stream"),
         ("no line column", {"line": ...}, "KeyError: not an observ v1 log batch: no 'line' field"),
         ("a string timestamp", {"ts": ["noon"]}, "column 'ts'[0] is str, expected int"),
-        ("a timestamp past int64", {"ts": [2**64 - 1]}, "column 'ts' holds a value outside the 64-bit range"),
+        ("a timestamp past int64", {"ts": [2**64 - 1]}, "column 'ts'[0] = 18446744073709551615 is outside the 64-bit"),
+        ("a float timestamp", {"ts": [1.5]}, "column 'ts'[0] is float, expected int"),
+        ("a null timestamp", {"ts": [None]}, "column 'ts'[0] is NoneType, expected int"),
         ("a number as line", {"line": [5]}, "column 'line'[0] is int, expected str"),
+        ("a null line", {"line": [None]}, "column 'line'[0] is NoneType, expected str"),
+        ("an object as line", {"line": [{"msg": "x"}]}, "column 'line'[0] is dict, expected str"),
+        ("a string as the line column", {"line": "x"}, "column 'line' is str, expected a list"),
+        ("a null level", {"level": [None]}, "column 'level'[0] is NoneType, expected str"),
         ("a null column", {"line": None}, "TypeError"),
         ("a boolean end", {"end": [True]}, "column 'end'[0] is bool, expected int"),
+        ("observed_ts past int64", {"observed_ts": 2**64 - 1}, "observed_ts 18446744073709551615 is outside"),
     ],
 )
 def test_a_hostile_log_batch_is_rejected_not_a_crash_of_the_loop(
