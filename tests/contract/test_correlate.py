@@ -16,7 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -97,9 +101,12 @@ def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
 
 
 def _send_trace(url: str) -> tuple[dict[str, ReadableSpan], str]:
-    """checkout (server) -> payments (client, error) -> db (internal), each service its own SDK provider;
-    then a second, slow payments trace. Spans by name, and the slow trace's ID."""
+    """checkout (server) -> payments (client, error) -> db (internal), each service its own SDK provider, and a
+    checkout log record inside its span over OTLP; then a second, slow payments trace. Spans by name, and the
+    slow trace's ID."""
     exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=TENANT)
+    logs = LoggerProvider(resource=Resource.create({"service.name": "checkout"}))
+    logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs", headers=TENANT)))
     finished: dict[str, ReadableSpan] = {}
     providers = {}
     for service in ("checkout", "payments", "db"):
@@ -107,18 +114,17 @@ def _send_trace(url: str) -> tuple[dict[str, ReadableSpan], str]:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         providers[service] = provider
     tracer = {s: p.get_tracer("tests.correlate") for s, p in providers.items()}
-    with (
-        tracer["checkout"].start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as root,
-        tracer["payments"].start_as_current_span("charge", kind=SpanKind.CLIENT) as charge,
-    ):
-        with tracer["db"].start_as_current_span("SELECT cards") as db:
-            time.sleep(0.02)  # a span long enough for a line to fall inside it
-        charge.set_status(Status(StatusCode.ERROR, "card declined"))
+    with tracer["checkout"].start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as root:
+        logs.get_logger("tests.correlate").emit(severity_number=SeverityNumber.INFO, body="order 42 accepted")
+        with tracer["payments"].start_as_current_span("charge", kind=SpanKind.CLIENT) as charge:
+            with tracer["db"].start_as_current_span("SELECT cards") as db:
+                time.sleep(0.02)  # a span long enough for a line to fall inside it
+            charge.set_status(Status(StatusCode.ERROR, "card declined"))
     with tracer["payments"].start_as_current_span("refund", kind=SpanKind.SERVER) as slow:
         slow_id = f"{slow.get_span_context().trace_id:032x}"
     for span in (root, charge, db, slow):
         finished[span.name] = span  # type: ignore[assignment]
-    for p in providers.values():
+    for p in (*providers.values(), logs):
         p.shutdown()
     return finished, slow_id
 
@@ -180,10 +186,12 @@ def test_a_trace_with_its_spans_logs_and_metrics(world: World) -> None:
     assert got["spans"][0]["children"] == [got["spans"][1]["span_id"]]
     assert [(x["service"], x["match"], x["line"]) for x in got["logs"]] == [
         ("checkout", "trace_id", "checkout started"),
+        ("checkout", "trace_id", "order 42 accepted"),
         ("db", "time", "query took 12ms"),
         ("payments", "trace_id", ERROR_LINE % world.trace_id),
     ]
-    assert got["logs"][1]["span_id"] == got["spans"][2]["span_id"]  # the db line fell inside the db span
+    assert got["logs"][1]["span_id"] == got["spans"][0]["span_id"]  # the OTLP record's own span
+    assert got["logs"][2]["span_id"] == got["spans"][2]["span_id"]  # the db line fell inside the db span
     metrics = {m["service"]: m for m in got["metrics"]["services"]}
     assert metrics["payments"]["request_rate"] > 0 and metrics["payments"]["error_ratio"] == pytest.approx(0.5)
     assert 0.1 <= metrics["payments"]["latency_p50_s"] <= 2.5 and metrics["payments"]["latency_p99_s"] <= 2.5
@@ -277,7 +285,7 @@ def test_prometheus_stopped_answers_keep_logs_and_spans(world: World, prometheus
     reasons = []
     for _ in range(3):
         got = world.get(f"/api/v1/correlate/traces/{world.trace_id}").json()
-        assert got["span_count"] == 3 and len(got["logs"]) == 3 and got["metrics"] is None
+        assert got["span_count"] == 3 and len(got["logs"]) == 4 and got["metrics"] is None
         (missing,) = got["missing"]
         assert missing["part"] == "metrics" and missing["reason"].startswith(
             f"prometheus unreachable at {prometheus.url}"
