@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.loki.params import ParamError, parse_timestamp
@@ -67,6 +67,8 @@ def correlate_router(correlator: Correlator, tenancy: Tenancy) -> APIRouter:
             return _error(404, str(e))
         except QueryTimeout as e:
             return _error(504, str(e))
+        except ValidationError:  # an answer that does not fit its model is our bug, not the caller's
+            raise
         except (ValueError, LogQLError) as e:  # BadRequest, ParamError, a bad trace ID, LogQL parse or limit
             return _error(400, str(e))
 
