@@ -125,7 +125,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _unquote(tok: Token) -> str:
+def unquote(tok: Token) -> str:
     """Go's strconv.Unquote for "interpreted" and `raw` strings (raw ones drop carriage returns)."""
     raw = tok.value
     body = raw[1:-1]
@@ -472,7 +472,7 @@ class _Builder:
 
     def label_replace(self, c: list[Any]) -> ast.LabelReplace:
         expr = self._metric(c[2])
-        dst, repl, src, regex = (_unquote(t) for t in c[4:11:2])
+        dst, repl, src, regex = (unquote(t) for t in c[4:11:2])
         if not _LABEL_NAME.fullmatch(dst):
             _STATE.get().defer(f"invalid destination label name in label_replace(): {dst}", c[4])
         _regex(f"^(?:{regex})$", c[10], "invalid regex in label_replace: ")
@@ -573,7 +573,7 @@ class _Builder:
 
     def matcher(self, c: list[Any]) -> ast.Matcher:
         name, op_tok, value_tok = c
-        value = _unquote(value_tok)
+        value = unquote(value_tok)
         op = _MATCH_OPS[op_tok.type]
         if op in (ast.MatchOp.RE, ast.MatchOp.NRE):
             _regex(value, value_tok)
@@ -596,7 +596,7 @@ class _Builder:
     def filter_value(self, c: list[Any]) -> _Str:
         if c[0].type == "IP":
             raise ParseError("ip() filters are not supported", c[0].line, c[0].column)
-        return _Str(_unquote(c[0]), c[0])
+        return _Str(unquote(c[0]), c[0])
 
     def json_stage(self, c: list[Any]) -> ast.JsonParser:
         return ast.JsonParser(c[2] if len(c) > 2 else ())
@@ -610,15 +610,15 @@ class _Builder:
         return tuple(x for x in c if isinstance(x, tuple))
 
     def extraction(self, c: list[Any]) -> tuple[str, str]:
-        return (c[0].value, _unquote(c[2]) if len(c) > 1 else c[0].value)
+        return (c[0].value, unquote(c[2]) if len(c) > 1 else c[0].value)
 
     def regexp_stage(self, c: list[Any]) -> ast.RegexpParser:
-        pattern = _unquote(c[2])
+        pattern = unquote(c[2])
         _check_stage(RegexpExtractor, pattern, c[2], "invalid regexp parser: ")
         return ast.RegexpParser(pattern)
 
     def pattern_stage(self, c: list[Any]) -> ast.PatternParser:
-        pattern = _unquote(c[2])
+        pattern = unquote(c[2])
         _check_stage(PatternMatcher, pattern, c[2], "invalid pattern parser: ")
         return ast.PatternParser(pattern)
 
@@ -629,7 +629,7 @@ class _Builder:
         return ast.Decolorize()
 
     def line_format_stage(self, c: list[Any]) -> ast.LineFormat:
-        return ast.LineFormat(_unquote(c[2]))
+        return ast.LineFormat(unquote(c[2]))
 
     def label_format_stage(self, c: list[Any]) -> ast.LabelFormat:
         return ast.LabelFormat(tuple(x for x in c if isinstance(x, ast.LabelFormatItem)))
@@ -638,7 +638,7 @@ class _Builder:
         dst, _, value = c
         if value.type == "NAME":
             return ast.LabelFormatItem(dst.value, value.value, template=False)
-        return ast.LabelFormatItem(dst.value, _unquote(value), template=True)
+        return ast.LabelFormatItem(dst.value, unquote(value), template=True)
 
     def named(self, c: list[Any]) -> ast.LabelRef:
         if isinstance(c[0], ast.Matcher):

@@ -15,7 +15,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from observ.logql.errors import ParseError as LogQLParseError
-from observ.logql.parser import _unquote
+from observ.logql.parser import unquote
 from observ.logql.units import parse_duration_ns
 from observ.traces.model import INT64_MAX
 from observ.traces.traceql import ast
@@ -125,7 +125,7 @@ class _Build:
     def string(self, c: list[Token]) -> ast.Static:
         self._count(c[0])
         try:
-            return ast.Static("string", _unquote(c[0]), _at(c[0]))
+            return ast.Static("string", unquote(c[0]), _at(c[0]))
         except LogQLParseError as e:
             raise ParseError(e.reason, *_at(c[0])) from None
 
