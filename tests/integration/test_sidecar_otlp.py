@@ -188,7 +188,9 @@ def test_with_the_broker_down_exporters_retry_and_every_span_arrives_once_it_is_
     tmp_path: Path, kafka_broker: object, kafka_bootstrap: str, topics: tuple[str, str], broker_back: None
 ) -> None:
     logs_topic, spans_topic = topics
-    amb = Ambassador(tmp_path, kafka_bootstrap, logs_topic, spans_topic, ack_timeout_ms=3000, retry_after_s=4)
+    # The SDKs try 6 times within their timeout, waiting Retry-After between tries: with 3 s + 6 s a try the
+    # broker has ~45 s to come back after the first refusal.
+    amb = Ambassador(tmp_path, kafka_bootstrap, logs_topic, spans_topic, ack_timeout_ms=3000, retry_after_s=6)
     try:
         sent = {"http": made_spans(40, "outage-http"), "grpc": made_spans(40, "outage-grpc")}
         kafka_broker.stop()  # type: ignore[attr-defined]
