@@ -35,6 +35,8 @@ from observ.traces.model import SpanColumns
 from observ.traces.store import SpanStore
 from tests.integration.harness import Proc, free_port, ingester, wait_for
 
+pytestmark = pytest.mark.kafka
+
 TENANT = "acme"
 
 
