@@ -104,14 +104,13 @@ def _send_trace(url: str) -> tuple[dict[str, ReadableSpan], str]:
     """checkout (server) -> payments (client, error) -> db (internal), each service its own SDK provider, and a
     checkout log record inside its span over OTLP; then a second, slow payments trace. Spans by name, and the
     slow trace's ID."""
-    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=TENANT)
     logs = LoggerProvider(resource=Resource.create({"service.name": "checkout"}))
     logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs", headers=TENANT)))
     finished: dict[str, ReadableSpan] = {}
     providers = {}
     for service in ("checkout", "payments", "db"):
         provider = TracerProvider(resource=Resource.create({"service.name": service}))
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=TENANT)))
         providers[service] = provider
     tracer = {s: p.get_tracer("tests.correlate") for s, p in providers.items()}
     with tracer["checkout"].start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as root:
