@@ -73,5 +73,5 @@ def _node(s: Span, depth: int, children: list[str]) -> SpanNode:
         start_ns=s.start_ns,
         end_ns=s.end_ns,
         duration_ms=(s.end_ns - s.start_ns) / 1e6,
-        attributes=s.attributes or {},
+        attributes=s.attributes,
     )
