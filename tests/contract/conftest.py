@@ -41,20 +41,25 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def start_server(data: Path, config: ApiConfig) -> tuple[uvicorn.Server, threading.Thread, str, LogStore]:
-    store = LogStore(data / "observ.duckdb")
-    app = create_app(store, CollectorRegistry(), lambda: True, config=config)
+def serve_app(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """`app` on a free loopback port, uvicorn in a daemon thread; returns once it accepts connections."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}", store
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def start_server(data: Path, config: ApiConfig) -> tuple[uvicorn.Server, threading.Thread, str, LogStore]:
+    store = LogStore(data / "observ.duckdb")
+    server, thread, url = serve_app(create_app(store, CollectorRegistry(), lambda: True, config=config))
+    return server, thread, url, store
 
 
 def stop_server(server: uvicorn.Server, thread: threading.Thread, store: LogStore) -> None:

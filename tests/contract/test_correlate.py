@@ -6,8 +6,6 @@ and the breaker answers without waiting.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -30,9 +27,9 @@ from prometheus_server import LOOPBACK, PrometheusServer
 
 from observ.api.app import create_app
 from observ.api.config import ApiConfig
-from observ.cli.serve import uvicorn_config
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
+from tests.contract.conftest import serve_app
 
 TENANT = {"X-Scope-OrgID": "shop"}
 NS = 1_000_000_000
@@ -87,19 +84,6 @@ class World:
         return httpx.get(self.url + path, params=params, headers=headers, timeout=30)
 
 
-def _serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
-    sock = socket.socket()
-    sock.bind((LOOPBACK, 0))
-    server = uvicorn.Server(uvicorn_config(app, LOOPBACK, sock.getsockname()[1]))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    return server, thread, f"http://{LOOPBACK}:{sock.getsockname()[1]}"
-
-
 def _send_trace(url: str) -> tuple[dict[str, ReadableSpan], str]:
     """checkout (server) -> payments (client, error) -> db (internal), each service its own SDK provider, and a
     checkout log record inside its span over OTLP; then a second, slow payments trace. Spans by name, and the
@@ -138,7 +122,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, prometheus: PrometheusServer
                        "backoff_max_s": 0.01}, "breaker": {"failure_threshold": 3, "cooldown_s": 600}},
     })  # fmt: skip
     app = create_app(store, CollectorRegistry(), lambda: True, config=config, spans=spans)
-    server, thread, url = _serve(app)
+    server, thread, url = serve_app(app)
     try:
         sent, slow_id = _send_trace(url)
         root, charge = sent["POST /checkout"], sent["charge"]

@@ -7,9 +7,7 @@ Spans carry fixed timestamps (from T0), so no answer depends on the clock.
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +34,9 @@ from prometheus_client import CollectorRegistry
 
 from observ.api.app import create_app
 from observ.api.config import ApiConfig, AuthConfig
-from observ.cli.serve import uvicorn_config
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
+from tests.contract.conftest import serve_app
 
 SEC, MS = 10**9, 10**6
 T0 = 1_700_000_000
@@ -57,17 +55,10 @@ class Sent:
 
 def _serve(tmp: Path) -> tuple[uvicorn.Server, threading.Thread, str, LogStore, SpanStore]:
     logs, spans = LogStore(tmp / "observ.duckdb"), SpanStore(tmp / "spans.duckdb")
-    app = create_app(logs, CollectorRegistry(), lambda: True, config=ApiConfig(), spans=spans)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", sock.getsockname()[1]))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}", logs, spans
+    server, thread, url = serve_app(
+        create_app(logs, CollectorRegistry(), lambda: True, config=ApiConfig(), spans=spans)
+    )
+    return server, thread, url, logs, spans
 
 
 class _Shop:
