@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 from rich.console import Console
 
 from observ.cli.datadir import open_store, open_stores
@@ -14,6 +15,18 @@ from observ.cli.refusal import Refused
 from observ.health_server import serve_health
 from observ.store.ingest import IngestConfig, Ingester
 from observ.traces.store import SpanStore
+
+
+def ingest_config(values: dict[str, object]) -> IngestConfig:
+    """The ingester's settings from flags or `--config`; a bad value or combination is a one-line refusal."""
+    try:
+        return IngestConfig.model_validate(values)
+    except ValidationError as e:
+        problems = (
+            (".".join(map(str, err["loc"])) + ": " if err["loc"] else "") + err["msg"].removeprefix("Value error, ")
+            for err in e.errors()
+        )
+        raise Refused("; ".join(problems)) from None
 
 
 def run_ingest(config: IngestConfig, metrics_host: str, metrics_port: int, console: Console) -> None:

@@ -92,15 +92,14 @@ def ingest(
     metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")] = "127.0.0.1",
 ) -> None:
     """Consume the log topic into DuckDB, exactly once (offsets stored with the rows)."""
-    from observ.cli.ingest import run_ingest
-    from observ.store.ingest import IngestConfig
+    from observ.cli.ingest import ingest_config, run_ingest
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = IngestConfig.model_validate(
-        {"bus": {"bootstrap": bootstrap, "backend": backend}, "topic": topic, "spans_topic": spans_topic or None,
-         "group_id": group, "data": str(data)}
-    )  # fmt: skip
     with refusals("ingest"):
+        config = ingest_config(
+            {"bus": {"bootstrap": bootstrap, "backend": backend}, "topic": topic, "spans_topic": spans_topic or None,
+             "group_id": group, "data": str(data)}
+        )  # fmt: skip
         run_ingest(config, metrics_host, metrics_port, console)
 
 

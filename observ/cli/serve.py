@@ -19,8 +19,9 @@ from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.grpc import GrpcBindError, OtlpGrpcServer, start_grpc
 from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
 from observ.cli.datadir import listen, open_stores
+from observ.cli.ingest import ingest_config
 from observ.cli.refusal import Refused
-from observ.store.ingest import IngestConfig, Ingester
+from observ.store.ingest import Ingester
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
 
@@ -113,6 +114,12 @@ def close_stores(store: LogStore, spans: SpanStore) -> None:
 
 def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     """Serve until SIGINT/SIGTERM; the store must exist unless `create` or an in-process ingester fills it."""
+    k = config.kafka
+    ingest = (
+        ingest_config({"bus": k.bus, "topic": k.topic, "spans_topic": k.spans_topic, "group_id": k.group_id,
+                       "data": str(config.data)})
+        if k is not None else None
+    )  # fmt: skip
     store, spans = open_stores(config.data, create=create or config.kafka is not None)
     registry = CollectorRegistry()
     try:
@@ -128,11 +135,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         raise
     ingester: Ingester | None = None
     ready: Callable[[], bool] = lambda: True  # noqa: E731
-    if config.kafka is not None:
-        k = config.kafka
-        ingest = IngestConfig(
-            bus=k.bus, topic=k.topic, spans_topic=k.spans_topic, group_id=k.group_id, data=str(config.data)
-        )
+    if ingest is not None:
         ingester = Ingester(ingest, store, registry, spans=spans)
         ready = lambda: ingester.ready  # noqa: E731
     app = create_app(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from observ.bus import BusConfig, BusError, Consumer, TopicPartition, make_consumer
 from observ.store.hotcold import StoreWriteError
@@ -49,6 +49,12 @@ class IngestConfig(BaseModel):
     """Records (sidecar batches of up to ~1000 entries) per poll."""
     write_retry_max_ms: int = 5000
     """Longest wait between attempts while the store cannot write (disk full): the ingester waits, never skips."""
+
+    @model_validator(mode="after")
+    def _topics_differ(self) -> IngestConfig:
+        if self.spans_topic == self.topic:
+            raise ValueError(f"the log and span topics must differ: both are {self.topic!r}")
+        return self
 
 
 class IngestMetrics:
@@ -125,8 +131,6 @@ class Ingester:
         self.lanes: dict[str, AnyLane] = {config.topic: Lane(config.topic, decode_log_record, store, self.metrics)}
         self.span_metrics: SpanIngestMetrics | None = None
         if spans is not None and config.spans_topic:
-            if config.spans_topic == config.topic:
-                raise ValueError(f"the log and span topics must differ: both are {config.topic!r}")
             self.span_metrics = SpanIngestMetrics(registry)
             self.span_metrics.rows.set(spans.count())
             lane = Lane(config.spans_topic, decode_span_record, spans, self.span_metrics)

@@ -309,12 +309,6 @@ def test_without_a_span_topic_only_the_log_topic_is_read(node: Node) -> None:
     assert node.spans.count() == 0 and ing.span_metrics is None and ing.spans_inserted_total == 0
 
 
-def test_the_same_topic_for_logs_and_spans_is_refused(node: Node) -> None:
-    config = IngestConfig(topic="observ.logs", spans_topic="observ.logs")
-    with pytest.raises(ValueError, match=r"the log and span topics must differ: both are 'observ\.logs'"):
-        Ingester(config, node.logs, CollectorRegistry(), lambda c, g: FakeConsumer([]), spans=node.spans)  # type: ignore[arg-type,return-value]
-
-
 def test_the_schema_header_of_log_records_is_still_checked(node: Node) -> None:
     rec = log_record(0, API, [Entry(ts=1, line="a")])
     bad = Record(LOGS, 0, 0, b"k", rec.value, [("schema", b"9")])
