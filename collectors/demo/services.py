@@ -97,6 +97,8 @@ class DemoService:
             body, content_type = self.telemetry.exposition(headers.get("accept", ""))
             return 200, body, content_type
         if method == "GET" and path == "/healthz":
+            if self._faults.mode(self.name) is FaultMode.error:
+                return 503, orjson.dumps({"status": "failing", "error": error_message(self.name)}), "application/json"
             return 200, b'{"status":"ok"}', "application/json"
         found = next(((r, m) for r, p in self._routes if r.method == method and (m := p.match(path))), None)
         if found is None:

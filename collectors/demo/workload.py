@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from collectors.demo.faults import Faults
 from collectors.demo.podlog import PodLog
+from collectors.demo.prober import Prober
 from collectors.demo.services import DemoService
 from collectors.demo.telemetry import Telemetry
 from collectors.demo.topology import SERVICES, TOPOLOGY
@@ -60,6 +61,7 @@ class DemoWorkload:
             service.downstream = urls
         frontend = self.services["frontend"]
         self.traffic = Traffic(frontend.url, frontend.profile.routes, rate, random.Random(rng.random()))
+        self.prober = Prober([f"{frontend.url}/healthz"])
 
     @property
     def glob(self) -> str:
@@ -71,16 +73,23 @@ class DemoWorkload:
         return {name: service.address for name, service in self.services.items()}
 
     @property
+    def probes(self) -> list[str]:
+        """URLs the blackbox prober (at `prober.address`) probes: the storefront's health check."""
+        return sorted(self.prober.targets)
+
+    @property
     def lines_written(self) -> int:
         return sum(log.lines_written for log in self.logs.values())
 
     def start(self) -> None:
         for service in self.services.values():
             service.start()
+        self.prober.start()
         self.traffic.start()
 
     def stop(self) -> None:
         """Traffic first, so the services' last spans are flushed after their last requests."""
         self.traffic.stop()
+        self.prober.stop()
         for service in self.services.values():
             service.stop()

@@ -1,5 +1,6 @@
 """The Prometheus of `observ up --demo`: the `prometheus` binary on PATH, run on loopback with its data in the data
-folder, scraping the demo services and observ's own /metrics every 5 s, with the generated SLO rules loaded.
+folder, scraping the demo services, their blackbox probe and observ's own /metrics every 5 s, with the generated
+SLO rules loaded.
 
 Exemplar storage is on, so the histograms' `trace_id` exemplars can be read back (`/api/v1/query_exemplars`).
 """
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -50,16 +52,41 @@ def choose_port(host: str, requested: int | None) -> int:
         return int(sock.getsockname()[1])
 
 
-def scrape_config(targets: Mapping[str, str], observ: str, rules: Sequence[str]) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """What the demo's Prometheus scrapes."""
+
+    services: Mapping[str, str]
+    """Demo service name → `host:port` of its /metrics."""
+    observ: str
+    """`host:port` of observ's own /metrics."""
+    prober: str | None = None
+    """`host:port` of the blackbox prober, which probes `probes` (URLs) when scraped."""
+    probes: Sequence[str] = ()
+
+
+def scrape_config(targets: Targets, rules: Sequence[str]) -> dict[str, object]:
     """prometheus.yml: each demo service a target labelled with its `service` (as Kubernetes relabelling would),
-    observ itself a target of job `observ`."""
-    demo = [{"targets": [address], "labels": {"service": name}} for name, address in sorted(targets.items())]
+    observ itself a target of job `observ`, and the probes through the prober as blackbox_exporter's README
+    configures it (job `blackbox`, `instance` = the probed URL)."""
+    demo = [{"targets": [address], "labels": {"service": name}} for name, address in sorted(targets.services.items())]
+    jobs: list[dict[str, object]] = [
+        {"job_name": "demo", "static_configs": demo},
+        {"job_name": "observ", "static_configs": [{"targets": [targets.observ]}]},
+    ]
+    if targets.prober and targets.probes:
+        relabel = [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": targets.prober},
+        ]
+        jobs.append({
+            "job_name": "blackbox", "metrics_path": "/probe", "params": {"module": ["http_2xx"]},
+            "static_configs": [{"targets": list(targets.probes)}], "relabel_configs": relabel,
+        })  # fmt: skip
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
-        "scrape_configs": [
-            {"job_name": "demo", "static_configs": demo},
-            {"job_name": "observ", "static_configs": [{"targets": [observ]}]},
-        ],
+        "scrape_configs": jobs,
         "rule_files": list(rules),
     }
 
@@ -93,7 +120,7 @@ class PrometheusRunner:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def write_config(self, targets: Mapping[str, str], observ: str, rule_files: Sequence[Path]) -> Path:
+    def write_config(self, targets: Targets, rule_files: Sequence[Path]) -> Path:
         rules = self.dir / "rules"
         shutil.rmtree(rules, ignore_errors=True)
         rules.mkdir(parents=True)
@@ -103,7 +130,7 @@ class PrometheusRunner:
             dst.write_text(sooner_period_groups(src.read_text()))
             copies.append(str(dst))
         path = self.dir / "prometheus.yml"
-        path.write_text(yaml.safe_dump(scrape_config(targets, observ, copies), sort_keys=False))
+        path.write_text(yaml.safe_dump(scrape_config(targets, copies), sort_keys=False))
         return path
 
     def start(self, config: Path, timeout: float = 30.0) -> None:

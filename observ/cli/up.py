@@ -26,7 +26,7 @@ from collectors.log_adapter.sources.tail.config import TailConfig
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.cli.datadir import listen, open_stores
-from observ.cli.prometheus_runner import DEFAULT_PORT, PrometheusRunner, choose_port, find_rule_files
+from observ.cli.prometheus_runner import DEFAULT_PORT, PrometheusRunner, Targets, choose_port, find_rule_files
 from observ.cli.refusal import Refused
 from observ.cli.serve import Server, close_stores, start_otlp, uvicorn_config
 from observ.model import DecodedBatch
@@ -101,7 +101,9 @@ class DemoRun:
             )
             return
         self.rules = find_rule_files(Path.cwd())
-        config_file = self.prometheus.write_config(self.workload.targets, f"{config.host}:{config.port}", self.rules)
+        w = self.workload
+        targets = Targets(w.targets, f"{config.host}:{config.port}", w.prober.address, w.probes)
+        config_file = self.prometheus.write_config(targets, self.rules)
         try:
             self.prometheus.start(config_file)
         except Refused:

@@ -14,6 +14,7 @@ from observ.cli.prometheus_runner import (
     DEFAULT_PORT,
     PERIOD_INTERVAL,
     PrometheusRunner,
+    Targets,
     choose_port,
     find_rule_files,
     scrape_config,
@@ -32,8 +33,10 @@ def taken() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def test_scrape_config_labels_each_demo_target_with_its_service() -> None:
-    config = scrape_config({"payments": "127.0.0.1:2", "frontend": "127.0.0.1:1"}, "127.0.0.1:3100", ["/r/a.yml"])
+def test_scrape_config_labels_each_demo_target_with_its_service_and_probes_through_the_prober() -> None:
+    targets = Targets({"payments": "127.0.0.1:2", "frontend": "127.0.0.1:1"}, "127.0.0.1:3100", "127.0.0.1:7",
+                      ["http://127.0.0.1:1/healthz"])  # fmt: skip
+    config = scrape_config(targets, ["/r/a.yml"])
     assert config == {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
         "scrape_configs": [
@@ -45,9 +48,21 @@ def test_scrape_config_labels_each_demo_target_with_its_service() -> None:
                 ],
             },
             {"job_name": "observ", "static_configs": [{"targets": ["127.0.0.1:3100"]}]},
+            {
+                "job_name": "blackbox",
+                "metrics_path": "/probe",
+                "params": {"module": ["http_2xx"]},
+                "static_configs": [{"targets": ["http://127.0.0.1:1/healthz"]}],
+                "relabel_configs": [
+                    {"source_labels": ["__address__"], "target_label": "__param_target"},
+                    {"source_labels": ["__param_target"], "target_label": "instance"},
+                    {"target_label": "__address__", "replacement": "127.0.0.1:7"},
+                ],
+            },
         ],
         "rule_files": ["/r/a.yml"],
     }
+    assert [job["job_name"] for job in scrape_config(Targets({}, "o:1"), [])["scrape_configs"]] == ["demo", "observ"]
 
 
 def test_only_the_relaxed_period_groups_run_sooner() -> None:
@@ -96,7 +111,7 @@ def _fake_binary(tmp_path: Path, script: str) -> str:
 def test_a_prometheus_that_exits_is_refused_with_its_last_log_line(tmp_path: Path) -> None:
     binary = _fake_binary(tmp_path, 'echo "starting"\necho "err: opening storage failed: lock DB directory"\nexit 1\n')
     runner = PrometheusRunner(binary, choose_port("127.0.0.1", None), tmp_path / "data")
-    config = runner.write_config({"payments": "127.0.0.1:1"}, "127.0.0.1:3100", [])
+    config = runner.write_config(Targets({"payments": "127.0.0.1:1"}, "127.0.0.1:3100"), [])
     with pytest.raises(Refused) as info:
         runner.start(config, timeout=10)
     assert str(info.value) == (
@@ -108,7 +123,7 @@ def test_a_prometheus_that_exits_is_refused_with_its_last_log_line(tmp_path: Pat
 def test_the_written_config_and_rules_live_in_the_data_folder(tmp_path: Path) -> None:
     runner = PrometheusRunner("prometheus", 1234, tmp_path)
     rules = sorted((ROOT / "alerts/generated").glob("*.rules.yml"))
-    path = runner.write_config({"frontend": "127.0.0.1:1"}, "127.0.0.1:3100", rules)
+    path = runner.write_config(Targets({"frontend": "127.0.0.1:1"}, "127.0.0.1:3100"), rules)
     config = yaml.safe_load(path.read_text())
     assert path == tmp_path / "prometheus/prometheus.yml"
     assert config["rule_files"] == [str(tmp_path / "prometheus/rules" / r.name) for r in rules]

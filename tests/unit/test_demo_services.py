@@ -144,8 +144,11 @@ def test_a_failing_service_shows_as_5xx_error_spans_and_error_lines_with_the_mes
     assert {(line["msg"], line["trace_id"]) for line in errors} == {("request handled", trace_id), (message, trace_id)}
     metrics = httpx.get(demo.url("payments") + "/metrics").text
     assert 'http_requests_total{code="503",method="POST",route="/charge"} 1.0' in metrics
+    health = httpx.get(demo.url("payments") + "/healthz")
+    assert (health.status_code, health.json()["error"]) == (503, message), "the blackbox probe sees it too"
     demo.faults.set("payments", FaultMode.off)
     assert httpx.post(demo.url("frontend") + "/checkout").status_code == 200
+    assert httpx.get(demo.url("payments") + "/healthz").status_code == 200
 
 
 def test_a_slow_service_waits_past_every_latency_threshold(demo: Demo) -> None:
