@@ -65,9 +65,14 @@ def _sql_string(s: str) -> str:
 
 
 def write_parquet(
-    con: duckdb.DuckDBPyConnection, rows: pa.Table, directory: Path, seg_id: int, opts: ParquetOptions
+    con: duckdb.DuckDBPyConnection,
+    rows: pa.Table | duckdb.DuckDBPyRelation,
+    directory: Path,
+    seg_id: int,
+    opts: ParquetOptions,
 ) -> Path:
-    """Write, fsync and rename into place; returns the final path. The rows are already sorted."""
+    """Write, fsync and rename into place; returns the final path. The rows (an Arrow table, or a relation of
+    `con` that DuckDB evaluates while writing) are already sorted."""
     tmp = directory / f"{_TMP}{segment_name(seg_id)}"
     final = directory / segment_name(seg_id)
     con.register("_segment_rows", rows)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from observ.store.filters import TraceFilter
 
@@ -37,18 +36,23 @@ class SpanSegment:
     traces: TraceFilter
 
 
-def describe(seg_id: int, path: Path, rows: pa.Table, tenant: str) -> SpanSegment:
-    """Metadata and trace filter of the rows written to `path`."""
+def describe(con: duckdb.DuckDBPyConnection, seg_id: int, path: Path, tenant: str) -> SpanSegment:
+    """Metadata and trace filter of the segment file at `path`, read back from the file itself."""
+    services, ts_min, ts_max, rows, trace_ids = con.execute(
+        "SELECT list(DISTINCT service), min(start_ns), max(end_ns), count(*), list(DISTINCT trace_id) "
+        "FROM read_parquet(?)",
+        [str(path)],
+    ).fetchone()  # type: ignore[misc]
     return SpanSegment(
         id=seg_id,
         path=str(path),
         tenant=tenant,
-        services=frozenset(pc.unique(rows["service"]).to_pylist()),
-        ts_min=pc.min(rows["start_ns"]).as_py(),
-        ts_max=pc.max(rows["end_ns"]).as_py(),
-        rows=rows.num_rows,
+        services=frozenset(services),
+        ts_min=ts_min,
+        ts_max=ts_max,
+        rows=rows,
         bytes=path.stat().st_size,
-        traces=TraceFilter.build(pc.unique(rows["trace_id"]).to_pylist()),
+        traces=TraceFilter.build(trace_ids),
     )
 
 
