@@ -116,7 +116,7 @@ def create_app(
     if prometheus is None and config.prometheus is not None:
         prometheus = PrometheusClient(config.prometheus, metrics=PrometheusClientMetrics(registry))
     app.state.prometheus = prometheus
-    correlator = Correlator(LogReader(engine), spans, prometheus, config.correlate)
+    correlator = Correlator(LogReader(engine), spans, prometheus, config.correlate_within_limits())
     app.include_router(correlate_router(correlator, tenancy))
     if config.otlp.enabled:
         given = otlp_logs or otlp_traces

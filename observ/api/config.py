@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from observ.bus import BusConfig
 from observ.correlate.config import CorrelateConfig
@@ -114,17 +114,15 @@ class ApiConfig(BaseModel):
         10_000, ge=1, description="Label names or values one answer lists at most (sorted; the rest are cut off)."
     )
 
-    @model_validator(mode="after")
-    def _correlation_within_query_limits(self) -> ApiConfig:
-        """Correlation reads lines through the engine, which refuses a larger `limit` than `max_entries`."""
+    def correlate_within_limits(self) -> CorrelateConfig:
+        """Correlation reads lines through the engine, which refuses a larger `limit` than `max_entries`: its line
+        limits are held to it rather than refusing a settings file that lowers `max_entries` alone."""
         lim = self.correlate.limits
-        for name in ("max_lines", "max_time_lines", "error_lines_scanned"):
-            if getattr(lim, name) > self.limits.max_entries:
-                raise ValueError(
-                    f"correlate.limits.{name} ({getattr(lim, name)}) is above limits.max_entries "
-                    f"({self.limits.max_entries}), which every log query is held to"
-                )
-        return self
+        held = {
+            n: min(getattr(lim, n), self.limits.max_entries)
+            for n in ("max_lines", "max_time_lines", "error_lines_scanned")
+        }
+        return self.correlate.model_copy(update={"limits": lim.model_copy(update=held)})
 
 
 class KafkaIngestConfig(BaseModel):

@@ -66,8 +66,9 @@ def test_create_app_uses_a_given_client_and_none_without_config(store: LogStore)
     assert create_app(store, CollectorRegistry(), lambda: True).state.prometheus is None
 
 
-def test_correlation_limits_above_the_engine_entries_limit_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"correlate.limits.max_lines \(3000\) is above limits.max_entries \(2000\)"):
-        ApiConfig.model_validate({"limits": {"max_entries": 2000}, "correlate": {"limits": {"max_lines": 3000}}})
-    with pytest.raises(ValueError, match="error_lines_scanned"):
-        ApiConfig.model_validate({"correlate": {"limits": {"error_lines_scanned": 6000}}})
+def test_correlation_line_limits_are_held_to_the_engine_entries_limit() -> None:
+    """A settings file lowering `limits.max_entries` alone is accepted; correlation reads no more than it."""
+    cfg = ApiConfig.model_validate({"limits": {"max_entries": 7}, "correlate": {"limits": {"max_time_lines": 5}}})
+    lim = cfg.correlate_within_limits().limits
+    assert (lim.max_lines, lim.max_time_lines, lim.error_lines_scanned) == (7, 5, 7)
+    assert cfg.correlate.limits.max_lines == 1000, "the configured value itself is kept"
