@@ -36,6 +36,15 @@ from observ.store.logstore import AppendResult, LogStore, Prepared
 LOOPBACK = "127.0.0.1"
 
 
+def reachable(host: str) -> str:
+    """The address the demo and Prometheus send to when observ listens on `host` (a wildcard is this machine)."""
+    if host in ("", "0.0.0.0"):
+        return LOOPBACK
+    if ":" in host:
+        return "[::1]" if host == "::" else f"[{host}]"
+    return host
+
+
 class CountedStore:
     """The store as the in-process sink writes to it, counting what it stored in the ingester's metrics
     (`observ_ingested_lines_total{tenant,service,level}`, which the log-based SLIs read)."""
@@ -88,10 +97,10 @@ class DemoRun:
         if binary:
             port = choose_port(LOOPBACK, prometheus_port)
             self.prometheus = PrometheusRunner(binary, port, config.data, host=LOOPBACK)
-        url = f"http://{config.host}:{config.port}"
+        observ = f"{reachable(config.host)}:{config.port}"
         tokens = list(config.api.auth.tokens)
         headers = {"authorization": f"Bearer {tokens[0]}"} if tokens else {}
-        traces = f"{url}/v1/traces" if config.api.otlp.enabled else None
+        traces = f"http://{observ}/v1/traces" if config.api.otlp.enabled else None
         self.workload = DemoWorkload(config.data / "demo-logs", rate=rate, traces_url=traces, otlp_headers=headers)
         self.rules: list[Path] = []
         self._stopped = False
@@ -102,7 +111,7 @@ class DemoRun:
             return
         self.rules = find_rule_files(Path.cwd())
         w = self.workload
-        targets = Targets(w.targets, f"{config.host}:{config.port}", w.prober.address, w.probes)
+        targets = Targets(w.targets, observ, w.prober.address, w.probes)
         config_file = self.prometheus.write_config(targets, self.rules)
         try:
             self.prometheus.start(config_file)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -82,6 +83,21 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             proc.wait()
     assert proc.returncode == 0, running.log_tail()
     assert not _ok(f"{running.prometheus}/-/ready"), "observ up stops its Prometheus"
+
+
+def test_a_prometheus_port_asked_for_and_taken_is_one_refusal_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = [sys.executable, "-m", "observ.cli.main", "up", "--demo", "--port", str(free_port()),
+                "--data", str(tmp_path / "data"), "--prometheus-port", str(port)]  # fmt: skip
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"observ up: Prometheus cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(pick another with --prometheus-port)"
+    ]
 
 
 def _poll_until_all(checks: dict[str, Any], answer: Any, timeout: float) -> dict[str, str]:

@@ -71,3 +71,11 @@ def test_a_prometheus_in_the_settings_is_kept(tmp_path: Path, monkeypatch: pytes
     finally:
         run.prometheus = None
         run.stop()
+
+
+@pytest.mark.parametrize(
+    ("host", "reached"),
+    [("0.0.0.0", "127.0.0.1"), ("", "127.0.0.1"), ("::", "[::1]"), ("::1", "[::1]"), ("10.1.2.3", "10.1.2.3")],
+)
+def test_the_demo_sends_to_an_address_that_reaches_observ(host: str, reached: str) -> None:
+    assert up.reachable(host) == reached
