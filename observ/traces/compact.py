@@ -42,8 +42,12 @@ def compact(
     new: list[SpanSegment] = []
     try:
         for tenant, n in tenants:
-            rows = con.sql(
-                f"SELECT {SELECT} FROM {HOT} WHERE tenant = ? ORDER BY trace_id, start_ns, span_id", params=[tenant]
+            # the relational API keeps the tenant a value, not SQL text, and stays lazy (`sql(params=)` would run it)
+            rows = (
+                con.table(HOT)
+                .filter(duckdb.ColumnExpression("tenant") == duckdb.ConstantExpression(tenant))
+                .project(SELECT)
+                .order("trace_id, start_ns, span_id")
             )
             # one segment (the usual case: compact_rows <= segment_max_rows): DuckDB sorts and writes the file
             # without handing the rows to Arrow and back, five times faster
