@@ -565,7 +565,7 @@ def run(bodies: list[bytes], config: StoreConfig, work: Path, lookups: int, best
     try:
         r.ingest_s = ingest(store, bodies, clients)
         r.stored = store.count()
-        r.compactions = store.__dict__.get("compactions", [])
+        r.compactions = list(store.__dict__.get("compactions", []))
         r.segments_ingested = len(store.segments)
         r.hot_ingested = r.stored - sum(s.rows for s in store.segments)
         with console.status("DuckDB read_json baseline…"):
