@@ -49,7 +49,6 @@ _PLAIN = (
 )  # fmt: skip
 _JSON = ("attributes", "events", "links")
 
-
 SPANS_CONFIG = StoreConfig(zstd_level=3)
 """The spans store's defaults: zstd level 3, not the logs' 9. Spans' JSON columns and IDs compress within 3% at
 level 3 and the compactions that appends wait for take a third less CPU (50,000 spans of bench/traces.py:
@@ -62,8 +61,7 @@ def identity(tenant: str, trace_id: str, span_id: str, kind: int) -> str:
 
 
 def _keys(b: SpanColumns) -> list[str]:
-    prefix = b.tenant + "/"
-    return [f"{prefix}{t}{s}{k}" for t, s, k in zip(b.trace_id, b.span_id, b.kind, strict=True)]
+    return [identity(b.tenant, t, s, k) for t, s, k in zip(b.trace_id, b.span_id, b.kind, strict=True)]
 
 
 def _json(values: Sequence[Any]) -> pa.Array:
