@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -44,7 +44,10 @@ class DemoWorkload:
         otlp_headers: Mapping[str, str] | None = None,
         rotate_bytes: int = 5 * 1024 * 1024,
         seed: int = 7,
+        processor_for: Callable[[str], SpanProcessor] | None = None,
     ) -> None:
+        """`processor_for(service)`, when given, exports that service's spans instead of `traces_url` (e.g. some
+        services over OTLP/gRPC, as a mixed fleet does)."""
         self.root = root
         self.faults = Faults(SERVICES)
         rng = random.Random(seed)
@@ -53,7 +56,13 @@ class DemoWorkload:
         for name in SERVICES:
             pod = f"{name}-{rng.randrange(16**5):05x}"
             self.logs[name] = PodLog(root, NAMESPACE, pod, uuid.UUID(int=rng.getrandbits(128)), name, rotate_bytes)
-            processor = otlp_processor(traces_url, otlp_headers or {}) if traces_url else None
+            processor = (
+                processor_for(name)
+                if processor_for
+                else otlp_processor(traces_url, otlp_headers or {})
+                if traces_url
+                else None
+            )
             telemetry = Telemetry(name, self.logs[name], processor)
             self.services[name] = DemoService(name, TOPOLOGY[name], telemetry, self.faults, random.Random(rng.random()))
         urls = {name: service.url for name, service in self.services.items()}
