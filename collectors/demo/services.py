@@ -171,7 +171,8 @@ class DemoService:
     def _log(self, route: Route, path: str, status: int, message: str, seconds: float) -> None:
         level = "error" if status >= 500 else "warn" if status >= 400 else "info"
         fields = {"method": route.method, "route": route.template, "path": path, "status": status}
-        self.telemetry.log(level, "request handled", **fields, duration_ms=round(seconds * 1000, 1))
+        msg = "request failed" if status >= 500 else "request handled"
+        self.telemetry.log(level, msg, **fields, duration_ms=round(seconds * 1000, 1))
         if status >= 500:
             self.telemetry.log("error", message, stream="stderr", status=status)
             if status != 502 and self._rng.random() < 0.3:

@@ -55,15 +55,20 @@ def _ok(url: str) -> bool:
         return False
 
 
+def _no_grpc(folder: Path) -> str:
+    """Settings without the OTLP/gRPC receiver: its port 4317 may be another test's."""
+    settings = folder / "observ.yaml"
+    settings.write_text("api:\n  otlp:\n    grpc_port: 0\n")
+    return str(settings)
+
+
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     assert shutil.which("prometheus"), "the demo's Prometheus: apt-get install prometheus"
     tmp = tmp_path_factory.mktemp("up-demo")
-    settings = tmp / "observ.yaml"
-    settings.write_text("api:\n  otlp:\n    grpc_port: 0\n")  # no gRPC: 4317 may be another test's
     port, prometheus_port = free_port(), free_port()
     args = [sys.executable, "-m", "observ.cli.main", "up", "--demo", "--port", str(port), "--data", str(tmp / "data"),
-            "--prometheus-port", str(prometheus_port), "--config", str(settings), "--demo-rate", "20"]  # fmt: skip
+            "--prometheus-port", str(prometheus_port), "--config", _no_grpc(tmp), "--demo-rate", "20"]  # fmt: skip
     log = tmp / "up.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -90,10 +95,10 @@ def test_a_prometheus_port_asked_for_and_taken_is_one_refusal_line(tmp_path: Pat
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        args = [sys.executable, "-m", "observ.cli.main", "up", "--demo", "--port", str(free_port()),
-                "--data", str(tmp_path / "data"), "--prometheus-port", str(port)]  # fmt: skip
+        args = [sys.executable, "-m", "observ.cli.main", "up", "--demo", "--port", str(free_port()), "--data",
+                str(tmp_path / "data"), "--prometheus-port", str(port), "--config", _no_grpc(tmp_path)]  # fmt: skip
         done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
+    assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.splitlines() == [
         f"observ up: Prometheus cannot listen on 127.0.0.1:{port}: Address already in use "
         "(pick another with --prometheus-port)"
@@ -252,5 +257,11 @@ def test_the_fault_switch_fails_payments_in_metrics_spans_and_logs(up: Up) -> No
             return False
 
         wait_for(error_line_with_trace_id, 30, "an ERROR line with the message and an exemplar's trace ID", 2)
+        # observ up handed its Prometheus to the correlation API: payments' window has metrics and exemplars.
+        start = int(time.time()) - 60
+        answer = httpx.get(f"{up.url}/api/v1/correlate/services/payments", params={"start": start}, timeout=60).json()
+        assert answer["missing"] == [] and answer["metrics"]["services"][0]["error_ratio"] > 0.05
+        assert {e["trace_id"] for e in answer["exemplars"] if e["reason"] == "error"}
+        assert message in {t["template"] for t in answer["top_errors"]}
     finally:
         _fault(up, "off")

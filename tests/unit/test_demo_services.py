@@ -141,7 +141,7 @@ def test_a_failing_service_shows_as_5xx_error_spans_and_error_lines_with_the_mes
     assert charge.events[0].attributes["exception.message"] == message
     assert all(s.status.status_code is StatusCode.ERROR for s in spans if "payments" in s.name or s.parent is None)
     errors = [line for line in demo.lines("payments") if line["level"] == "error"]
-    assert {(line["msg"], line["trace_id"]) for line in errors} == {("request handled", trace_id), (message, trace_id)}
+    assert {(line["msg"], line["trace_id"]) for line in errors} == {("request failed", trace_id), (message, trace_id)}
     metrics = httpx.get(demo.url("payments") + "/metrics").text
     assert 'http_requests_total{code="503",method="POST",route="/charge"} 1.0' in metrics
     health = httpx.get(demo.url("payments") + "/healthz")
@@ -165,7 +165,7 @@ def test_the_topology_mix_fails_sometimes_and_only_with_its_own_messages(tmp_pat
         assert codes == {503, 402}
         lines = demo.lines("solo")
         assert {line["level"] for line in lines} == {"error", "warn"}
-        assert {line["msg"] for line in lines if line["level"] == "error"} == {"request handled", "db down"}
+        assert {line["msg"] for line in lines if line["level"] == "error"} == {"request failed", "db down"}
         raw = demo.services["solo"].telemetry._log.path.read_text()
         tracebacks = [line for line in raw.splitlines() if " stderr F ERROR handler failed trace_id=" in line]
         assert all(len(t.rsplit("trace_id=", 1)[1]) == 32 for t in tracebacks)
