@@ -26,6 +26,7 @@ class PodLog:
         self.path = root / "var/log/pods" / f"{namespace}_{pod}_{uid}" / container / "0.log"
         self.rotate_bytes = rotate_bytes
         self.lines_written = 0
+        self.rotations = 0
         self._written = 0
         self._lock = threading.Lock()
 
@@ -42,6 +43,8 @@ class PodLog:
             self._written += len(data)
             self.lines_written += text.count("\n") + 1
             if self._written >= self.rotate_bytes:
-                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S%f")
-                os.rename(self.path, self.path.with_name(f"0.log.{stamp}"))
+                self.rotations += 1
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+                # The count keeps two rotations within one clock tick from overwriting each other.
+                os.rename(self.path, self.path.with_name(f"0.log.{stamp}.{self.rotations}"))
                 self._written = 0
