@@ -29,6 +29,7 @@ OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0
 @dataclass
 class Demo:
     services: dict[str, DemoService]
+    logs: dict[str, PodLog]
     spans: InMemorySpanExporter
     faults: Faults
     root: Path
@@ -40,7 +41,7 @@ class Demo:
     def lines(self, name: str) -> list[dict[str, object]]:
         """The JSON payloads of a service's CRI lines (plain-text lines skipped)."""
         out = []
-        for line in self.services[name].telemetry._log.path.read_text().splitlines():
+        for line in self.logs[name].path.read_text().splitlines():
             payload = line.split(" ", 3)[3]
             if payload.startswith("{"):
                 out.append(orjson.loads(payload))
@@ -51,15 +52,15 @@ def _start(root: Path, profiles: dict[str, Profile], seed: int = 1) -> Demo:
     spans = InMemorySpanExporter()
     faults = Faults(profiles)
     slept: list[float] = []
-    services = {}
+    services, logs = {}, {}
     for name, profile in profiles.items():
-        log = PodLog(root, "demo", f"{name}-0", uuid.UUID(int=1), name, 1 << 30)
-        telemetry = Telemetry(name, log, SimpleSpanProcessor(spans))
+        logs[name] = PodLog(root, "demo", f"{name}-0", uuid.UUID(int=1), name, 1 << 30)
+        telemetry = Telemetry(name, logs[name], SimpleSpanProcessor(spans))
         services[name] = DemoService(name, profile, telemetry, faults, random.Random(seed), sleep=slept.append)
     for service in services.values():
         service.downstream = {name: s.url for name, s in services.items()}
         service.start()
-    return Demo(services, spans, faults, root, slept)
+    return Demo(services, logs, spans, faults, root, slept)
 
 
 def _no_chance(profile: Profile) -> Profile:
@@ -166,7 +167,7 @@ def test_the_topology_mix_fails_sometimes_and_only_with_its_own_messages(tmp_pat
         lines = demo.lines("solo")
         assert {line["level"] for line in lines} == {"error", "warn"}
         assert {line["msg"] for line in lines if line["level"] == "error"} == {"request failed", "db down"}
-        raw = demo.services["solo"].telemetry._log.path.read_text()
+        raw = demo.logs["solo"].path.read_text()
         tracebacks = [line for line in raw.splitlines() if " stderr F ERROR handler failed trace_id=" in line]
         assert all(len(t.rsplit("trace_id=", 1)[1]) == 32 for t in tracebacks)
     finally:
