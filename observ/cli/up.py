@@ -94,8 +94,9 @@ class DemoRun:
 
         self.prometheus: PrometheusRunner | None = None
         binary = shutil.which("prometheus")
+        port = choose_port(LOOPBACK, prometheus_port) if binary else DEFAULT_PORT
+        self._default_taken = prometheus_port is None and port != DEFAULT_PORT
         if binary:
-            port = choose_port(LOOPBACK, prometheus_port)
             self.prometheus = PrometheusRunner(binary, port, config.data, host=LOOPBACK)
         observ = f"{reachable(config.host)}:{config.port}"
         tokens = list(config.api.auth.tokens)
@@ -130,7 +131,7 @@ class DemoRun:
         lines = [f"  demo services (/metrics on each): {targets}"]
         if self.prometheus:
             rules = f"{len(self.rules)} SLO rule files" if self.rules else "no SLO rules (no alerts/generated)"
-            taken = f", {DEFAULT_PORT} is taken" if self.prometheus.port != DEFAULT_PORT else ""
+            taken = f", {DEFAULT_PORT} is taken" if self._default_taken else ""
             lines.append(f"  Prometheus on {self.prometheus.url} (scrapes every 5s, exemplars on, {rules}{taken})")
         lines.append(f"  fault switch: observ demo fault payments --mode error|slow|off --addr {url}")
         return lines

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,31 @@ def test_a_prometheus_in_the_settings_is_kept(tmp_path: Path, monkeypatch: pytes
 )
 def test_the_demo_sends_to_an_address_that_reaches_observ(host: str, reached: str) -> None:
     assert up.reachable(host) == reached
+
+
+def test_the_banner_says_9090_is_taken_only_when_the_default_fell_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(up.shutil, "which", lambda name: "/bin/true")
+    monkeypatch.setattr(up.PrometheusRunner, "start", lambda self, config, timeout=30.0: None)
+    config = ServeConfig(data=tmp_path, port=3999)
+    asked = free_port()
+    run = up.DemoRun(config, 1.0, asked, Console(file=io.StringIO()))
+    run.stop()
+    assert f"Prometheus on http://127.0.0.1:{asked} " in "\n".join(run.banner("u"))
+    assert "is taken" not in "\n".join(run.banner("u"))
+    with socket.socket() as holder:
+        with contextlib.suppress(OSError):  # else something on this machine holds 9090 already
+            holder.bind(("127.0.0.1", 9090))
+            holder.listen()
+        run = up.DemoRun(config, 1.0, None, Console(file=io.StringIO()))
+        run.stop()
+    assert run.prometheus is not None and run.prometheus.port != 9090
+    assert "9090 is taken" in "\n".join(run.banner("u"))
+    assert (tmp_path / "prometheus/prometheus.yml").is_file()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
