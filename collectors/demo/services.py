@@ -1,6 +1,7 @@
 """One demo service: a small HTTP server on loopback whose routes do some work, call other services over real HTTP
 (trace context in W3C `traceparent`), fail or slow down as the topology and the fault switch say, and report it
-all through `Telemetry`. `/metrics` and `/healthz` are served on the same port, as an app exposes them.
+all through `Telemetry`. `/metrics`, `/healthz` (failing with the error fault) and `/readyz` are served on the
+same port, as an app exposes them.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class DemoService:
         if method == "GET" and path == "/metrics":
             body, content_type = self.telemetry.exposition(headers.get("accept", ""))
             return 200, body, content_type
+        if method == "GET" and path == "/readyz":
+            return 200, b'{"status":"ready"}', "application/json"
         if method == "GET" and path == "/healthz":
             if self._faults.mode(self.name) is FaultMode.error:
                 return 503, orjson.dumps({"status": "failing", "error": error_message(self.name)}), "application/json"

@@ -150,6 +150,7 @@ def test_a_failing_service_shows_as_5xx_error_spans_and_error_lines_with_the_mes
     demo.faults.set("payments", FaultMode.off)
     assert httpx.post(demo.url("frontend") + "/checkout").status_code == 200
     assert httpx.get(demo.url("payments") + "/healthz").status_code == 200
+    assert httpx.get(demo.url("payments") + "/readyz").status_code == 200
 
 
 def test_a_slow_service_waits_past_every_latency_threshold(demo: Demo) -> None:
