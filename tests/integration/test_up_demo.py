@@ -184,6 +184,10 @@ def test_every_generated_slo_recording_rule_has_a_value_within_three_minutes(up:
     assert len(rules) > 100
     failing = _poll_until_all(rules, lambda selector: _prometheus(up, selector, instant=True), up.remaining())
     assert failing == {}, f"{len(failing)} of {len(rules)} recording rules without a value"
+    groups = httpx.get(f"{up.prometheus}/api/v1/rules", timeout=30).json()["data"]["groups"]
+    unhealthy = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] == "err"]
+    assert unhealthy == []
+    assert {g["interval"] for g in groups} == {5, 30}, "the period groups run every 30s, the others every 5s"
 
 
 def test_every_dashboard_query_panel_returns_data_within_three_minutes(up: Up) -> None:
