@@ -10,6 +10,7 @@ from collectors.log_adapter.events import Metrics
 from collectors.log_adapter.main import build_topology
 from collectors.log_adapter.sinks.store import StoreSink
 from collectors.log_adapter.sources.tail.config import TailConfig
+from observ.model import Batch, Entry, Stream
 from observ.store.logstore import AppendResult, LogStore, Prepared, StoreWriteError
 
 
@@ -95,3 +96,20 @@ def test_a_store_that_cannot_write_holds_batches_in_order_and_loses_none(tmp_pat
     store.full = False
     run_topology(tmp_path, store, 200)
     assert stored(store.store) == sorted(msg(i) for i in range(200))
+
+
+def test_an_idle_poll_waits_its_timeout_and_a_poll_that_acknowledges_does_not(tmp_path: Path) -> None:
+    """The topology's idle wait is the sink's poll timeout: ignoring it spun a core in an idle `observ up`."""
+    slept: list[float] = []
+    store = LogStore(tmp_path / "observ.duckdb")
+    sink = StoreSink(store, sleep=slept.append)
+    sink.poll(0.05)
+    assert slept == [0.05], "nothing to acknowledge: the poll waits like a producer's"
+    acked: list[str | None] = []
+    batch = Batch(Stream(tenant="t", service="s"), "src", [Entry(ts=1, line="hello", start=0, end=6)])
+    assert sink.send(batch, acked.append)
+    sink.poll(0.05)
+    assert acked == [None] and slept == [0.05], "acknowledgements delivered: no wait on top"
+    sink.poll(0)
+    assert slept == [0.05]
+    store.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from collectors.log_adapter.sinks.base import Ack
@@ -32,8 +33,9 @@ class StoreSink:
     them. Nothing is acknowledged, skipped or dropped while the store is failing.
     """
 
-    def __init__(self, store: Writer, retry_max_s: float = 5.0) -> None:
+    def __init__(self, store: Writer, retry_max_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self._store = store
+        self._sleep = sleep
         self._acks: list[Ack] = []
         self._waiting: list[tuple[Prepared, Ack]] = []
         self._retry_at = 0.0
@@ -66,10 +68,14 @@ class StoreSink:
             self._store.maybe_compact()
 
     def poll(self, timeout: float) -> None:
+        """As a producer's poll: delivers acknowledgements, or waits up to `timeout` when it has none to deliver
+        (the topology's idle wait: without it an idle `observ up` spins a core)."""
         self._write_waiting()
         acks, self._acks = self._acks, []
         for ack in acks:
             ack(None)
+        if not acks and timeout > 0:
+            self._sleep(timeout)
 
     def flush(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
