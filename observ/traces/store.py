@@ -55,6 +55,12 @@ level 3 and the compactions that appends wait for take a third less CPU (50,000 
 1.94 MB and 0.46 s at level 3, 1.90 MB and 0.70 s at level 9)."""
 
 
+THREADS = 1
+"""DuckDB threads of the spans store's database (its own, apart from the logs store's). Its work is many small
+appends and point reads: on one thread bench/traces.py ingests ~50% more spans/s, trace by ID answers 20-40%
+sooner and searches take as long as on two (100,000 spans, 2 shared cores, two runs each way)."""
+
+
 def identity(tenant: str, trace_id: str, span_id: str, kind: int) -> str:
     """What makes two spans one (schema.IDENTITY) as one string: the IDs have fixed lengths, so it is unambiguous."""
     return f"{tenant}/{trace_id}{span_id}{kind}"
@@ -166,6 +172,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         # them in between (DuckDB's default, every 16 MB of WAL) compresses rows about to be deleted: ~4 us of CPU
         # per appended span, a tenth of an append. The WAL then holds up to `compact_rows` spans.
         self._con.execute("SET checkpoint_threshold = '4GB'")
+        self._con.execute(f"SET threads = {THREADS}")
         self._segments: tuple[SpanSegment, ...] = ()
         if self.segments_dir is not None:
             registered = {name for (name,) in self._con.execute("SELECT path FROM span_segments").fetchall()}
@@ -225,7 +232,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         with self._lock:
             with self._transaction() as con:
                 rows, keys, stored = self._unstored(p.rows, p.keys)
-                if rows is not None:  # as a stream: DuckDB inserts it on one thread, a third less CPU than in parallel
+                if rows is not None:  # as a stream, which DuckDB scans on one thread: a third less CPU than in parallel
                     con.register("_incoming_spans", pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()))
                     con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
                     con.unregister("_incoming_spans")
