@@ -1,8 +1,8 @@
 """ExportTraceServiceRequest -> span columns (the HTTP protobuf and JSON bodies and gRPC all end here).
 
-Column-wise: each kept span's values go straight into the `SpanColumns` lists the store and Kafka take, with
-no per-span record in between; a span is checked whole before any of its values is appended, so a rejected
-one leaves no trace in the columns. Resources are written once per ResourceSpans.
+Column-wise: each span is checked whole into one tuple of its values, and the kept tuples become the
+`SpanColumns` lists the store and Kafka take at the end (no per-span record in between, nothing of a rejected
+span in the columns). Resources are written once per ResourceSpans that kept a span.
 """
 
 from __future__ import annotations
