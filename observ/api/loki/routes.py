@@ -301,8 +301,9 @@ class LokiApi:
             "/loki/api/v1/detected_fields": ("loki_api_v1_detected_fields", self._detected_fields),
         }
         for path, (route, work) in handlers.items():
-            r.add_api_route(path, self._endpoint(route, work), methods=["GET", "POST"], include_in_schema=True,
-                            name=route)  # fmt: skip
+            endpoint = self._endpoint(route, work)
+            for method in ("GET", "POST"):  # a route each: one route with both methods gives both one OpenAPI id
+                r.add_api_route(path, endpoint, methods=[method], name=route)
         r.add_api_route("/loki/api/v1/push", self.push, methods=["POST"], name="loki_api_v1_push")
         r.add_api_websocket_route("/loki/api/v1/tail", self.tail, name="loki_api_v1_tail")
         r.add_api_route("/ready", self._ready, methods=["GET"], name="ready")
