@@ -1,6 +1,6 @@
 """Trace store speed: OTLP -> spans store against DuckDB's own load of the same spans; trace-by-ID and search latency.
 
-    python bench/traces.py [--spans 1000000] [--quick] [--lookups 300] [--data DIR]
+    python bench/traces.py [--spans 1000000] [--quick] [--clients 2] [--lookups 300] [--data DIR] [--keep]
 
 Generates (once, cached in <data>/traces-<spans>.otlp) OpenStack-shaped traces: each request of the loghub
 OpenStack corpus (method, path, status, response size and time, client address) becomes a call tree across
@@ -10,7 +10,8 @@ an error message from the loghub error lines, 2% slow. The spans are exported as
 ExportTraceServiceRequest protobuf bodies of 512-2048 spans, in order of their end time, grouped by resource.
 Then, in one run:
   1. ingest: every body through the OTLP receiver's path (`TracesReceiver.export_body`: decode, span columns,
-     `SpanStore.append` with its dedup and compactions), spans/s;
+     `SpanStore.append` with its dedup and compactions), spans/s, from one client and from --clients at once
+     (a fresh store each; the spans store's own defaults, as `observ serve` opens it);
   2. the baseline: the same spans as NDJSON loaded by DuckDB's read_json into an equivalent table, and the ratio;
   3. trace by ID (`SpanStore.trace`, whole traces as Span records) over random stored IDs, p50/p99, as ingested
      (segments + hot table) and after compacting everything, against a point query on the baseline's table;
@@ -59,7 +60,7 @@ from observ.store.config import StoreConfig  # noqa: E402
 from observ.traces.compact import SpanCompaction  # noqa: E402
 from observ.traces.query import AllOf, Condition, SpanQuery  # noqa: E402
 from observ.traces.schema import HOT, SPAN_COLUMNS, VIEW  # noqa: E402
-from observ.traces.store import SpanStore  # noqa: E402
+from observ.traces.store import SPANS_CONFIG, SpanStore  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 TENANT = "default"
@@ -644,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if n < 100:
         ap.error(f"--spans {n}: at least 100 spans (one OTLP request holds 512 to 2048)")
     lookups = min(args.lookups, 50) if args.quick else args.lookups
-    config = StoreConfig(compact_rows=n // 4) if args.quick else StoreConfig()
+    config = SPANS_CONFIG.model_copy(update={"compact_rows": n // 4}) if args.quick else SPANS_CONFIG
     bodies = cached_bodies(args.data / f"traces-{n}.otlp", n)
     work = Path(tempfile.mkdtemp(prefix="observ-bench-traces-"))
     try:
