@@ -1,6 +1,6 @@
 """Trace store speed: OTLP -> spans store against DuckDB's own load of the same spans; trace-by-ID and search latency.
 
-    python bench/traces.py [--spans 1000000] [--quick] [--clients 2] [--lookups 300] [--data DIR] [--keep]
+    python bench/traces.py [--spans 1000000] [--quick] [--clients 2] [--http] [--lookups 300] [--data DIR] [--keep]
 
 Generates (once, cached in <data>/traces-<spans>.otlp) OpenStack-shaped traces: each request of the loghub
 OpenStack corpus (method, path, status, response size and time, client address) becomes a call tree across
@@ -11,7 +11,8 @@ ExportTraceServiceRequest protobuf bodies of 512-2048 spans, in order of their e
 Then, in one run:
   1. ingest: every body through the OTLP receiver's path (`TracesReceiver.export_body`: decode, span columns,
      `SpanStore.append` with its dedup and compactions), spans/s, from one client and from --clients at once
-     (a fresh store each; the spans store's own defaults, as `observ serve` opens it);
+     (a fresh store each; the spans store's own defaults, as `observ serve` opens it); with --http also POSTed
+     to /v1/traces of a real `observ serve`;
   2. the baseline: the same spans as NDJSON loaded by DuckDB's read_json into an equivalent table, and the ratio;
   3. trace by ID (`SpanStore.trace`, whole traces as Span records) over random stored IDs, p50/p99, as ingested
      (segments + hot table) and after compacting everything, against a point query on the baseline's table;
@@ -21,12 +22,15 @@ Then, in one run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -451,6 +456,44 @@ def ingest(store: SpanStore, bodies: list[bytes], clients: int) -> float:
         return time.perf_counter() - t0
 
 
+def ingest_http(bodies: list[bytes], clients: int, work: Path) -> float:
+    """Seconds to POST every body to /v1/traces of a real `observ serve` (fresh data folder) from `clients` senders,
+    each answer checked; the server is stopped afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(work / "http"), "--create", "--port",
+            str(port)]  # fmt: skip
+    server = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for _ in range(600):
+                if server.poll() is not None:
+                    raise SystemExit(f"observ serve exited with {server.returncode}: {server.stderr.read().decode()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get("/ready").status_code == 200:
+                        break
+                time.sleep(0.1)
+            headers = {"Content-Type": PROTOBUF, "X-Scope-OrgID": TENANT}
+
+            def send(body: bytes) -> None:
+                answer = client.post("/v1/traces", content=body, headers=headers)
+                if answer.status_code != 200:
+                    raise SystemExit(f"POST /v1/traces answered {answer.status_code}: {answer.text[:200]}")
+                progress.advance(task)
+
+            with _progress(f"OTLP/HTTP → observ serve, {clients} client(s)") as progress:
+                task = progress.add_task("", total=len(bodies), note="")
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(clients) as pool:
+                    list(pool.map(send, bodies))
+                return time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
 def baseline_load(store: SpanStore, work: Path) -> tuple[float, int]:
     """The stored spans as NDJSON, then seconds for DuckDB's read_json to load them into an equivalent table
     (the same column types) of a fresh database, checkpoint included; and the NDJSON bytes."""
@@ -542,6 +585,8 @@ class Results:
     """With `clients` senders."""
     clients: int = 1
     one_client_s: float = 0.0
+    http_s: float = 0.0
+    """Over real HTTP against `observ serve` (0: not measured)."""
     compactions: list[SpanCompaction] = field(default_factory=list)
     segments_ingested: int = 0
     hot_ingested: int = 0
@@ -554,8 +599,13 @@ class Results:
     searches: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
-def run(bodies: list[bytes], config: StoreConfig, work: Path, lookups: int, best: int, clients: int) -> Results:
+def run(
+    bodies: list[bytes], config: StoreConfig, work: Path, lookups: int, best: int, clients: int, http: bool
+) -> Results:
     r = Results(requests=len(bodies), body_bytes=sum(len(b) for b in bodies), clients=clients)
+    if http:
+        r.http_s = ingest_http(bodies, clients, work)
+        shutil.rmtree(work / "http")
     if clients > 1:
         (work / "one").mkdir()
         one = SpanStore(work / "one" / "spans.duckdb", config)
@@ -605,6 +655,9 @@ def report(r: Results) -> None:
     if r.one_client_s:
         t.add_row("OTLP protobuf → SpanStore, 1 client", f"{r.one_client_s:.2f}", f"{r.stored / r.one_client_s:,.0f}",
                   f"{r.baseline_s / r.one_client_s:.2f}x")  # fmt: skip
+    if r.http_s:
+        t.add_row(f"OTLP/HTTP → observ serve, {r.clients} client(s)", f"{r.http_s:.2f}", f"{r.stored / r.http_s:,.0f}",
+                  f"{r.baseline_s / r.http_s:.2f}x")  # fmt: skip
     t.add_row(f"OTLP protobuf → SpanStore, {r.clients} client(s) (incl. {len(r.compactions)} compactions, "
               f"{compact_s:.1f}s)", f"{r.ingest_s:.2f}", f"{r.stored / r.ingest_s:,.0f}", f"{ratio:.2f}x")  # fmt: skip
     console.print(t)
@@ -637,6 +690,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="a small run: 50 lookups, compaction every quarter")
     ap.add_argument("--lookups", type=int, default=300, help="random trace IDs fetched per trace-by-ID row")
     ap.add_argument("--clients", type=int, default=2, help="concurrent OTLP senders (1 = no single-client row)")
+    ap.add_argument("--http", action="store_true", help="also POST every body to a real `observ serve`")
     ap.add_argument("--best-of", type=int, default=3, help="runs per search, the best counted")
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / ".data", help="where generated bodies are cached")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (store, NDJSON, baseline)")
@@ -649,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     bodies = cached_bodies(args.data / f"traces-{n}.otlp", n)
     work = Path(tempfile.mkdtemp(prefix="observ-bench-traces-"))
     try:
-        results = run(bodies, config, work, lookups, args.best_of, args.clients)
+        results = run(bodies, config, work, lookups, args.best_of, args.clients, args.http)
     finally:
         if args.keep:
             console.print(f"work folder kept: {work}")

@@ -1,5 +1,6 @@
 """bench/traces.py: the workload is what it claims (whole call trees across services, OTLP bodies of 512-2048
-spans, a few failing), and a --quick run prints every figure with its ratio. No timing is asserted."""
+spans, a few failing), and a --quick run (with real HTTP to `observ serve`) prints every figure with its ratio.
+No timing is asserted."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_traces_are_trees_across_services_with_openstack_requests_as_roots(bodie
 
 def test_a_quick_run_prints_each_figure_and_its_ratio(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--spans", "3000", "--data", str(tmp_path), "--clients", "2"],
+        [sys.executable, str(BENCH), "--quick", "--spans", "3000", "--data", str(tmp_path), "--clients", "2", "--http"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -85,7 +86,7 @@ def test_a_quick_run_prints_each_figure_and_its_ratio(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
     assert "trace store: 3,000 spans in" in out
-    for row in ("read_json NDJSON → DuckDB table (baseline)", "1 client", "2 client(s)"):
+    for row in ("read_json NDJSON → DuckDB table (baseline)", "1 client", "SpanStore, 2 client(s)", "observ serve"):
         assert re.search(rf"{re.escape(row)}.*│\s+[\d.]+\s+│\s+[\d,]+\s+│\s+\d+\.\d\dx", out), row
     for row in ("baseline: its DuckDB table", "SpanStore as ingested", "SpanStore all compacted"):
         assert re.search(rf"{re.escape(row)}.*│\s+[\d.]+\s+│\s+[\d.]+\s+│\s+\d+\.\d\dx", out), row
