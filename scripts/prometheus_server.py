@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from observ.cli.prometheus_runner import die_with_parent, stop_process
+
 BINARY = "/usr/bin/prometheus"
 LOOPBACK = "127.0.0.1"
 
@@ -47,14 +49,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: Prometheus gets SIGTERM when the test process dies."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def default_config(targets: Sequence[str], interval: str = "1s", job: str = "synthetic") -> dict[str, Any]:
@@ -135,14 +129,7 @@ class PrometheusServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        stop_process(proc, timeout)
 
     def destroy(self) -> None:
         self.stop()
@@ -246,7 +233,7 @@ class PrometheusServer:
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
             )
 
     def _wait_ready(self, timeout: float) -> bool:

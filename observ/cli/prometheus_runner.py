@@ -101,9 +101,21 @@ def sooner_period_groups(text: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: Prometheus gets SIGTERM when observ dies, even by SIGKILL."""
+def die_with_parent() -> None:
+    """In the child before exec: Prometheus gets SIGTERM when its parent dies, even by SIGKILL."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM, then SIGKILL past `timeout` (Prometheus flushes its head block on the way out)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 class PrometheusRunner:
@@ -145,7 +157,7 @@ class PrometheusRunner:
         ]
         with (self.dir / "prometheus.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
             )
         deadline = time.monotonic() + timeout
         with httpx.Client(trust_env=False, timeout=2.0) as client:
@@ -166,11 +178,4 @@ class PrometheusRunner:
 
     def stop(self, timeout: float = 15.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        stop_process(proc, timeout)
