@@ -113,12 +113,25 @@ class DemoRun:
         self.rules = find_rule_files(Path.cwd())
         w = self.workload
         targets = Targets(w.targets, observ, w.prober.address, w.probes)
-        config_file = self.prometheus.write_config(targets, self.rules)
         try:
-            self.prometheus.start(config_file)
+            self._start_prometheus(targets, retry=prometheus_port is None)
         except Refused:
             self.workload.stop()
             raise
+
+    def _start_prometheus(self, targets: Targets, retry: bool) -> None:
+        """A port chosen for the user was free when chosen; another demo starting at the same moment may take it
+        first, so a chosen port gets one more try on any free one."""
+        assert self.prometheus is not None
+        try:
+            self.prometheus.start(self.prometheus.write_config(targets, self.rules))
+        except Refused:
+            if not retry:
+                raise
+            with listen(LOOPBACK, 0) as sock:
+                self.prometheus.port = int(sock.getsockname()[1])
+            self._default_taken = True
+            self.prometheus.start(self.prometheus.write_config(targets, self.rules))
 
     def with_prometheus(self, config: ServeConfig) -> ServeConfig:
         """`config` reading metrics and exemplars from this Prometheus (unless the settings name another one)."""

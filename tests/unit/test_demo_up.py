@@ -109,3 +109,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _start_refusing(ports: list[int], refuse: int | None) -> object:
+    """PrometheusRunner.start as if another process took `refuse` between choosing the port and binding it."""
+
+    def start(self: up.PrometheusRunner, config: Path, timeout: float = 30.0) -> None:
+        ports.append(self.port)
+        if self.port == refuse:
+            raise up.Refused(f"Prometheus did not start on {self.url}: listen tcp: bind: address already in use")
+
+    return start
+
+
+def test_a_chosen_port_taken_before_prometheus_binds_it_gets_one_more_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two demos starting at once may both choose 9090; the one that loses moves on, as with 9090 taken."""
+    monkeypatch.setattr(up.shutil, "which", lambda name: "/bin/true")
+    config = ServeConfig(data=tmp_path, port=3999)
+    tried: list[int] = []
+    default = free_port()
+    monkeypatch.setattr(up, "choose_port", lambda host, asked: asked or default)
+    monkeypatch.setattr(up.PrometheusRunner, "start", _start_refusing(tried, default))
+    run = up.DemoRun(config, 1.0, None, Console(file=io.StringIO()))
+    run.stop()
+    assert tried[0] == default and len(tried) == 2 and tried[1] != default
+    assert run.prometheus is not None and run.prometheus.port == tried[1]
+    assert f"http://127.0.0.1:{tried[1]} " in "\n".join(run.banner("u"))
+    asked, tried = free_port(), []
+    monkeypatch.setattr(up.PrometheusRunner, "start", _start_refusing(tried, asked))
+    with pytest.raises(up.Refused, match="address already in use"):
+        up.DemoRun(config, 1.0, asked, Console(file=io.StringIO()))
+    assert tried == [asked], "a port the user asked for is never swapped"
