@@ -78,6 +78,8 @@ class Entry:
     span_id: str = ""
     start: int = 0
     end: int = 0
+    metadata: dict[str, str] | None = None
+    """Structured metadata (OTLP attributes, pushed pairs); None when there is none, the tailed files' case."""
 
 
 @dataclass(slots=True)
@@ -101,23 +103,28 @@ class Batch:
         return self.entries[0].start if self.entries else 0
 
     def encode(self) -> bytes:
-        """Columnar JSON: cheap to build here, cheap to turn into Arrow columns in the ingester."""
+        """Columnar JSON: cheap to build here, cheap to turn into Arrow columns in the ingester.
+
+        `metadata` (one object per entry) is there only when an entry has some, so tailed files' records keep
+        their size and an ingester older than the field reads the rest.
+        """
         es = self.entries
-        return orjson.dumps(
-            {
-                "v": 1,
-                "stream": self.stream.to_dict(),
-                "source": self.source,
-                "after": self.covers_from(),
-                "observed_ts": self.observed_ts,
-                "ts": [e.ts for e in es],
-                "level": [e.level for e in es],
-                "trace_id": [e.trace_id for e in es],
-                "span_id": [e.span_id for e in es],
-                "end": [e.end for e in es],
-                "line": [e.line for e in es],
-            }
-        )
+        doc: dict[str, object] = {
+            "v": 1,
+            "stream": self.stream.to_dict(),
+            "source": self.source,
+            "after": self.covers_from(),
+            "observed_ts": self.observed_ts,
+            "ts": [e.ts for e in es],
+            "level": [e.level for e in es],
+            "trace_id": [e.trace_id for e in es],
+            "span_id": [e.span_id for e in es],
+            "end": [e.end for e in es],
+            "line": [e.line for e in es],
+        }
+        if any(e.metadata for e in es):
+            doc["metadata"] = [e.metadata or {} for e in es]
+        return orjson.dumps(doc)
 
     @classmethod
     def decode(cls, payload: bytes) -> DecodedBatch:
@@ -143,7 +150,20 @@ class Batch:
             span_id=d["span_id"],
             end=end,
             line=d["line"],
+            metadata=_metadata(d.get("metadata"), n),
         )
+
+
+def _metadata(col: object, n: int) -> list[dict[str, str]] | None:
+    """The wire's optional `metadata` column, checked: one object of strings per entry."""
+    if col is None:
+        return None
+    if not isinstance(col, list) or len(col) != n:
+        raise ValueError(f"column 'metadata' must be an array of {n} objects")
+    for i, md in enumerate(col):
+        if not isinstance(md, dict) or not all(isinstance(v, str) for v in md.values()):
+            raise ValueError(f"metadata of entry {i} must be an object of strings")
+    return col
 
 
 @dataclass(slots=True)
@@ -161,9 +181,17 @@ class DecodedBatch:
     line: list[str]
     after: int | None = None
     """Stored ranges grow by `(after, end[-1]]` (see Batch.after); None: just before the first end."""
+    metadata: list[dict[str, str]] | None = None
+    """Structured metadata per entry; None when no entry has any."""
 
     def __len__(self) -> int:
         return len(self.line)
+
+    def metadata_text(self) -> list[str]:
+        """The store's `metadata` column: JSON object text per entry, keys sorted, `{}` when empty."""
+        if self.metadata is None:
+            return ["{}"] * len(self.line)
+        return [orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode() if m else "{}" for m in self.metadata]
 
     def covers_from(self) -> int:
         if self.after is not None:
@@ -185,4 +213,5 @@ class DecodedBatch:
             span_id=[e.span_id for e in es],
             end=[e.end for e in es],
             line=[e.line for e in es],
+            metadata=[e.metadata or {} for e in es] if any(e.metadata for e in es) else None,
         )

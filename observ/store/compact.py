@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ from observ.store.segments import (
     ServiceStats,
     build_filters,
     build_segment,
-    define_cold_view,
     register,
     write_parquet,
 )
@@ -82,8 +82,11 @@ def compact(
     next_id: int,
     config: StoreConfig,
     columns: str,
+    define_view: Callable[[duckdb.DuckDBPyConnection, list[Segment]], None],
 ) -> CompactionResult:
     """Write every hot row into new segments, then register them and empty the hot table in one transaction.
+
+    `define_view` redefines the cold view over the given segments (the store knows their schema versions).
 
     On failure nothing is registered, the hot table keeps its rows and the new files are removed.
     """
@@ -114,7 +117,7 @@ def compact(
             for seg, per_service in written:
                 register(con, seg, per_service)
             con.execute("DELETE FROM logs_hot")
-            define_cold_view(con, [s.path for s in [*existing, *new]], columns)
+            define_view(con, [*existing, *new])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

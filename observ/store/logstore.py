@@ -8,10 +8,11 @@ which skips segments; the view `logs` is both without skipping.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,10 +25,11 @@ from observ.store.config import StoreConfig
 from observ.store.coverage import Coverage
 from observ.store.hotcold import HotColdStore
 from observ.store.hotcold import StoreWriteError as StoreWriteError
-from observ.store.schema import LOG_COLUMNS, define_logs_view, ensure_schema
+from observ.store.schema import LOG_COLUMNS, NO_METADATA, define_logs_view, ensure_schema, metadata_since
 
 _COLUMNS = LOG_COLUMNS
 _SELECT = ", ".join(_COLUMNS)
+_LEGACY_SELECT = ", ".join(NO_METADATA if c == "metadata" else c for c in _COLUMNS)
 _ARROW_SCHEMA = pa.schema([(c, pa.int64() if c in ("ts", "observed_ts") else pa.string()) for c in _COLUMNS])
 _PUSH_IDENTITY = ("tenant", "service", "namespace", "pod", "container", "stream", "labels", "ts", "line")
 """What makes two pushed entries one for Loki: the stream, the timestamp and the line (not metadata)."""
@@ -54,6 +56,8 @@ def _columns(batches: list[tuple[DecodedBatch, list[int] | None]]) -> pa.Table |
         for col in ("ts", "level", "trace_id", "span_id", "line"):
             src = getattr(b, col)
             cols[col].extend(src if idx is None else [src[i] for i in idx])
+        md = b.metadata_text()
+        cols["metadata"].extend(md if idx is None else [md[i] for i in idx])
     return pa.Table.from_pydict(cols, schema=_ARROW_SCHEMA)
 
 
@@ -103,13 +107,14 @@ class LogStore(HotColdStore[CompactionResult]):
     def __init__(self, path: str | Path, config: StoreConfig | None = None) -> None:
         super().__init__(path, config, "segments")
         ensure_schema(self._con)
+        self._metadata_since = metadata_since(self._con)
         self._con.execute("SET parquet_metadata_cache = true")
         self._segments: tuple[segfiles.Segment, ...] = ()
         self._next_segment = 1
         if self.segments_dir is not None:
             self._open_segments(self.segments_dir)
         else:
-            segfiles.define_cold_view(self._con, [], _SELECT)
+            self._define_cold_view(self._con, [])
         define_logs_view(self._con)
         row = self._con.execute("SELECT count(*) FROM logs_hot").fetchone()
         self._hot_rows = int(row[0]) if row else 0
@@ -127,7 +132,17 @@ class LogStore(HotColdStore[CompactionResult]):
         row = self._con.execute("SELECT max(id) FROM segments").fetchone()
         self._next_segment = (row[0] or 0) + 1 if row else 1
         # the view names absolute paths: redefine it in case the data directory moved
-        segfiles.define_cold_view(self._con, [s.path for s in self._segments], _SELECT)
+        self._define_cold_view(self._con, self._segments)
+
+    def _define_cold_view(self, con: duckdb.DuckDBPyConnection, segments: Sequence[segfiles.Segment]) -> None:
+        """Segments written before schema version 4 have no `metadata` column: they read as `'{}'`."""
+        since = self._metadata_since
+        segfiles.define_cold_view(
+            con,
+            [s.path for s in segments if s.id >= since],
+            _SELECT,
+            legacy=([s.path for s in segments if s.id < since], _LEGACY_SELECT),
+        )
 
     def relation(self, hints: rel.ScanHints) -> rel.Relation:
         """Hot rows plus the segments whose metadata and filters may hold a row matching `hints`.
@@ -148,7 +163,13 @@ class LogStore(HotColdStore[CompactionResult]):
             if not self._hot_rows:
                 return None
             result = compact(
-                self._con, self.segments_dir, list(self._segments), self._next_segment, self.config, _SELECT
+                self._con,
+                self.segments_dir,
+                list(self._segments),
+                self._next_segment,
+                self.config,
+                _SELECT,
+                self._define_cold_view,
             )
             self._segments = (*self._segments, *result.segments)
             self._next_segment += len(result.segments)

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 LOG_COLUMNS = (
     "tenant", "ts", "observed_ts", "service", "namespace", "pod", "container",
-    "stream", "level", "trace_id", "span_id", "labels", "line",
+    "stream", "level", "trace_id", "span_id", "labels", "line", "metadata",
 )  # fmt: skip
 """The columns of `logs`, in order."""
+
+NO_METADATA = "'{}' AS metadata"
+"""`metadata` of segments written before version 4, which have no such column."""
+METADATA_SINCE = "metadata_since_segment"
+"""Meta key: the first segment id whose Parquet file has a `metadata` column."""
 
 DDL = (
     """
@@ -36,7 +41,8 @@ DDL = (
         trace_id VARCHAR NOT NULL,
         span_id VARCHAR NOT NULL,
         labels VARCHAR NOT NULL,
-        line VARCHAR NOT NULL
+        line VARCHAR NOT NULL,
+        metadata VARCHAR NOT NULL DEFAULT '{}'
     )
     """,
     """
@@ -95,6 +101,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in DDL:
         con.execute(stmt)
     _migrate_positions(con)
+    _migrate_metadata(con)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [str(SCHEMA_VERSION)],
@@ -110,6 +117,27 @@ def _migrate_positions(con: duckdb.DuckDBPyConnection) -> None:
         )
         con.execute("DROP TABLE source_positions")
         con.execute("COMMIT")
+
+
+def _migrate_metadata(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3 had no `metadata`: hot rows get `'{}'`; its segments stay as written (see `metadata_since`)."""
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = 'logs_hot' AND column_name = 'metadata'"
+    ).fetchone()
+    if not (row and row[0]):
+        con.execute("ALTER TABLE logs_hot ADD COLUMN metadata VARCHAR DEFAULT '{}'")
+        con.execute("ALTER TABLE logs_hot ALTER COLUMN metadata SET NOT NULL")
+    con.execute(
+        "INSERT INTO meta SELECT ?, (coalesce(max(id), 0) + 1)::VARCHAR FROM segments ON CONFLICT (key) DO NOTHING",
+        [METADATA_SINCE],
+    )
+
+
+def metadata_since(con: duckdb.DuckDBPyConnection) -> int:
+    """Segments with a lower id were written by version 3 and have no `metadata` column."""
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [METADATA_SINCE]).fetchone()
+    return int(row[0]) if row else 1
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -191,16 +191,24 @@ def remove_orphans(directory: Path, registered: set[str]) -> list[Path]:
 
 
 def define_cold_view(
-    con: duckdb.DuckDBPyConnection, paths: list[str], columns: str, *, view: str = COLD_VIEW, hot: str = "logs_hot"
+    con: duckdb.DuckDBPyConnection,
+    paths: list[str],
+    columns: str,
+    *,
+    view: str = COLD_VIEW,
+    hot: str = "logs_hot",
+    legacy: tuple[list[str], str] = ([], ""),
 ) -> None:
     """(Re)define `logs_cold` (or the spans store's `view` over `hot`'s columns): inside a transaction, readers
     see the old or the new set of files, never a mix.
 
+    `legacy` = (paths, columns): files of an older schema, read with their own column expressions.
     Paths are ours (data directory + generated names), quoted as SQL string literals.
     """
-    if paths:
-        files = "[" + ", ".join(_sql_string(p) for p in paths) + "]"
-        body = f"SELECT {columns}, filename FROM read_parquet({files}, filename = true)"
-    else:
-        body = f"SELECT {columns}, NULL::VARCHAR AS filename FROM {hot} WHERE false"
+    parts = [
+        f"SELECT {cols}, filename FROM read_parquet([{', '.join(_sql_string(p) for p in files)}], filename = true)"
+        for files, cols in ((paths, columns), legacy)
+        if files
+    ]
+    body = " UNION ALL ".join(parts) or f"SELECT {columns}, NULL::VARCHAR AS filename FROM {hot} WHERE false"
     con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")

@@ -164,8 +164,8 @@ def test_a_missing_segment_file_is_logged_and_left_out(tmp_path: Path, caplog: p
 
 def test_a_version_1_file_keeps_its_rows_as_the_hot_table(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "observ.duckdb"))
-    cols = ", ".join(f"{c} BIGINT" if c in ("ts", "observed_ts") else f"{c} VARCHAR" for c in LOG_COLUMNS)
-    con.execute(f"CREATE TABLE logs ({cols})")
+    cols = ", ".join(f"{c} BIGINT" if c in ("ts", "observed_ts") else f"{c} VARCHAR" for c in LOG_COLUMNS[:-1])
+    con.execute(f"CREATE TABLE logs ({cols})")  # version 1 had no metadata
     con.execute("INSERT INTO logs VALUES ('t1', 5, 5, 'api', '', '', '', 'stdout', '', '', '', '{}', 'old line')")
     con.close()
     store = store_at(tmp_path)
