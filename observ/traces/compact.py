@@ -1,16 +1,18 @@
-"""Compaction of the spans store: every hot span into Parquet segments, one transaction per run.
+"""Compaction of the spans store: the hot spans of one snapshot into Parquet segments, in one transaction.
 
-As for logs (observ/store/compact.py): runs on the single writer's thread under the store's lock; files are
-written and synced first, then one transaction registers them, empties the hot table and redefines the cold
-view; on failure nothing is registered and the new files are removed. Segments are cut per tenant, sorted by
-(trace_id, start_ns, span_id), so a trace is contiguous and the row groups' trace_id statistics skip the rest
-of a file.
+As for logs (observ/store/compact.py), with one difference: it runs inside a transaction the caller opened on a
+cursor of its own, so appends go on while the files are written. The transaction's snapshot fixes which hot spans
+move: the files are written from it, then the same transaction registers them, deletes exactly those spans from the
+hot table (spans appended meanwhile are not in the snapshot and stay hot) and redefines the cold view; the caller
+commits. On failure the new files are removed and nothing is registered. Segments are cut per tenant, sorted by
+(trace_id, start_ns, span_id), so a trace is contiguous and the row groups' trace_id statistics skip the rest of
+a file.
 """
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,6 @@ from observ.store.segments import ParquetOptions, define_cold_view, write_parque
 from observ.traces.schema import COLD, HOT, SELECT
 from observ.traces.segments import SpanSegment, describe, register, trace_slices
 
-log = logging.getLogger("observ.traces.compact")
-
 
 @dataclass(frozen=True, slots=True)
 class SpanCompaction:
@@ -31,10 +31,17 @@ class SpanCompaction:
     seconds: float
 
 
+def discard(segments: Iterable[SpanSegment]) -> None:
+    """Remove the files of segments that were not registered."""
+    for seg in segments:
+        Path(seg.path).unlink(missing_ok=True)
+
+
 def compact(
     con: duckdb.DuckDBPyConnection, directory: Path, existing: list[SpanSegment], next_id: int, config: StoreConfig
 ) -> SpanCompaction:
-    """Write every hot span into new segments, then register them and empty the hot table in one transaction."""
+    """In `con`'s open transaction: every hot span of its snapshot into new segments, registered, and deleted from
+    the hot table. Not committed: the caller commits, or rolls back and `discard`s the result's segments."""
     start = time.perf_counter()
     tenants = con.execute(f"SELECT tenant, count(*) FROM {HOT} GROUP BY tenant ORDER BY tenant").fetchall()
     total = sum(n for _, n in tenants)
@@ -59,24 +66,11 @@ def compact(
                 new.append(describe(con, seg_id, write_parquet(con, part, directory, seg_id, opts), tenant))
         if sum(s.rows for s in new) != total:
             raise RuntimeError(f"span compaction read {sum(s.rows for s in new)} rows of {total}")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for seg in new:
-                register(con, seg)
-            con.execute(f"DELETE FROM {HOT}")
-            define_cold_view(con, [s.path for s in [*existing, *new]], SELECT, view=COLD, hot=HOT)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    except BaseException:
         for seg in new:
-            Path(seg.path).unlink(missing_ok=True)
+            register(con, seg)
+        con.execute(f"DELETE FROM {HOT}")
+        define_cold_view(con, [s.path for s in [*existing, *new]], SELECT, view=COLD, hot=HOT)
+    except BaseException:
+        discard(new)
         raise
-    try:
-        con.execute("CHECKPOINT")
-    except duckdb.Error as e:
-        log.warning("checkpoint after span compaction failed (DuckDB retries on its own): %s", e)
-    seconds = time.perf_counter() - start
-    log.info("compacted %d spans into %d segment(s) in %.1fs", total, len(new), seconds)
-    return SpanCompaction(new, total, seconds)
+    return SpanCompaction(new, total, time.perf_counter() - start)

@@ -10,12 +10,16 @@ nothing twice.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -26,7 +30,7 @@ from observ.store import segments as segfiles
 from observ.store.config import StoreConfig
 from observ.store.hotcold import HotColdStore
 from observ.traces import query, tags
-from observ.traces.compact import SpanCompaction, compact
+from observ.traces.compact import SpanCompaction, compact, discard
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
     ARROW_SCHEMA,
@@ -39,6 +43,8 @@ from observ.traces.schema import (
     ensure_schema,
 )
 from observ.traces.segments import SpanSegment, load
+
+log = logging.getLogger("observ.traces.store")
 
 TOPIC = "observ.spans"
 FAR = 2**63 - 1
@@ -162,7 +168,8 @@ class PreparedSpans:
 
 class SpanStore(HotColdStore[SpanCompaction]):
     """One DuckDB file (`<data>/spans.duckdb`) plus its segment directory (`<data>/span-segments/`); a single
-    writer, any number of reader cursors. The segment catalog with its trace filters is kept in memory."""
+    writer, any number of reader cursors, compactions on a thread of their own. The segment catalog with its trace
+    filters is kept in memory."""
 
     def __init__(self, path: str | Path, config: StoreConfig | None = None) -> None:
         super().__init__(path, config or SPANS_CONFIG, "span-segments")
@@ -188,6 +195,10 @@ class SpanStore(HotColdStore[SpanCompaction]):
         }
         """Identities of the hot spans, for the dedup of appends (the hot table holds each once)."""
         self._hot_rows = len(self._hot_keys)
+        self._compacting = threading.Lock()
+        """Held by the one compaction running; appends take only `_lock`, and only while a compaction starts and
+        commits."""
+        self._compactor: threading.Thread | None = None
 
     @property
     def segments(self) -> tuple[SpanSegment, ...]:
@@ -287,19 +298,69 @@ class SpanStore(HotColdStore[SpanCompaction]):
 
     # --- compaction ------------------------------------------------------------------------------------------
 
+    def maybe_compact(self) -> SpanCompaction | None:
+        """Start a compaction on a background thread once the hot table holds `compact_rows` spans; never waits.
+
+        Appends go on while it writes the segments (DuckDB's COPY releases the GIL, so the next request decodes
+        meanwhile); a failure is logged and retried later, as `HotColdStore.maybe_compact` does on its thread."""
+        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
+            return None
+        if self._compactor is None or not self._compactor.is_alive():
+            self._compactor = threading.Thread(
+                target=super().maybe_compact, name=f"compact {self.path.name}", daemon=True
+            )
+            self._compactor.start()
+        return None
+
+    def join_compaction(self) -> None:
+        """Wait for the background compaction, if one runs."""
+        if self._compactor is not None:
+            self._compactor.join()
+
     def compact(self) -> SpanCompaction | None:
-        """Move every hot span into segments now (None when there is nothing to move or no directory)."""
+        """Move every hot span into segments, on this thread (None when there is nothing to move or no directory).
+
+        Its transaction's snapshot, taken under the writers' lock, fixes the spans that move; appends go on while
+        the files are written, and the commit swaps them in under the lock again, together with the in-memory
+        catalog and hot identities, so neither a reader nor the dedup of an append ever sees a span in both places
+        or in neither."""
         if self.segments_dir is None:
             return None
+        with self._compacting:
+            cur = self._con.cursor()
+            try:
+                return self._compact(cur, self.segments_dir)
+            finally:
+                cur.close()
+
+    def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> SpanCompaction | None:
         with self._lock:
             if not self._hot_rows:
                 return None
-            result = compact(self._con, self.segments_dir, list(self._segments), self._next_segment, self.config)
-            self._segments = (*self._segments, *result.segments)
-            self._next_segment += len(result.segments)
-            self._hot_rows = 0
-            self._hot_keys = set()
-            self._retry_at = 0
+            cur.execute("BEGIN TRANSACTION")
+            cur.execute(f"SELECT count(*) FROM {HOT}").fetchall()  # the snapshot: the spans hot now, no later ones
+            moving = set(self._hot_keys)
+        result: SpanCompaction | None = None
+        try:
+            result = compact(cur, directory, list(self._segments), self._next_segment, self.config)
+            with self._lock:
+                cur.execute("COMMIT")
+                self._segments = (*self._segments, *result.segments)
+                self._next_segment += len(result.segments)
+                self._hot_keys -= moving
+                self._hot_rows -= result.rows
+                self._retry_at = 0
+                try:  # under the lock: no append's transaction is open
+                    cur.execute("CHECKPOINT")
+                except duckdb.Error as e:
+                    log.warning("checkpoint after span compaction failed (DuckDB retries on its own): %s", e)
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
+                cur.execute("ROLLBACK")
+            if result is not None:
+                discard(result.segments)
+            raise
+        log.info("compacted %d spans into %d segment(s) in %.1fs", result.rows, len(result.segments), result.seconds)
         return result
 
     # --- reading ---------------------------------------------------------------------------------------------
@@ -344,3 +405,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
             .fetchone()
         )
         return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.join_compaction()
+        super().close()

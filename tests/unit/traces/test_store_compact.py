@@ -53,8 +53,10 @@ def test_a_segment_holds_one_tenant_sorted_by_trace_then_start(tmp_path: Path) -
 def test_maybe_compact_runs_once_the_hot_table_is_full(tmp_path: Path) -> None:
     store = SpanStore(tmp_path / "spans.duckdb", StoreConfig(compact_rows=3))
     store.append([cols(span(1, 1), span(1, 2))])
+    store.join_compaction()
     assert store.segments == ()
-    store.append([cols(span(1, 3))])
+    store.append([cols(span(1, 3))])  # starts it on its own thread; appends do not wait for it
+    store.join_compaction()
     assert len(store.segments) == 1
 
 
@@ -73,6 +75,7 @@ def test_a_failed_compaction_keeps_every_span_hot_and_removes_its_files(
 
     monkeypatch.setattr(compact_module, "write_parquet", second_fails)
     store.append([cols(span(1, 1)), cols(span(2, 1))])  # maybe_compact fails, logs, keeps the rows
+    store.join_compaction()
     assert store.segments == ()
     assert not calls[0].exists()
     assert store.cursor().execute("SELECT count(*) FROM spans_hot").fetchone() == (2,)
