@@ -49,7 +49,9 @@ class OtlpLogRecord:
     trace_id: str = ""
     span_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
-    """Structured metadata; the store does not keep it yet."""
+    """Structured metadata: the store's `metadata` column."""
+    dropped: int = 0
+    """Attributes cut at `max_attributes`: the only metadata not stored (named in `dropped_attributes_count`)."""
 
 
 def level(severity_number: int, severity_text: str) -> str:
@@ -110,6 +112,7 @@ def _record(lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int
         trace_id=ids.trace_id(lr.trace_id, "traceId", optional=True),
         span_id=ids.span_id(lr.span_id, "spanId", optional=True),
         metadata=metadata,
+        dropped=len(lr.attributes) - len(kept),
     )
 
 
@@ -175,6 +178,7 @@ def to_batches(records: Sequence[OtlpLogRecord], observed_ts: int) -> list[Decod
                 span_id=[r.span_id for r in rs],
                 end=[0] * n,
                 line=[r.line for r in rs],
+                metadata=[r.metadata for r in rs] if any(r.metadata for r in rs) else None,
             )
         )
     return out

@@ -2,7 +2,8 @@
 
 As Loki: a body that does not parse rejects the whole request (400, nothing stored); streams that
 parse but fail validation (no labels, too many, too long, duplicate names) and entries that do
-(too new, too old or out of the range queries can reach, line too long) are refused one by one
+(too new, too old or out of the range queries can reach, line too long, structured metadata over Loki's size
+or count limit) are refused one by one
 while the valid ones are stored, and the answer is 400 listing what was refused.
 """
 
@@ -28,7 +29,11 @@ from observ.model import DecodedBatch, Stream
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream")
 """Stream labels with a column of their own (model.STREAM_LABELS); `level` is a per-entry column."""
 METADATA_COLUMNS = ("trace_id", "span_id")
-"""Structured metadata the store keeps (as columns); other keys are dropped and counted."""
+"""Structured metadata the store keeps as columns (skip filters need them); the other pairs go to `metadata`."""
+MAX_METADATA_BYTES = 64 * 1024
+"""Loki's max_structured_metadata_size default: names plus values of one entry."""
+MAX_METADATA_ENTRIES = 128
+"""Loki's max_structured_metadata_entries_count default."""
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -68,6 +73,7 @@ class PushPlan:
     discarded: dict[str, int] = field(default_factory=dict)
     """Refused entries by Loki's discard reason (`line_too_long`, `missing_labels`, ...)."""
     dropped_metadata: int = 0
+    """Pairs not stored: none since every pair is kept (an entry over the metadata limits is refused whole)."""
 
 
 # --- body --------------------------------------------------------------------------------------------
@@ -347,6 +353,26 @@ def _validate_entry(
             f"Max entry size '{cfg.max_line_bytes}' bytes exceeded for stream '{s.labels_text}' "
             f"while adding an entry with length '{size}' bytes"
         )
+    return _validate_metadata(s, e.metadata)
+
+
+def _validate_metadata(s: PushStream, metadata: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """Loki's structured metadata limits, in its order: size first, then count."""
+    if not metadata:
+        return None
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata)
+    if size > MAX_METADATA_BYTES:
+        return "structured_metadata_too_large", (
+            f"stream '{s.labels_text}' has structured metadata too large: '{size}' bytes, limit: "
+            f"'{MAX_METADATA_BYTES}' bytes. Please see `limits_config.max_structured_metadata_size` or contact your "
+            "Loki administrator to increase it."
+        )
+    if len(metadata) > MAX_METADATA_ENTRIES:
+        return "structured_metadata_too_many", (
+            f"stream '{s.labels_text}' has too many structured metadata labels: '{len(metadata)}', limit: "
+            f"'{MAX_METADATA_ENTRIES}'. Please see `limits_config.max_structured_metadata_entries_count` or contact "
+            "your Loki administrator to increase it."
+        )
     return None
 
 
@@ -384,18 +410,19 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
         if not entries:
             continue
         entries.sort(key=lambda e: e.ts)
-        trace, span = [], []
+        trace, span, rest = [], [], []
         for e in entries:
             md = dict(e.metadata)
             trace.append(md.pop("trace_id", ""))
             span.append(md.pop("span_id", ""))
-            result.dropped_metadata += len(md)
+            rest.append(md)
             result.accepted_bytes += len(e.line.encode())
         n = len(entries)
         result.accepted_lines += n
         batch = DecodedBatch(
             stream=stream, source="", observed_ts=now, ts=[e.ts for e in entries], level=[level] * n,
             trace_id=trace, span_id=span, end=[0] * n, line=[e.line for e in entries],
+            metadata=rest if any(rest) else None,
         )  # fmt: skip
         result.batches.append(batch)
     return result

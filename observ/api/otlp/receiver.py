@@ -134,14 +134,14 @@ class LogsReceiver(OtlpReceiver[LogsResult]):
         return self.store.append(to_batches(result.records, self.now_ns())) if result.records else None
 
     def _dropped_metadata(self, result: LogsResult) -> int:
-        return sum(len(r.metadata) for r in result.records)
+        return sum(r.dropped for r in result.records)
 
     def response(self, result: LogsResult, fmt: Format) -> bytes:
         return logs_response(result.rejected, result.error_message, fmt)
 
 
 class TracesReceiver(OtlpReceiver[TracesResult]):
-    """Spans into the spans store, every attribute kept (log records' metadata the logs store drops)."""
+    """Spans into the spans store, every attribute kept."""
 
     signal = "spans"
     grpc_service = "opentelemetry.proto.collector.trace.v1.TraceService"

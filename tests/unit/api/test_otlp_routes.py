@@ -140,12 +140,13 @@ def test_partial_success_in_json_writes_the_count_as_a_string(store: LogStore) -
     assert [x["line"] for x in store.recent("unknown_service", 10)] == ["fine"]
 
 
-def test_attributes_are_counted_as_dropped_metadata(store: LogStore) -> None:
+def test_attributes_are_stored_as_metadata_not_counted_as_dropped(store: LogStore) -> None:
     rec = record("with attrs", attributes=[kv("user.id", "u1"), kv("http.route", "/pay")])
     c = client(store)
     assert post(c, request(rec).SerializeToString()).status_code == 200
-    # user_id, http_route, scope_name: kept by the decoder, not (yet) by the store
-    assert "observ_otlp_dropped_metadata_total 3.0" in c.get("/metrics").text
+    [(md,)] = store.cursor().execute("SELECT metadata FROM logs").fetchall()
+    assert {"user_id": "u1", "http_route": "/pay"}.items() <= orjson.loads(md).items()
+    assert "observ_otlp_dropped_metadata_total 0.0" in c.get("/metrics").text
 
 
 def test_a_retried_request_is_stored_once(store: LogStore) -> None:
@@ -337,8 +338,8 @@ def test_attributes_past_the_limit_are_dropped_and_counted(store: LogStore) -> N
     c = client(store)
     assert post(c, request(many).SerializeToString()).status_code == 200
     assert [x["line"] for x in store.recent("checkout", 10)] == ["busy"]
-    # 1024 kept attributes, scope_name and dropped_attributes_count=1976
-    assert "observ_otlp_dropped_metadata_total 1026.0" in c.get("/metrics").text
+    # 1024 attributes kept, 1976 cut at the limit (and named in dropped_attributes_count)
+    assert "observ_otlp_dropped_metadata_total 1976.0" in c.get("/metrics").text
 
 
 class BrokenStore:

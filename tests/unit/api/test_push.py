@@ -41,8 +41,9 @@ def test_json_maps_labels_to_columns_and_metadata() -> None:
         }
     )
     plan = push.plan(push.decode(body, "application/json", "", CFG.max_body_bytes), "acme", CFG, now_ns=7)
-    assert plan.errors == [] and plan.accepted_lines == 2 and plan.dropped_metadata == 1
+    assert plan.errors == [] and plan.accepted_lines == 2 and plan.dropped_metadata == 0
     [b] = plan.batches
+    assert b.metadata == [{}, {"user": "u"}]
     assert b.stream == Stream(tenant="acme", service="api", namespace="prod", stream="", labels=(("env", "eu"),))
     assert (b.ts, b.line, b.level) == ([1, 2], ["first", "second"], ["error", "error"])
     assert (b.trace_id, b.span_id, b.source, b.observed_ts) == (["", "t2"], ["s1", ""], "", 7)

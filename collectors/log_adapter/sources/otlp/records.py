@@ -63,9 +63,14 @@ def log_records(
 ) -> list[OutRecord]:
     out: list[OutRecord] = []
     for b in to_batches(records, observed_ts):
+        metadata = b.metadata or [None] * len(b)
         entries = [
-            Entry(ts, line, stream=b.stream.stream, level=level, trace_id=trace_id, span_id=span_id)
-            for ts, level, trace_id, span_id, line in zip(b.ts, b.level, b.trace_id, b.span_id, b.line, strict=True)
+            Entry(
+                ts, line, stream=b.stream.stream, level=level, trace_id=trace_id, span_id=span_id, metadata=md or None
+            )
+            for ts, level, trace_id, span_id, line, md in zip(
+                b.ts, b.level, b.trace_id, b.span_id, b.line, metadata, strict=True
+            )
         ]
 
         encode = partial(_encode_batch, b.stream, observed_ts)
