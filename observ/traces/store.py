@@ -166,6 +166,17 @@ class PreparedSpans:
     duplicates: int
 
 
+def prepare(
+    batches: Sequence[SpanColumns],
+    offsets: dict[tuple[str, int], int] | None = None,
+    rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
+) -> PreparedSpans:
+    """The Python half of an append: Arrow columns, copies within the append dropped. No store state, so it runs
+    in any thread or process (the OTLP receiver's decoder processes) and `SpanStore.write` commits the result."""
+    rows, keys, duplicates = _rows(batches)
+    return PreparedSpans(rows, keys, dict(offsets or {}), list(rejected), duplicates)
+
+
 class SpanStore(HotColdStore[SpanCompaction]):
     """One DuckDB file (`<data>/spans.duckdb`) plus its segment directory (`<data>/span-segments/`); a single
     writer, any number of reader cursors, compactions on a thread of their own. The segment catalog with its trace
@@ -228,9 +239,8 @@ class SpanStore(HotColdStore[SpanCompaction]):
         offsets: dict[tuple[str, int], int] | None = None,
         rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
     ) -> PreparedSpans:
-        """The Python half of an append: Arrow columns, copies within the append dropped. No database access."""
-        rows, keys, duplicates = _rows(batches)
-        return PreparedSpans(rows, keys, dict(offsets or {}), list(rejected), duplicates)
+        """The Python half of an append (`prepare`)."""
+        return prepare(batches, offsets, rejected)
 
     def write(self, prepared: PreparedSpans) -> SpanAppendResult:
         """The database half: spans not stored yet, offsets and rejects in one transaction.

@@ -11,12 +11,16 @@ and gRPC code, as the OTLP spec pairs them (bad data 400 / INVALID_ARGUMENT; the
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
@@ -24,13 +28,14 @@ from observ.api.loki import body
 from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
 from observ.model import DecodedBatch
 from observ.otlp.body import decoded_body
-from observ.otlp.decode import Format, LogsResult, TracesResult, decode_logs, decode_traces
+from observ.otlp.decode import Format, LogsResult, TracesResult, decode_logs, decode_traces, traces_result
+from observ.otlp.limits import OtlpLimits
 from observ.otlp.logs import to_batches
 from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
 from observ.store.logstore import AppendResult, StoreWriteError
 from observ.traces.model import SpanColumns
-from observ.traces.store import SpanAppendResult
+from observ.traces.store import PreparedSpans, SpanAppendResult, prepare
 
 _AUTH_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -45,6 +50,37 @@ class Appender(Protocol):
 
 class SpanAppender(Protocol):
     def append(self, batches: list[SpanColumns]) -> SpanAppendResult: ...
+
+
+class SpanWriter(SpanAppender, Protocol):
+    """A spans store that also commits appends prepared elsewhere (what decoder processes hand back)."""
+
+    def write(self, prepared: PreparedSpans) -> SpanAppendResult: ...
+
+    def maybe_compact(self) -> object: ...
+
+
+@dataclass(slots=True)
+class PreparedTraces(TracesResult):
+    """A request decoded and prepared in a decoder process: `columns` is empty (the spans stay in `prepared`, as
+    Arrow rows, so only they cross back), `rejected` and `error_message` as decoded."""
+
+    prepared: PreparedSpans | None = None
+
+
+def decode_and_prepare(raw: bytes, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
+    """What a decoder process runs: the body decoded and the append prepared (`observ.traces.store.prepare`)."""
+    result = decode_traces(raw, content_type, tenant, limits)
+    if not len(result.columns):
+        return PreparedTraces(result.columns, result.rejected, result.error_message)
+    none = traces_result(ExportTraceServiceRequest(), tenant).columns
+    return PreparedTraces(none, result.rejected, result.error_message, prepare([result.columns]))
+
+
+def decoder_pool(processes: int) -> ProcessPoolExecutor:
+    """Processes that decode OTLP trace bodies for a `TracesReceiver`, so concurrent requests decode on every core
+    while the serving process only commits (started, not forked: the server holds DuckDB and gRPC threads)."""
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 R = TypeVar("R", LogsResult, TracesResult)
@@ -141,21 +177,40 @@ class LogsReceiver(OtlpReceiver[LogsResult]):
 
 
 class TracesReceiver(OtlpReceiver[TracesResult]):
-    """Spans into the spans store, every attribute kept."""
+    """Spans into the spans store, every attribute kept (log records' metadata the logs store drops).
+
+    With `decoders` (a `decoder_pool`), bodies are decoded and their appends prepared there and only committed
+    here: the store must then be a `SpanWriter`. Without, everything runs on the request's thread."""
 
     signal = "spans"
     grpc_service = "opentelemetry.proto.collector.trace.v1.TraceService"
 
     def __init__(
-        self, store: SpanAppender, config: ApiConfig, metrics: OtlpMetrics, *, now_ns: Callable[[], int] = time.time_ns
+        self,
+        store: SpanAppender,
+        config: ApiConfig,
+        metrics: OtlpMetrics,
+        *,
+        now_ns: Callable[[], int] = time.time_ns,
+        decoders: Executor | None = None,
     ) -> None:
         super().__init__(config, metrics, now_ns=now_ns)
         self.store = store
+        self.decoders = decoders
 
     def _decode(self, raw: bytes, content_type: str, tenant: str) -> TracesResult:
+        if self.decoders is not None:
+            return self.decoders.submit(decode_and_prepare, raw, content_type, tenant, self.config.limits).result()
         return decode_traces(raw, content_type, tenant, self.config.limits)
 
     def _store(self, result: TracesResult) -> SpanAppendResult | None:
+        if isinstance(result, PreparedTraces):
+            if result.prepared is None:
+                return None
+            writer: SpanWriter = self.store  # type: ignore[assignment]
+            stored = writer.write(result.prepared)
+            writer.maybe_compact()
+            return stored
         return self.store.append([result.columns]) if len(result.columns) else None
 
     def response(self, result: TracesResult, fmt: Format) -> bytes:

@@ -1,0 +1,109 @@
+"""OTLP trace bodies decoded in decoder processes (`decoder_pool`): the store ends up exactly as when the request's
+own thread decodes, rejections and whole-request errors read the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+import orjson
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+from prometheus_client import CollectorRegistry
+
+from observ.api.config import ApiConfig
+from observ.api.otlp.events import OtlpMetrics
+from observ.api.otlp.receiver import PreparedTraces, TracesReceiver, decoder_pool
+from observ.otlp.decode import JSON, PROTOBUF
+from observ.otlp.errors import OtlpError
+from observ.traces.store import SpanStore
+
+T0 = 1_700_000_000_000_000_000
+TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    with decoder_pool(1) as p:
+        yield p
+
+
+def receivers(pool: ProcessPoolExecutor) -> tuple[TracesReceiver, TracesReceiver]:
+    """(decoding in the pool, decoding in-thread), each into a store of its own."""
+    metrics = OtlpMetrics(CollectorRegistry())
+    return (
+        TracesReceiver(SpanStore(":memory:"), ApiConfig(), metrics, decoders=pool),
+        TracesReceiver(SpanStore(":memory:"), ApiConfig(), metrics),
+    )
+
+
+def pb_span(n: int, trace_id: bytes = TRACE, start: int = T0, end: int = T0 + 5, **kw: object) -> PbSpan:
+    attrs = [
+        KeyValue(key="http.route", value=AnyValue(string_value="/cart")),
+        KeyValue(key="n", value=AnyValue(int_value=n)),
+        KeyValue(key="ok", value=AnyValue(bool_value=True)),
+    ]
+    return PbSpan(trace_id=trace_id, span_id=n.to_bytes(8, "big"), name=f"op {n}", start_time_unix_nano=start,
+                  end_time_unix_nano=end, attributes=attrs, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def body(*spans: PbSpan) -> ExportTraceServiceRequest:
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="cart")))
+    rs.scope_spans.add().spans.extend(spans)
+    return req
+
+
+def stored(r: TracesReceiver) -> list[tuple[object, ...]]:
+    assert isinstance(r.store, SpanStore)
+    return r.store.cursor().execute("SELECT * FROM spans ORDER BY trace_id, span_id").fetchall()
+
+
+def test_pooled_decoding_stores_what_in_thread_decoding_stores_and_rejects_the_same(pool: ProcessPoolExecutor) -> None:
+    req = body(
+        pb_span(1), pb_span(2, kind=PbSpan.SPAN_KIND_CLIENT),
+        pb_span(3, trace_id=b"\x01\x02\x03"),  # not 16 bytes
+        pb_span(4, start=T0 + 10, end=T0),  # ends before it starts
+        pb_span(5, end=2**64 - 1),  # past int64
+    )  # fmt: skip
+    pooled, inline = receivers(pool)
+    for _ in range(2):  # a retry stores nothing twice
+        a, b = (r.export_body(req.SerializeToString(), PROTOBUF, "", "acme") for r in (pooled, inline))
+        assert isinstance(a, PreparedTraces) and len(a.columns) == 0
+        assert (a.rejected, a.error_message) == (b.rejected, b.error_message)
+        assert a.rejected == 3 and "traceId must be 16 bytes" in a.error_message
+        assert pooled.response(a, "protobuf") == inline.response(b, "protobuf")
+    rows = stored(pooled)
+    assert len(rows) == 2 and rows == stored(inline)
+
+
+def test_an_otlp_json_body_decodes_in_the_pool_too(pool: ProcessPoolExecutor) -> None:
+    good = {"traceId": TRACE.hex().upper(), "spanId": "0000000000000001", "name": "GET /cart",
+            "startTimeUnixNano": str(T0), "endTimeUnixNano": str(T0 + 5)}  # fmt: skip
+    data = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [good, {**good, "spanId": "zz"}]}]}]})
+    pooled, inline = receivers(pool)
+    a, b = (r.export_body(data, JSON, "", "acme") for r in (pooled, inline))
+    assert (a.rejected, a.error_message) == (b.rejected, b.error_message) and a.rejected == 1
+    assert [(row[1], row[6]) for row in stored(pooled)] == [(TRACE.hex(), "GET /cart")]
+    assert stored(pooled) == stored(inline)
+
+
+def test_a_body_of_rejected_spans_stores_nothing(pool: ProcessPoolExecutor) -> None:
+    pooled, _ = receivers(pool)
+    result = pooled.export_body(body(pb_span(1, trace_id=b"\x00" * 16)).SerializeToString(), PROTOBUF, "", "acme")
+    assert isinstance(result, PreparedTraces) and result.prepared is None
+    assert result.rejected == 1 and "all zeros" in result.error_message
+    assert stored(pooled) == []
+
+
+def test_a_malformed_body_is_refused_with_the_decoders_reason(pool: ProcessPoolExecutor) -> None:
+    pooled, _ = receivers(pool)
+    with pytest.raises(OtlpError, match=r"not a protobuf ExportTraceServiceRequest \(3 bytes\)") as e:
+        pooled.export_body(b"\x0a\xff\xff", PROTOBUF, "", "acme")
+    refusal = pooled.refusal(e.value, "http", "acme")
+    assert (refusal.http_status, refusal.reason) == (400, "invalid")
+    with pytest.raises(OtlpError, match="unsupported content type 'text/plain'"):
+        pooled.export_body(b"{}", "text/plain", "", "acme")
