@@ -45,7 +45,7 @@ def select_logs(
                 if pipeline is not None:
                     check()  # per line: one line's stages may be slow, the query's deadline still holds
                 stream = cache.stream(row[2:9])
-                md = metadata(row[9], row[10])
+                md = metadata(row[9], row[10], row[12])
                 labels = stream | md if md else stream
                 if pipeline is None:
                     entries.append((labels, LogEntry(row[0], row[1], md)))

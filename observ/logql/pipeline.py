@@ -4,8 +4,8 @@ Everything is compiled once per query; `process` then runs per entry. Leading li
 raw line before any per-entry state exists, so filter-only pipelines cost a few substring tests per line.
 
 Label semantics follow Loki's LabelsBuilder:
-- a parsed label whose name is a stream label gets the `_extracted` suffix (structured metadata does not
-  count as stream labels: a parser overwrites `trace_id` / `span_id` like any earlier parsed label);
+- a parsed label whose name is a stream label or a structured metadata key gets the `_extracted` suffix
+  (both are the entry's base labels);
 - a parser error keeps the line and sets `__error__` (JSONParserErr, LogfmtParserErr) and
   `__error_details__`; later stages see them, label filters on `__error__` can drop them;
 - `drop __error__` / `drop __error_details__` clear them; `keep` never removes them.
@@ -13,7 +13,7 @@ Label semantics follow Loki's LabelsBuilder:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 
 from observ.logql import ast
 from observ.logql.errors import LogQLError
@@ -36,10 +36,7 @@ from observ.logql.parsers import (
 )
 from observ.logql.template import Template, TemplateError, compile_template
 
-__all__ = ["DEFAULT_METADATA", "LineState", "Pipeline"]
-
-DEFAULT_METADATA = frozenset({"trace_id", "span_id"})
-"""Structured metadata names of the store: merged into the labels the engine passes, but not stream labels."""
+__all__ = ["LineState", "Pipeline"]
 
 JSON_ERR = "JSONParserErr"
 LOGFMT_ERR = "LogfmtParserErr"
@@ -69,12 +66,10 @@ class Pipeline:
     def __init__(
         self,
         stages: Sequence[ast.Stage],
-        metadata: Collection[str] = DEFAULT_METADATA,
         check: Callable[[], None] = lambda: None,
     ) -> None:
         """`check` raises when the query's deadline passed: called between stages and template function calls."""
         self.stages = tuple(stages)
-        self._meta = frozenset(metadata)
         self._check = check
         n_head = 0
         while n_head < len(self.stages) and isinstance(self.stages[n_head], ast.LineFilter):
@@ -144,16 +139,12 @@ class Pipeline:
         raise LogQLError(f"unsupported pipeline stage {type(stage).__name__}")
 
     def _name(self, st: LineState, name: str) -> str:
-        """Loki's BaseHas rule: a name taken by a stream label gets the `_extracted` suffix."""
-        if name in st.base and name not in self._meta:
-            return name + EXTRACTED
-        return name
+        """Loki's BaseHas rule: a name taken by a stream label or structured metadata gets the `_extracted` suffix."""
+        return name + EXTRACTED if name in st.base else name
 
     def _json(self) -> StageFn:
-        meta = self._meta
-
         def stage(st: LineState) -> bool:
-            err = json_labels(st.line, st.labels, st.base, meta)
+            err = json_labels(st.line, st.labels, st.base)
             if err is not None:
                 st.err, st.details = JSON_ERR, err
             return True
@@ -181,7 +172,6 @@ class Pipeline:
         return stage
 
     def _logfmt(self, strict: bool, keep_empty: bool) -> StageFn:
-        meta = self._meta
         names: dict[str, str] = {}
 
         def stage(st: LineState) -> bool:
@@ -195,7 +185,7 @@ class Pipeline:
                         names[key] = name
                 if not name or (not value and not keep_empty):
                     continue
-                if name in base and name not in meta:
+                if name in base:
                     name += EXTRACTED
                 labels[name] = value.replace("\ufffd", " ") if "\ufffd" in value else value
             if strict and err is not None:
@@ -216,7 +206,7 @@ class Pipeline:
         def stage(st: LineState) -> bool:
             labels, base = st.labels, st.base
             for ident in ids:
-                if not (ident in base and ident not in self._meta):
+                if ident not in base:
                     labels[ident] = ""
             pairs, err = logfmt_pairs(st.line, strict)
             for key, value in pairs:

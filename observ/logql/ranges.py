@@ -24,7 +24,18 @@ from observ.logql.unwrap import Unwrapper
 ADDITIVE_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"})
 """Sums of these over series equal the op over the union of the rows: an enclosing `sum by` can be pushed in."""
 _BYTES_OPS = frozenset({"bytes_over_time", "bytes_rate"})
-_FULL_GROUP = ("service", "namespace", "pod", "container", "stream", "level", "labels", "trace_id", "span_id")
+_FULL_GROUP = (
+    "service",
+    "namespace",
+    "pod",
+    "container",
+    "stream",
+    "level",
+    "labels",
+    "trace_id",
+    "span_id",
+    "metadata",
+)
 
 
 def eval_range(
@@ -116,7 +127,7 @@ def _sql_counts(
                 reader.stats.bytes_scanned += int(nb or 0)
                 continue
             if collapse is None:
-                labels = cache.stream(row[:7]) | metadata(row[7], row[8])
+                labels = cache.stream(row[:7]) | metadata(row[7], row[8], row[9])
             else:
                 labels = {name: v for name, v in zip(collapse, row[:ng], strict=True) if v}
             points = out.get(key := key_of(labels))
@@ -159,7 +170,7 @@ def _python(
             )
         for row in chunk:
             stream = cache.stream(row[2:9])
-            md = metadata(row[9], row[10])
+            md = metadata(row[9], row[10], row[12])
             labels = stream | md if md else stream
             line = row[1]
             if pipeline is not None:

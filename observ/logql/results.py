@@ -11,7 +11,7 @@ class LogEntry:
     """Nanoseconds since the epoch."""
     line: str
     metadata: dict[str, str] = field(default_factory=dict)
-    """Structured metadata (trace_id, span_id) — Loki 3's third category of labels."""
+    """Structured metadata (pushed pairs, OTLP attributes, trace_id, span_id): Loki 3's third category of labels."""
     parsed: dict[str, str] = field(default_factory=dict)
     """Labels added by the pipeline (parsers, label_format); part of the stream labels too."""
 

@@ -16,8 +16,10 @@ from observ.logql.results import QueryStats
 from observ.logql.sql import COLUMN_LABELS, METADATA_COLUMNS, Pushdown, Where
 from observ.store.logstore import LogStore
 
-ROW_COLUMNS = "ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line)"
-"""Selected in this order; `Row` indexes follow it. The last is the line's size in bytes (query stats)."""
+ROW_COLUMNS = (
+    "ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata"
+)
+"""Selected in this order; `Row` indexes follow it. Index 11 is the line's size in bytes (query stats)."""
 FETCH = 4096
 
 
@@ -61,9 +63,11 @@ class LabelCache:
         return labels
 
 
-def metadata(trace_id: str, span_id: str) -> dict[str, str]:
-    """Structured metadata of a row: only the non-empty fields."""
-    return {name: v for name, v in zip(METADATA_COLUMNS, (trace_id, span_id), strict=True) if v}
+def metadata(trace_id: str, span_id: str, pairs: str) -> dict[str, str]:
+    """Structured metadata of a row, only non-empty values: the `metadata` JSON object's pairs, then the ID columns."""
+    out = {k: v for k, v in orjson.loads(pairs).items() if v} if pairs != "{}" else {}
+    out.update((name, v) for name, v in zip(METADATA_COLUMNS, (trace_id, span_id), strict=True) if v)
+    return out
 
 
 class Reader:

@@ -16,7 +16,8 @@ from observ.store.relation import ScanHints, regex_needles
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
 """Stream labels stored as columns; any other stream label lives in the `labels` JSON object."""
 METADATA_COLUMNS = ("trace_id", "span_id")
-"""Structured metadata (Loki 3): filterable and groupable, but not stream labels."""
+"""Structured metadata (Loki 3) with a column of its own; the other pairs live in the `metadata` JSON object.
+Filterable and groupable, but not stream labels."""
 _CAPTURE = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")
 _LITERAL_ALTERNATION = re.compile(r"[\w\-]+(?:\|[\w\-]+)*")
 
@@ -41,12 +42,17 @@ class Where:
 def label_sql(name: str, params: list[object], metadata: bool = True) -> str:
     """The SQL value of label `name` ('' when absent, as Loki treats a missing label).
 
-    Stream selectors pass `metadata=False`: they see stream labels only, never structured metadata.
+    Stream selectors pass `metadata=False`: they see stream labels only, never structured metadata. Otherwise a
+    metadata pair wins over a stream label of the same name, as in the labels the engine builds per row.
     """
     if name in COLUMN_LABELS or (metadata and name in METADATA_COLUMNS):
         return name
-    params.append(f"$.{name}" if name.isidentifier() else f'$."{name}"')
-    return "coalesce(json_extract_string(labels, ?), '')"
+    path = f"$.{name}" if name.isidentifier() else f'$."{name}"'
+    if not metadata:
+        params.append(path)
+        return "coalesce(json_extract_string(labels, ?), '')"
+    params.extend((path, path))
+    return "coalesce(nullif(json_extract_string(metadata, ?), ''), json_extract_string(labels, ?), '')"
 
 
 def matcher_sql(m: ast.Matcher, params: list[object], metadata: bool = True) -> str:

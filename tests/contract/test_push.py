@@ -39,7 +39,7 @@ def test_json_push_roundtrip(server: Server) -> None:
         got = lines(c, '{service="checkout"}')
     assert [(g[1], g[2]) for g in got] == [(str(now - 2 * NS), "first"), (str(now - NS), "second")]
     assert got[0][0] == {"service": "checkout", "env": "prod"}
-    assert got[1][0] == {"service": "checkout", "env": "prod", "trace_id": "abc"}, "user is dropped (documented)"
+    assert got[1][0] == {"service": "checkout", "env": "prod", "trace_id": "abc", "user": "u1"}, "metadata is kept"
 
 
 def test_gzip_json_push(server: Server) -> None:

@@ -180,7 +180,7 @@ def _api(g: _Gen, tenant: str, pod: str, n: int, boundary_every: int) -> None:
             doc["http.route"] = "/users/:id"  # sanitised to http_route
             doc["x-request-id"] = f"req-{rng.randrange(10**6)}"
         elif r < 0.13:
-            doc["trace_id"] = "json-trace"  # a parsed label overrides structured metadata of the same name
+            doc["trace_id"] = "json-trace"  # parsed as trace_id_extracted: the name is structured metadata
         line = json.dumps(doc, ensure_ascii=False)
         g.add(out, ts, line, level, g.trace(0.7))
 

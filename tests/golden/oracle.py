@@ -5,7 +5,7 @@ helpers by hand, so a bug shared by the engine and the oracle needs two independ
 The helpers follow Loki 3's code, cited per rule (paths are in github.com/grafana/loki):
 
 - pkg/logql/log/labels.go        LabelsBuilder: stream < structured metadata < parsed labels, `_extracted`
-                                 only against stream labels (BaseHas), __error__ / __error_details__ last.
+                                 against stream labels and structured metadata (parser.go), errors last.
 - pkg/logql/log/parser.go        json (jsonparser.ObjectEach: nested `_` join, arrays and nulls skipped,
                                  numbers as written), logfmt (non-strict skips bad pairs silently, empty
                                  values dropped unless --keep-empty), regexp, pattern, unpack (labels only
@@ -99,7 +99,8 @@ class Entry:
         return cls(row.ts, row.line, row.stream, dict(row.metadata))
 
     def base_has(self, name: str) -> bool:
-        return name in self.stream
+        """parser.go: BaseHas(key) || HasInCategory(key, StructuredMetadataLabel)."""
+        return name in self.stream or name in self.meta
 
     def get(self, name: str) -> str | None:
         if name in self.parsed:

@@ -512,10 +512,10 @@ CASES: list[LogCase] = [
         limit=1000,
     ),
     LogCase(
-        "json | trace_id from the line overrides structured metadata",
-        '{service="api", stream="stdout"} | json | trace_id="json-trace"',
+        "json | trace_id from the line is trace_id_extracted beside the structured metadata",
+        '{service="api", stream="stdout"} | json | trace_id_extracted="json-trace"',
         API_OUT,
-        json_then(lambda e: o.lbl(e, "trace_id", "=", "json-trace")),
+        json_then(lambda e: o.lbl(e, "trace_id_extracted", "=", "json-trace")),
         limit=1000,
     ),
     LogCase(

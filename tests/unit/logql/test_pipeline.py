@@ -141,11 +141,11 @@ CASES: list[tuple[str, str, str, dict[str, str], tuple[str, dict[str, str]] | No
         (SAME, {"level": "info", "level_extracted": "error", "msg": "boom"}),
     ),
     (
-        "json-overwrites-metadata",
+        "json-renames-a-metadata-collision",
         "| json",
         '{"trace_id": "abc"}',
         {"service": "api", "trace_id": "0af7651916cd43dd8448eb211c80319c"},
-        (SAME, {"service": "api", "trace_id": "abc"}),
+        (SAME, {"service": "api", "trace_id": "0af7651916cd43dd8448eb211c80319c", "trace_id_extracted": "abc"}),
     ),
     # --- logfmt (doc: logfmt) ---
     (
