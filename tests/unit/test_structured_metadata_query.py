@@ -100,3 +100,30 @@ def test_a_parsed_key_colliding_with_metadata_is_renamed_extracted(c: TestClient
         "parsed": {"msg": "one", "user_agent_extracted": "parsed"},
     }
     assert [s["values"][0][0] for s in query(c, '{service="api"} | json | user_agent_extracted="parsed"')] == [str(T0)]
+
+
+def test_otlp_http_log_attributes_are_queryable_as_structured_metadata(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "observ.duckdb")
+    client = TestClient(create_app(store, CollectorRegistry(), lambda: True))
+    attr = [{"key": "user.agent", "value": {"stringValue": "curl"}}, {"key": "retries", "value": {"intValue": "3"}}]
+    doc = {
+        "resourceLogs": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]},
+            "scopeLogs": [{"logRecords": [
+                {"timeUnixNano": str(T0), "body": {"stringValue": "paid"}, "attributes": attr},
+                {"timeUnixNano": str(T0 + 1), "body": {"stringValue": "bare"}},
+            ]}],
+        }]
+    }  # fmt: skip
+    assert (
+        client.post("/v1/logs", content=orjson.dumps(doc), headers={"Content-Type": "application/json"}).status_code
+        == 200
+    )
+    [s] = query(client, '{service="checkout"} | user_agent="curl"', CATEGORIZE)
+    [[ts, line, extra]] = s["values"]
+    assert (ts, line) == (str(T0), "paid")
+    assert extra["structuredMetadata"] == {"retries": "3", "user_agent": "curl"}
+    plain = query(client, '{service="checkout"} | retries="3"')
+    assert [(p["stream"], [v[1] for v in p["values"]]) for p in plain] == [
+        ({"retries": "3", "service": "checkout", "user_agent": "curl"}, ["paid"])
+    ]

@@ -10,8 +10,10 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from observ.bus.base import Record
 from observ.model import Batch, DecodedBatch, Entry, Stream
 from observ.store.config import StoreConfig
+from observ.store.lanes import RecordError, decode_log_record
 from observ.store.logstore import LogStore
 from observ.store.relation import ScanHints
 
@@ -144,3 +146,12 @@ def _with_metadata(metadata: object) -> bytes:
 def test_a_malformed_metadata_column_is_refused_with_what_and_where(metadata: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Batch.decode(_with_metadata(metadata))
+
+
+def test_the_ingester_reads_metadata_and_refuses_a_malformed_column_as_that_records_error() -> None:
+    entries = [Entry(ts=1, line="x", metadata={"user_agent": "curl"})]
+    good = Record("observ.logs", 0, 7, None, Batch(STREAM, "", entries).encode(), [("tenant", b"t1")])
+    assert decode_log_record(good).metadata == [{"user_agent": "curl"}]
+    bad = Record("observ.logs", 0, 8, None, _with_metadata([{"n": 1}, {}]), [("tenant", b"t1")])
+    with pytest.raises(RecordError, match="metadata of entry 0 must be an object of strings"):
+        decode_log_record(bad)
