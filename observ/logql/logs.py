@@ -54,6 +54,8 @@ def select_logs(
                 if out is None:
                     continue
                 line, labels = out
+                if md:  # keep/drop apply to structured metadata too; a changed value is the pipeline's now
+                    md = {k: v for k, v in md.items() if labels.get(k) == v}
                 parsed = {k: v for k, v in labels.items() if k not in stream and k not in md}
                 size += len(line) + sum(len(v) for v in parsed.values())
                 if size > max_bytes:

@@ -41,7 +41,7 @@ def c(tmp_path: Path, request: pytest.FixtureRequest) -> TestClient:
 def query(c: TestClient, q: str, headers: dict[str, str] | None = None) -> list[dict[str, object]]:
     r = c.get("/loki/api/v1/query_range", params={"query": q, **WINDOW, "direction": "forward"}, headers=headers)
     assert r.status_code == 200, r.text
-    return sorted(r.json()["data"]["result"], key=lambda s: sorted((s.get("stream") or s.get("metric")).items()))
+    return sorted(r.json()["data"]["result"], key=lambda s: sorted(s.get("stream", s.get("metric")).items()))
 
 
 def test_plain_encoding_puts_metadata_in_the_stream_labels(c: TestClient) -> None:
@@ -127,3 +127,19 @@ def test_otlp_http_log_attributes_are_queryable_as_structured_metadata(tmp_path:
     assert [(p["stream"], [v[1] for v in p["values"]]) for p in plain] == [
         ({"retries": "3", "service": "checkout", "user_agent": "curl"}, ["paid"])
     ]
+
+
+@pytest.mark.parametrize(
+    ("q", "shown"),
+    [
+        ('{service="api"} | user_agent="curl" | drop user_agent', {"structuredMetadata": {"trace_id": "abc"}}),
+        ('{service="api"} | user_agent="curl" | keep service', {}),
+        ('{service="api"} | user_agent="curl" | keep user_agent', {"structuredMetadata": {"user_agent": "curl"}}),
+    ],
+)
+def test_keep_and_drop_apply_to_metadata(c: TestClient, q: str, shown: dict[str, object]) -> None:
+    [s] = query(c, q, CATEGORIZE)
+    assert [v[2] for v in s["values"]] == [shown]
+    [plain] = query(c, q)
+    md = shown.get("structuredMetadata", {})
+    assert {k: v for k, v in plain["stream"].items() if k != "service"} == md
