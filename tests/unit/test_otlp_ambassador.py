@@ -223,8 +223,11 @@ def test_sdk_logs_over_http_json_go_to_the_logs_topic_as_source_less_batches(sid
     assert lines["disk almost full"] == ("warn", "")
     level, trace_id = lines["payment failed for order o-17"]
     assert level == "error" and len(trace_id) == 32
+    metadata = {line: (b.metadata or [{}] * len(b.line))[i] for _, b, _ in batches for i, line in enumerate(b.line)}
+    assert metadata["disk almost full"]["disk_free_bytes"] == "1024", "attributes travel as structured metadata"
+    assert metadata["disk almost full"]["severity_text"] == "WARN"
     assert sidecar.metric("observ_adapter_otlp_shipped_total", signal="log_records") == 3
-    assert sidecar.metric("observ_adapter_otlp_dropped_metadata_total") > 0
+    assert sidecar.metric("observ_adapter_otlp_dropped_metadata_total") == 0, "nothing cut at max_attributes"
 
 
 def test_gzip_bodies_are_read(sidecar: Sidecar) -> None:

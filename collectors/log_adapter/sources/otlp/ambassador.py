@@ -87,7 +87,7 @@ class Ambassador:
             logs = decode_logs(raw, content_type, tenant, now, limits)
             decoded, rejected, message = len(logs.records), logs.rejected, logs.error_message
             records = log_records(logs.records, self.logs_topic, now, self.record_max_items, self.record_max_bytes)
-            metadata = sum(len(r.metadata) for r in logs.records)
+            metadata = sum(r.dropped for r in logs.records)
         try:
             delivery = self.shipper.ship(records, signal)
         except Unavailable:
