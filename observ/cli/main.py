@@ -188,5 +188,30 @@ def query(
         err.print(f"[dim]{n:,} result{'s' if n != 1 else ''}[/]")
 
 
+@app.command()
+def smoke(
+    target: Annotated[str, typer.Option(envvar="OBSERV_ADDR", help="The API to test: http://127.0.0.1:3100.")],
+    tenant: Annotated[str | None, typer.Option(help="X-Scope-OrgID.")] = None,
+    token: Annotated[str | None, typer.Option(envvar="OBSERV_TOKEN", help="Bearer token.")] = None,
+    timeout: Annotated[str, typer.Option(help="How long each check waits for its data (30s, 2m, seconds).")] = "60s",
+    otlp_url: Annotated[
+        str | None, typer.Option(help="OTLP/HTTP receiver for the span, e.g. a sidecar's :4318 (default: --target).")
+    ] = None,
+) -> None:
+    """Push a marked log line and span into a running observ and read them back; exit 1 with one line if not."""
+    from observ.smoke.runner import Settings, run_smoke
+    from observ.smoke.target import SmokeFailed
+
+    try:
+        settings = Settings.parse(target, tenant, token, timeout, otlp_url)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    try:
+        run_smoke(settings, Console(soft_wrap=True))
+    except SmokeFailed as e:
+        typer.echo(f"observ smoke: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
 if __name__ == "__main__":
     app()
