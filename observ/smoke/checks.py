@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 from pydantic import ValidationError
 
-from observ.smoke.models import ErrorDetail, LokiAnswer, OtlpAnswer, Ready, TempoTrace, TraceCorrelation
+from observ.smoke.models import ErrorBody, LokiAnswer, OtlpAnswer, Ready, TempoTrace, TraceCorrelation
 from observ.smoke.probe import SPAN_NS, Probe
 from observ.smoke.target import Clock, Pending, SmokeFailed, Target, answered, decode, poll
 
@@ -138,6 +138,7 @@ class Checks:
     def _own_404(r: httpx.Response) -> bool:
         """A 404 the correlation API wrote (nothing to correlate yet), not one for a path nobody serves."""
         try:
-            return ErrorDetail.model_validate_json(r.content).detail != UNKNOWN_PATH
+            detail = ErrorBody.model_validate_json(r.content).detail
         except ValidationError:
             return False
+        return detail is not None and detail != UNKNOWN_PATH

@@ -73,5 +73,12 @@ class TraceCorrelation(BaseModel):
     logs: list[CorrelatedLine]
 
 
-class ErrorDetail(BaseModel):
-    detail: str
+class ErrorBody(BaseModel):
+    """A JSON error: FastAPI's and the correlation API's `{"detail": ...}`, or OTLP's google.rpc.Status."""
+
+    detail: str | None = None
+    message: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        return self.detail if self.detail is not None else self.message

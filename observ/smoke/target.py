@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from observ.smoke.models import ErrorDetail
+from observ.smoke.models import ErrorBody
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -51,9 +51,9 @@ def _reason(e: httpx.HTTPError) -> str:
 
 
 def body_text(r: httpx.Response) -> str:
-    """An error body as one short line: a JSON `detail` if there is one, else the text."""
+    """An error body as one short line: its JSON `detail` or `message` if it has one, else the text."""
     try:
-        text = ErrorDetail.model_validate_json(r.content).detail
+        text = ErrorBody.model_validate_json(r.content).text or r.text
     except ValidationError:
         text = r.text
     text = " ".join(text.split())

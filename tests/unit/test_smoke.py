@@ -12,6 +12,7 @@ import httpx
 import pytest
 from rich.console import Console
 
+from observ.smoke.checks import Outcome
 from observ.smoke.probe import SERVICE, Probe
 from observ.smoke.runner import Report, Settings, run_smoke
 from observ.smoke.target import Clock, SmokeFailed
@@ -159,6 +160,13 @@ def test_a_target_without_the_correlation_api_passes_with_that_check_skipped() -
     assert report.results[-1][0] == "correlate" and report.results[-1][1].skipped
 
 
+def test_a_plain_text_404_on_correlation_from_a_proxy_is_no_correlation_api() -> None:
+    path = f"/api/v1/correlate/traces/{PROBE.trace_id}"
+    fake = FakeObserv(override={path: answer(404, text="404 page not found")})
+    report, _ = smoke(fake)
+    assert report.results[-1] == ("correlate", Outcome(f"no correlation API (GET {path} answered 404)", skipped=True))
+
+
 def test_an_unreachable_target_is_one_line_naming_it() -> None:
     def refused(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
@@ -209,6 +217,14 @@ def test_a_refused_push_names_the_status_and_the_servers_reason() -> None:
 def test_a_failing_otlp_receiver_fails_rather_than_skips() -> None:
     fake = FakeObserv(override={"/v1/traces": answer(500, json={"detail": "Internal Server Error"})})
     assert failure(fake) == "the span was not stored: POST /v1/traces answered 500: Internal Server Error"
+
+
+def test_an_otlp_status_body_gives_its_message() -> None:
+    status = {"code": 14, "message": "cannot store the spans now: disk full"}
+    fake = FakeObserv(override={"/v1/traces": answer(503, json=status)})
+    assert (
+        failure(fake) == "the span was not stored: POST /v1/traces answered 503: cannot store the spans now: disk full"
+    )
 
 
 def test_a_span_the_receiver_rejected_fails() -> None:
