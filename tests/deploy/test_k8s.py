@@ -393,9 +393,11 @@ def test_dev_and_prod_differ_where_they_should() -> None:
     dev, prod = render("dev"), render("prod")
     assert dev.find("StatefulSet", "kafka") is not None and not dev.of("Kafka")
     assert prod.find("StatefulSet", "kafka") is None and len(prod.of("Kafka")) == 1
-    replicas = {o.name: o.one("Deployment", "observ")["spec"]["replicas"] for o in (dev, prod)}
-    assert replicas == {"dev": 1, "prod": 3}
-    assert prod.one("HorizontalPodAutoscaler", "observ")["spec"]["minReplicas"] == 3
+    for overlay in (dev, prod):
+        assert "replicas" not in overlay.one("Deployment", "observ")["spec"], "the HorizontalPodAutoscaler owns them"
+    scaling = {o.name: o.one("HorizontalPodAutoscaler", "observ")["spec"] for o in (dev, prod)}
+    assert {n: (s["minReplicas"], s["maxReplicas"]) for n, s in scaling.items()} == {"dev": (1, 2), "prod": (3, 12)}
+    assert {s["scaleTargetRef"]["name"] for s in scaling.values()} == {"observ"}
     partitions = {t["spec"]["topicName"]: t["spec"]["partitions"] for t in prod.of("KafkaTopic")}
     ingesters = prod.one("StatefulSet", "observ-ingester")["spec"]["replicas"]
     assert 1 < ingesters <= partitions["observ.logs"], "each ingester holds partitions of its own"
