@@ -13,7 +13,7 @@ Then, in one run:
   1. ingest: every body through the OTLP receiver's path (`TracesReceiver.export_body`: decode, span columns,
      `SpanStore.append` with its dedup and compactions), spans/s, from one client and from --clients at once
      (a fresh store each; the spans store's own defaults, as `observ serve` opens it); with --decoders, also from
-     --clients at once through a receiver whose bodies decode in that many processes (`decoder_pool`); with --http
+     --clients at once through a receiver whose bodies decode in that many processes (`DecoderPool`); with --http
      also POSTed to /v1/traces of a real `observ serve`;
   2. the baseline: the same spans as NDJSON loaded by DuckDB's read_json into an equivalent table, and the ratio;
   3. trace by ID (`SpanStore.trace`, whole traces as Span records) over random stored IDs, p50/p99, as ingested
@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,9 +61,8 @@ import corpus  # noqa: E402
 
 from observ.api.config import ApiConfig  # noqa: E402
 from observ.api.otlp.events import OtlpMetrics  # noqa: E402
-from observ.api.otlp.receiver import TracesReceiver, decode_and_prepare, decoder_pool  # noqa: E402
+from observ.api.otlp.receiver import DecoderPool, TracesReceiver  # noqa: E402
 from observ.otlp.decode import PROTOBUF  # noqa: E402
-from observ.otlp.limits import OtlpLimits  # noqa: E402
 from observ.store.config import StoreConfig  # noqa: E402
 from observ.traces.compact import SpanCompaction  # noqa: E402
 from observ.traces.query import AllOf, Condition, SpanQuery  # noqa: E402
@@ -442,7 +441,7 @@ class TimedStore(SpanStore):
         return result
 
 
-def ingest(store: SpanStore, bodies: list[bytes], clients: int, decoders: Executor | None = None) -> float:
+def ingest(store: SpanStore, bodies: list[bytes], clients: int, decoders: DecoderPool | None = None) -> float:
     """Seconds to take every body through the OTLP receiver's own path, from `clients` senders at once (a server
     answers concurrent requests on a thread pool, as `observ serve` does: one decodes while another commits);
     with `decoders`, the receiver decodes in those processes."""
@@ -466,9 +465,8 @@ def ingest_pooled(bodies: list[bytes], clients: int, processes: int, work: Path)
     (work / "pooled").mkdir()
     store = SpanStore(work / "pooled" / "spans.duckdb", SPANS_CONFIG)
     try:
-        with decoder_pool(processes) as pool:
-            list(pool.map(decode_and_prepare, [b""] * processes, [PROTOBUF] * processes, [TENANT] * processes,
-                          [OtlpLimits()] * processes))  # fmt: skip
+        with DecoderPool(processes) as pool:
+            pool.wait_ready()
             return ingest(store, bodies, clients, pool)
     finally:
         store.close()

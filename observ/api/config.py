@@ -91,6 +91,10 @@ class OtlpConfig(BaseModel):
         "0: no gRPC receiver; a port: that one, or the service refuses to start.",
     )  # fmt: skip
     grpc_workers: int = Field(4, ge=1, le=64, description="Threads answering gRPC Export calls.")
+    decoder_processes: int = Field(
+        2, ge=0, le=64, description="Processes decoding OTLP trace bodies, so concurrent exports use every core "
+        "while the service only commits; 0: decode on the request's thread."
+    )  # fmt: skip
     retry_after_s: int = Field(
         10, ge=1, description="Retry-After (HTTP 503) / RetryInfo (gRPC UNAVAILABLE) while the store cannot write."
     )

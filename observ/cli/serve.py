@@ -17,7 +17,7 @@ from observ.api.app import create_app
 from observ.api.config import ServeConfig
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.grpc import GrpcBindError, OtlpGrpcServer, start_grpc
-from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
+from observ.api.otlp.receiver import DecoderPool, LogsReceiver, TracesReceiver
 from observ.cli.datadir import listen, open_stores
 from observ.cli.ingest import ingest_config
 from observ.cli.refusal import Refused
@@ -78,6 +78,7 @@ class Otlp:
     logs: LogsReceiver | None = None
     traces: TracesReceiver | None = None
     grpc: OtlpGrpcServer | None = None
+    decoders: DecoderPool | None = None
 
     def banner(self, url: str) -> str:
         where = f", OTLP/gRPC on {self.grpc.address}" if self.grpc and self.grpc.server else ""
@@ -86,6 +87,8 @@ class Otlp:
     def stop(self) -> None:
         if self.grpc:
             self.grpc.stop()
+        if self.decoders:
+            self.decoders.shutdown()
 
 
 def start_otlp(
@@ -97,14 +100,18 @@ def start_otlp(
         return Otlp()
     metrics = OtlpMetrics(registry)
     logs = LogsReceiver(store, config.api, metrics)
-    traces = TracesReceiver(spans, config.api, metrics)
+    processes = config.api.otlp.decoder_processes
+    decoders = DecoderPool(processes) if processes else None
+    traces = TracesReceiver(spans, config.api, metrics, decoders=decoders)
     try:
         server = start_grpc([logs, traces], config.api.otlp, config.host)
     except GrpcBindError as e:
+        if decoders:
+            decoders.shutdown()
         raise Refused(str(e)) from None
     if server.note:
         console.print(f"[yellow]OTLP/gRPC off: {server.note}[/]")
-    return Otlp(logs, traces, server)
+    return Otlp(logs, traces, server, decoders)
 
 
 def close_stores(store: LogStore, spans: SpanStore) -> None:

@@ -12,11 +12,15 @@ and gRPC code, as the OTLP spec pairs them (bad data 400 / INVALID_ARGUMENT; the
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.synchronize import Semaphore
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 import grpc
@@ -77,10 +81,67 @@ def decode_and_prepare(raw: bytes, content_type: str, tenant: str, limits: OtlpL
     return PreparedTraces(none, result.rejected, result.error_message, prepare([result.columns]))
 
 
-def decoder_pool(processes: int) -> ProcessPoolExecutor:
+def _start_decoder(parent: int, started: Semaphore) -> None:
+    """A decoder process's initializer: says it has started (its imports done) and exits once the service is gone,
+    even killed (the pool's pipes alone leave its workers waiting). `parent` comes from the service: a process
+    starting after the service died must not take its new parent for the service."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit with parent", daemon=True).start()
+    started.release()
+
+
+class DecoderPool:
     """Processes that decode OTLP trace bodies for a `TracesReceiver`, so concurrent requests decode on every core
-    while the serving process only commits (started, not forked: the server holds DuckDB and gRPC threads)."""
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    while the serving process only commits (started, not forked: the server holds DuckDB and gRPC threads).
+
+    A decoder that dies (killed, out of memory) breaks a ProcessPoolExecutor for good: the pool is then started
+    again and the request decoded by the new one, so one lost process costs no request."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._lock = threading.Lock()
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        """A pool with every process started now, from this thread (a task each makes the pool start one)."""
+        context = multiprocessing.get_context("spawn")
+        self._started = context.Semaphore(0)
+        pool = ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=_start_decoder, initargs=(os.getpid(), self._started)
+        )
+        for _ in range(self.processes):
+            pool.submit(int)
+        return pool
+
+    def wait_ready(self) -> None:
+        """Until every process has started, its imports done."""
+        for _ in range(self.processes):
+            self._started.acquire()
+
+    def decode(self, raw: bytes, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
+        pool = self._pool
+        try:
+            return pool.submit(decode_and_prepare, raw, content_type, tenant, limits).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = self._start()
+                    pool.shutdown(wait=False)
+            return self._pool.submit(decode_and_prepare, raw, content_type, tenant, limits).result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> DecoderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
 
 
 R = TypeVar("R", LogsResult, TracesResult)
@@ -179,7 +240,7 @@ class LogsReceiver(OtlpReceiver[LogsResult]):
 class TracesReceiver(OtlpReceiver[TracesResult]):
     """Spans into the spans store, every attribute kept (log records' metadata the logs store drops).
 
-    With `decoders` (a `decoder_pool`), bodies are decoded and their appends prepared there and only committed
+    With `decoders` (a `DecoderPool`), bodies are decoded and their appends prepared there and only committed
     here: the store must then be a `SpanWriter`. Without, everything runs on the request's thread."""
 
     signal = "spans"
@@ -192,7 +253,7 @@ class TracesReceiver(OtlpReceiver[TracesResult]):
         metrics: OtlpMetrics,
         *,
         now_ns: Callable[[], int] = time.time_ns,
-        decoders: Executor | None = None,
+        decoders: DecoderPool | None = None,
     ) -> None:
         super().__init__(config, metrics, now_ns=now_ns)
         self.store = store
@@ -200,7 +261,7 @@ class TracesReceiver(OtlpReceiver[TracesResult]):
 
     def _decode(self, raw: bytes, content_type: str, tenant: str) -> TracesResult:
         if self.decoders is not None:
-            return self.decoders.submit(decode_and_prepare, raw, content_type, tenant, self.config.limits).result()
+            return self.decoders.decode(raw, content_type, tenant, self.config.limits)
         return decode_traces(raw, content_type, tenant, self.config.limits)
 
     def _store(self, result: TracesResult) -> SpanAppendResult | None:

@@ -1,12 +1,15 @@
-"""OTLP trace bodies decoded in decoder processes (`decoder_pool`): the store ends up exactly as when the request's
+"""OTLP trace bodies decoded in decoder processes (`DecoderPool`): the store ends up exactly as when the request's
 own thread decodes, rejections and whole-request errors read the same."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -15,22 +18,23 @@ from prometheus_client import CollectorRegistry
 
 from observ.api.config import ApiConfig
 from observ.api.otlp.events import OtlpMetrics
-from observ.api.otlp.receiver import PreparedTraces, TracesReceiver, decoder_pool
+from observ.api.otlp.receiver import DecoderPool, PreparedTraces, TracesReceiver
 from observ.otlp.decode import JSON, PROTOBUF
 from observ.otlp.errors import OtlpError
 from observ.traces.store import SpanStore
 
+ROOT = Path(__file__).resolve().parents[3]
 T0 = 1_700_000_000_000_000_000
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[ProcessPoolExecutor]:
-    with decoder_pool(1) as p:
+def pool() -> Iterator[DecoderPool]:
+    with DecoderPool(1) as p:
         yield p
 
 
-def receivers(pool: ProcessPoolExecutor) -> tuple[TracesReceiver, TracesReceiver]:
+def receivers(pool: DecoderPool) -> tuple[TracesReceiver, TracesReceiver]:
     """(decoding in the pool, decoding in-thread), each into a store of its own."""
     metrics = OtlpMetrics(CollectorRegistry())
     return (
@@ -62,7 +66,7 @@ def stored(r: TracesReceiver) -> list[tuple[object, ...]]:
     return r.store.cursor().execute("SELECT * FROM spans ORDER BY trace_id, span_id").fetchall()
 
 
-def test_pooled_decoding_stores_what_in_thread_decoding_stores_and_rejects_the_same(pool: ProcessPoolExecutor) -> None:
+def test_pooled_decoding_stores_what_in_thread_decoding_stores_and_rejects_the_same(pool: DecoderPool) -> None:
     req = body(
         pb_span(1), pb_span(2, kind=PbSpan.SPAN_KIND_CLIENT),
         pb_span(3, trace_id=b"\x01\x02\x03"),  # not 16 bytes
@@ -80,7 +84,7 @@ def test_pooled_decoding_stores_what_in_thread_decoding_stores_and_rejects_the_s
     assert len(rows) == 2 and rows == stored(inline)
 
 
-def test_an_otlp_json_body_decodes_in_the_pool_too(pool: ProcessPoolExecutor) -> None:
+def test_an_otlp_json_body_decodes_in_the_pool_too(pool: DecoderPool) -> None:
     good = {"traceId": TRACE.hex().upper(), "spanId": "0000000000000001", "name": "GET /cart",
             "startTimeUnixNano": str(T0), "endTimeUnixNano": str(T0 + 5)}  # fmt: skip
     data = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [good, {**good, "spanId": "zz"}]}]}]})
@@ -91,7 +95,7 @@ def test_an_otlp_json_body_decodes_in_the_pool_too(pool: ProcessPoolExecutor) ->
     assert stored(pooled) == stored(inline)
 
 
-def test_a_body_of_rejected_spans_stores_nothing(pool: ProcessPoolExecutor) -> None:
+def test_a_body_of_rejected_spans_stores_nothing(pool: DecoderPool) -> None:
     pooled, _ = receivers(pool)
     result = pooled.export_body(body(pb_span(1, trace_id=b"\x00" * 16)).SerializeToString(), PROTOBUF, "", "acme")
     assert isinstance(result, PreparedTraces) and result.prepared is None
@@ -99,7 +103,7 @@ def test_a_body_of_rejected_spans_stores_nothing(pool: ProcessPoolExecutor) -> N
     assert stored(pooled) == []
 
 
-def test_a_malformed_body_is_refused_with_the_decoders_reason(pool: ProcessPoolExecutor) -> None:
+def test_a_malformed_body_is_refused_with_the_decoders_reason(pool: DecoderPool) -> None:
     pooled, _ = receivers(pool)
     with pytest.raises(OtlpError, match=r"not a protobuf ExportTraceServiceRequest \(3 bytes\)") as e:
         pooled.export_body(b"\x0a\xff\xff", PROTOBUF, "", "acme")
@@ -107,3 +111,35 @@ def test_a_malformed_body_is_refused_with_the_decoders_reason(pool: ProcessPoolE
     assert (refusal.http_status, refusal.reason) == (400, "invalid")
     with pytest.raises(OtlpError, match="unsupported content type 'text/plain'"):
         pooled.export_body(b"{}", "text/plain", "", "acme")
+
+
+def test_a_decoder_that_dies_costs_no_request() -> None:
+    """A killed decoder breaks a ProcessPoolExecutor for good; the next request is decoded by a new pool."""
+    with DecoderPool(1) as decoders:
+        decoders.wait_ready()
+        receiver = TracesReceiver(SpanStore(":memory:"), ApiConfig(), OtlpMetrics(CollectorRegistry()),
+                                  decoders=decoders)  # fmt: skip
+        receiver.export_body(body(pb_span(1)).SerializeToString(), PROTOBUF, "", "acme")
+        for p in psutil.Process().children():
+            if "spawn_main" in " ".join(p.cmdline()):
+                p.kill()
+                p.wait(10)
+        result = receiver.export_body(body(pb_span(2)).SerializeToString(), PROTOBUF, "", "acme")
+        assert result.rejected == 0
+        assert [row[2] for row in stored(receiver)] == [(1).to_bytes(8, "big").hex(), (2).to_bytes(8, "big").hex()]
+
+
+def test_decoders_exit_when_the_service_is_killed(tmp_path: Path) -> None:
+    """SIGKILL runs no shutdown: the decoders notice their parent is gone by themselves."""
+    script = "import time; from observ.api.otlp.receiver import DecoderPool\n" \
+             "p = DecoderPool(2); p.wait_ready(); print('ready', flush=True); time.sleep(60)\n"  # fmt: skip
+    service = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert service.stdout is not None and service.stdout.readline() == b"ready\n"
+        decoders = [p for p in psutil.Process(service.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(decoders) == 2
+    finally:
+        service.kill()
+        service.wait(10)
+    _, alive = psutil.wait_procs(decoders, timeout=10)
+    assert alive == []
