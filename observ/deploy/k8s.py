@@ -90,7 +90,7 @@ def stale(root: Path) -> list[Path]:
     """Files that differ from what `synced_files` renders, or are missing, or are left over from a removed source."""
     wanted = synced_files(root)
     out = [p for p, text in wanted.items() if not (root / p).is_file() or (root / p).read_text() != text]
-    for folder in {p.parent for p in wanted if p.parent != BASE / "config"}:
+    for folder in {p.parent for p in wanted if p.parent != BASE / "config" and (root / p.parent).is_dir()}:
         out += [p.relative_to(root) for p in (root / folder).iterdir() if p.relative_to(root) not in wanted]
     return sorted(out)
 

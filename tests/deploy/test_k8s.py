@@ -21,7 +21,7 @@ import yaml
 
 from collectors.log_adapter.config import AdapterConfig
 from observ.api.config import ServeConfig
-from observ.deploy.k8s import stale
+from observ.deploy.k8s import stale, write
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "prod")
@@ -387,6 +387,22 @@ def test_images_are_the_project_version_or_pinned(name: str) -> None:
 def test_copies_under_k8s_are_current() -> None:
     """The rules, dashboards, datasources and services.yaml under k8s/base are what scripts/sync-k8s makes."""
     assert stale(REPO) == []
+
+
+def test_sync_finds_and_fixes_edited_missing_and_left_over_copies(tmp_path: Path) -> None:
+    for source in ("alerts/services.yaml", "alerts/generated/prometheusrule", "dashboards"):
+        (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
+        copy = shutil.copytree if (REPO / source).is_dir() else shutil.copyfile
+        copy(REPO / source, tmp_path / source)
+    assert len(write(tmp_path)) >= 10 and stale(tmp_path) == []
+    base = Path("k8s/base")
+    (tmp_path / base / "rules/payments.yaml").write_text("edited")
+    (tmp_path / base / "grafana-dashboards/checkout.json").unlink()
+    (tmp_path / base / "rules/gone.yaml").write_text("a service removed from alerts/services.yaml")
+    expected = sorted(base / p for p in ("grafana-dashboards/checkout.json", "rules/gone.yaml", "rules/payments.yaml"))
+    assert stale(tmp_path) == expected
+    assert write(tmp_path) == expected and stale(tmp_path) == []
+    assert not (tmp_path / base / "rules/gone.yaml").exists()
 
 
 def test_dev_and_prod_differ_where_they_should() -> None:
