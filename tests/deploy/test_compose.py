@@ -1,10 +1,15 @@
 """docker-compose.yml read as compose would: its services, ports, volumes and configs agree with each other, with
 Grafana's provisioning and with the code's own settings models, so `docker compose up` gives a connected stack.
 
-`docker compose config` runs too where the compose plugin is installed; everything else needs only the YAML."""
+The file is validated against the Compose Specification schema that `docker compose` itself embeds (compose-go's
+schema/compose-spec.json, copied to compose-spec.json beside this module; its source, version and Apache-2.0 licence
+in compose-spec.SOURCE), so a file compose would reject fails here without Docker; `docker compose config` runs too
+where the compose plugin is installed."""
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
+from jsonschema.exceptions import ValidationError
+from jsonschema.validators import validator_for
 
 from collectors.demo.control import switch_fault
 from collectors.demo.faults import FaultMode
@@ -31,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 VERSION_TAG = re.compile(r"^[a-z0-9./_-]+:v?\d+\.\d+\.\d+$")
+COMPOSE_SPEC = json.loads(Path(__file__).with_name("compose-spec.json").read_text())
 
 
 def _bind_mounts(service: str) -> dict[str, Path]:
@@ -292,7 +300,65 @@ def _compose_available() -> bool:
     return docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
 
 
-@pytest.mark.skipif(not _compose_available(), reason="no docker compose plugin here; the YAML tests above still run")
-def test_docker_compose_accepts_the_file() -> None:
-    done = subprocess.run(["docker", "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+def _strings(node: object) -> Iterator[str]:
+    """Every string value in the document: what compose interpolates (`${VAR:-default}`, `$$`)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def _most_specific(error: ValidationError) -> ValidationError:
+    """Of a oneOf/anyOf failure's causes the one deepest in the document, as compose-go reports it: `depends_on`
+    is a list or a mapping, and a misspelt condition is the news, not that neither matched."""
+    return max((_most_specific(c) for c in error.context or []), key=lambda e: len(e.absolute_path), default=error)
+
+
+def _spec_errors(document: dict[str, Any]) -> list[str]:
+    """`path: message` of each way the document breaks the Compose Specification schema, in the draft the schema
+    declares. Like compose-go, the document goes through JSON first (a YAML date fails there) and formats are not
+    asserted."""
+    validator = validator_for(COMPOSE_SPEC)
+    validator.check_schema(COMPOSE_SPEC)
+    errors = map(_most_specific, validator(COMPOSE_SPEC).iter_errors(json.loads(json.dumps(document))))
+    return sorted(f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors)
+
+
+def test_the_compose_specification_accepts_the_file_and_so_does_docker_compose_where_installed() -> None:
+    interpolated = [s for s in _strings(COMPOSE) if "$" in s]
+    assert not interpolated, f"compose interpolates these before validating; interpolate them here too: {interpolated}"
+    errors = _spec_errors(COMPOSE)
+    assert not errors, "\n".join(errors)
+    if _compose_available():
+        done = subprocess.run(
+            ["docker", "compose", "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        (("services", "observ", "ports"), "3100", "services.observ.ports: '3100' is not of type 'array'"),
+        (("servicez",), {}, "(top level): 'servicez' does not match any of the regexes: '^x-'"),
+        (
+            ("services", "grafana", "depends_on", "observ", "condition"),
+            "service_healty",
+            "services.grafana.depends_on.observ.condition: 'service_healty' is not one of",
+        ),
+    ],
+)
+def test_the_compose_specification_rejects_a_broken_copy_of_the_file(
+    path: tuple[str, ...], value: object, error: str
+) -> None:
+    broken = copy.deepcopy(COMPOSE)
+    parent = broken
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    errors = _spec_errors(broken)
+    assert any(e.startswith(error) for e in errors), errors
