@@ -177,6 +177,16 @@ def prepare(
     return PreparedSpans(rows, keys, dict(offsets or {}), list(rejected), duplicates)
 
 
+@dataclass(slots=True)
+class _Queued:
+    """An append waiting for the group commit that takes it (`SpanStore.write`)."""
+
+    prepared: PreparedSpans
+    done: bool = False
+    result: SpanAppendResult | None = None
+    error: Exception | None = None
+
+
 class SpanStore(HotColdStore[SpanCompaction]):
     """One DuckDB file (`<data>/spans.duckdb`) plus its segment directory (`<data>/span-segments/`); a single
     writer, any number of reader cursors, compactions on a thread of their own. The segment catalog with its trace
@@ -210,6 +220,9 @@ class SpanStore(HotColdStore[SpanCompaction]):
         """Held by the one compaction running; appends take only `_lock`, and only while a compaction starts and
         commits."""
         self._compactor: threading.Thread | None = None
+        self._queue: list[_Queued] = []
+        """Appends waiting for a group commit (`write`), guarded by `_queue_lock`."""
+        self._queue_lock = threading.Lock()
 
     @property
     def segments(self) -> tuple[SpanSegment, ...]:
@@ -245,33 +258,79 @@ class SpanStore(HotColdStore[SpanCompaction]):
     def write(self, prepared: PreparedSpans) -> SpanAppendResult:
         """The database half: spans not stored yet, offsets and rejects in one transaction.
 
-        Raises StoreWriteError when the transaction cannot commit; nothing of it is kept, the store stays usable
-        and `write_error` says why until a later write succeeds.
-        """
-        p = prepared
-        now = time.time_ns()
-        with self._lock:
-            with self._transaction() as con:
-                rows, keys, stored = self._unstored(p.rows, p.keys)
-                if rows is not None:  # as a stream, which DuckDB scans on one thread: a third less CPU than in parallel
-                    con.register("_incoming_spans", pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()))
-                    con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
-                    con.unregister("_incoming_spans")
-                self._write_positions(p.offsets, p.rejected, now)
-            self._hot_keys.update(keys)
-            inserted = 0 if rows is None else rows.num_rows
-            self._hot_rows += inserted
-        return SpanAppendResult(inserted, p.duplicates + stored, {} if rows is None else _per_service(rows))
+        Concurrent writes commit together (group commit): a writer that finds the lock held queues its append,
+        and the next holder commits every queued append in one transaction — a commit costs as much as
+        thousands of rows (4 requests of ~1,200 spans per commit: a third less time per span, 16: over half; measured
+        under load). Each writer still returns only once its own spans are committed, with its own counts.
 
-    def _unstored(self, rows: pa.Table | None, keys: list[str]) -> tuple[pa.Table | None, list[str], int]:
-        """`rows` (and their keys) minus spans whose identity is stored already, and how many those were.
+        Raises StoreWriteError when the transaction cannot commit; nothing of it is kept (for every append it
+        held), the store stays usable and `write_error` says why until a later write succeeds.
+        """
+        mine = _Queued(prepared)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._lock:
+            if not mine.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                try:
+                    self._commit(group)
+                except Exception as e:  # every append of the group fails with it
+                    for q in group:
+                        q.error, q.done = e, True
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+    def _commit(self, group: list[_Queued]) -> None:
+        """Every queued append in one transaction (the caller holds `_lock`); each gets its result or the error."""
+        now = time.time_ns()
+        taken: set[str] = set()
+        kept: list[pa.Table] = []
+        results: list[SpanAppendResult] = []
+        offsets: dict[tuple[str, int], int] = {}
+        rejected: list[tuple[str, int, int, str, bytes]] = []
+        for q in group:
+            p = q.prepared
+            rows, keys, stored = self._unstored(p.rows, p.keys, taken)
+            if rows is not None:
+                kept.append(rows)
+                taken.update(keys)
+            results.append(
+                SpanAppendResult(
+                    0 if rows is None else rows.num_rows,
+                    p.duplicates + stored,
+                    {} if rows is None else _per_service(rows),
+                )
+            )
+            for k, o in p.offsets.items():
+                offsets[k] = max(o, offsets.get(k, o))
+            rejected.extend(p.rejected)
+        with self._transaction() as con:
+            if kept:  # as a stream, which DuckDB scans on one thread: a third less CPU than in parallel
+                batches = [b for t in kept for b in t.to_batches()]
+                con.register("_incoming_spans", pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches))
+                con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
+                con.unregister("_incoming_spans")
+            self._write_positions(offsets, rejected, now)
+        self._hot_keys.update(taken)
+        self._hot_rows += len(taken)
+        for q, r in zip(group, results, strict=True):
+            q.result, q.done = r, True
+
+    def _unstored(
+        self, rows: pa.Table | None, keys: list[str], taken: set[str]
+    ) -> tuple[pa.Table | None, list[str], int]:
+        """`rows` (and their keys) minus spans whose identity is stored already or `taken` by an earlier append of
+        the same transaction, and how many those were.
 
         Hot identities are kept in memory (`_hot_keys`, as many as hot rows); segments are asked only when the
         trace filter of one admits a trace of the rows, i.e. for traces whose earlier spans were compacted."""
         if rows is None:
             return None, [], 0
         hot = self._hot_keys
-        stored = {i for i, k in enumerate(keys) if k in hot}
+        stored = {i for i, k in enumerate(keys) if k in hot or k in taken}
         stored |= self._in_segments(rows)
         if not stored:
             return rows, keys, 0

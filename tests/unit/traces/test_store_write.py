@@ -3,7 +3,10 @@ commits keep nothing; tenants never see each other's spans."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +192,73 @@ def test_huge_values_are_stored_as_they_are(store: SpanStore) -> None:
     [back] = store.trace("t1", tid(1))
     assert back == big
     assert store.search("t1", SpanQuery(start_ns=2**63 - 2)) != []
+
+
+def _writers_queued_behind_the_lock(store: SpanStore, appends: list[list[Span]]) -> list[object]:
+    """Each append written from a thread of its own, in order, while the writers' lock is held (a commit in
+    progress), so all of them queue; then the lock is let go. Their results (or exceptions), in order."""
+    results: list[object] = [None] * len(appends)
+
+    def write(i: int) -> None:
+        try:
+            results[i] = store.write(store.prepare([cols(*appends[i])]))
+        except Exception as e:  # the test reads it
+            results[i] = e
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(appends))]
+    with store._lock:
+        for i, t in enumerate(threads):  # one at a time: they queue in this order
+            t.start()
+            deadline = time.monotonic() + 30
+            while len(store._queue) <= i and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(store._queue) == i + 1, results[i]
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_concurrent_writes_commit_together_each_with_its_own_counts(
+    store: SpanStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transactions = 0
+    transaction = store._transaction
+
+    def counted() -> Any:
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    monkeypatch.setattr(store, "_transaction", counted)
+    store.append([cols(span(9, 1))])
+    results = _writers_queued_behind_the_lock(
+        store,
+        [
+            [span(1, 1), span(1, 2)],
+            [span(1, 2, name="a concurrent retry's copy"), span(2, 1)],
+            [span(9, 1, name="copy of a stored span"), span(3, 1)],
+            [span(3, 1, tenant="t2")],
+        ],
+    )
+    assert transactions == 2, "one for the first append, one for the four queued"
+    assert [(r.inserted, r.duplicates) for r in results] == [(2, 0), (1, 1), (1, 1), (1, 0)]  # type: ignore[attr-defined]
+    assert [r.per_service for r in results] == [  # type: ignore[attr-defined]
+        {("t1", "unknown_service"): 2},
+        {("t1", "unknown_service"): 1},
+        {("t1", "unknown_service"): 1},
+        {("t2", "unknown_service"): 1},
+    ]
+    assert names(store, 1) == [(sid(1), 0, "op-1"), (sid(2), 0, "op-2")], "the first queued copy wins"
+    assert store.count() == 6 and store._hot_rows == 6
+    assert store._queue == []
+
+
+def test_a_group_commit_that_fails_fails_every_append_in_it_and_keeps_none(store: SpanStore) -> None:
+    store._con.execute("ALTER TABLE spans_hot ADD COLUMN extra INTEGER")  # any error inside the transaction
+    results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
+    assert all(isinstance(r, StoreWriteError) for r in results)
+    assert store.count() == 0 and store._hot_keys == set()
+    store._con.execute("ALTER TABLE spans_hot DROP COLUMN extra")
+    results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
+    assert [r.inserted for r in results] == [1, 1]  # type: ignore[attr-defined]
+    assert store.count() == 2
