@@ -294,10 +294,13 @@ def quantile(phi: float, values: list[float]) -> float:
     return vs[lo] * (1 - weight) + vs[hi] * weight
 
 
-def _counter_rate(ts: list[int], vs: list[float], lo: int, hi: int, seconds: float) -> float | None:
-    """Prometheus' extrapolatedRate for counters, which Loki's rate_counter copies."""
+def _counter_rate(ts: list[int], vs: list[float], lo: int, hi: int, seconds: float) -> float:
+    """Loki's extrapolatedRate (pkg/logql/range_vector.go), Prometheus' with the window's own bounds.
+
+    Fewer than two samples give 0, as Loki answers; two samples at one instant give NaN (Go's 0/0).
+    """
     if len(vs) < 2:
-        return None
+        return 0.0
     result = vs[-1] - vs[0]
     for prev, cur in itertools.pairwise(vs):
         if cur < prev:
@@ -305,14 +308,14 @@ def _counter_rate(ts: list[int], vs: list[float], lo: int, hi: int, seconds: flo
     to_start = (ts[0] - lo) / 1e9
     to_end = (hi - ts[-1]) / 1e9
     sampled = (ts[-1] - ts[0]) / 1e9
-    if sampled <= 0:
-        return None
     average = sampled / (len(vs) - 1)
-    if result > 0 and vs[0] >= 0:
-        to_zero = sampled * (vs[0] / result)
-        to_start = min(to_start, to_zero)
     threshold = average * 1.1
-    interval = sampled
-    interval += to_start if to_start < threshold else average / 2
-    interval += to_end if to_end < threshold else average / 2
-    return result * (interval / sampled) / seconds
+    if to_start >= threshold:
+        to_start = average / 2
+    if result > 0 and vs[0] >= 0:
+        to_start = min(to_start, sampled * (vs[0] / result))
+    if to_end >= threshold:
+        to_end = average / 2
+    if sampled == 0:
+        return math.nan
+    return result * ((sampled + to_start + to_end) / sampled) / seconds
