@@ -144,7 +144,7 @@ def _check(engine: Engine, ev: Eval) -> None:
     for key, values in want.items():
         assert len(got[key]) == len(values), f"{ev.where}: {got[key]} != {values}"
         for g, w in zip(got[key], values, strict=True):
-            assert (g is None) == (w is None) and (w is None or g is not None and _same(g, w)), (
+            assert (g is None) == (w is None) and (w is None or (g is not None and _same(g, w))), (
                 f"{ev.where}: {ev.query}: {got[key]} != {values}"
             )
 
