@@ -8,6 +8,7 @@ gets is decided from its first line (`detect_format`).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import unicodedata
@@ -182,10 +183,8 @@ class _TopLevelStrings:
     def __init__(self, line: str) -> None:
         self.s, self.i = line, 0
         self.values: dict[str, str | None] = {}
-        try:
+        with contextlib.suppress(_JsonScanError, IndexError):
             self._object()
-        except (_JsonScanError, IndexError):
-            pass
 
     def _ws(self) -> None:
         while self.s[self.i] in _WS:
