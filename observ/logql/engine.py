@@ -11,7 +11,7 @@ from observ.logql.errors import LimitError, LogQLError, series_limit_error
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
 from observ.logql.parser import parse, parse_selector
-from observ.logql.ranges import ADDITIVE_OPS, eval_range
+from observ.logql.ranges import ADDITIVE_OPS, eval_range, preserves_errors
 from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar, Series, Vector
 from observ.logql.rows import Deadline, LabelCache, Reader
 from observ.logql.series import Scalars, SeriesSet, Value
@@ -199,14 +199,15 @@ class Engine:
             case ast.RangeAggregation():
                 return eval_range(
                     reader, expr, tenant, steps, max_python_rows=self.limits.max_lines_scanned_python,
-                    max_series=max_series,
+                    max_series=max_series, preserve_errors=preserves_errors(expr, None),
                 )  # fmt: skip
             case ast.VectorAggregation(op=op, expr=inner, grouping=grouping, param=param):
                 collapse = _pushable_sum(expr)
-                if collapse is not None and isinstance(inner, ast.RangeAggregation):
+                if isinstance(inner, ast.RangeAggregation):
                     series = eval_range(
                         reader, inner, tenant, steps, collapse, max_python_rows=self.limits.max_lines_scanned_python,
-                        max_series=max_series,
+                        max_series=max_series if collapse is not None else None,
+                        preserve_errors=preserves_errors(inner, _injected_grouping(expr)),
                     )  # fmt: skip
                 else:
                     value = self._eval(inner, reader, tenant, steps)
@@ -248,6 +249,19 @@ def _pushable_sum(expr: ast.VectorAggregation) -> tuple[str, ...] | None:
     if expr.grouping is None:
         return ()
     return None if expr.grouping.without else expr.grouping.labels
+
+
+_INJECTABLE_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate", "sum_over_time"})
+
+
+def _injected_grouping(expr: ast.VectorAggregation) -> ast.Grouping | None:
+    """The grouping Loki pushes from `sum` into the range aggregation's extractor (canInjectVectorGrouping)."""
+    inner = expr.expr
+    if expr.op != "sum" or not isinstance(inner, ast.RangeAggregation) or inner.op not in _INJECTABLE_OPS:
+        return None
+    if inner.grouping is not None:
+        return None
+    return expr.grouping or ast.Grouping(())
 
 
 def _sort_order(expr: ast.Expr) -> str | None:

@@ -18,6 +18,7 @@ from observ.logql.gocompat import compile_regex, parse_bytes, parse_duration, pa
 
 ERROR_LABEL = "__error__"
 ERROR_DETAILS_LABEL = "__error_details__"
+PRESERVE_ERROR_LABEL = "__preserve_error__"
 LABEL_FILTER_ERR = "LabelFilterErr"
 
 
@@ -25,16 +26,18 @@ class LineState:
     """One entry going through the stages: the line, its labels (a private copy) and the pipeline error.
 
     `base` is the entry's label set as it came in; the error and its details live outside `labels`,
-    as in Loki's LabelsBuilder, and are added to the labels only by `result()`.
+    as in Loki's LabelsBuilder, and are added to the labels only by `result()`. `preserve` marks a parser
+    error the query asked for (Loki's `__preserve_error__`): a metric query keeps that sample.
     """
 
-    __slots__ = ("base", "details", "err", "labels", "line", "ts")
+    __slots__ = ("base", "details", "err", "labels", "line", "preserve", "ts")
 
     def __init__(self, ts: int, line: str, base: dict[str, str]) -> None:
         self.ts, self.line, self.base = ts, line, base
         self.labels = dict(base)
         self.err = ""
         self.details = ""
+        self.preserve = False
 
     def result(self) -> dict[str, str]:
         labels = self.labels
@@ -42,6 +45,8 @@ class LineState:
             labels[ERROR_LABEL] = self.err
         if self.details:
             labels[ERROR_DETAILS_LABEL] = self.details
+        if self.preserve:
+            labels[PRESERVE_ERROR_LABEL] = "true"
         return labels
 
 

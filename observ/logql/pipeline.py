@@ -8,7 +8,9 @@ Label semantics follow Loki's LabelsBuilder:
   (both are the entry's base labels);
 - a parser error keeps the line and sets `__error__` (JSONParserErr, LogfmtParserErr) and
   `__error_details__`; later stages see them, label filters on `__error__` can drop them;
-- `drop __error__` / `drop __error_details__` clear them; `keep` never removes them.
+- `drop __error__` / `drop __error_details__` clear them; `keep` never removes them;
+- with `preserve_errors` (a metric query that asked for `__error__`, see `preserves_errors` in ranges.py) a
+  parser error also sets `__preserve_error__="true"`, Loki's addErrLabel, so the sample is not refused.
 """
 
 from __future__ import annotations
@@ -67,10 +69,12 @@ class Pipeline:
         self,
         stages: Sequence[ast.Stage],
         check: Callable[[], None] = lambda: None,
+        preserve_errors: bool = False,
     ) -> None:
         """`check` raises when the query's deadline passed: called between stages and template function calls."""
         self.stages = tuple(stages)
         self._check = check
+        self._preserve = preserve_errors
         n_head = 0
         while n_head < len(self.stages) and isinstance(self.stages[n_head], ast.LineFilter):
             n_head += 1
@@ -138,6 +142,14 @@ class Pipeline:
             return _keep(stage.labels)
         raise LogQLError(f"unsupported pipeline stage {type(stage).__name__}")
 
+    def _fail(self, st: LineState, err: str, details: str) -> None:
+        """A parser's error (Loki's addErrLabel): kept on the sample when the query asked for `__error__`."""
+        st.err = err
+        if details:
+            st.details = details
+        if self._preserve:
+            st.preserve = True
+
     def _name(self, st: LineState, name: str) -> str:
         """Loki's BaseHas rule: a name taken by a stream label or structured metadata gets the `_extracted` suffix."""
         return name + EXTRACTED if name in st.base else name
@@ -146,7 +158,7 @@ class Pipeline:
         def stage(st: LineState) -> bool:
             err = json_labels(st.line, st.labels, st.base)
             if err is not None:
-                st.err, st.details = JSON_ERR, err
+                self._fail(st, JSON_ERR, err)
             return True
 
         return stage
@@ -159,7 +171,7 @@ class Pipeline:
             if not line:
                 return True
             if line[0] not in '"{[':
-                st.err = JSON_ERR  # Loki sets no details here
+                self._fail(st, JSON_ERR, "")  # Loki sets no details here
                 return True
             labels = st.labels
             for ident, value in fields.extract(line):
@@ -189,7 +201,7 @@ class Pipeline:
                     name += EXTRACTED
                 labels[name] = value.replace("\ufffd", " ") if "\ufffd" in value else value
             if strict and err is not None:
-                st.err, st.details = LOGFMT_ERR, err
+                self._fail(st, LOGFMT_ERR, err)
             return True
 
         return stage
@@ -215,7 +227,7 @@ class Pipeline:
                 if name in wanted:
                     labels[self._name(st, name)] = "" if "\ufffd" in value else value
             if strict and err is not None:
-                st.err, st.details = LOGFMT_ERR, err
+                self._fail(st, LOGFMT_ERR, err)
             return True
 
         return stage
@@ -253,7 +265,7 @@ class Pipeline:
                 return True
             entry, fields, err = unpack(st.line)
             if err is not None:
-                st.err, st.details = JSON_ERR, err
+                self._fail(st, JSON_ERR, err)
                 return True
             if entry is None:
                 return True

@@ -10,11 +10,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import re
 from collections.abc import Callable, Sequence
 from math import gcd
 
 from observ.logql import ast
 from observ.logql.errors import LimitError, PipelineError, series_limit_error
+from observ.logql.label_filters import ERROR_LABEL, PRESERVE_ERROR_LABEL
 from observ.logql.pipeline import Pipeline
 from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
 from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels, stdvar
@@ -46,10 +48,12 @@ def eval_range(
     collapse: tuple[str, ...] | None = None,
     max_python_rows: int = 20_000_000,
     max_series: int | None = None,
+    preserve_errors: bool = False,
 ) -> SeriesSet:
     """`collapse`: labels of an enclosing `sum by (...)` (additive ops only), applied while counting.
 
     `max_series`: the series are the query's result, so more than this many stop the query at once.
+    `preserve_errors`: parser errors stay on their samples instead of failing the query (`preserves_errors`).
     """
     rng = agg.range
     first = steps[0] - rng.offset_ns - rng.range_ns + 1
@@ -61,7 +65,7 @@ def eval_range(
             if rng.range_ns == 0
             else _sql_counts(reader, pd, agg, steps, (), None)
             if not pd.rest and rng.unwrap is None
-            else _python(reader, pd, agg, steps, (), max_python_rows, None)
+            else _python(reader, pd, agg, steps, (), max_python_rows, None, preserve_errors)
         )
         seen = set().union(*(points.keys() for points in present.values()))
         labels = {m.name: m.value for m in rng.log.selector.matchers if m.op is ast.MatchOp.EQ}
@@ -71,7 +75,55 @@ def eval_range(
         return {}  # every window (t, t] is empty, as in Loki
     if not pd.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
         return _sql_counts(reader, pd, agg, steps, collapse, max_series)
-    return _python(reader, pd, agg, steps, collapse, max_python_rows, max_series)
+    return _python(reader, pd, agg, steps, collapse, max_python_rows, max_series, preserve_errors)
+
+
+def preserves_errors(agg: ast.RangeAggregation, injected: ast.Grouping | None) -> bool:
+    """Loki's rule for keeping parser errors in a metric query (pkg/logql/log/parser_hints.go NewParserHint).
+
+    The labels the query needs are those its label filters, templates and unwrap read plus the grouping;
+    `injected` is the grouping of an enclosing `sum` that Loki pushes into the extractor
+    (syntax.canInjectVectorGrouping), else the aggregation's own. A parser error is kept when `__error__`
+    is needed and the samples are reduced: to nothing (`sum(...)`, `absent_over_time`) or to a `by` list.
+    """
+    grouping = injected if injected is not None else agg.grouping
+    no_labels = agg.op == "absent_over_time" or (grouping is not None and not grouping.labels and not grouping.without)
+    if not no_labels and (grouping is None or grouping.without or not grouping.labels):
+        return False
+    needed = set(_required_labels(agg.range))
+    if grouping is not None:
+        needed.update(grouping.labels)
+    needed.update(name.removesuffix("_extracted") for name in list(needed))
+    return ERROR_LABEL in needed
+
+
+_TEMPLATE_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _required_labels(rng: ast.LogRange) -> list[str]:
+    """Each stage's RequiredLabelNames: label filters' names, fields templates read, renamed sources."""
+    names: list[str] = []
+    filters: list[ast.LabelFilterExpr] = []
+    for stage in rng.log.pipeline:
+        if isinstance(stage, ast.LabelFilter):
+            filters.append(stage.expr)
+        elif isinstance(stage, ast.LineFormat):
+            names.extend(_TEMPLATE_FIELD.findall(stage.template))
+        elif isinstance(stage, ast.LabelFormat):
+            for item in stage.items:
+                names.extend(_TEMPLATE_FIELD.findall(item.value) if item.template else [item.value])
+    if rng.unwrap is not None:
+        names.append(rng.unwrap.label)
+        filters.extend(rng.unwrap.post_filters)
+    while filters:
+        f = filters.pop()
+        if isinstance(f, ast.LabelFilterAnd | ast.LabelFilterOr):
+            filters.extend((f.left, f.right))
+        elif isinstance(f, ast.StringLabelFilter):
+            names.append(f.matcher.name)
+        else:
+            names.append(f.name)
+    return names
 
 
 def _sql_counts(
@@ -147,9 +199,10 @@ def _python(
     collapse: tuple[str, ...] | None,
     max_rows: int,
     max_series: int | None = None,
+    preserve_errors: bool = False,
 ) -> SeriesSet:
     rng = agg.range
-    pipeline = Pipeline(pd.rest, check=reader.deadline.check) if pd.rest else None
+    pipeline = Pipeline(pd.rest, reader.deadline.check, preserve_errors) if pd.rest else None
     unwrapper = Unwrapper(rng.unwrap) if rng.unwrap is not None else None
     by_bytes = agg.op in _BYTES_OPS
     samples: dict[LabelKey, tuple[list[int], list[float]]] = {}
@@ -186,7 +239,7 @@ def _python(
                 v, labels = extracted
             else:
                 v = float(len(line.encode())) if by_bytes else 1.0
-            if "__error__" in labels:
+            if ERROR_LABEL in labels and labels.get(PRESERVE_ERROR_LABEL) != "true":
                 errors.append((row[0], labels))
             if agg.grouping is not None:
                 labels = reduce_labels(labels, agg.grouping)
