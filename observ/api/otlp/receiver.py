@@ -32,11 +32,20 @@ from observ.api.loki import body
 from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
 from observ.model import DecodedBatch
 from observ.otlp.body import decoded_body
-from observ.otlp.decode import Format, LogsResult, TracesResult, decode_logs, decode_traces, traces_result
+from observ.otlp.decode import (
+    Format,
+    LogsResult,
+    TracesResult,
+    body_format,
+    decode_logs,
+    decode_traces,
+    traces_result,
+)
 from observ.otlp.limits import OtlpLimits
 from observ.otlp.logs import to_batches
 from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
+from observ.otlp.spans_arrow import prepared_rows
 from observ.store.logstore import AppendResult, StoreWriteError
 from observ.traces.model import SpanColumns
 from observ.traces.store import PreparedSpans, SpanAppendResult, prepare
@@ -73,11 +82,19 @@ class PreparedTraces(TracesResult):
 
 
 def decode_and_prepare(raw: bytes, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
-    """What a decoder process runs: the body decoded and the append prepared (`observ.traces.store.prepare`)."""
+    """What a decoder process runs: the body decoded and the append prepared (`observ.traces.store.prepare`).
+
+    A protobuf body is first offered to the Arrow decoder (`observ.otlp.spans_arrow`: twice as fast, same rows),
+    which leaves whatever it cannot take exactly (anything rejected, cut or unusual) to the exact path."""
+    none = traces_result(ExportTraceServiceRequest(), tenant).columns
+    if body_format(content_type) == "protobuf":
+        fast = prepared_rows(raw, tenant, limits)
+        if fast is not None:
+            rows, keys = fast
+            return PreparedTraces(none, 0, "", PreparedSpans(rows, keys, {}, [], 0))
     result = decode_traces(raw, content_type, tenant, limits)
     if not len(result.columns):
         return PreparedTraces(result.columns, result.rejected, result.error_message)
-    none = traces_result(ExportTraceServiceRequest(), tenant).columns
     return PreparedTraces(none, result.rejected, result.error_message, prepare([result.columns]))
 
 
