@@ -159,17 +159,12 @@ class Drain:
         node = self.root.children.get(str(len(tokens)))
         if node is None:
             return None
-        depth = 1
-        for token in tokens:
-            if depth >= self.max_node_depth or depth == len(tokens):
-                break
-            child = node.children.get(token)
+        for token in tokens[: min(self.max_node_depth, len(tokens)) - 1]:
+            children = node.children
+            child = children.get(token) or children.get(PLACEHOLDER)
             if child is None:
-                child = node.children.get(PLACEHOLDER)
-                if child is None:
-                    return None
+                return None
             node = child
-            depth += 1
         return self._fast_match(node.cluster_ids, tokens)
 
     def _fast_match(self, cluster_ids: list[int], tokens: list[str]) -> LogCluster | None:
@@ -195,12 +190,7 @@ class Drain:
         count = len(cluster.tokens)
         node = self.root.children.setdefault(str(count), _Node())
         max_children = self.config.max_children
-        depth = 1
-        for token in cluster.tokens:
-            if depth >= self.max_node_depth or depth >= count:
-                # Loki's LRU Get marks every live candidate as used here, which orders later evictions.
-                node.cluster_ids = [c for c in node.cluster_ids if self._get(c) is not None] + [cluster.id]
-                break
+        for token in cluster.tokens[: min(self.max_node_depth, count) - 1]:
             child = node.children.get(token)
             if child is None:
                 wildcard = node.children.get(PLACEHOLDER)
@@ -218,4 +208,5 @@ class Drain:
                 else:
                     child = node.children[PLACEHOLDER] = _Node()
             node = child
-            depth += 1
+        # Loki's LRU Get marks every live candidate as used here, which orders later evictions.
+        node.cluster_ids = [c for c in node.cluster_ids if self._get(c) is not None] + [cluster.id]

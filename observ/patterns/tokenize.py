@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
@@ -49,30 +49,61 @@ def detect_format(line: str) -> str:
     return FORMAT_LOGFMT if _LOGFMT.match(line) else FORMAT_UNKNOWN
 
 
-def _category_class(keep: str, exclude: str = "") -> str:
-    """A regex character class of every code point whose Unicode category starts with one of `keep`."""
-    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] in keep]
-    return "[" + "".join(re.escape(c) for c in chars if c not in exclude) + "]"
+_PLANES_WITH_P_OR_N = 0x20000
+"""No code point above the first two planes is punctuation or a number (checked against Unicode 14)."""
 
 
 @cache
-def _delimiters() -> re.Pattern[str]:
-    """Space, `=` and Unicode punctuation except `_ - . : /` (Go's unicode.IsPunct: category P)."""
-    return re.compile("[ =]|" + _category_class("P", exclude="_-.:/"))
+def _classes() -> tuple[str, str]:
+    """The characters of Go's unicode.IsPunct (category P) and unicode.IsNumber (category N)."""
+    punct: list[str] = []
+    number: list[str] = []
+    for c in range(_PLANES_WITH_P_OR_N):
+        category = unicodedata.category(chr(c))[0]
+        if category == "P":
+            punct.append(chr(c))
+        elif category == "N":
+            number.append(chr(c))
+    return "".join(punct), "".join(number)
+
+
+@cache
+def _splitter() -> re.Pattern[str]:
+    """Space, `=` and punctuation except `_ - . : /`, captured so `split` keeps them (one class: fast)."""
+    kept = "".join(re.escape(c) for c in _classes()[0] if c not in "_-.:/")
+    return re.compile("([ =" + kept + "])")
+
+
+_ASCII_SPLITTER = re.compile(r"""([ =!"#%&'()*,;?@\[\\\]{}])""")
+"""`_splitter` for ASCII lines (most of them): a small class is many times faster than the Unicode one."""
 
 
 @cache
 def _number() -> re.Pattern[str]:
-    """Go's unicode.IsNumber: category N."""
-    return re.compile(_category_class("N"))
+    return re.compile("[" + "".join(re.escape(c) for c in _classes()[1]) + "]")
+
+
+_ASCII_DIGIT = re.compile("[0-9]")
 
 
 def has_number(token: str) -> bool:
-    return _number().search(token) is not None
+    return (_ASCII_DIGIT if token.isascii() else _number()).search(token) is not None
 
 
 def _too_long(line: str, max_bytes: int) -> bool:
     return len(line) > max_bytes or (len(line) * 4 > max_bytes and len(line.encode()) > max_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a line's tokens and spaces were: `re.split` parts (text, delimiter, text, ...), `join` state.
+
+    Every non-empty part but a lone space is a token; when `capped`, the last part is the rest of the line,
+    one token whatever it holds.
+    """
+
+    parts: list[str]
+    capped: bool = False
 
 
 class PunctuationTokenizer:
@@ -81,41 +112,41 @@ class PunctuationTokenizer:
     def __init__(self, max_line_bytes: int) -> None:
         self.max_line_bytes = max_line_bytes
 
-    def tokenize(self, line: str) -> tuple[Tokens, list[int]] | None:
+    def tokenize(self, line: str) -> tuple[Tokens, Layout] | None:
         if _too_long(line, self.max_line_bytes):
             return None
+        parts = (_ASCII_SPLITTER if line.isascii() else _splitter()).split(line)
+        if len(parts) <= MAX_TOKENS + 1:  # too few parts for the cap to be reached before the last delimiter
+            return [p for p in parts if p and p != " "], Layout(parts)
         tokens: Tokens = []
-        spaces_after: list[int] = []
-        start = 0
-        for m in _delimiters().finditer(line):
+        pos = 0
+        for k in range(0, len(parts) - 1, 2):
             if len(tokens) >= MAX_TOKENS:
-                break
-            i = m.start()
-            if i > start:
-                tokens.append(line[start:i])
-            char = m.group()
-            if char == " ":
-                spaces_after.append(len(tokens) - 1)
-            else:
-                tokens.append(char)
-            start = i + 1
-        if start < len(line):
-            tokens.append(line[start:])
-        return tokens, spaces_after
+                rest = line[pos:]
+                return [*tokens, rest] if rest else tokens, Layout([*parts[:k], rest], capped=bool(rest))
+            text, delimiter = parts[k], parts[k + 1]
+            if text:
+                tokens.append(text)
+            if delimiter != " ":
+                tokens.append(delimiter)
+            pos += len(text) + 1
+        if parts[-1]:
+            tokens.append(parts[-1])
+        return tokens, Layout(parts)
 
     def join(self, tokens: Sequence[str], state: object) -> str:
-        """Tokens with their spaces back; spaces before the first token too (Loki loses them: its index is -1)."""
-        spaces_after: list[int] = state  # type: ignore[assignment]
-        out: list[str] = []
-        k = 0
-        while k < len(spaces_after) and spaces_after[k] < 0:
-            out.append(" ")
-            k += 1
-        for i, token in enumerate(tokens):
-            out.append(token)
-            while k < len(spaces_after) and spaces_after[k] == i:
+        """The template's tokens in the first line's layout: its spaces, leading ones too (Loki drops those)."""
+        layout: Layout = state  # type: ignore[assignment]
+        parts, out, i = layout.parts, [], 0
+        last = len(parts) - 1
+        for k, part in enumerate(parts):
+            if not part:
+                continue
+            if part == " " and not (layout.capped and k == last):
                 out.append(" ")
-                k += 1
+            else:
+                out.append(tokens[i])
+                i += 1
         return "".join(out)
 
 
@@ -260,7 +291,7 @@ class JsonTokenizer:
         self.punctuation = PunctuationTokenizer(max_line_bytes)
         self.fields = tuple(fields)
 
-    def tokenize(self, line: str) -> tuple[Tokens, list[int]] | None:
+    def tokenize(self, line: str) -> tuple[Tokens, Layout] | None:
         values = _TopLevelStrings(line).values
         message = next((v for f in self.fields if (v := values.get(f)) is not None), None)
         return None if message is None else self.punctuation.tokenize(message)
