@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
-from observ.api.loki import body, push
+from observ.api.loki import body, push, volume
+from observ.api.loki import detected_labels as dl
 from observ.api.loki import params as p
 from observ.api.loki.detected import LineParser, detect_fields
 from observ.api.loki.events import ApiMetrics, InternalError, PushRefused, PushRejected, PushStored
@@ -30,8 +31,8 @@ from observ.api.loki.tail import Tailer
 from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.results import QueryResult, Streams
-from observ.model import DecodedBatch
-from observ.store.logstore import StoreWriteError
+from observ.store.logstore import LogStore, StoreWriteError
+from observ.store.streams import StreamIndex
 
 JSON = "application/json"
 TIMEOUT_MESSAGE = (
@@ -63,10 +64,6 @@ class QueryEngine(Protocol):
     def index_stats(self, query: str, *, tenant: str, start_ns: int, end_ns: int) -> dict[str, int]: ...
 
 
-class Appender(Protocol):
-    def append(self, batches: list[DecodedBatch]) -> object: ...
-
-
 class Formatter(Protocol):
     def __call__(self, query: str) -> str: ...
 
@@ -74,6 +71,15 @@ class Formatter(Protocol):
 def text(status: int, message: str) -> Response:
     headers = {"X-Content-Type-Options": "nosniff"}
     return Response(message, status_code=status, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A path nobody serves: Go's `http.NotFound`, as Loki's router answers it, not FastAPI's JSON.
+
+    For `app.add_exception_handler(404, not_found)`: it sees only the router's 404; routes that answer 404
+    themselves (a trace not found, nothing to correlate) return their own bodies.
+    """
+    return text(404, "404 page not found\n")
 
 
 def json_response(body: bytes) -> Response:
@@ -117,7 +123,7 @@ class LokiApi:
     def __init__(
         self,
         engine: QueryEngine,
-        store: Appender,
+        store: LogStore,
         config: ApiConfig,
         metrics: ApiMetrics,
         ready: Callable[[], bool],
@@ -135,6 +141,7 @@ class LokiApi:
         self.formatter = formatter
         self.line_parsers = line_parsers
         self.now_ns = now_ns
+        self.index = StreamIndex(store, config.limits)
 
     async def _answer(self, request: Request, route: str, work: Callable[[str, p.Form, Request], bytes]) -> Response:
         """Tenant, form, work (in a worker thread: the engine blocks), and the error mapping."""
@@ -212,6 +219,26 @@ class LokiApi:
         parse_json, parse_logfmt = self.line_parsers()
         fields = detect_fields(result.data.streams, q.limit, parse_json, parse_logfmt)
         return encode_plain({"fields": fields, "limit": q.limit})
+
+    def _volume(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        return self._volumes(tenant, volume.volume_instant_query(form, self.now_ns()))
+
+    def _volume_range(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        return self._volumes(tenant, volume.volume_range_query(form, self.now_ns()))
+
+    def _volumes(self, tenant: str, q: volume.VolumeQuery) -> bytes:
+        plan = volume.plan(q.query, q.target_labels)
+        steps = volume.steps(q.start_ns, q.end_ns, q.step_ns)
+        rows = self.index.volumes(
+            plan.selector, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, origin_ns=steps.origin_ns,
+            step_ns=steps.step_ns,
+        )  # fmt: skip
+        return volume.encode(volume.aggregate(rows, plan, q.aggregate_by, q.limit), steps.stamps_ms)
+
+    def _detected_labels(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = dl.detected_labels_query(form, self.now_ns())
+        streams = self.index.streams(q.selector, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns)
+        return dl.encode(dl.detected_labels(streams))
 
     # --- push ------------------------------------------------------------------------------------
 
@@ -299,6 +326,9 @@ class LokiApi:
             "/loki/api/v1/index/stats": ("loki_api_v1_index_stats", self._index_stats),
             "/loki/api/v1/format_query": ("loki_api_v1_format_query", self._format_query),
             "/loki/api/v1/detected_fields": ("loki_api_v1_detected_fields", self._detected_fields),
+            "/loki/api/v1/detected_labels": ("loki_api_v1_detected_labels", self._detected_labels),
+            "/loki/api/v1/index/volume": ("loki_api_v1_index_volume", self._volume),
+            "/loki/api/v1/index/volume_range": ("loki_api_v1_index_volume_range", self._volume_range),
         }
         for path, (route, work) in handlers.items():
             endpoint = self._endpoint(route, work)

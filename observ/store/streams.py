@@ -1,0 +1,73 @@
+"""What Loki answers from its index rather than its chunks: the streams a selector matches in a window, and the
+bytes of their lines.
+
+Volume and detected labels need stream labels and line sizes only, so one GROUP BY over the stream columns
+answers each; no line reaches Python. Both run through the query `Reader`: the segment pruning, the query
+timeout and the limits of every other query apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from observ.logql import ast
+from observ.logql.errors import LimitError, LogQLError
+from observ.logql.limits import QueryLimits
+from observ.logql.results import QueryStats
+from observ.logql.rows import Deadline, LabelCache, Reader
+from observ.logql.sql import compile_pushdown
+from observ.logql.units import format_duration, go_duration_string
+from observ.store.logstore import LogStore
+
+_STREAM = "service, namespace, pod, container, stream, level, labels"
+"""The columns that make a stream's labels (`LabelCache.stream` reads them in this order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBytes:
+    labels: dict[str, str]
+    bucket: int
+    """Which step of the window: rows with `ts` in [origin + bucket * step, origin + (bucket + 1) * step)."""
+    bytes: int
+    """Bytes of the stream's lines in that step (UTF-8, as stored)."""
+
+
+class StreamIndex:
+    """Stream-level answers over one log store, under the query limits."""
+
+    def __init__(self, store: LogStore, limits: QueryLimits) -> None:
+        self.store = store
+        self.limits = limits
+
+    def volumes(
+        self, selector: ast.Selector, *, tenant: str, start_ns: int, end_ns: int, origin_ns: int, step_ns: int
+    ) -> list[StreamBytes]:
+        """Line bytes per matching stream and step, for rows in [start, end); only (stream, step) pairs with lines."""
+        reader = self._reader(start_ns, end_ns)
+        pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        template = f"SELECT {_STREAM}, (ts - ?) // ?, sum(strlen(line))::BIGINT FROM {{source}} GROUP BY ALL"
+        cache = LabelCache()
+        return [
+            StreamBytes(cache.stream(row[:7]), int(row[7]), int(row[8]))
+            for chunk in reader.execute(pd, template, [origin_ns, step_ns])
+            for row in chunk
+        ]
+
+    def streams(self, selector: ast.Selector, *, tenant: str, start_ns: int, end_ns: int) -> list[dict[str, str]]:
+        """The labels of every stream with a line in [start, end) that `selector` matches."""
+        reader = self._reader(start_ns, end_ns)
+        pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        cache = LabelCache()
+        return [cache.stream(row) for chunk in reader.execute(pd, f"SELECT DISTINCT {_STREAM} FROM {{source}}")
+                for row in chunk]  # fmt: skip
+
+    def _reader(self, start_ns: int, end_ns: int) -> Reader:
+        """Loki's query length limit applies to index queries too (its limits middleware runs before them)."""
+        if end_ns < start_ns:
+            raise LogQLError("end timestamp must not be before or equal to start time")
+        if end_ns - start_ns > self.limits.max_query_length_ns:
+            raise LimitError(
+                f"the query time range exceeds the limit (query length: {go_duration_string(end_ns - start_ns)}, "
+                f"limit: {format_duration(self.limits.max_query_length_ns)})"
+            )
+        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats(), self.limits)
