@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from functools import lru_cache
 
 from observ.logql import ast
 from observ.logql.errors import LimitError, LogQLError, series_limit_error
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
-from observ.logql.parser import parse, parse_selector
+from observ.logql.parser import parse_cached, parse_selector
 from observ.logql.ranges import ADDITIVE_OPS, eval_range, preserves_errors
 from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar, Series, Vector
 from observ.logql.rows import Deadline, LabelCache, Reader
@@ -22,11 +21,6 @@ from observ.store.logstore import LogStore
 
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """Loki refuses range queries with more points per series than this."""
-
-
-@lru_cache(maxsize=512)
-def _parse(query: str) -> ast.Expr:
-    return parse(query)
 
 
 class Engine:
@@ -45,7 +39,7 @@ class Engine:
         limit: int = 100,
         direction: str = "backward",
     ) -> QueryResult:
-        expr = _parse(query)
+        expr = parse_cached(query)
         self._check_range(start_ns, end_ns)
         reader = self._reader()
         self._check_intervals(expr)
@@ -65,7 +59,7 @@ class Engine:
     def query_instant(
         self, query: str, *, tenant: str, time_ns: int, limit: int = 100, direction: str = "backward"
     ) -> QueryResult:
-        expr = _parse(query)
+        expr = parse_cached(query)
         if isinstance(expr, ast.LogExpr):
             raise LogQLError(
                 "log queries are not supported as an instant query type, please change your query to a range query type"

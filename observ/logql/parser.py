@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -704,6 +705,12 @@ _PARSER = Lark(
 def parse(text: str) -> ast.Expr:
     """Parse a LogQL query; every fault is a ParseError worded like Loki's."""
     return _parse(text, validate=True)
+
+
+@lru_cache(maxsize=512)
+def parse_cached(text: str) -> ast.Expr:
+    """`parse`, remembered: the API and the engine read the same text once (the trees are frozen)."""
+    return parse(text)
 
 
 def parse_selector(text: str, validate: bool = True) -> ast.Selector:

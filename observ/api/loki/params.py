@@ -12,7 +12,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from observ.logql import ast
+from observ.logql.errors import LogQLError
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS
+from observ.logql.parser import parse_cached
 
 Form = Mapping[str, Sequence[str]]
 """Query-string and url-encoded body values by name, as Go's `r.Form`."""
@@ -242,7 +245,32 @@ def range_query(form: Form, now_ns: int) -> RangeQuery:
     interval = 0 if interval_text == "" else parse_seconds_or_duration(interval_text)
     if interval < 0:
         raise ParamError("interval must be >= 0")
-    return RangeQuery(_query(form), start, end, step, interval, limit, direction)
+    query = _query(form)
+    if _is_metric(query):
+        start, end = align_to_step(start, end, step)
+    return RangeQuery(query, start, end, step, interval, limit, direction)
+
+
+def _is_metric(query: str) -> bool:
+    try:
+        return not isinstance(parse_cached(query), ast.LogExpr)
+    except LogQLError:
+        return False  # the engine answers the parse error
+
+
+def align_to_step(start_ns: int, end_ns: int, step_ns: int) -> tuple[int, int]:
+    """What Loki's query frontend does to a metric range query (queryrange metricQuerySplitter.alignStartEnd).
+
+    Start is rounded down and end up to a multiple of the step (Go's `%`, so before 1970 towards zero): every
+    step lands on the same instants whatever the request's bounds.
+    """
+    if rem := _go_mod(end_ns, step_ns):
+        end_ns += step_ns - rem
+    return start_ns - _go_mod(start_ns, step_ns), end_ns
+
+
+def _go_mod(a: int, b: int) -> int:
+    return a % b if a >= 0 else -(-a % b)
 
 
 def instant_query(form: Form, now_ns: int) -> InstantQuery:
