@@ -8,11 +8,12 @@ class LogQLError(ValueError):
 
 
 class ParseError(LogQLError):
-    """Loki's wording, which Grafana shows verbatim: `parse error at line 1, col 5: <reason>`."""
+    """Loki's wording, which Grafana shows verbatim: `parse error at line 1, col 5: <reason>`, and for a
+    fault of the whole expression (no position) `parse error : <reason>` (logqlmodel.ParseError.Error)."""
 
     def __init__(self, reason: str, line: int = 0, col: int = 0) -> None:
         self.reason, self.line, self.col = reason, line, col
-        where = f" at line {line}, col {col}" if line else ""
+        where = f" at line {line}, col {col}" if line or col else " "
         super().__init__(f"parse error{where}: {reason}")
 
 

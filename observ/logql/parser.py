@@ -199,12 +199,11 @@ def _unescape(body: str, tok: Token) -> str:
 
 
 def _number(tok: Token, what: str = "literal") -> float:
+    """A number Go's ParseFloat refuses is a fault of the expression: Loki gives no position."""
     value = float(tok.value)
     if math.isinf(value):
         raise ParseError(
-            f'unable to parse {what} as a float: strconv.ParseFloat: parsing "{tok.value}": value out of range',
-            tok.line,
-            tok.column,
+            f'unable to parse {what} as a float: strconv.ParseFloat: parsing "{tok.value}": value out of range'
         )
     return value
 
@@ -246,11 +245,12 @@ def _bytes(tok: Token) -> float:
 # --- regular expressions (Go's syntax, compiled by RE2) --------------------------------------------------------
 
 
-def _regex(pattern: str, tok: Token, prefix: str = "") -> Any:
+def _regex(pattern: str, tok: Token | None, prefix: str = "") -> Any:
+    """`tok` None: a fault Loki finds while building the expression (matchers, label_replace), without position."""
     try:
         return compile_regex(pattern)
     except LogQLError as e:
-        raise ParseError(prefix + str(e), tok.line, tok.column) from None
+        raise ParseError(prefix + str(e), *((tok.line, tok.column) if tok else ())) from None
 
 
 def matches_empty(matcher: ast.Matcher) -> bool:
@@ -364,9 +364,9 @@ class _State:
         hit = self._scalars.get(id(node))
         return None if hit is None else hit[1]
 
-    def defer(self, reason: str, at: Token | tuple[int, int] | None) -> None:
-        line, col = (at.line, at.column) if isinstance(at, Token) else at or (0, 0)
-        self.deferred.append(ParseError(reason, line, col))
+    def defer(self, reason: str) -> None:
+        """A rule broken by a whole expression: Loki reports it without a position (`parse error : ...`)."""
+        self.deferred.append(ParseError(reason))
 
 
 _STATE: ContextVar[_State] = ContextVar("logql_parse_state")
@@ -442,19 +442,18 @@ class _Builder:
         for side, leg in (("left", left), ("right", right)):
             if isinstance(leg, ast.LogExpr):
                 kind = "PipelineExpr" if leg.pipeline else "MatchersExpr"
-                state.defer(f"unexpected type for {side} leg of binary operation ({op}): *syntax.{kind}", op_tok)
+                state.defer(f"unexpected type for {side} leg of binary operation ({op}): *syntax.{kind}")
         lval, rval = state.scalar(left), state.scalar(right)
         if op in _SET_OPS:
             for side, val in (("left", lval), ("right", rval)):
                 if val is not None:
                     state.defer(
-                        f"unexpected literal for {side} leg of logical/set binary operation ({op}): {_go_float(val)}",
-                        op_tok,
+                        f"unexpected literal for {side} leg of logical/set binary operation ({op}): {_go_float(val)}"
                     )
             if matching.card:
-                state.defer(f'no grouping allowed for "{op}" operation', op_tok)
+                state.defer(f'no grouping allowed for "{op}" operation')
         if bool_tok is not None and op not in _COMPARISONS:
-            state.defer("bool modifier can only be used on comparison operators", bool_tok)
+            state.defer("bool modifier can only be used on comparison operators")
         node = ast.BinaryOp(op, left, right, return_bool=bool_tok is not None, matching=matching)
         if lval is not None and rval is not None:
             state.set_scalar(node, _fold(op, lval, rval))
@@ -475,8 +474,8 @@ class _Builder:
         expr = self._metric(c[2])
         dst, repl, src, regex = (unquote(t) for t in c[4:11:2])
         if not _LABEL_NAME.fullmatch(dst):
-            _STATE.get().defer(f"invalid destination label name in label_replace(): {dst}", c[4])
-        _regex(f"^(?:{regex})$", c[10], "invalid regex in label_replace: ")
+            _STATE.get().defer(f"invalid destination label name in label_replace(): {dst}")
+        _regex(f"^(?:{regex})$", None, "invalid regex in label_replace: ")
         return ast.LabelReplace(expr, dst, repl, src, regex)
 
     def _metric(self, expr: ast.Expr) -> ast.SampleExpr:
@@ -496,16 +495,16 @@ class _Builder:
         param = None
         if param_tok is not None:
             if op != "quantile_over_time":
-                state.defer(f"parameter {param_tok.value} not supported for operation {op}", param_tok)
+                state.defer(f"parameter {param_tok.value} not supported for operation {op}")
             param = _number(param_tok, "parameter")
         elif op == "quantile_over_time":
-            state.defer(f"parameter required for operation {op}", op_tok)
+            state.defer(f"parameter required for operation {op}")
         if grouping is not None and op not in _GROUPING_RANGE_OPS:
-            state.defer(f"grouping not allowed for {op} aggregation", op_tok)
+            state.defer(f"grouping not allowed for {op} aggregation")
         elif log_range.unwrap is not None and op not in ast.UNWRAPPED_RANGE_OPS:
-            state.defer(f"invalid aggregation {op} with unwrap", op_tok)
+            state.defer(f"invalid aggregation {op} with unwrap")
         elif log_range.unwrap is None and op not in ast.LOG_RANGE_OPS:
-            state.defer(f"invalid aggregation {op} without unwrap", op_tok)
+            state.defer(f"invalid aggregation {op} without unwrap")
         return ast.RangeAggregation(op, log_range, param, grouping)
 
     def vector_agg(self, c: list[Any]) -> ast.VectorAggregation:
@@ -518,17 +517,17 @@ class _Builder:
         param = None
         if op in ("topk", "bottomk"):
             if param_tok is None:
-                state.defer(f"parameter required for operation {op}", op_tok)
+                state.defer(f"parameter required for operation {op}")
             elif not param_tok.value.isdigit() or int(param_tok.value) > _MAX_INT64:
-                state.defer(f"invalid parameter {op}({param_tok.value},", param_tok)
+                state.defer(f"invalid parameter {op}({param_tok.value},")
             elif int(param_tok.value) <= 0:
-                state.defer(f"invalid parameter (must be greater than 0) {op}({param_tok.value}", param_tok)
+                state.defer(f"invalid parameter (must be greater than 0) {op}({param_tok.value}")
             else:
                 param = float(int(param_tok.value))
         elif param_tok is not None:
-            state.defer(f"unsupported parameter for operation {op}({param_tok.value},", param_tok)
+            state.defer(f"unsupported parameter for operation {op}({param_tok.value},")
         if op in ("sort", "sort_desc") and grouping is not None and grouping.labels:
-            state.defer("sort and sort_desc doesn't allow grouping by ", op_tok)
+            state.defer("sort and sort_desc doesn't allow grouping by ")
         return ast.VectorAggregation(op, expr, grouping, param)
 
     # -- log ranges
@@ -569,7 +568,7 @@ class _Builder:
         state = _STATE.get()
         state.set_pos(node, (c[0].line, c[0].column))
         if state.validate and all(matches_empty(m) for m in node.matchers):
-            state.defer(EMPTY_COMPATIBLE, c[0])
+            state.defer(EMPTY_COMPATIBLE)
         return node
 
     def matcher(self, c: list[Any]) -> ast.Matcher:
@@ -577,7 +576,7 @@ class _Builder:
         value = unquote(value_tok)
         op = _MATCH_OPS[op_tok.type]
         if op in (ast.MatchOp.RE, ast.MatchOp.NRE):
-            _regex(value, value_tok)
+            _regex(value, None)
         return ast.Matcher(name.value, op, value)
 
     def pipeline(self, c: list[Any]) -> tuple[ast.Stage, ...]:
