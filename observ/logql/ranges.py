@@ -290,12 +290,14 @@ def _in_some_window(ts: int, steps: Sequence[int], rng: ast.LogRange) -> bool:
 
 
 def _pipeline_error(labels: dict[str, str]) -> str:
-    err = labels["__error__"]
+    """Loki's logqlmodel.PipelineError text, line breaks included."""
+    err = labels[ERROR_LABEL]
     series = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
     return (
-        f"pipeline error: '{err}' for series: '{series}'. Use a label filter to intentionally skip this error. "
-        f'(e.g | __error__!="{err}"). To skip all potential errors you can match empty errors.(e.g __error__="") '
-        'The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__="" )'
+        f"pipeline error: '{err}' for series: '{series}'.\n"
+        f'Use a label filter to intentionally skip this error. (e.g | __error__!="{err}").\n'
+        'To skip all potential errors you can match empty errors.(e.g __error__="")\n'
+        'The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__="" )\n'
     )
 
 
