@@ -103,6 +103,11 @@ def mine(
     series = [
         PatternSeries(pattern, level, sorted(counts.items())) for (pattern, level), counts in merged.items() if counts
     ]
+    return prune(series, min_cluster_size, max_patterns)
+
+
+def prune(series: list[PatternSeries], min_cluster_size: int, max_patterns: int) -> list[PatternSeries]:
+    """`prunePatterns`: series of at least `min_cluster_size` lines, largest first, at most `max_patterns`."""
     kept = [s for s in series if s.total >= min_cluster_size]
     kept.sort(key=lambda s: (-s.total, s.pattern, s.level))
     return kept[:max_patterns]
