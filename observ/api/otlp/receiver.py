@@ -47,7 +47,6 @@ from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
 from observ.otlp.spans_arrow import prepared_rows
 from observ.store.logstore import AppendResult, StoreWriteError
-from observ.traces.model import SpanColumns
 from observ.traces.store import PreparedSpans, SpanAppendResult, prepare
 
 _AUTH_CODES = {
@@ -61,12 +60,8 @@ class Appender(Protocol):
     def append(self, batches: list[DecodedBatch]) -> AppendResult: ...
 
 
-class SpanAppender(Protocol):
-    def append(self, batches: list[SpanColumns]) -> SpanAppendResult: ...
-
-
-class SpanWriter(SpanAppender, Protocol):
-    """A spans store that also commits appends prepared elsewhere (what decoder processes hand back)."""
+class SpanWriter(Protocol):
+    """A spans store that commits prepared appends (`observ.traces.store.SpanStore`)."""
 
     def write(self, prepared: PreparedSpans) -> SpanAppendResult: ...
 
@@ -75,8 +70,9 @@ class SpanWriter(SpanAppender, Protocol):
 
 @dataclass(slots=True)
 class PreparedTraces(TracesResult):
-    """A request decoded and prepared in a decoder process: `columns` is empty (the spans stay in `prepared`, as
-    Arrow rows, so only they cross back), `rejected` and `error_message` as decoded."""
+    """A request decoded and its append prepared (in a decoder process or not): `columns` is empty (the spans
+    stay in `prepared`, as Arrow rows, so only they cross back from a process), `rejected` and `error_message`
+    as decoded."""
 
     prepared: PreparedSpans | None = None
 
@@ -257,15 +253,15 @@ class LogsReceiver(OtlpReceiver[LogsResult]):
 class TracesReceiver(OtlpReceiver[TracesResult]):
     """Spans into the spans store, every attribute kept (log records' metadata the logs store drops).
 
-    With `decoders` (a `DecoderPool`), bodies are decoded and their appends prepared there and only committed
-    here: the store must then be a `SpanWriter`. Without, everything runs on the request's thread."""
+    Each body is decoded and its append prepared by `decode_and_prepare`: with `decoders` (a `DecoderPool`) in one
+    of those processes, else on the request's thread; then committed here."""
 
     signal = "spans"
     grpc_service = "opentelemetry.proto.collector.trace.v1.TraceService"
 
     def __init__(
         self,
-        store: SpanAppender,
+        store: SpanWriter,
         config: ApiConfig,
         metrics: OtlpMetrics,
         *,
@@ -279,17 +275,15 @@ class TracesReceiver(OtlpReceiver[TracesResult]):
     def _decode(self, raw: bytes, content_type: str, tenant: str) -> TracesResult:
         if self.decoders is not None:
             return self.decoders.decode(raw, content_type, tenant, self.config.limits)
-        return decode_traces(raw, content_type, tenant, self.config.limits)
+        return decode_and_prepare(raw, content_type, tenant, self.config.limits)
 
     def _store(self, result: TracesResult) -> SpanAppendResult | None:
-        if isinstance(result, PreparedTraces):
-            if result.prepared is None:
-                return None
-            writer: SpanWriter = self.store  # type: ignore[assignment]
-            stored = writer.write(result.prepared)
-            writer.maybe_compact()
-            return stored
-        return self.store.append([result.columns]) if len(result.columns) else None
+        assert isinstance(result, PreparedTraces)
+        if result.prepared is None:
+            return None
+        stored = self.store.write(result.prepared)
+        self.store.maybe_compact()
+        return stored
 
     def response(self, result: TracesResult, fmt: Format) -> bytes:
         return traces_response(result.rejected, result.error_message, fmt)

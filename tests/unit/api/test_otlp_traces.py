@@ -241,8 +241,10 @@ def test_without_a_spans_store_there_is_no_traces_route() -> None:
 
 
 class BrokenSpans:
-    def append(self, batches: list[object]) -> SpanAppendResult:
+    def write(self, prepared: object) -> SpanAppendResult:
         raise RuntimeError("a bug, not the client's fault")
+
+    def maybe_compact(self) -> None: ...
 
 
 def test_a_bug_is_500_internal(stores: tuple[LogStore, SpanStore]) -> None:
