@@ -111,6 +111,12 @@ def test_logs_drilldown_service_list(server: Server) -> None:
         assert [r["metric"] for r in levels["result"]] == [{"env": "prod"}, {"env": "dev"}]  # type: ignore[index, union-attr]
 
 
+def test_a_target_no_stream_can_carry_counts_nothing(server: Server, alpha: httpx.Client) -> None:
+    """`targetLabels=service,` names an empty label too, which every stream lacks: Loki then matches no stream."""
+    data = volume(alpha, query='{namespace="prod"}', targetLabels="service,", **window(server))
+    assert (data["resultType"], data["result"]) == ("vector", [])
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

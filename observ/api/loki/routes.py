@@ -229,6 +229,8 @@ class LokiApi:
     def _volumes(self, tenant: str, q: volume.VolumeQuery) -> bytes:
         plan = volume.plan(q.query, q.target_labels)
         steps = volume.steps(q.start_ns, q.end_ns, q.step_ns)
+        if plan is None:
+            return volume.encode({}, steps.stamps_ms)
         rows = self.index.volumes(
             plan.selector, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, origin_ns=steps.origin_ns,
             step_ns=steps.step_ns,

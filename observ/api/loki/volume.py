@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import orjson
 
 from observ.api.loki import params as p
+from observ.api.loki.push import LABEL_NAME
 from observ.api.loki.responses import go_float, sample_time, stats_json
 from observ.logql import ast
 from observ.logql.errors import LimitError, LogQLError
@@ -123,11 +124,16 @@ def parse_matchers(query: str) -> ast.Selector:
     return expr.selector
 
 
-def plan(query: str, target_labels: tuple[str, ...]) -> Plan:
-    """Target labels name the volumes and must be present (`=~".+"` added for each not matched already)."""
+def plan(query: str, target_labels: tuple[str, ...]) -> Plan | None:
+    """Target labels name the volumes and must be present (`=~".+"` added for each not matched already).
+
+    None when a target is no label name (`a,` or `a.b`): no stream carries it, so nothing is counted.
+    """
     matchers = () if query == MATCH_ANY else parse_matchers(query).matchers
     if not target_labels:
         return Plan(ast.Selector(matchers), frozenset(m.name for m in matchers), not matchers, False)
+    if not all(LABEL_NAME.fullmatch(t) for t in target_labels):
+        return None
     named = {m.name for m in matchers}
     added = tuple(ast.Matcher(t, ast.MatchOp.RE, ".+") for t in dict.fromkeys(target_labels) if t not in named)
     return Plan(ast.Selector(matchers + added), frozenset(target_labels), False, True)

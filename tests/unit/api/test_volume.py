@@ -28,6 +28,12 @@ MS = 1_000_000
 NS = 1_000_000_000
 
 
+def plan(query: str, targets: tuple[str, ...] = ()) -> v.Plan:
+    got = v.plan(query, targets)
+    assert got is not None
+    return got
+
+
 def _append(store: LogStore, labels: dict[str, str], entries: list[tuple[int, str]]) -> None:
     stream = Stream(tenant="fake", stream="", labels=tuple(sorted(labels.items())))
     n = len(entries)
@@ -55,12 +61,12 @@ def volumes(
     targets: tuple[str, ...] = (),
 ) -> list[tuple[str, int]]:  # fmt: skip
     """GetVolume's answer as (name, bytes): one step over [from, through]."""
-    plan = v.plan(query, targets)
+    chosen = plan(query, targets)
     start, end = start_ms * MS, end_ms * MS
     steps = v.steps(start, end, 0)
-    rows = index.volumes(plan.selector, tenant="fake", start_ns=start, end_ns=end, origin_ns=steps.origin_ns,
+    rows = index.volumes(chosen.selector, tenant="fake", start_ns=start, end_ns=end, origin_ns=steps.origin_ns,
                          step_ns=steps.step_ns)  # fmt: skip
-    return [(v._sort_key(name), n) for name, n in v.aggregate(rows, plan, aggregate_by, limit).get(0, [])]
+    return [(v._sort_key(name), n) for name, n in v.aggregate(rows, chosen, aggregate_by, limit).get(0, [])]
 
 
 AGENT_DISPATCHER = '{host="agent", job="3", log_stream="dispatcher"}'
@@ -109,18 +115,17 @@ def test_instance_volume_aggregate_by_labels(
 
 
 def test_volume_reads_one_tenant(index: StreamIndex) -> None:
-    plan = v.plan("{}", ())
-    assert index.volumes(plan.selector, tenant="other", start_ns=0, end_ns=NS, origin_ns=0, step_ns=NS) == []
+    assert index.volumes(plan("{}").selector, tenant="other", start_ns=0, end_ns=NS, origin_ns=0, step_ns=NS) == []
 
 
 def test_steps_are_cut_by_step_and_bucketed_by_time(index: StreamIndex) -> None:
     """Step 2 ms over [0, 10 ms): five steps, each holding one worker and one dispatcher line."""
-    plan = v.plan('{host="agent"}', ("log_stream",))
+    chosen = plan('{host="agent"}', ("log_stream",))
     steps = v.steps(0, 10 * MS, 2 * MS)
     assert steps.stamps_ms == [1, 3, 5, 7, 10]
-    rows = index.volumes(plan.selector, tenant="fake", start_ns=0, end_ns=10 * MS, origin_ns=steps.origin_ns,
+    rows = index.volumes(chosen.selector, tenant="fake", start_ns=0, end_ns=10 * MS, origin_ns=steps.origin_ns,
                          step_ns=steps.step_ns)  # fmt: skip
-    per_step = v.aggregate(rows, plan, v.SERIES, 100)
+    per_step = v.aggregate(rows, chosen, v.SERIES, 100)
     assert sorted(per_step) == [0, 1, 2, 3, 4]
     assert per_step[0] == [((("log_stream", "dispatcher"),), 18), ((("log_stream", "worker"),), 14)]
 
@@ -222,23 +227,26 @@ def test_results_are_ordered_by_their_first_sample_then_name() -> None:
 
 def test_ties_are_broken_by_the_series_string_and_the_limit_cuts_after_sorting() -> None:
     rows = [StreamBytes({"app": a}, 0, 10) for a in ("b", "a", "c")]
-    assert v.aggregate(rows, v.plan('{app=~".+"}', ()), v.SERIES, 2) == {
-        0: [((("app", "a"),), 10), ((("app", "b"),), 10)]
-    }
+    assert v.aggregate(rows, plan('{app=~".+"}'), v.SERIES, 2) == {0: [((("app", "a"),), 10), ((("app", "b"),), 10)]}
 
 
 def test_too_many_names_in_one_step_is_refused_with_lokis_words() -> None:
     rows = [StreamBytes({"app": str(i)}, 0, 1) for i in range(v.MAX_SERIES + 1)]
     with pytest.raises(LimitError, match=r"^the query hit the max number of series limit \(limit: 1000 series\)$"):
-        v.aggregate(rows, v.plan('{app=~".+"}', ()), v.SERIES, 100)
+        v.aggregate(rows, plan('{app=~".+"}'), v.SERIES, 100)
 
 
 def test_plan_names_volumes_by_matchers_or_targets() -> None:
-    p1 = v.plan('{a="1", b=~"x|y"}', ())
+    p1 = plan('{a="1", b=~"x|y"}')
     assert (p1.names, p1.include_all, len(p1.selector.matchers)) == ({"a", "b"}, False, 2)
-    p2 = v.plan('{a="1"}', ("a", "c", "c"))
+    p2 = plan('{a="1"}', ("a", "c", "c"))
     assert p2.names == {"a", "c"} and [str(m.value) for m in p2.selector.matchers] == ["1", ".+"]
-    assert v.plan("{}", ()).include_all and v.plan("{}", ()).selector.matchers == ()
+    assert plan("{}").include_all and plan("{}").selector.matchers == ()
+
+
+@pytest.mark.parametrize("targets", [("app", ""), ("a.b",), ('a"b',), ("1x",)])
+def test_a_target_that_is_no_label_name_matches_nothing(targets: tuple[str, ...]) -> None:
+    assert v.plan('{app="a"}', targets) is None
 
 
 @pytest.mark.parametrize(
