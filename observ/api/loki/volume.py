@@ -110,8 +110,8 @@ def volume_instant_query(form: p.Form, now_ns: int) -> VolumeQuery:
 def volume_range_query(form: p.Form, now_ns: int) -> VolumeQuery:
     """ParseVolumeRangeQuery: a range query's parameters (`step` included), then `aggregateBy`."""
     form = _volume_form(form)
-    limit = _limit(form)
     q = p.range_query(form, now_ns)
+    limit = _limit(form)
     aggregate_by = _aggregate_by(form)
     return VolumeQuery(q.query, q.start_ns, q.end_ns, q.step_ns, limit, _target_labels(form), aggregate_by)
 
