@@ -103,8 +103,16 @@ def test_real_calls_run_without_extras(venv_bin: Path, tmp_path: Path) -> None:
     assert serve.returncode == 0, err.decode(errors="replace")[-2000:]
 
 
+BUILD_ONLY = {"Dockerfile"}
+"""Files beside the code that build images of it, never read by it at run time."""
+
+
 def _files(package: Path) -> set[str]:
-    return {str(p.relative_to(package)) for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(package))
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.name not in BUILD_ONLY
+    }
 
 
 def _ready(proc: subprocess.Popen[bytes], addr: str) -> bool:
