@@ -16,6 +16,7 @@ from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.correlate.routes import correlate_router
 from observ.api.loki.events import ApiMetrics
+from observ.api.loki.patterns import patterns_router
 from observ.api.loki.routes import LokiApi, QueryEngine, text
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
@@ -113,6 +114,7 @@ def create_app(
 
         app.include_router(tempo_router(spans, tenancy))
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
+    app.include_router(patterns_router(engine, tenancy, metrics, config.limits.max_entries))
     if prometheus is None and config.prometheus is not None:
         prometheus = PrometheusClient(config.prometheus, metrics=PrometheusClientMetrics(registry))
     app.state.prometheus = prometheus
