@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from observ.bus import BusConfig
 from observ.correlate.config import CorrelateConfig
 from observ.correlate.prometheus.config import PrometheusConfig
+from observ.ingest_defaults import IngestDefaults
 from observ.logql.limits import QueryLimits
 from observ.otlp.limits import OtlpLimits
 
@@ -45,8 +46,9 @@ class AuthConfig(BaseModel):
         return bool(self.tokens)
 
 
-class PushConfig(BaseModel):
-    """Loki's ingestion validation limits (its defaults, except the line size: the sidecar's 256 KiB)."""
+class PushConfig(IngestDefaults):
+    """Loki's ingestion limits (its defaults, except the line size: the sidecar's 256 KiB), with its ingest defaults
+    (`discover_service_name`, `discover_log_levels`, ...) flat beside them as in Loki's `limits_config`."""
 
     model_config = ConfigDict(extra="forbid")
 

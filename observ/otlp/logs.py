@@ -6,10 +6,12 @@
 - trace_id / span_id: lowercase hex columns (all-zero means none);
 - stream labels from resource attributes: service.name -> service (else `unknown_service`, as for
   spans), k8s.namespace.name -> namespace, k8s.pod.name -> pod, k8s.container.name -> container;
+  `service_name` as Loki's OTLP endpoint derives it (`observ.ingest_defaults.otlp_service_name`);
 - structured metadata (a flat str -> str dict, names normalised and maps flattened with `_` as Loki
   does): the other resource attributes, then scope attributes and `scope_name`/`scope_version`, then the
   record's attributes and `observed_timestamp`, `severity_number`, `severity_text`, `flags`,
-  `dropped_attributes_count`, `event_name` when set. On a name clash the later one wins.
+  `dropped_attributes_count`, `event_name` when set. On a name clash the later one wins. Then Loki's
+  `detected_level` (from the metadata's level fields, `severity_number`, else the body).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 
 from collectors.log_adapter.transforms.parse import normalize_level
+from observ import ingest_defaults
+from observ.ingest_defaults import LOKI_DEFAULTS, OTLP_INDEX_ATTRIBUTES, IngestDefaults
 from observ.model import DecodedBatch, Stream
 from observ.otlp import ids
 from observ.otlp.anyvalue import ValueLimitError, as_string, flatten
@@ -68,23 +72,32 @@ def _attributes(kvs: Sequence[KeyValue], limits: OtlpLimits, out: dict[str, str]
         flatten(kv.key, kv.value, limits, out)
 
 
-def _stream(kvs: Sequence[KeyValue], tenant: str, limits: OtlpLimits) -> tuple[Stream, dict[str, str]]:
+def _stream(
+    kvs: Sequence[KeyValue], tenant: str, limits: OtlpLimits, defaults: IngestDefaults
+) -> tuple[Stream, dict[str, str]]:
     """The stream labels and the metadata left from the resource attributes."""
     if len(kvs) > limits.max_attributes:
         raise ValueLimitError(f"{len(kvs)} attributes, limit {limits.max_attributes}")
     labels: dict[str, str] = {}
     rest: dict[str, str] = {}
+    indexed: dict[str, str] = {}
     for kv in kvs:
+        if kv.key in OTLP_INDEX_ATTRIBUTES:
+            indexed[kv.key] = as_string(kv.value, limits)
         column = STREAM_ATTRIBUTES.get(kv.key)
         if column is None:
             flatten(kv.key, kv.value, limits, rest)
         else:
-            labels[column] = as_string(kv.value, limits)
+            labels[column] = indexed[kv.key]
     labels["service"] = labels.get("service") or UNKNOWN_SERVICE
-    return Stream(tenant=tenant, stream="", **labels), rest
+    name = ingest_defaults.otlp_service_name(indexed, defaults.discover_service_name)
+    extra = ((ingest_defaults.SERVICE_NAME, name),) if name is not None else ()
+    return Stream(tenant=tenant, stream="", labels=extra, **labels), rest
 
 
-def _record(lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int, limits: OtlpLimits) -> OtlpLogRecord:
+def _record(
+    lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int, limits: OtlpLimits, defaults: IngestDefaults
+) -> OtlpLogRecord:
     ts = ids.nanos(lr.time_unix_nano, "timeUnixNano")
     observed = ids.nanos(lr.observed_time_unix_nano, "observedTimeUnixNano")
     metadata = dict(shared)
@@ -104,10 +117,14 @@ def _record(lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int
         metadata["flags"] = str(lr.flags)
     if lr.event_name:
         metadata["event_name"] = lr.event_name
+    line = as_string(lr.body, limits)
+    found = ingest_defaults.detected_level({}, metadata, line, defaults)  # Loki's OTLP streams carry no level label
+    if found is not None:
+        metadata[ingest_defaults.DETECTED_LEVEL] = found
     return OtlpLogRecord(
         stream=stream,
         ts=ts or observed or now_ns,
-        line=as_string(lr.body, limits),
+        line=line,
         level=level(lr.severity_number, lr.severity_text),
         trace_id=ids.trace_id(lr.trace_id, "traceId", optional=True),
         span_id=ids.span_id(lr.span_id, "spanId", optional=True),
@@ -117,7 +134,12 @@ def _record(lr: PbLogRecord, stream: Stream, shared: dict[str, str], now_ns: int
 
 
 def logs_from_request(
-    req: ExportLogsServiceRequest, tenant: str, now_ns: int, limits: OtlpLimits, rejections: Rejections
+    req: ExportLogsServiceRequest,
+    tenant: str,
+    now_ns: int,
+    limits: OtlpLimits,
+    rejections: Rejections,
+    defaults: IngestDefaults = LOKI_DEFAULTS,
 ) -> list[OtlpLogRecord]:
     """The records worth keeping; each one that is not is counted in `rejections` with its reason."""
     out: list[OtlpLogRecord] = []
@@ -127,7 +149,7 @@ def logs_from_request(
         if where in skip:
             continue
         try:
-            stream, resource_rest = _stream(rl.resource.attributes, tenant, limits)
+            stream, resource_rest = _stream(rl.resource.attributes, tenant, limits, defaults)
         except ValueLimitError as e:
             below = sum(rejections.live(f"{where}.scopeLogs[{j}]", "logRecords", len(sl.log_records))
                         for j, sl in enumerate(rl.scope_logs))  # fmt: skip
@@ -152,7 +174,7 @@ def logs_from_request(
                 if at in skip:
                     continue
                 try:
-                    out.append(_record(lr, stream, shared, now_ns, limits))
+                    out.append(_record(lr, stream, shared, now_ns, limits, defaults))
                 except (ids.RecordError, ValueLimitError) as e:
                     rejections.add(at, str(e))
     return out

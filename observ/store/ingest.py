@@ -19,7 +19,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from observ.bus import BusConfig, BusError, Consumer, TopicPartition, make_consumer
+from observ import ingest_defaults
+from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
+from observ.ingest_defaults import IngestDefaults
+from observ.model import DecodedBatch
 from observ.store.hotcold import StoreWriteError
 from observ.store.lanes import HasOffsets, Lane, RecordError, decode_log_record, decode_span_record
 from observ.store.logstore import AppendResult, LogStore
@@ -49,6 +52,9 @@ class IngestConfig(BaseModel):
     """Records (sidecar batches of up to ~1000 entries) per poll."""
     write_retry_max_ms: int = 5000
     """Longest wait between attempts while the store cannot write (disk full): the ingester waits, never skips."""
+    defaults: IngestDefaults = IngestDefaults()
+    """Loki 3's `service_name` and `detected_level`, added here to the sidecar's batches as Loki's distributor adds
+    them (the sidecar leaves them out: its records stay small and the settings stay on the server)."""
 
     @model_validator(mode="after")
     def _topics_differ(self) -> IngestConfig:
@@ -128,7 +134,7 @@ class Ingester:
         self.store = store
         self.metrics = IngestMetrics(registry)
         self.metrics.rows.set(store.count())
-        self.lanes: dict[str, AnyLane] = {config.topic: Lane(config.topic, decode_log_record, store, self.metrics)}
+        self.lanes: dict[str, AnyLane] = {config.topic: Lane(config.topic, self._decode_log, store, self.metrics)}
         self.span_metrics: SpanIngestMetrics | None = None
         if spans is not None and config.spans_topic:
             self.span_metrics = SpanIngestMetrics(registry)
@@ -148,6 +154,9 @@ class Ingester:
         self._written: queue.SimpleQueue[tuple[AnyLane, HasOffsets, Any] | BaseException] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="duckdb-writer", daemon=True)
         self._writer.start()
+
+    def _decode_log(self, rec: Record) -> DecodedBatch:
+        return ingest_defaults.apply(decode_log_record(rec), self.config.defaults)
 
     @property
     def ready(self) -> bool:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from collectors.log_adapter.sources.otlp.records import log_records
 from observ.api.app import create_app
+from observ.api.config import ApiConfig, PushConfig
 from observ.api.loki import push
 from observ.api.loki.logproto import PushRequest
 from observ.model import Batch
@@ -32,7 +33,9 @@ def store(tmp_path: Path) -> LogStore:
 
 
 def client(store: LogStore) -> TestClient:
-    return TestClient(create_app(store, CollectorRegistry(), lambda: True))
+    """Without Loki 3's service_name and detected_level (tests/unit/test_ingest_defaults.py): the pairs pushed alone."""
+    config = ApiConfig(push=PushConfig(discover_service_name=[], discover_log_levels=False))
+    return TestClient(create_app(store, CollectorRegistry(), lambda: True, config=config))
 
 
 def stored(store: LogStore) -> list[tuple[str, str, str, str]]:
@@ -141,4 +144,5 @@ def test_ambassador_records_carry_otlp_attributes_through_the_wire_format() -> N
     [out] = log_records(records, "observ.logs", 5, 1000, 1_000_000)
     decoded = Batch.decode(out.value)
     assert decoded.line == ["with attrs", "bare"]
-    assert decoded.metadata == [{"user_agent": "curl", "retries": "3"}, {}]
+    unknown = {"detected_level": "unknown"}  # Loki 3's default: no level field, no level word
+    assert decoded.metadata == [{"user_agent": "curl", "retries": "3", **unknown}, unknown]

@@ -11,19 +11,22 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from observ.api.app import create_app
+from observ.api.config import ApiConfig, PushConfig
 from observ.store.config import StoreConfig
 from observ.store.logstore import LogStore
 
 T0 = 1_700_000_000_000_000_000
 WINDOW = {"start": str(T0 - 10**9), "end": str(T0 + 60 * 10**9)}
 CATEGORIZE = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
+WITHOUT_LOKI_DEFAULTS = ApiConfig(push=PushConfig(discover_service_name=[], discover_log_levels=False))
+"""The pairs pushed alone: Loki 3's service_name and detected_level are tests/unit/test_ingest_defaults.py's."""
 
 
 @pytest.fixture(params=["hot", "segments"])
 def c(tmp_path: Path, request: pytest.FixtureRequest) -> TestClient:
     """The same rows hot and compacted into Parquet segments."""
     store = LogStore(tmp_path / "observ.duckdb", StoreConfig(segment_min_rows=1))
-    client = TestClient(create_app(store, CollectorRegistry(), lambda: True))
+    client = TestClient(create_app(store, CollectorRegistry(), lambda: True, config=WITHOUT_LOKI_DEFAULTS))
     values = [
         [str(T0), '{"msg": "one", "user_agent": "parsed"}', {"user_agent": "curl", "trace_id": "abc"}],
         [str(T0 + 1), '{"msg": "two"}', {"user_agent": "wget"}],
@@ -122,11 +125,11 @@ def test_otlp_http_log_attributes_are_queryable_as_structured_metadata(tmp_path:
     [s] = query(client, '{service="checkout"} | user_agent="curl"', CATEGORIZE)
     [[ts, line, extra]] = s["values"]
     assert (ts, line) == (str(T0), "paid")
-    assert extra["structuredMetadata"] == {"retries": "3", "user_agent": "curl"}
+    unknown = {"detected_level": "unknown"}  # Loki 3's default, as its OTLP endpoint adds it
+    assert extra["structuredMetadata"] == {"retries": "3", "user_agent": "curl", **unknown}
     plain = query(client, '{service="checkout"} | retries="3"')
-    assert [(p["stream"], [v[1] for v in p["values"]]) for p in plain] == [
-        ({"retries": "3", "service": "checkout", "user_agent": "curl"}, ["paid"])
-    ]
+    stream = {"retries": "3", "service": "checkout", "service_name": "checkout", "user_agent": "curl", **unknown}
+    assert [(p["stream"], [v[1] for v in p["values"]]) for p in plain] == [(stream, ["paid"])]
 
 
 @pytest.mark.parametrize(

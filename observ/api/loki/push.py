@@ -13,7 +13,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import cramjam
@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 from observ.api.config import PushConfig
 from observ.api.loki.logproto import PushRequest
 from observ.api.loki.params import NS, TS_MAX, TS_MIN
+from observ.ingest_defaults import DETECTED_LEVEL, SERVICE_NAME, detected_level, service_name
 from observ.logql.gocompat import go_quote
 from observ.model import DecodedBatch, Stream
 
@@ -376,6 +377,15 @@ def _validate_metadata(s: PushStream, metadata: list[tuple[str, str]]) -> tuple[
     return None
 
 
+def _with_detected_level(e: PushEntry, labels: dict[str, str], cfg: PushConfig) -> PushEntry:
+    """The entry with Loki's `detected_level` pair, added after validation so the metadata limits do not count it."""
+    md = dict(e.metadata)
+    found = detected_level(labels, md, e.line, cfg)
+    if found is None:
+        return e
+    return replace(e, metadata=[*((k, v) for k, v in e.metadata if k != DETECTED_LEVEL), (DETECTED_LEVEL, found)])
+
+
 def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | None = None) -> PushPlan:
     """Validate and turn pushed streams into one store batch per (stream labels), entries in time order."""
     now = time.time_ns() if now_ns is None else now_ns
@@ -384,19 +394,24 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
     groups: dict[tuple[Stream, str], list[PushEntry]] = {}
     for s in streams:
         labels = [(k, v) for k, v in s.labels if v != ""]
+        d = dict(labels)
+        name = service_name(d, cfg.discover_service_name)
+        if name is not None:  # before validation, so Loki's messages quote the stream with it
+            labels.append((SERVICE_NAME, name))
+            s = replace(s, labels_text=labels_string(labels))
+            d[SERVICE_NAME] = name
         problem = _validate_labels(s, labels, cfg)
         if problem is not None:
             reason, message = problem
             result.discarded[reason] = result.discarded.get(reason, 0) + len(s.entries)
             result.errors.append(message)
             continue
-        d = dict(labels)
+        level = d.get("level", "")
         stream = Stream(
             tenant=tenant,
-            **{k: d.pop(k, "") for k in COLUMN_LABELS},  # type: ignore[arg-type]
-            labels=tuple(sorted((k, v) for k, v in d.items() if k != "level")),
+            **{k: d.get(k, "") for k in COLUMN_LABELS},  # type: ignore[arg-type]
+            labels=tuple(sorted((k, v) for k, v in d.items() if k not in COLUMN_LABELS and k != "level")),
         )
-        level = d.get("level", "")
         bucket = groups.setdefault((stream, level), [])
         for e in s.entries:
             problem = _validate_entry(s, e, len(e.line.encode()), bounds, cfg)
@@ -405,7 +420,7 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
                 result.discarded[reason] = result.discarded.get(reason, 0) + 1
                 result.errors.append(message)
                 continue
-            bucket.append(e)
+            bucket.append(_with_detected_level(e, d, cfg))
     for (stream, level), entries in groups.items():
         if not entries:
             continue

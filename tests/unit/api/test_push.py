@@ -43,8 +43,9 @@ def test_json_maps_labels_to_columns_and_metadata() -> None:
     plan = push.plan(push.decode(body, "application/json", "", CFG.max_body_bytes), "acme", CFG, now_ns=7)
     assert plan.errors == [] and plan.accepted_lines == 2 and plan.dropped_metadata == 0
     [b] = plan.batches
-    assert b.metadata == [{}, {"user": "u"}]
-    assert b.stream == Stream(tenant="acme", service="api", namespace="prod", stream="", labels=(("env", "eu"),))
+    assert b.metadata == [{"detected_level": "error"}, {"user": "u", "detected_level": "error"}], "Loki 3 default"
+    labels = (("env", "eu"), ("service_name", "api"))  # Loki 3's service_name, from `service`
+    assert b.stream == Stream(tenant="acme", service="api", namespace="prod", stream="", labels=labels)
     assert (b.ts, b.line, b.level) == ([1, 2], ["first", "second"], ["error", "error"])
     assert (b.trace_id, b.span_id, b.source, b.observed_ts) == (["", "t2"], ["s1", ""], "", 7)
 
@@ -117,7 +118,8 @@ def test_decompression_bombs_are_refused() -> None:
 
 
 def test_validation_refuses_bad_streams_and_keeps_good_ones() -> None:
-    cfg = PushConfig(max_line_bytes=5, max_label_names_per_series=2, max_label_value_length=8)
+    cfg = PushConfig(max_line_bytes=5, max_label_names_per_series=2, max_label_value_length=8, discover_service_name=[])
+    # without service_name discovery: with it (Loki 3's default) `{}` becomes {service_name="unknown_service"}
     streams = push.decode_json(
         json_body(
             {"stream": {}, "values": [["1", "no labels"]]},
@@ -139,7 +141,8 @@ def test_validation_refuses_bad_streams_and_keeps_good_ones() -> None:
 def test_duplicate_label_names_in_protobuf_labels() -> None:
     streams = push.decode(proto_body(('{a="1", a="2"}', [(1, "x", {})])), "", "", CFG.max_body_bytes)
     plan = push.plan(streams, "t", CFG)
-    assert plan.batches == [] and plan.errors == ["stream '{a=\"1\", a=\"2\"}' has duplicate label name: 'a'"]
+    quoted = '{a="1", a="2", service_name="unknown_service"}'  # Loki 3 quotes the labels with service_name added
+    assert plan.batches == [] and plan.errors == [f"stream '{quoted}' has duplicate label name: 'a'"]
 
 
 @pytest.mark.parametrize(
@@ -176,7 +179,9 @@ def test_entries_over_10_minutes_ahead_are_refused_alone() -> None:
     plan = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", CFG, now_ns=NOW)
     assert [b.line for b in plan.batches] == [["now", "at the grace"]]
     assert plan.discarded == {"too_far_in_future": 1}
-    assert plan.errors == ["entry for stream '{a=\"1\"}' has timestamp too new: 2023-11-14T22:23:21Z"]
+    assert plan.errors == [
+        'entry for stream \'{a="1", service_name="unknown_service"}\' has timestamp too new: 2023-11-14T22:23:21Z'
+    ]
 
 
 def test_timestamps_no_query_can_reach_are_refused() -> None:
@@ -186,9 +191,9 @@ def test_timestamps_no_query_can_reach_are_refused() -> None:
     assert [b.line for b in plan.batches] == [["oldest readable"]]
     assert plan.discarded == {"greater_than_max_sample_age": 1, "too_far_in_future": 1}
     assert plan.errors == [
-        "entry for stream '{a=\"1\"}' has timestamp too old: 1823-11-12T00:06:21Z, "
+        'entry for stream \'{a="1", service_name="unknown_service"}\' has timestamp too old: 1823-11-12T00:06:21Z, '
         "oldest acceptable timestamp is: 1823-11-12T00:06:21Z",
-        "entry for stream '{a=\"1\"}' has timestamp too new: 2262-04-11T23:47:16Z",
+        'entry for stream \'{a="1", service_name="unknown_service"}\' has timestamp too new: 2262-04-11T23:47:16Z',
     ]
 
 
@@ -198,7 +203,7 @@ def test_reject_old_samples_when_configured() -> None:
     plan = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", cfg, now_ns=NOW)
     assert [b.line for b in plan.batches] == [["just in time"]]
     assert plan.errors == [
-        "entry for stream '{a=\"1\"}' has timestamp too old: 2023-11-14T21:12:20Z, "
+        'entry for stream \'{a="1", service_name="unknown_service"}\' has timestamp too old: 2023-11-14T21:12:20Z, '
         "oldest acceptable timestamp is: 2023-11-14T21:13:20Z"
     ]
     default = push.plan(push.decode_json(json_body({"stream": {"a": "1"}, "values": values})), "t", CFG, now_ns=NOW)

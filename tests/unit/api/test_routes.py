@@ -190,7 +190,7 @@ def test_push_stores_rows_and_counts(store: LogStore) -> None:
     r = c.post("/loki/api/v1/push", json=body, headers={"X-Scope-OrgID": "acme"})
     assert r.status_code == 204
     rows = store.cursor().execute("SELECT tenant, service, labels, trace_id, line, stream FROM logs").fetchall()
-    assert rows == [("acme", "api", '{"env":"eu"}', "t", "hello", "")]
+    assert rows == [("acme", "api", '{"env":"eu","service_name":"api"}', "t", "hello", "")], "Loki 3's service_name"
     metrics = c.get("/metrics").text
     assert 'observ_push_received_lines_total{tenant="acme"} 1.0' in metrics
 
@@ -211,11 +211,12 @@ def test_push_while_the_store_cannot_write_is_503_and_retry_stores_it(store: Log
 
 def test_push_partial_validation_failure_keeps_good_streams(store: LogStore) -> None:
     c = client(store, ScriptedEngine())
-    body = {"streams": [{"stream": {}, "values": [["1", "x"]]}, {"stream": {"a": "1"}, "values": [["2", "y"]]}]}
+    many = {f"l{i:02}": "v" for i in range(16)}  # not `{}`: Loki 3 labels that {service_name="unknown_service"}
+    body = {"streams": [{"stream": many, "values": [["1", "x"]]}, {"stream": {"a": "1"}, "values": [["2", "y"]]}]}
     r = c.post("/loki/api/v1/push", json=body)
-    assert r.status_code == 400 and r.text == "error at least one label pair is required per stream\n"
+    assert r.status_code == 400 and r.text.endswith(" has 16 label names; limit 15\n")
     assert store.count() == 1
-    assert 'observ_push_discarded_lines_total{reason="missing_labels"} 1.0' in c.get("/metrics").text
+    assert 'observ_push_discarded_lines_total{reason="max_label_names_per_series"} 1.0' in c.get("/metrics").text
 
 
 def test_push_parse_error_stores_nothing(store: LogStore) -> None:

@@ -38,7 +38,9 @@ def test_logs_example() -> None:
     result = decode_logs((DATA / "logs.json").read_bytes(), "application/json", "default", NOW)
     assert (result.rejected, result.error_message) == (0, "")
     (rec,) = result.records
-    assert rec.stream == Stream(tenant="default", service="my.service", stream="")
+    assert rec.stream == Stream(
+        tenant="default", service="my.service", stream="", labels=(("service_name", "my.service"),)
+    )
     assert (rec.ts, rec.line, rec.level) == (1544712660300000000, "Example log record", "info")
     assert (rec.trace_id, rec.span_id) == ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")
     assert rec.metadata == {
@@ -54,6 +56,7 @@ def test_logs_example() -> None:
         "observed_timestamp": "1544712660300000000",
         "severity_number": "10",
         "severity_text": "Information",
+        "detected_level": "info",  # Loki 3: severity_text is a level field, "Information" normalised
     }
 
 

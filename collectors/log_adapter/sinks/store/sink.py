@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from collectors.log_adapter.sinks.base import Ack
+from observ import ingest_defaults
+from observ.ingest_defaults import LOKI_DEFAULTS, IngestDefaults
 from observ.model import Batch, DecodedBatch
 from observ.store.logstore import Prepared, StoreWriteError
 from observ.throttle import LogThrottle
@@ -30,11 +32,19 @@ class StoreSink:
 
     When the store cannot write (disk full), batches wait here in order and are retried; they stay
     in flight, so the topology stops reading at its in-flight bound and the checkpoint stays behind
-    them. Nothing is acknowledged, skipped or dropped while the store is failing.
+    them. Nothing is acknowledged, skipped or dropped while the store is failing. Each batch gets Loki 3's
+    `service_name` and `detected_level` (`defaults`) on its way in, as the Kafka ingester adds them.
     """
 
-    def __init__(self, store: Writer, retry_max_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        store: Writer,
+        retry_max_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        defaults: IngestDefaults = LOKI_DEFAULTS,
+    ) -> None:
         self._store = store
+        self._defaults = defaults
         self._sleep = sleep
         self._acks: list[Ack] = []
         self._waiting: list[tuple[Prepared, Ack]] = []
@@ -44,7 +54,8 @@ class StoreSink:
         self._throttle = LogThrottle(every_s=10.0)
 
     def send(self, batch: Batch, on_ack: Ack) -> bool:
-        self._waiting.append((self._store.prepare([DecodedBatch.from_batch(batch)]), on_ack))
+        decoded = ingest_defaults.apply(DecodedBatch.from_batch(batch), self._defaults)
+        self._waiting.append((self._store.prepare([decoded]), on_ack))
         self._write_waiting()
         return True
 
