@@ -62,6 +62,17 @@ def test_one_pattern_that_every_line_matches(lines: list[str]) -> None:
     assert all(matcher.test(line) for line in lines), cluster.pattern()
 
 
+def test_lokis_http_api_example() -> None:
+    """docs/sources/reference/loki-http-api.md, "Patterns detection": two logfmt lines, one pattern."""
+    drain = Drain(fmt="logfmt")
+    for ts, took in (("40", "200ms"), ("41", "500ms")):
+        line = f"ts=2024-03-30T23:03:{ts} caller=grpc_logging.go:66 level=info method=/cortex.Ingester/Push "
+        drain.train(line + f"duration={took} msg=gRPC", 0)
+    assert patterns(drain) == [
+        "ts=<_> caller=grpc_logging.go:66 level=info method=/cortex.Ingester/Push duration=<_> msg=gRPC"
+    ]
+
+
 @pytest.mark.parametrize(
     ("sim_th", "want"),
     [(0.5, ["alpha beta gamma <_> <_>"]), (0.7, ["alpha beta gamma d1 e1", "alpha beta gamma d2 e2"])],
