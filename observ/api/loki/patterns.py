@@ -110,7 +110,8 @@ class LineReader:
         return result.data.streams
 
     def read(self, query: str, tenant: str, start_ns: int, end_ns: int, max_lines: int) -> list[list[MinedLine]]:
-        """Pages end where the last one's oldest line is (included again, its lines there skipped as seen)."""
+        """Each page ends where the last one's oldest line is (that nanosecond read again, its lines taken skipped);
+        a nanosecond holding more lines than a page is read only that far."""
         streams: dict[StreamKey, list[MinedLine]] = {}
         seen: set[tuple[StreamKey, int, str]] = set()
         """Lines at the current page end's timestamp already taken."""
