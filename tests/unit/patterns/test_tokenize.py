@@ -4,13 +4,18 @@ is left out."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from observ.patterns.tokenize import (
     PLACEHOLDER,
     JsonTokenizer,
     LogfmtTokenizer,
     PunctuationTokenizer,
+    _TopLevelStrings,
     deduplicate_placeholders,
     detect_format,
 )
@@ -241,3 +246,20 @@ FORMATS = [
 @pytest.mark.parametrize(("line", "fmt"), FORMATS)
 def test_detect_format(line: str, fmt: str) -> None:
     assert detect_format(line) == fmt
+
+
+_TEXT = st.text(st.characters(exclude_characters='"\\', exclude_categories=("Cs", "Cc")), max_size=12)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT, lambda v: st.lists(v) | st.dictionaries(_TEXT, v)
+)
+
+
+@given(st.dictionaries(st.sampled_from(["msg", "log", "level", "content", "x"]) | _TEXT, _VALUES, max_size=6))
+def test_json_fast_path_and_raw_scanner_agree(doc: dict[str, object]) -> None:
+    """Lines without escapes go through json.loads; the raw scanner finds the same string values in them."""
+    line = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    strings = {k: v for k, v in doc.items() if isinstance(v, str)}
+    raw = {k: v for k, v in _TopLevelStrings(line).values.items() if v is not None}
+    assert raw == strings
+    spaced = json.dumps(doc, ensure_ascii=False, indent=1)
+    assert {k: v for k, v in _TopLevelStrings(spaced).values.items() if v is not None} == strings
