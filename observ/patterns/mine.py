@@ -22,21 +22,6 @@ MIN_STEP_MS = 10_000
 """`drain.TimeResolution`: a smaller step is raised to it."""
 MS = 1_000_000
 
-_NORMAL_LEVELS = {
-    **dict.fromkeys(("trace", "trc"), "trace"),
-    **dict.fromkeys(("debug", "dbg"), "debug"),
-    **dict.fromkeys(("info", "inf", "information"), "info"),
-    **dict.fromkeys(("warn", "wrn", "warning"), "warn"),
-    **dict.fromkeys(("error", "err"), "error"),
-    "critical": "critical",
-    "fatal": "fatal",
-}
-
-
-def normalize_level(level: str) -> str:
-    """The distributor's `normalizeLogLevel` (case-insensitive aliases); other values are kept as they are."""
-    return _NORMAL_LEVELS.get(level.lower(), level)
-
 
 @dataclass(frozen=True, slots=True)
 class MinedLine:

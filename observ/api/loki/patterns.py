@@ -22,14 +22,14 @@ from observ.api.loki import params as p
 from observ.api.loki.events import ApiMetrics, InternalError
 from observ.api.loki.responses import encode_data
 from observ.api.loki.routes import TIMEOUT_MESSAGE, QueryEngine, json_response, text
+from observ.ingest_defaults import DETECTED_LEVEL, normalize_level
 from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS
 from observ.logql.results import LogEntry, StreamResult, Streams
-from observ.patterns.mine import MinedLine, PatternSeries, mine, normalize_level
+from observ.patterns.mine import MinedLine, PatternSeries, mine
 
 ROUTE = "loki_api_v1_patterns"
-LEVEL_LABEL = "detected_level"
 NOT_A_LOG_QUERY = "only log queries (a stream selector and an optional pipeline) are supported here"
 
 StreamKey = tuple[tuple[str, str], ...]
@@ -77,7 +77,7 @@ def require_log_query(query: str) -> None:
 def entry_level(labels: dict[str, str], entry: LogEntry) -> str:
     """Loki's `detected_level` (structured metadata); without one, the line's `level` label, as Loki's distributor
     derives it; `unknown` when neither is there."""
-    level = entry.metadata.get(LEVEL_LABEL) or labels.get(LEVEL_LABEL) or labels.get("level") or ""
+    level = entry.metadata.get(DETECTED_LEVEL) or labels.get(DETECTED_LEVEL) or labels.get("level") or ""
     return normalize_level(level) if level else "unknown"
 
 

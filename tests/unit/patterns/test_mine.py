@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from observ.patterns.mine import MIN_CLUSTER_SIZE, MinedLine, PatternSeries, mine, normalize_level, prune
+from observ.patterns.mine import MIN_CLUSTER_SIZE, MinedLine, PatternSeries, mine, prune
 
 NS = 10**9
 T0 = 1_699_999_980 * NS  # a multiple of 60 s
@@ -99,10 +99,3 @@ def test_samples_before_start_are_left_out() -> None:
     s = one(mine([stream], T0 + 5 * NS, T0 + 3600 * NS, 10 * NS, min_cluster_size=1))
     assert s.samples[0] == (T0 // 10**6 + 10_000, 10)
     assert s.total == 50
-
-
-@pytest.mark.parametrize(
-    ("level", "normal"), [("WARNING", "warn"), ("Err", "error"), ("inf", "info"), ("crit", "crit"), ("TRC", "trace")]
-)
-def test_normalize_level(level: str, normal: str) -> None:
-    assert normalize_level(level) == normal
