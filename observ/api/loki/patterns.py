@@ -21,9 +21,8 @@ from observ.api.loki import body
 from observ.api.loki import params as p
 from observ.api.loki.events import ApiMetrics, InternalError
 from observ.api.loki.responses import encode_data
-from observ.api.loki.routes import TIMEOUT_MESSAGE, QueryEngine, json_response, text
+from observ.api.loki.routes import TIMEOUT_MESSAGE, QueryEngine, json_response, require_log_query, text
 from observ.ingest_defaults import DETECTED_LEVEL, normalize_level
-from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS
 from observ.logql.results import LogEntry, StreamResult, Streams
@@ -65,13 +64,6 @@ def patterns_query(form: p.Form, now_ns: int) -> PatternsQuery:
     if (end - start) // step > MAX_POINTS:
         raise p.ParamError(TOO_MANY_POINTS)
     return PatternsQuery(p.get(form, "query"), start, end, step)
-
-
-def require_log_query(query: str) -> None:
-    from observ.logql.parser import parse
-
-    if not isinstance(parse(query), ast.LogExpr):
-        raise LogQLError(NOT_A_LOG_QUERY)
 
 
 def entry_level(labels: dict[str, str], entry: LogEntry) -> str:
