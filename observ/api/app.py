@@ -17,7 +17,7 @@ from observ.api.config import ApiConfig
 from observ.api.correlate.routes import correlate_router
 from observ.api.loki.events import ApiMetrics
 from observ.api.loki.patterns import patterns_router
-from observ.api.loki.routes import LokiApi, QueryEngine, text
+from observ.api.loki.routes import LokiApi, QueryEngine, not_found, text
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.receiver import LogsReceiver, TracesReceiver
 from observ.api.otlp.routes import OtlpApi
@@ -108,6 +108,7 @@ def create_app(
     metrics = ApiMetrics(registry)
     tenancy = Tenancy(config.auth)
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)
+    app.add_exception_handler(404, not_found)
     app.state.spans = spans
     if spans is not None:
         from observ.api.tempo.routes import tempo_router
