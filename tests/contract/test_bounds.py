@@ -61,7 +61,8 @@ def test_push_refuses_entries_too_new_or_out_of_reach_and_stores_the_rest(server
         assert r.status_code == 400
         refused = r.text.splitlines()
         assert len(refused) == 3 and all(
-            m.startswith("entry for stream '{service=\"clock\"}' has timestamp too") for m in refused
+            m.startswith('entry for stream \'{service="clock", service_name="clock"}\' has timestamp too')
+            for m in refused
         )
         assert sum("timestamp too new" in m for m in refused) == 2
         got = c.get(

@@ -43,7 +43,7 @@ def test_series_get_and_post(server: Server, alpha: httpx.Client) -> None:
     assert got == posted and got["status"] == "success"
     assert sorted(s["service"] for s in got["data"]) == ["api", "db"]
     api = next(s for s in got["data"] if s["service"] == "api")
-    assert api == {"service": "api", "namespace": "prod", "level": "info", "team": "web"}
+    assert api == {"service": "api", "namespace": "prod", "level": "info", "team": "web", "service_name": "api"}
 
 
 def test_index_stats(server: Server, alpha: httpx.Client) -> None:

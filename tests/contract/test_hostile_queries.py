@@ -184,7 +184,7 @@ HOSTILE: list[tuple[str, str, dict[str, str]]] = [
 ANSWERED = {
     "printf huge width": "%!(NOVERB)",  # Go's fmt refuses the width itself: every line reads %!(NOVERB)
     "(a|aa)+$ after line_format": '"result":[]',
-    "(a+)+$ regexp parser": '"stream":{"service":"hostile"}',  # no line ends in a's: lines without `x`
+    "(a+)+$ regexp parser": '"service":"hostile","service_name":"hostile"},',  # no line ends in a's: lines without x
     "(a|aa)+$ label filter": '"result":[]',
 }
 """Queries Loki answers (cheaply, and so does observ now) and a piece of the answer; the others are refused."""

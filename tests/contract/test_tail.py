@@ -65,8 +65,8 @@ def test_tail_categorized_frames(server: Server) -> None:
     with connect(ws_url(server, query='{job="cat"}'), additional_headers=headers) as ws:
         frame = orjson.loads(ws.recv(timeout=20))
     assert frame["encodingFlags"] == ["categorize-labels"]
-    assert frame["streams"][0]["stream"] == {"job": "cat"}
-    assert frame["streams"][0]["values"][0][2] == {"structuredMetadata": {"trace_id": "t"}}
+    assert frame["streams"][0]["stream"] == {"job": "cat", "service_name": "cat"}  # Loki 3's ingest defaults
+    assert frame["streams"][0]["values"][0][2] == {"structuredMetadata": {"trace_id": "t", "detected_level": "unknown"}}
 
 
 def test_tail_bad_query_is_http_400(server: Server) -> None:
