@@ -53,11 +53,21 @@ class Selector:
 
 
 @dataclass(frozen=True, slots=True)
+class IpPattern:
+    """`ip("192.168.0.0/16")` in a line filter: a line holding an address of the pattern matches (logql/ip.py)."""
+
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
 class LineFilter:
-    """`|= "a" or "b"`: the line passes when any of `values` matches (for negated ops: none does)."""
+    """`|= "a" or ip("b")`: the line passes when any of `values` matches (for negated ops: none does).
+
+    ip() only works with `|=` and `!=`; other ops parse, and the query fails when its pipeline is built, as in Loki.
+    """
 
     op: LineFilterOp
-    values: tuple[str, ...]
+    values: tuple[str | IpPattern, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +172,16 @@ class BytesLabelFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class IpLabelFilter:
+    """`name = ip("…")` / `name != ip("…")`: whether the label value holds an address of the pattern."""
+
+    name: str
+    op: MatchOp
+    """EQ or NEQ."""
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
 class LabelFilterAnd:
     left: LabelFilterExpr
     right: LabelFilterExpr
@@ -174,7 +194,13 @@ class LabelFilterOr:
 
 
 LabelFilterExpr = (
-    StringLabelFilter | NumberLabelFilter | DurationLabelFilter | BytesLabelFilter | LabelFilterAnd | LabelFilterOr
+    StringLabelFilter
+    | NumberLabelFilter
+    | DurationLabelFilter
+    | BytesLabelFilter
+    | IpLabelFilter
+    | LabelFilterAnd
+    | LabelFilterOr
 )
 
 

@@ -89,7 +89,7 @@ def _log_range(r: ast.LogRange) -> str:
     if r.unwrap is not None:
         u = r.unwrap
         target = f"{u.conversion}({u.label})" if u.conversion else u.label
-        text += f" | unwrap {target}" + "".join(f" | {_label_filter(f)}" for f in u.post_filters)
+        text += f" | unwrap {target}" + "".join(f" | {format_label_filter(f)}" for f in u.post_filters)
     text += f"[{format_duration(r.range_ns)}]"
     if r.offset_ns:
         text += f" offset {format_duration(r.offset_ns)}"
@@ -109,7 +109,7 @@ def _extractions(params: tuple[tuple[str, str], ...]) -> str:
 def _stage(stage: ast.Stage) -> str:
     match stage:
         case ast.LineFilter(op=op, values=values):
-            return f"{op.value} " + " or ".join(go_quote(v) for v in values)
+            return f"{op.value} " + " or ".join(format_filter_value(v) for v in values)
         case ast.JsonParser(params=params):
             return "| json" + _extractions(params)
         case ast.LogfmtParser(strict=strict, keep_empty=keep_empty, params=params):
@@ -133,24 +133,29 @@ def _stage(stage: ast.Stage) -> str:
         case ast.KeepLabels(labels=labels):
             return "| keep " + ", ".join(_label_ref(r) for r in labels)
         case ast.LabelFilter(expr=expr):
-            return "| " + _label_filter(expr)
+            return "| " + format_label_filter(expr)
     raise TypeError(f"not a pipeline stage: {stage!r}")
+
+
+def format_filter_value(v: str | ast.IpPattern) -> str:
+    """A line filter operand: `"text"` or `ip("pattern")`."""
+    return f"ip({go_quote(v.pattern)})" if isinstance(v, ast.IpPattern) else go_quote(v)
 
 
 def _label_ref(ref: ast.LabelRef) -> str:
     return _matcher(ref.matcher) if ref.matcher is not None else ref.name
 
 
-def _label_filter(f: ast.LabelFilterExpr) -> str:
+def format_label_filter(f: ast.LabelFilterExpr) -> str:
     """`and` binds tighter than `or`, both left-associative (the comma form is never written)."""
     match f:
         case ast.LabelFilterOr(left=left, right=right):
-            right_text = _label_filter(right)
+            right_text = format_label_filter(right)
             if isinstance(right, ast.LabelFilterOr):
                 right_text = f"({right_text})"
-            return f"{_label_filter(left)} or {right_text}"
+            return f"{format_label_filter(left)} or {right_text}"
         case ast.LabelFilterAnd(left=left, right=right):
-            left_text, right_text = _label_filter(left), _label_filter(right)
+            left_text, right_text = format_label_filter(left), format_label_filter(right)
             if isinstance(left, ast.LabelFilterOr):
                 left_text = f"({left_text})"
             if isinstance(right, ast.LabelFilterOr | ast.LabelFilterAnd):
@@ -164,6 +169,8 @@ def _label_filter(f: ast.LabelFilterExpr) -> str:
             return f"{name} {op.value} {go_duration_string(round(seconds * 1e9))}"
         case ast.BytesLabelFilter(name=name, op=op, value=value):
             return f"{name} {op.value} {_format_bytes(value)}"
+        case ast.IpLabelFilter(name=name, op=op, pattern=pattern):
+            return f"{name}{op.value}ip({go_quote(pattern)})"  # Loki's IPLabelFilter.String: no spaces
     raise TypeError(f"not a label filter: {f!r}")
 
 

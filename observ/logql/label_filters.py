@@ -4,6 +4,7 @@
 - A number, duration or bytes comparison drops the line when the label is absent. When the value does not
   convert, the line is kept and `__error__="LabelFilterErr"` (with Go's message in `__error_details__`) is
   set, unless an earlier error is already there.
+- An ip() filter (observ/logql/ip.py) keeps a line that already has an error and drops one without the label.
 - `and` evaluates both sides (a conversion error on the right is recorded even when the left is false);
   `or` stops at the first true side.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-from observ.logql import ast
+from observ.logql import ast, ip
 from observ.logql.gocompat import compile_regex, parse_bytes, parse_duration, parse_float
 
 ERROR_LABEL = "__error__"
@@ -118,6 +119,9 @@ def compile_label_filter(expr: ast.LabelFilterExpr) -> LabelPredicate:
         return _converting_filter(expr.name, expr.op, round(expr.seconds * 1e9), parse_duration)
     if isinstance(expr, ast.BytesLabelFilter):
         return _converting_filter(expr.name, expr.op, int(expr.value), parse_bytes)
+    if isinstance(expr, ast.IpLabelFilter):
+        test, name = ip.label_filter(expr), expr.name
+        return lambda st: test(st.labels.get(name), bool(st.err))
     left, right = compile_label_filter(expr.left), compile_label_filter(expr.right)
     if isinstance(expr, ast.LabelFilterAnd):
 

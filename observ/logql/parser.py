@@ -584,18 +584,20 @@ class _Builder:
 
     def line_filter(self, c: list[Any]) -> ast.LineFilter:
         op = _LINE_OPS[c[0].type]
-        values = [x for x in c[1:] if isinstance(x, _Str)]
+        values = [x for x in c[1:] if isinstance(x, _Str | ast.IpPattern)]
+        strings = [x for x in values if isinstance(x, _Str)]
         if op in (ast.LineFilterOp.MATCH, ast.LineFilterOp.NOT_MATCH):
-            for value in values:
+            for value in strings:
                 _regex(value, value.tok)
         elif op in (ast.LineFilterOp.PATTERN, ast.LineFilterOp.NOT_PATTERN):
-            for value in values:
+            for value in strings:
                 _check_stage(_line_pattern, value, value.tok, "")
-        return ast.LineFilter(op, tuple(str(v) for v in values))
+        return ast.LineFilter(op, tuple(str(v) if isinstance(v, _Str) else v for v in values))
 
-    def filter_value(self, c: list[Any]) -> _Str:
+    def filter_value(self, c: list[Any]) -> _Str | ast.IpPattern:
+        """A string, or `ip("…")`, whose pattern and operator are checked when the pipeline is built (logql/ip.py)."""
         if c[0].type == "IP":
-            raise ParseError("ip() filters are not supported", c[0].line, c[0].column)
+            return ast.IpPattern(unquote(c[2]))
         return _Str(unquote(c[0]), c[0])
 
     def json_stage(self, c: list[Any]) -> ast.JsonParser:
@@ -671,8 +673,8 @@ class _Builder:
     def lf_number(self, c: list[Any]) -> ast.NumberLabelFilter:
         return ast.NumberLabelFilter(c[0].value, _CMP_OPS[c[1].type], c[2].value)
 
-    def lf_ip(self, c: list[Any]) -> ast.LabelFilterExpr:
-        raise ParseError("ip() label filters are not supported", c[2].line, c[2].column)
+    def lf_ip(self, c: list[Any]) -> ast.IpLabelFilter:
+        return ast.IpLabelFilter(c[0].value, _MATCH_OPS[c[1].type], unquote(c[4]))
 
     def lf_paren(self, c: list[Any]) -> ast.LabelFilterExpr:
         return c[1]

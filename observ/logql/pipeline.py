@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from observ.logql import ast
+from observ.logql import ast, ip
 from observ.logql.errors import LogQLError
 from observ.logql.gocompat import compile_regex
 from observ.logql.label_filters import (
@@ -282,8 +282,10 @@ class Pipeline:
 
 def line_filter(f: ast.LineFilter) -> LineFilterFn:
     """`|= "a" or "b"`, `!= ...`, `|~`, `!~`, `|>`, `!>` as a test of the raw line."""
-    values = f.values
     op = f.op
+    values = [v for v in f.values if isinstance(v, str)]
+    if len(values) < len(f.values):
+        return _ip_line_filter(f)
     if op in (ast.LineFilterOp.CONTAINS, ast.LineFilterOp.NOT_CONTAINS):
         negate = op is ast.LineFilterOp.NOT_CONTAINS
         if len(values) == 1:
@@ -305,6 +307,18 @@ def line_filter(f: ast.LineFilter) -> LineFilterFn:
     if op is ast.LineFilterOp.NOT_PATTERN:
         return lambda line: not any(t(line) for t in tests)
     return lambda line: any(t(line) for t in tests)
+
+
+def _ip_line_filter(f: ast.LineFilter) -> LineFilterFn:
+    """An `or` chain holding ip(): only `|=` and `!=` take one, so the other operands are substrings."""
+    tests = [ip.line_filter(v.pattern, f.op) if isinstance(v, ast.IpPattern) else _contains(v) for v in f.values]
+    if f.op is ast.LineFilterOp.NOT_CONTAINS:
+        return lambda line: not any(t(line) for t in tests)
+    return lambda line: any(t(line) for t in tests)
+
+
+def _contains(needle: str) -> LineFilterFn:
+    return lambda line: needle in line
 
 
 def _decolorize(st: LineState) -> bool:

@@ -1,8 +1,8 @@
 """The SQL half of a log query: selector and leading filters as a parameterised WHERE clause.
 
-Everything that only looks at stored columns and the raw line (matchers, line filters before any
-`line_format`, string label filters before any parser) runs inside DuckDB; the rest of the pipeline
-runs per line in Python. Values and regexes are always parameters; identifiers come from a fixed set.
+Everything that only looks at stored columns and the raw line (matchers, line filters without ip()
+before any `line_format`, string label filters before any parser) runs inside DuckDB; the rest of the
+pipeline runs per line in Python. Values and regexes are always parameters; identifiers come from a fixed set.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from observ.logql import ast
+from observ.logql import ast, ip
 from observ.store.relation import ScanHints, regex_needles
 
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
@@ -122,6 +122,10 @@ class Pushdown:
 
 
 def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) -> Pushdown:
+    """Raises Loki's stage error for an ip() filter its pipeline could not build, before anything is read."""
+    err = ip.stage_error(log.pipeline)
+    if err is not None:
+        raise err
     where = Where()
     where.add("tenant = ?", tenant)
     where.add("ts >= ?", start_ns)
@@ -135,15 +139,16 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     line_untouched = True
     no_error_yet = True
     for stage in log.pipeline:
-        if isinstance(stage, ast.LineFilter) and line_untouched and stage.op is ast.LineFilterOp.PATTERN:
-            where.add(_pattern_prefilter(stage, where.params))
-        elif isinstance(stage, ast.LineFilter) and line_untouched and stage.op is not ast.LineFilterOp.NOT_PATTERN:
-            where.add(_line_filter_sql(stage, where.params))
-            if len(stage.values) == 1 and stage.op is ast.LineFilterOp.CONTAINS and stage.values[0]:
-                needles.append(stage.values[0])
-            elif len(stage.values) == 1 and stage.op is ast.LineFilterOp.MATCH:
-                needles.extend(regex_needles(stage.values[0]))
-            continue
+        if isinstance(stage, ast.LineFilter) and line_untouched and not _holds_ip(stage):
+            if stage.op is ast.LineFilterOp.PATTERN:
+                where.add(_pattern_prefilter(stage, where.params))
+            elif stage.op is not ast.LineFilterOp.NOT_PATTERN:
+                where.add(_line_filter_sql(stage, where.params))
+                if len(stage.values) == 1 and stage.op is ast.LineFilterOp.CONTAINS and stage.values[0]:
+                    needles.append(stage.values[0])
+                elif len(stage.values) == 1 and stage.op is ast.LineFilterOp.MATCH:
+                    needles.extend(regex_needles(stage.values[0]))
+                continue
         if no_error_yet and _no_op_before_parsers(stage):
             continue
         if isinstance(stage, ast.LabelFilter) and labels_untouched and isinstance(stage.expr, ast.StringLabelFilter):
@@ -171,10 +176,15 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     return Pushdown(where, hints, tuple(rest))
 
 
+def _holds_ip(f: ast.LineFilter) -> bool:
+    """ip() is Loki's scan of the line for addresses (observ/logql/ip.py): it stays in the Python pipeline."""
+    return any(isinstance(v, ast.IpPattern) for v in f.values)
+
+
 def _cannot_err(stage: ast.Stage) -> bool:
-    """Line filters and string label filters never set `__error__`; a typed label filter does (LabelFilterErr)."""
+    """Line filters, string and ip() label filters never set `__error__`; a typed label filter does (LabelFilterErr)."""
     return isinstance(stage, ast.LineFilter) or (
-        isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter)
+        isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter | ast.IpLabelFilter)
     )
 
 

@@ -309,8 +309,6 @@ INVALID: list[tuple[str, str, int, int]] = [
     ),
     ('{a="b"} | pattern "abc"', "invalid pattern parser: at least one capture is required", 1, 19),
     ('{a="b"} |> "<a> x"', "named captures are not allowed", 1, 12),
-    ('{a="b"} |= ip("1.2.3.4")', "ip() filters are not supported", 1, 12),
-    ('{a="b"} | addr = ip("1.2.3.4")', "ip() label filters are not supported", 1, 18),
     (
         'label_replace(rate({a="b"}[5m]), "1x", "", "a", ".*")',
         "invalid destination label name in label_replace(): 1x",
