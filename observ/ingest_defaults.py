@@ -110,13 +110,14 @@ _NORMAL = {
     "critical": "critical", "fatal": "fatal",
 }  # fmt: skip
 """normalizeLogLevel: these spellings, in any case; any other value is kept as it is."""
-_WORDS = (
-    ("trace", "trace"), ("debug", "debug"), ("fatal", "fatal"), ("critical", "critical"), ("error", "error"),
-    ("err", "error"), ("warning", "warn"), ("warn", "warn"), ("info", "info"),
-)  # fmt: skip
-"""levelPatterns: a word's earliest bounded occurrence wins; on a tie, the earlier pattern."""
-_LEFT = frozenset(" \t\n[({\"'=|")
-_RIGHT = frozenset(" \t\n[]{}():,!\"'=|")
+_LEVEL_WORD = re.compile(
+    r"""(?:^|(?<=[ \t\n\[({"'=|]))"""  # isLeftWordBoundary (no ':': `misc:error` is no level)
+    r"(trace|debug|fatal|critical|error|err|warning|warn|info)"
+    r"""(?=[ \t\n\[\]{}():,!"'=|]|\Z)"""  # isRightWordBoundary
+)
+"""levelPatterns with isLeftWordBoundary / isRightWordBoundary: the earliest bounded level word. Words sharing a
+position (`error`/`err`, `warning`/`warn`) cannot both be bounded there, so the first match is Loki's answer."""
+_WORD_LEVEL = {"err": "error", "warning": "warn"}
 _SEVERITY_BANDS = ((4, "trace"), (8, "debug"), (12, "info"), (16, "warn"), (20, "error"), (24, "fatal"))
 _ATOI = re.compile(r"[+-]?[0-9]+")
 _GO_SPACE = " \t\n\v\f\r\x85\xa0"
@@ -126,29 +127,12 @@ def normalize_level(value: str) -> str:
     return _NORMAL.get(value.lower(), value)
 
 
-def _bounded(text: str, word: str) -> int:
-    """indexOfBoundedLevel: the first occurrence of `word` between word boundaries, or -1."""
-    at = text.find(word)
-    while at != -1:
-        end = at + len(word)
-        if (at == 0 or text[at - 1] in _LEFT) and (end >= len(text) or text[end] in _RIGHT):
-            return at
-        at = text.find(word, at + 1)
-    return -1
-
-
 def level_from_words(line: str) -> str:
     """detectLevelFromLogLine: the level word that comes first in the line, `unknown` without one."""
-    text = line.lower()
-    best, found = len(text), UNKNOWN_LEVEL
-    for word, level in _WORDS:
-        at = _bounded(text, word)
-        if at == -1 or at >= best:
-            continue
-        best, found = at, level
-        if at == 0:
-            break
-    return found
+    m = _LEVEL_WORD.search(line.lower())
+    if m is None:
+        return UNKNOWN_LEVEL
+    return _WORD_LEVEL.get(m.group(1), m.group(1))
 
 
 def _is_json(line: str) -> bool:
@@ -180,34 +164,36 @@ def json_level(line: str, fields: Set[str], max_depth: int) -> str:
     return (_json_level(doc, fields, max_depth, 0) or "") if isinstance(doc, dict) else ""
 
 
-def logfmt_level(line: str, hints: Sequence[str]) -> str:
-    """getValueUsingLogfmtParser: the value of the key equal to the earliest of `hints` (lowercase; keys compared
-    case-insensitively), read up to the first syntax error; '' for none."""
+def logfmt_level(line: str, hints: Mapping[str, int]) -> str:
+    """getValueUsingLogfmtParser: the value of the key whose lowercase is the hint with the smallest position
+    (`hints`: lowercase hint -> its first position), read up to the first syntax error; '' for none."""
     pairs, _ = logfmt_pairs(line, strict=True)
-    best, found = len(hints), ""
+    best, found = -1, ""
     for key, value in pairs:
-        k = key.lower()
-        for x, hint in enumerate(hints[:best]):
-            if k == hint:
-                best, found = x, value
-                if x == 0:
-                    return found
-                break
+        x = hints.get(key.lower())
+        if x is not None and (best < 0 or x < best):
+            if x == 0:
+                return value
+            best, found = x, value
     return found
 
 
 @lru_cache(maxsize=8)
-def _fields(names: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    return frozenset(names), tuple(n.lower() for n in names)
+def _fields(names: tuple[str, ...]) -> tuple[frozenset[str], dict[str, int]]:
+    """The exact names (JSON keys) and each lowercase name's first position (logfmt keys)."""
+    positions: dict[str, int] = {}
+    for i, n in enumerate(names):
+        positions.setdefault(n.lower(), i)
+    return frozenset(names), positions
 
 
 def level_from_line(line: str, d: IngestDefaults) -> str:
     """extractLogLevelFromLogLine: a JSON or logfmt level field, else the line's words."""
-    fields, lowered = _fields(tuple(d.log_level_fields))
+    fields, positions = _fields(tuple(d.log_level_fields))
     if _is_json(line):
         value = json_level(line, fields, d.log_level_from_json_max_depth)
     elif "=" in line:
-        value = logfmt_level(line, lowered)
+        value = logfmt_level(line, positions)
     else:
         return level_from_words(line)
     return _NORMAL.get(value.lower()) or level_from_words(line)

@@ -245,7 +245,7 @@ def test_json_levels_are_searched_two_levels_deep_by_default() -> None:
 
 
 def test_logfmt_field_of_the_earliest_hint_wins_and_a_syntax_error_ends_the_scan() -> None:
-    hints = [h.lower() for h in LOKI_DEFAULTS.log_level_fields]
+    hints = {"level": 0, "severity": 4, "lvl": 8}
     assert logfmt_level("lvl=warn severity=error", hints) == "error"
     assert logfmt_level('severity=info bad"key level=error', hints) == "info"
 
