@@ -115,7 +115,7 @@ def create_app(
 
         app.include_router(tempo_router(spans, tenancy))
     app.include_router(LokiApi(engine, store, config, metrics, ready).router())
-    app.include_router(patterns_router(engine, tenancy, metrics, config.limits.max_entries))
+    app.include_router(patterns_router(engine, tenancy, metrics, config.limits.max_entries, config.patterns))
     if prometheus is None and config.prometheus is not None:
         prometheus = PrometheusClient(config.prometheus, metrics=PrometheusClientMetrics(registry))
     app.state.prometheus = prometheus

@@ -103,6 +103,16 @@ class OtlpConfig(BaseModel):
     limits: OtlpLimits = OtlpLimits()
 
 
+class PatternsConfig(BaseModel):
+    """How much a `/patterns` query mines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_lines: int = Field(
+        50_000, ge=1, description="Newest lines of the query mined at most (about 2 s of mining at 30k lines/s)."
+    )
+
+
 class ApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +121,7 @@ class ApiConfig(BaseModel):
     push: PushConfig = PushConfig()
     tail: LiveTailConfig = LiveTailConfig()
     otlp: OtlpConfig = OtlpConfig()
+    patterns: PatternsConfig = PatternsConfig()
     prometheus: PrometheusConfig | None = Field(
         None, description="The Prometheus correlation reads metrics and exemplars from; none: correlation answers "
         "from logs and spans only and says metrics are missing."

@@ -124,7 +124,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     k = config.kafka
     ingest = (
         ingest_config({"bus": k.bus, "topic": k.topic, "spans_topic": k.spans_topic, "group_id": k.group_id,
-                       "data": str(config.data)})
+                       "data": str(config.data), "defaults": config.api.push})
         if k is not None else None
     )  # fmt: skip
     store, spans = open_stores(config.data, create=create or config.kafka is not None)

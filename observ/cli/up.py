@@ -232,7 +232,7 @@ def run_up(
         http_port=0,
         batch_linger_ms=100,
     )
-    sink = StoreSink(CountedStore(store, IngestMetrics(metrics.registry)))
+    sink = StoreSink(CountedStore(store, IngestMetrics(metrics.registry)), defaults=config.api.push)
     topology = build_topology(adapter_config, metrics, sink=sink)
     adapter = threading.Thread(target=topology.run, name="log-adapter", daemon=True)
     app = create_app(

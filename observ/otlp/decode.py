@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from observ.ingest_defaults import LOKI_DEFAULTS, IngestDefaults
 from observ.otlp.errors import OtlpError, UnsupportedMediaType
 from observ.otlp.json_body import parse_request
 from observ.otlp.limits import OtlpLimits
@@ -87,10 +88,11 @@ def logs_result(
     now_ns: int,
     limits: OtlpLimits | None = None,
     rejections: Rejections | None = None,
+    defaults: IngestDefaults = LOKI_DEFAULTS,
 ) -> LogsResult:
     """An already-parsed request -> log rows and what partial_success must say."""
     rejections = rejections or Rejections()
-    records = logs_from_request(req, tenant, now_ns, limits or OtlpLimits(), rejections)
+    records = logs_from_request(req, tenant, now_ns, limits or OtlpLimits(), rejections, defaults)
     return LogsResult(records, rejections.count, rejections.message("log records"))
 
 
@@ -102,10 +104,16 @@ def decode_traces(body: bytes, content_type: str, tenant: str, limits: OtlpLimit
 
 
 def decode_logs(
-    body: bytes, content_type: str, tenant: str, now_ns: int, limits: OtlpLimits | None = None
+    body: bytes,
+    content_type: str,
+    tenant: str,
+    now_ns: int,
+    limits: OtlpLimits | None = None,
+    defaults: IngestDefaults = LOKI_DEFAULTS,
 ) -> LogsResult:
-    """`now_ns` stamps records that carry neither a time nor an observed time."""
+    """`now_ns` stamps records that carry neither a time nor an observed time; `defaults` says which
+    `service_name` and `detected_level` they get."""
     rejections = Rejections()
     req = ExportLogsServiceRequest()
     _request(body, body_format(content_type), req, rejections)
-    return logs_result(req, tenant, now_ns, limits, rejections)
+    return logs_result(req, tenant, now_ns, limits, rejections, defaults)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from observ.api.auth import AuthError, Tenancy
+from observ.api.config import PatternsConfig
 from observ.api.loki import body
 from observ.api.loki import params as p
 from observ.api.loki.events import ApiMetrics, InternalError
@@ -32,16 +32,6 @@ ROUTE = "loki_api_v1_patterns"
 NOT_A_LOG_QUERY = "only log queries (a stream selector and an optional pipeline) are supported here"
 
 StreamKey = tuple[tuple[str, str], ...]
-
-
-class PatternsConfig(BaseModel):
-    """How much a `/patterns` query mines."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_lines: int = Field(
-        50_000, ge=1, description="Newest lines of the query mined at most (about 2 s of mining at 30k lines/s)."
-    )
 
 
 @dataclass(frozen=True, slots=True)

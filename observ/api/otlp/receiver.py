@@ -236,9 +236,11 @@ class LogsReceiver(OtlpReceiver[LogsResult]):
     ) -> None:
         super().__init__(config, metrics, now_ns=now_ns)
         self.store = store
+        self.push = config.push
+        """`service_name` and `detected_level` as the push API adds them."""
 
     def _decode(self, raw: bytes, content_type: str, tenant: str) -> LogsResult:
-        return decode_logs(raw, content_type, tenant, self.now_ns(), self.config.limits)
+        return decode_logs(raw, content_type, tenant, self.now_ns(), self.config.limits, self.push)
 
     def _store(self, result: LogsResult) -> AppendResult | None:
         return self.store.append(to_batches(result.records, self.now_ns())) if result.records else None

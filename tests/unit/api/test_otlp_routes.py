@@ -16,7 +16,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from prometheus_client import CollectorRegistry
 
 from observ.api.app import create_app
-from observ.api.config import ApiConfig, AuthConfig, OtlpConfig
+from observ.api.config import ApiConfig, AuthConfig, OtlpConfig, PushConfig
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.receiver import LogsReceiver
 from observ.store.logstore import AppendResult, LogStore
@@ -147,6 +147,18 @@ def test_attributes_are_stored_as_metadata_not_counted_as_dropped(store: LogStor
     [(md,)] = store.cursor().execute("SELECT metadata FROM logs").fetchall()
     assert {"user_id": "u1", "http_route": "/pay"}.items() <= orjson.loads(md).items()
     assert "observ_otlp_dropped_metadata_total 0.0" in c.get("/metrics").text
+
+
+def test_the_push_settings_decide_service_name_and_detected_level_of_otlp_records_too(store: LogStore) -> None:
+    off = ApiConfig(push=PushConfig(discover_service_name=[], discover_log_levels=False))
+    on = ({"service_name": "unknown_service"}, "error")  # no service.name: Loki's OTLP endpoint discovers one
+    for config, want in ((ApiConfig(), on), (off, ({}, None))):
+        store.cursor().execute("DELETE FROM logs_hot")
+        body = request(record("error: card declined"), service="").SerializeToString()
+        assert post(client(store, config), body).status_code == 200
+        [(labels, md)] = store.cursor().execute("SELECT labels, metadata FROM logs").fetchall()
+        service_name = {k: v for k, v in orjson.loads(labels or "{}").items() if k == "service_name"}
+        assert (service_name, orjson.loads(md or "{}").get("detected_level")) == want
 
 
 def test_a_retried_request_is_stored_once(store: LogStore) -> None:
