@@ -187,33 +187,29 @@ def _parse_range(s: str) -> tuple[Addr, Addr] | None:
 AddrTest = Callable[[Addr], bool]
 
 
-def _matcher(pattern: str) -> AddrTest:
-    """Loki's getMatcher: a single address, else a prefix, else a range."""
+def _matcher(pattern: str) -> tuple[AddrTest, int]:
+    """Loki's getMatcher (a single address, else a prefix, else a range) and the family (bits) it can contain."""
     single = parse_addr(pattern)
     if single is not None:
-        return single.__eq__
+        return single.__eq__, single.bits
     prefix = _parse_prefix(pattern)
     if prefix is not None:
         net, bits = prefix
-        return lambda a: a.bits == net.bits and not a.zone and (a.value ^ net.value) >> (a.bits - bits) == 0
+        return lambda a: a.bits == net.bits and not a.zone and (a.value ^ net.value) >> (a.bits - bits) == 0, net.bits
     span = _parse_range(pattern)
     if span is not None:
         low, high = span
-        return lambda a: not a.zone and low <= a <= high
+        return lambda a: not a.zone and low <= a <= high, low.bits
     raise LogQLError(f"{INVALID_PATTERN}: {go_quote(pattern)}")
 
 
 # --- the scan --------------------------------------------------------------------------------------
 
-# Loki's ipv4Hint (a digit, a dot within the next three bytes, four bytes left) and ipv6Hint (`::` and a hex
-# digit, or one to four hex digits and a colon): the leftmost position where either holds.
-_HINT = re.compile(r"[0-9](?=[\s\S]{3})(?=\.|[\s\S]\.|[\s\S]{2}\.)|::[0-9a-fA-F]|[0-9a-fA-F]{1,4}:")
-_IPV4_SPAN = re.compile(r"[0-9.]*")
-_IPV6_SPAN = re.compile(r"[0-9a-fA-F:.]*")
-
-
-def _v4_hint(text: str, i: int) -> bool:
-    return i + 3 < len(text) and "0" <= text[i] <= "9" and "." in text[i + 1 : i + 4]
+# Loki's ipv4Hint (a digit, a dot within the next three bytes, four bytes left; group 1) and ipv6Hint (`::` and a
+# hex digit, or one to four hex digits and a colon): the leftmost position where either holds, IPv4 first.
+_HINT = re.compile(r"([0-9](?=[\s\S]{3})(?=\.|[\s\S]\.|[\s\S]{2}\.))|::[0-9a-fA-F]|[0-9a-fA-F]{1,4}:")
+_IPV4_RUN = re.compile(r"[0-9.]*")
+_IPV6_RUN = re.compile(r"[0-9a-fA-F:.]*")
 
 
 class IpFilter:
@@ -221,26 +217,33 @@ class IpFilter:
 
     The scan is Loki's: at each hint it takes the longest run of IPv4 (or IPv6) characters, parses it with
     ParseAddr, and on failure resumes one character past the run. Hints and runs are ASCII, so scanning
-    characters finds what Loki's scan of the UTF-8 bytes finds.
+    characters finds what Loki's scan of the UTF-8 bytes finds. A run of the other family is still skipped
+    whole, but not parsed: an IPv4 run never parses as IPv6, and an IPv6 hint's run (a `:` before any `.`)
+    never as IPv4.
     """
 
-    __slots__ = ("_contains", "pattern")
+    __slots__ = ("_contains", "_v4", "pattern")
 
     def __init__(self, pattern: str) -> None:
         """Raises LogQLError `ip: invalid pattern: "…"` as Loki's newIPFilter."""
         self.pattern = pattern
-        self._contains = _matcher(pattern)
+        self._contains, bits = _matcher(pattern)
+        self._v4 = bits == 32
 
     def search(self, text: str) -> bool:
-        contains = self._contains
+        contains, want_v4 = self._contains, self._v4
+        if ("." if want_v4 else ":") not in text:  # every IPv4 address has a dot, every IPv6 one a colon
+            return False
         hint = _HINT.search
         i = 0
         while (m := hint(text, i)) is not None:
             i = m.start()
-            run = (_IPV4_SPAN if _v4_hint(text, i) else _IPV6_SPAN).match(text, i).end()
-            addr = parse_addr(text[i:run])
-            if addr is not None and contains(addr):
-                return True
+            v4 = m.lastindex == 1
+            run = (_IPV4_RUN if v4 else _IPV6_RUN).match(text, i).end()
+            if v4 is want_v4:
+                addr = parse_addr(text[i:run])
+                if addr is not None and contains(addr):
+                    return True
             i = run + 1
         return False
 
