@@ -1,18 +1,21 @@
-"""`/loki/api/v1/detected_fields`: which fields sampled lines carry, their type and cardinality.
+"""`/loki/api/v1/detected_fields` and `/detected_field/{name}/values`: the fields sampled lines carry.
 
-As Loki's querier: structured metadata and the query's own parsed labels count, and every line is
-tried as JSON, then logfmt. A field's type is decided by its first value in each stream
-(`determineType`: int, float, boolean, duration, bytes, else string).
+As Loki's frontend handler (pkg/querier/queryrange/detected_fields.go): structured metadata and the
+query's own parsed labels count, and every line is tried as JSON, then logfmt; a key found there that
+is also a stream label is named `<key>_extracted`, as Loki's labels builder names it. A field's type is
+decided by its first value in each stream (`determineType`: int, float, boolean, duration, bytes, else
+string).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from observ.logql.gocompat import parse_bytes, parse_duration, parse_float
-from observ.logql.results import StreamResult
+from observ.logql.results import LogEntry, StreamResult
 
 LineParser = Callable[[str], dict[str, str] | None]
 """A line -> its fields, or None when the line is not in that format."""
@@ -74,18 +77,69 @@ def detect_fields(
         for e in s.entries:
             for k, v in e.metadata.items():
                 add(k, v, [], typed)
-            parsers: list[str] = []
-            found: dict[str, str] = {}
-            for name, parse in (("json", parse_json), ("logfmt", parse_logfmt)):
-                got = parse(e.line)
-                if got is not None:
-                    parsers, found = [name], got
-                    break
-            stream_labels = {k for k in s.labels if k not in e.metadata and k not in e.parsed}
-            for k, v in {**found, **e.parsed}.items():
-                if k not in _ERROR_LABELS and (k in e.parsed or k not in stream_labels):
-                    add(k, v, parsers, typed)
+            parsers, found = _entry_fields(s.labels, e, parse_json, parse_logfmt)
+            for k, v in found.items():
+                add(k, v, parsers, typed)
     return [
         {"label": name, "type": f.type, "cardinality": len(f.values), "parsers": f.parsers or None}
         for name, f in sorted(fields.items())
     ]
+
+
+def _entry_fields(
+    labels: dict[str, str], e: LogEntry, parse_json: LineParser, parse_logfmt: LineParser
+) -> tuple[list[str], dict[str, str]]:
+    """Loki's `parseEntry`: the line's own fields (json, else logfmt) over the query's parsed labels."""
+    parsers: list[str] = []
+    found: dict[str, str] = {}
+    for name, parse in (("json", parse_json), ("logfmt", parse_logfmt)):
+        got = parse(e.line)
+        if got is not None:
+            parsers, found = [name], got
+            break
+    stream_labels = {k for k in labels if k not in e.metadata and k not in e.parsed}
+    extracted = {f"{k}_extracted" if k in stream_labels else k: v for k, v in found.items()}
+    fields = {**extracted, **e.parsed}
+    return parsers, {k: v for k, v in fields.items() if k not in _ERROR_LABELS}
+
+
+_BYTES_UNITS = ("b", "kib", "kb", "mib", "mb", "gib", "gb", "tib", "tb", "pib", "pb", "eib", "eb")
+_BYTES_UNITS += ("ki", "k", "mi", "m", "gi", "g", "ti", "t", "pi", "p", "ei", "e")
+_SI_SIZES = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+
+
+def humanize_bytes(n: int) -> str:
+    """go-humanize's `Bytes` (SI units, one decimal under 10) without its space, as Loki inserts it in a query."""
+    if n < 10:
+        return f"{n}B"
+    e = math.floor(math.log(n) / math.log(1000))
+    val = math.floor(n / 1000**e * 10 + 0.5) / 10
+    return f"{val:.1f}{_SI_SIZES[e]}" if val < 10 else f"{val:.0f}{_SI_SIZES[e]}"
+
+
+def _value_for_query(value: str) -> str:
+    """A bytes value with a unit is rewritten in go-humanize's form (`1024KB` -> `1.0MB`), as Loki does."""
+    if value.lower().endswith(_BYTES_UNITS) and _parses(parse_bytes, value):
+        return humanize_bytes(parse_bytes(value))
+    return value
+
+
+def detect_field_values(
+    streams: Iterable[StreamResult], name: str, limit: int, parse_json: LineParser, parse_logfmt: LineParser
+) -> list[str]:
+    """Loki's `parseDetectedFieldValues`: `name`'s distinct values (metadata, then parsed), at most about `limit`.
+
+    Like Loki, the limit is checked before each entry, so one entry may add a value past it; sorted, where
+    Loki's order is a Go map's.
+    """
+    values: set[str] = set()
+    for s in streams:
+        for e in s.entries:
+            if len(values) >= limit:
+                break
+            if name in e.metadata:
+                values.add(e.metadata[name])
+            found = _entry_fields(s.labels, e, parse_json, parse_logfmt)[1]
+            if name in found:
+                values.add(_value_for_query(found[name]))
+    return sorted(values)

@@ -307,7 +307,7 @@ def detected_fields_query(form: Form, now_ns: int) -> DetectedFieldsQuery:
     start, end = parse_bounds(form, now_ns)
     if end < start:
         raise ParamError("end timestamp must not be before or equal to start time")
-    line_limit = parse_limit(form, "line_limit", DEFAULT_DETECTED_LIMIT)
+    line_limit = parse_limit(form, "line_limit", DEFAULT_LIMIT)  # Loki's `lineLimit`: defaultQueryLimit, 100
     limit_name = "limit" if get(form, "limit") != "" else "field_limit"
     limit = parse_limit(form, limit_name, DEFAULT_DETECTED_LIMIT)
     return DetectedFieldsQuery(_query(form), start, end, line_limit, limit)

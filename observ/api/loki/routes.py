@@ -18,7 +18,7 @@ from observ.api.config import ApiConfig
 from observ.api.loki import body, push, volume
 from observ.api.loki import detected_labels as dl
 from observ.api.loki import params as p
-from observ.api.loki.detected import LineParser, detect_fields
+from observ.api.loki.detected import LineParser, detect_field_values, detect_fields
 from observ.api.loki.events import ApiMetrics, InternalError, PushRefused, PushRejected, PushStored
 from observ.api.loki.responses import (
     ENCODING_FLAGS_HEADER,
@@ -30,7 +30,7 @@ from observ.api.loki.responses import (
 from observ.api.loki.tail import Tailer
 from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
-from observ.logql.results import QueryResult, Streams
+from observ.logql.results import QueryResult, StreamResult, Streams
 from observ.store.logstore import LogStore, StoreWriteError
 from observ.store.streams import StreamIndex
 
@@ -207,8 +207,8 @@ class LokiApi:
     def _format_query(self, tenant: str, form: p.Form, request: Request) -> bytes:
         return encode_data(self.formatter(p.get(form, "query")))
 
-    def _detected_fields(self, tenant: str, form: p.Form, request: Request) -> bytes:
-        q = p.detected_fields_query(form, self.now_ns())
+    def _sampled_streams(self, tenant: str, q: p.DetectedFieldsQuery) -> list[StreamResult]:
+        """The lines detected_fields reads: the newest `line_limit` the log query selects."""
         require_log_query(q.query)
         result = self.engine.query_range(
             q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, step_ns=p.NS, limit=q.line_limit,
@@ -216,9 +216,21 @@ class LokiApi:
         )  # fmt: skip
         if not isinstance(result.data, Streams):
             raise LogQLError("only log queries (a stream selector and an optional pipeline) are supported here")
+        return result.data.streams
+
+    def _detected_fields(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.detected_fields_query(form, self.now_ns())
         parse_json, parse_logfmt = self.line_parsers()
-        fields = detect_fields(result.data.streams, q.limit, parse_json, parse_logfmt)
-        return encode_plain({"fields": fields, "limit": q.limit})
+        fields = detect_fields(self._sampled_streams(tenant, q), q.limit, parse_json, parse_logfmt)
+        # Loki's response omits empty fields and gives the limit only with an answer (`omitempty`)
+        return encode_plain({"fields": fields, "limit": q.limit} if fields else {})
+
+    def _field_values(self, tenant: str, form: p.Form, request: Request) -> bytes:
+        q = p.detected_fields_query(form, self.now_ns())
+        parse_json, parse_logfmt = self.line_parsers()
+        name = request.path_params["name"]
+        values = detect_field_values(self._sampled_streams(tenant, q), name, q.limit, parse_json, parse_logfmt)
+        return encode_plain({"values": values, "limit": q.limit} if values else {})
 
     def _volume(self, tenant: str, form: p.Form, request: Request) -> bytes:
         return self._volumes(tenant, volume.volume_instant_query(form, self.now_ns()))
@@ -328,6 +340,7 @@ class LokiApi:
             "/loki/api/v1/index/stats": ("loki_api_v1_index_stats", self._index_stats),
             "/loki/api/v1/format_query": ("loki_api_v1_format_query", self._format_query),
             "/loki/api/v1/detected_fields": ("loki_api_v1_detected_fields", self._detected_fields),
+            "/loki/api/v1/detected_field/{name}/values": ("loki_api_v1_detected_field_values", self._field_values),
             "/loki/api/v1/detected_labels": ("loki_api_v1_detected_labels", self._detected_labels),
             "/loki/api/v1/index/volume": ("loki_api_v1_index_volume", self._volume),
             "/loki/api/v1/index/volume_range": ("loki_api_v1_index_volume_range", self._volume_range),
