@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from observ.logql import ast
 from observ.logql.engine import Engine
@@ -331,6 +333,31 @@ STRING_CASES = [  # Test_logSelectorExpr_String (ip cases): the canonical text i
 @pytest.mark.parametrize("query", STRING_CASES)
 def test_string(query: str) -> None:
     assert format_expr(parse(query)) == query
+
+
+_texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_words = st.from_regex(r"[a-z]{1,6}", fullmatch=True)  # a valid regex and line-filter pattern
+
+
+@st.composite
+def _line_filters(draw: st.DrawFn) -> ast.LineFilter:
+    """Any op with at least one ip() (the parser takes them all); strings the op's own checks accept."""
+    op = draw(st.sampled_from(list(ast.LineFilterOp)))
+    strings = _texts if op in (CONTAINS, NOT_CONTAINS) else _words
+    values = draw(st.lists(st.one_of(strings, _texts.map(ast.IpPattern)), max_size=2))
+    return ast.LineFilter(op, (ast.IpPattern(draw(_texts)), *values))
+
+
+@given(
+    st.lists(_line_filters(), max_size=3),
+    st.lists(st.tuples(st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True), st.sampled_from([EQ, NEQ]), _texts)),
+)
+def test_format_round_trip(filters: list[ast.LineFilter], labels: list[tuple[str, ast.MatchOp, str]]) -> None:
+    """Any pattern text, in a line filter or a label filter, prints and parses back to the same tree."""
+    pipeline: list[ast.Stage] = list(filters)
+    pipeline += [ast.LabelFilter(ast.IpLabelFilter("x" + name, op, pattern)) for name, op, pattern in labels]
+    expr = ast.LogExpr(FOO, tuple(pipeline))
+    assert parse(format_expr(expr)) == expr
 
 
 FILTER_MATCHER = [  # Test_FilterMatcher (ip cases): query, (line, kept)
