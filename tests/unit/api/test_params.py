@@ -131,7 +131,7 @@ def test_tail_query() -> None:
 
 def test_detected_fields_limits() -> None:
     q = p.detected_fields_query(form(query='{a="b"}'), NOW)
-    assert (q.line_limit, q.limit) == (1000, 1000)
+    assert (q.line_limit, q.limit) == (100, 1000)  # Loki 3: defaultQueryLimit lines, 1000 fields
     assert p.detected_fields_query(form(field_limit="7"), NOW).limit == 7
     assert p.detected_fields_query(form(limit="5", field_limit="7"), NOW).limit == 5
 
