@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from observ.api.loki import push
+from observ.api.loki.content_encoding import BodyTooLarge as EncodedTooLarge
+from observ.api.loki.content_encoding import PushError, read_body
 from observ.otlp.errors import BodyTooLarge, OtlpError
 
 ENCODINGS = ("", "identity", "gzip", "deflate")
@@ -16,8 +17,8 @@ def decoded_body(data: bytes, content_encoding: str, max_bytes: int) -> bytes:
             f'Content-Encoding "{content_encoding}" not supported: OTLP/HTTP takes gzip (or deflate) or none'
         )
     try:
-        return push.read_body(data, content_encoding, max_bytes)
-    except push.BodyTooLarge as e:
+        return read_body(data, content_encoding, max_bytes)
+    except EncodedTooLarge as e:
         raise BodyTooLarge(str(e)) from None
-    except push.PushError as e:
+    except PushError as e:
         raise OtlpError(str(e)) from None

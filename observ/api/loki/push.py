@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from observ.api.config import PushConfig
+from observ.api.loki.content_encoding import BodyTooLarge, PushError, read_body
 from observ.api.loki.logproto import PushRequest
 from observ.api.loki.params import NS, TS_MAX, TS_MIN
 from observ.ingest_defaults import DETECTED_LEVEL, SERVICE_NAME, detected_level, service_name
@@ -38,14 +38,6 @@ MAX_METADATA_ENTRIES = 128
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _INT64 = (-(2**63), 2**63 - 1)
-
-
-class PushError(ValueError):
-    """The body could not be read: HTTP 400, nothing stored."""
-
-
-class BodyTooLarge(PushError):
-    """Decompressed body above `max_body_bytes`: HTTP 413."""
 
 
 @dataclass(slots=True)
@@ -78,32 +70,6 @@ class PushPlan:
 
 
 # --- body --------------------------------------------------------------------------------------------
-
-
-def _bounded(decompress: zlib._Decompress, data: bytes, limit: int, what: str) -> bytes:
-    try:
-        out = decompress.decompress(data, limit + 1)
-    except zlib.error as e:
-        raise PushError(f"{what}: {e}") from None
-    if len(out) > limit:
-        raise BodyTooLarge(f"request body too large: more than {limit} bytes after decompression")
-    return out
-
-
-def read_body(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
-    """Undo Content-Encoding (gzip, deflate; snappy is the protobuf framing, decoded later)."""
-    enc = content_encoding.strip().lower()
-    if enc in ("", "snappy", "identity"):
-        data = body
-    elif enc == "gzip":
-        data = _bounded(zlib.decompressobj(wbits=16 + zlib.MAX_WBITS), body, max_bytes, "gzip")
-    elif enc == "deflate":
-        data = _bounded(zlib.decompressobj(wbits=-zlib.MAX_WBITS), body, max_bytes, "deflate")
-    else:
-        raise PushError(f'Content-Encoding "{content_encoding}" not supported')
-    if len(data) > max_bytes:
-        raise BodyTooLarge(f"request body too large: {len(data)} bytes, limit {max_bytes}")
-    return data
 
 
 def is_json(content_type: str) -> bool:
