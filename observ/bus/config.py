@@ -32,6 +32,11 @@ class BusConfig(BaseModel):
     reconnect_backoff_max_ms: int = Field(default=2000, ge=10)
     """Longest wait between reconnection attempts to a broker that is down (the clients default to 10-30 s,
     which they reach after a minute-long outage and then add to the time to come back)."""
+    metadata_max_age_ms: int = Field(default=5_000, ge=100)
+    """How old a client's topic metadata may grow before it asks again. A consumer that joined before it knew all
+    of a topic's partitions (a topic just created, partitions added) is assigned only those it knew until then: the
+    clients' 5 min default made that minutes without data (kafka-python's range assignor: "No partition metadata
+    for topic"). One small metadata request per client every 5 s."""
     extra: dict[str, str | int | float | bool] = {}
     """Passed to the client library as is (librdkafka property names, or kafka-python keyword names)."""
 

@@ -67,6 +67,7 @@ def consumer_settings(config: BusConfig, group_id: str) -> dict[str, Any]:
         "session.timeout.ms": config.session_timeout_ms,
         "heartbeat.interval.ms": config.heartbeat_interval_ms,
         "reconnect.backoff.max.ms": config.reconnect_backoff_max_ms,
+        "topic.metadata.refresh.interval.ms": config.metadata_max_age_ms,
         "logger": log,
         **config.extra,
     }

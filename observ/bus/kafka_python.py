@@ -99,6 +99,7 @@ def consumer_settings(config: BusConfig, group_id: str) -> dict[str, Any]:
         "session_timeout_ms": config.session_timeout_ms,
         "heartbeat_interval_ms": config.heartbeat_interval_ms,
         "reconnect_backoff_max_ms": config.reconnect_backoff_max_ms,
+        "metadata_max_age_ms": config.metadata_max_age_ms,
         **_extra(config),
     }
 

@@ -95,6 +95,32 @@ def test_a_member_that_closed_hands_its_partitions_over_at_once(
     assert gap < BOUND_S
 
 
+def test_partitions_added_to_a_topic_reach_its_consumer_within_the_metadata_age(
+    bus: BusConfig, kafka_broker, kafka_topic: Callable[..., str], consumers: list[Consumer]
+) -> None:
+    """A member knows a topic's partitions from its last metadata: a topic created just before it subscribed, or
+    grown since, is assigned in full only after the next refresh (the clients' default: 5 min)."""
+    from confluent_kafka.admin import AdminClient, NewPartitions
+
+    topic = kafka_topic(partitions=1)
+    consumer = make_consumer(bus, f"g-{topic}")
+    consumers.append(consumer)
+    owned: set[TopicPartition] = set()
+    consumer.subscribe([topic], on_assign=lambda ps: owned.update(ps) or {})
+    started = time.monotonic()
+    while not owned and time.monotonic() - started < 60:
+        consumer.poll_batch(10, 0.2)
+    assert len(owned) == 1
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})  # kept: its futures die with it
+    admin.create_partitions([NewPartitions(topic, 2)])[topic].result(30)
+    grown = time.monotonic()
+    while len({p.partition for p in owned}) < 2 and time.monotonic() - grown < 60:
+        consumer.poll_batch(10, 0.2)
+    gap = time.monotonic() - grown
+    print(f"{bus.backend}: the new partition assigned {gap:.1f}s after it was added")
+    assert {p.partition for p in owned} == {0, 1} and gap < BOUND_S
+
+
 def test_a_crashed_member_holds_partitions_only_for_the_short_default_session(
     bus: BusConfig, kafka_topic: Callable[..., str], consumers: list[Consumer]
 ) -> None:
