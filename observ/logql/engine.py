@@ -15,7 +15,7 @@ from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar
 from observ.logql.rows import Deadline, LabelCache, Reader
 from observ.logql.series import Scalars, SeriesSet, Value
 from observ.logql.sql import compile_pushdown, label_sql
-from observ.logql.units import format_duration, go_duration_string
+from observ.logql.units import format_duration
 from observ.logql.vectors import aggregate, binary, label_replace
 from observ.store.logstore import LogStore
 
@@ -40,7 +40,7 @@ class Engine:
         direction: str = "backward",
     ) -> QueryResult:
         expr = parse_cached(query)
-        self._check_range(start_ns, end_ns)
+        self.limits.check_range(start_ns, end_ns)
         reader = self._reader()
         self._check_intervals(expr)
         if isinstance(expr, ast.LogExpr):
@@ -88,7 +88,7 @@ class Engine:
         self, name: str, *, tenant: str, start_ns: int, end_ns: int, query: str | None = None
     ) -> list[str]:
         """Stream labels only: structured metadata (`trace_id`, `span_id`) is not a label, as `/labels` says."""
-        self._check_range(start_ns, end_ns)
+        self.limits.check_range(start_ns, end_ns)
         selector = parse_selector(query) if query else ast.Selector(())
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
         if not _LABEL_NAME.fullmatch(name):
@@ -111,7 +111,7 @@ class Engine:
         return [seen[k] for k in sorted(seen)]
 
     def index_stats(self, query: str, *, tenant: str, start_ns: int, end_ns: int) -> dict[str, int]:
-        self._check_range(start_ns, end_ns)
+        self.limits.check_range(start_ns, end_ns)
         pd = compile_pushdown(ast.LogExpr(parse_selector(query)), tenant, start_ns, end_ns)
         reader = self._reader()
         template = (
@@ -134,7 +134,7 @@ class Engine:
         return QueryResult(data, reader.stats)  # type: ignore[arg-type]
 
     def _streams(self, tenant: str, start_ns: int, end_ns: int, query: str | None) -> list[dict[str, str]]:
-        self._check_range(start_ns, end_ns)
+        self.limits.check_range(start_ns, end_ns)
         selector = parse_selector(query) if query else ast.Selector(())
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
         template = "SELECT DISTINCT service, namespace, pod, container, stream, level, labels FROM {source}"
@@ -148,15 +148,6 @@ class Engine:
         if limit > self.limits.max_entries:
             raise LimitError(
                 f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {self.limits.max_entries})"
-            )
-
-    def _check_range(self, start_ns: int, end_ns: int) -> None:
-        if end_ns < start_ns:
-            raise LogQLError("end timestamp must not be before or equal to start time")
-        if end_ns - start_ns > self.limits.max_query_length_ns:
-            raise LimitError(
-                f"the query time range exceeds the limit (query length: {go_duration_string(end_ns - start_ns)}, "
-                f"limit: {format_duration(self.limits.max_query_length_ns)})"
             )
 
     def _check_intervals(self, expr: ast.Expr) -> None:

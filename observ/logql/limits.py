@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from observ.logql.errors import LimitError, LogQLError
+from observ.logql.units import format_duration, go_duration_string
+
 HOUR_NS = 3600 * 10**9
 MAX_POINTS = 11_000
 """Points per series a range query may ask for (Loki's and Prometheus' fixed limit)."""
@@ -29,3 +32,13 @@ class QueryLimits(BaseModel):
     max_lines_scanned_python: int = Field(
         20_000_000, ge=1, description="Rows a query may pull into the Python pipeline before it is refused."
     )
+
+    def check_range(self, start_ns: int, end_ns: int) -> None:
+        """Loki's checks of a query's time range (its limits middleware, before any query or index lookup)."""
+        if end_ns < start_ns:
+            raise LogQLError("end timestamp must not be before or equal to start time")
+        if end_ns - start_ns > self.max_query_length_ns:
+            raise LimitError(
+                f"the query time range exceeds the limit (query length: {go_duration_string(end_ns - start_ns)}, "
+                f"limit: {format_duration(self.max_query_length_ns)})"
+            )

@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from observ.logql import ast
-from observ.logql.errors import LimitError, LogQLError
 from observ.logql.limits import QueryLimits
 from observ.logql.results import QueryStats
 from observ.logql.rows import Deadline, LabelCache, Reader
 from observ.logql.sql import compile_pushdown
-from observ.logql.units import format_duration, go_duration_string
 from observ.store.logstore import LogStore
 
 _STREAM = "service, namespace, pod, container, stream, level, labels"
@@ -63,11 +61,5 @@ class StreamIndex:
 
     def _reader(self, start_ns: int, end_ns: int) -> Reader:
         """Loki's query length limit applies to index queries too (its limits middleware runs before them)."""
-        if end_ns < start_ns:
-            raise LogQLError("end timestamp must not be before or equal to start time")
-        if end_ns - start_ns > self.limits.max_query_length_ns:
-            raise LimitError(
-                f"the query time range exceeds the limit (query length: {go_duration_string(end_ns - start_ns)}, "
-                f"limit: {format_duration(self.limits.max_query_length_ns)})"
-            )
+        self.limits.check_range(start_ns, end_ns)
         return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats(), self.limits)

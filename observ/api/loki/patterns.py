@@ -13,17 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from observ.api.auth import AuthError, Tenancy
+from observ.api.auth import Tenancy
 from observ.api.config import PatternsConfig
-from observ.api.loki import body
 from observ.api.loki import params as p
-from observ.api.loki.events import ApiMetrics, InternalError
+from observ.api.loki.events import ApiMetrics
 from observ.api.loki.responses import encode_data
-from observ.api.loki.routes import TIMEOUT_MESSAGE, QueryEngine, json_response, require_log_query, text
+from observ.api.loki.routes import QueryEngine, answer, require_log_query
 from observ.ingest_defaults import DETECTED_LEVEL, normalize_level
-from observ.logql.errors import LogQLError, QueryTimeout
+from observ.logql.errors import LogQLError
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS
 from observ.logql.results import LogEntry, StreamResult, Streams
 from observ.patterns.mine import MinedLine, PatternSeries, mine
@@ -140,23 +138,7 @@ def patterns_router(
         return encode_data(series_json(series))
 
     async def endpoint(request: Request) -> Response:
-        try:
-            tenant = tenancy.tenant(request.headers)
-            form = await body.read_form(request)
-            return json_response(await run_in_threadpool(work, tenant, form))
-        except AuthError as e:
-            return text(e.status, str(e))
-        except body.BodyTooLarge:
-            return text(400, body.FORM_TOO_LARGE)
-        except body.BodyIncomplete as e:
-            return text(400, str(e))
-        except (p.ParamError, LogQLError) as e:
-            return text(400, str(e))
-        except QueryTimeout:
-            return text(504, TIMEOUT_MESSAGE)
-        except Exception as e:
-            InternalError(ROUTE, e).emit(metrics)
-            return text(500, "internal error")
+        return await answer(request, ROUTE, tenancy, metrics, work)
 
     endpoint.__name__ = ROUTE
     r = APIRouter()

@@ -86,6 +86,29 @@ def json_response(body: bytes) -> Response:
     return Response(body, media_type=JSON)
 
 
+async def answer(
+    request: Request, route: str, tenancy: Tenancy, metrics: ApiMetrics, work: Callable[[str, p.Form], bytes]
+) -> Response:
+    """A Loki query route: tenant, form, work (in a worker thread: the engine blocks), and the error mapping."""
+    try:
+        tenant = tenancy.tenant(request.headers)
+        form = await body.read_form(request)
+        return json_response(await run_in_threadpool(work, tenant, form))
+    except AuthError as e:
+        return text(e.status, str(e))
+    except body.BodyTooLarge:
+        return text(400, body.FORM_TOO_LARGE)
+    except body.BodyIncomplete as e:
+        return text(400, str(e))
+    except (p.ParamError, LogQLError) as e:
+        return text(400, str(e))
+    except QueryTimeout:
+        return text(504, TIMEOUT_MESSAGE)
+    except Exception as e:
+        InternalError(route, e).emit(metrics)
+        return text(500, "internal error")
+
+
 def default_formatter(query: str) -> str:
     from observ.logql.format import format_expr
     from observ.logql.parser import parse
@@ -144,24 +167,9 @@ class LokiApi:
         self.index = StreamIndex(store, config.limits)
 
     async def _answer(self, request: Request, route: str, work: Callable[[str, p.Form, Request], bytes]) -> Response:
-        """Tenant, form, work (in a worker thread: the engine blocks), and the error mapping."""
-        try:
-            tenant = self.tenancy.tenant(request.headers)
-            form = await body.read_form(request)
-            return json_response(await run_in_threadpool(work, tenant, form, request))
-        except AuthError as e:
-            return text(e.status, str(e))
-        except body.BodyTooLarge:
-            return text(400, body.FORM_TOO_LARGE)
-        except body.BodyIncomplete as e:
-            return text(400, str(e))
-        except (p.ParamError, LogQLError) as e:
-            return text(400, str(e))
-        except QueryTimeout:
-            return text(504, TIMEOUT_MESSAGE)
-        except Exception as e:
-            InternalError(route, e).emit(self.metrics)
-            return text(500, "internal error")
+        return await answer(
+            request, route, self.tenancy, self.metrics, lambda tenant, form: work(tenant, form, request)
+        )
 
     # --- queries ---------------------------------------------------------------------------------
 
