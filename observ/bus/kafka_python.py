@@ -206,15 +206,6 @@ class KafkaPythonConsumer:
     def subscribe(
         self, topics: list[str], on_assign: OnAssign | None = None, on_revoke: OnRevoke | None = None
     ) -> None:
-        """The topics' partitions are fetched first when a broker answers within 2 s: a group leader that joins
-        without them assigns nothing ("No partition metadata for topic") and, seen with kafka-python 3.0, did not
-        rebalance within a minute once they arrived. (The fetch itself has no timeout: only after a bootstrap.)"""
-        try:
-            self._consumer.bootstrap(timeout_ms=2000)
-            for topic in topics:
-                self._consumer.partitions_for_topic(topic)
-        except KafkaError:
-            log.debug("no partition metadata before subscribing to %s", topics, exc_info=True)
         self._consumer.subscribe(topics=topics, listener=_Listener(self._consumer, on_assign, on_revoke))
 
     def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
