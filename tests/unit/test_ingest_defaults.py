@@ -120,7 +120,7 @@ def test_indexed_otel_severity_takes_precedence_over_structured_metadata_or_log_
 
 # --- the line (Test_detectLogLevelFromLogEntry and ...WithCustomLabels) ----------------------------------------
 
-LOG_ENTRY_CASES = [
+COMMON_CASES = [
     ("error", {"severity_number": "7"}, "debug"),  # use severity number from otlp logs (SeverityNumberDebug3)
     ("", {"severity_number": "foo"}, "info"),  # invalid severity number should not cause any issues
     ("foo", {}, "unknown"),
@@ -133,6 +133,11 @@ LOG_ENTRY_CASES = [
     ("this is a CRITICAL message", {}, "critical"),
     ("critical: something happened", {}, "critical"),
     ("CRITICAL: something happened", {}, "critical"),
+]  # fmt: skip
+"""The rows both of Loki's tables begin with (severity numbers and level words in the line)."""
+
+LOG_ENTRY_CASES = [
+    *COMMON_CASES,
     ("[debug] this is a debug message", {}, "debug"),
     ("[DEBUG] this is a debug message", {}, "debug"),
     ("[critical] this is a critical message", {}, "critical"),
@@ -176,18 +181,7 @@ def test_detect_log_level_from_log_entry(line: str, md: dict[str, str], want: st
 
 
 CUSTOM_FIELD_CASES = [
-    ("error", {"severity_number": "7"}, "debug"),
-    ("", {"severity_number": "foo"}, "info"),
-    ("foo", {}, "unknown"),
-    ("this is a warning log", {}, "warn"),
-    ("this is a debug message", {}, "debug"),
-    ("this is a DEBUG message", {}, "debug"),
-    ("debug: something happened", {}, "debug"),
-    ("DEBUG: something happened", {}, "debug"),
-    ("this is a critical message", {}, "critical"),
-    ("this is a CRITICAL message", {}, "critical"),
-    ("critical: something happened", {}, "critical"),
-    ("CRITICAL: something happened", {}, "critical"),
+    *COMMON_CASES,
     ("[debug] this is a debug message with custom fields", {}, "debug"),
     ("[CRITICAL] this is a critical message with custom fields", {}, "critical"),
     ('{"foo":"bar","msg":"message with keyword error but it should not get picked up","log_level":"critical"}', {},
