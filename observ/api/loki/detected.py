@@ -4,25 +4,32 @@ As Loki's frontend handler (pkg/querier/queryrange/detected_fields.go): structur
 query's own parsed labels count, and every line is tried as JSON, then logfmt; a key found there that
 is also a stream label is named `<key>_extracted`, as Loki's labels builder names it. A field's type is
 decided by its first value in each stream (`determineType`: int, float, boolean, duration, bytes, else
-string).
+string). A field the `json` parser found carries `jsonPath`, the keys it came from (`["user", "id"]` for
+`user_id`), which Logs Drilldown turns into `| json user_id="user.id"` for nested keys; logfmt and structured
+metadata fields have none.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
 from observ.logql.gocompat import parse_bytes, parse_duration, parse_float
+from observ.logql.parsers import _BOOL, _NUMBER, _OBJECT, _STRING, _JsonError, _JsonScan, sanitize_key
 from observ.logql.results import LogEntry, StreamResult
 
 LineParser = Callable[[str], dict[str, str] | None]
 """A line -> its fields, or None when the line is not in that format."""
 
 _INT = re.compile(r"[+-]?[0-9]+")
-_BOOL = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"})
+_BOOL_TEXTS = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"})
 _ERROR_LABELS = frozenset({"__error__", "__error_details__", "__preserve_error__"})
+_NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
+_EXTRACTED = "_extracted"
+_JSON_SCALARS = (_STRING, _NUMBER, _BOOL)
+"""The value kinds Loki's JSON parser makes labels of (arrays and null are skipped)."""
 
 
 def _parses(parse: Callable[[str], object], value: str) -> bool:
@@ -39,11 +46,58 @@ def determine_type(value: str) -> str:
         return "int"
     if _parses(parse_float, value):
         return "float"
-    if value in _BOOL:
+    if value in _BOOL_TEXTS:
         return "boolean"
     if _parses(parse_duration, value):
         return "duration"
     return "bytes" if _parses(parse_bytes, value) else "string"
+
+
+def _prefixed_name(parts: list[str]) -> str:
+    """Loki's buildSanitizedPrefixFromBuffer: the sanitized non-blank keys joined by `_`."""
+    name = ""
+    for part in parts:
+        key = part.strip()
+        if not key:
+            continue
+        if name:
+            name += "_"
+        elif key[0].isascii() and key[0].isdigit():
+            name = "_"
+        name += _NOT_NAME_CHAR.sub("_", key)
+    return name
+
+
+def json_paths(line: str, taken: Container[str] = ()) -> dict[str, list[str]]:
+    """Loki's JSON parser with `captureJSONPath` (pkg/logql/log/parser.go): field name -> the keys it came from.
+
+    A name in `taken` (the stream's labels) is the field `<name>_extracted`, its path unchanged. As Loki, a
+    top-level key's path is the key as written; nested paths lose an `_extracted` ending on every key. Empty
+    when the line is not a JSON object (Loki then reads it as logfmt, whose fields have no path). Lines are
+    scanned as Loki's jsonparser scans them, so the lines it accepts and `| json` accepts get paths too.
+    """
+    scan = _JsonScan(line)
+    paths: dict[str, list[str]] = {}
+
+    def walk(start: int, end: int, prefix: list[str]) -> None:
+        for key, kind, vs, ve in scan.members(start, end):
+            if kind == _OBJECT:
+                walk(vs, ve, [*prefix, key])
+            elif kind in _JSON_SCALARS and not prefix:
+                name = sanitize_key(key)
+                if name:
+                    paths[name + _EXTRACTED if name in taken else name] = [key]
+            elif kind in _JSON_SCALARS:
+                name = _prefixed_name([*prefix, key])
+                if name in taken:
+                    name = _prefixed_name([*prefix, key + _EXTRACTED])
+                paths[name] = [k.removesuffix(_EXTRACTED) for k in (*prefix, key)]
+
+    try:
+        walk(0, len(line), [])
+    except _JsonError:
+        return {}
+    return paths
 
 
 @dataclass(slots=True)
@@ -51,6 +105,7 @@ class _Field:
     type: str = "string"
     parsers: list[str] = field(default_factory=list)
     values: set[str] = field(default_factory=set)
+    json_path: list[str] | None = None
 
 
 def detect_fields(
@@ -58,11 +113,11 @@ def detect_fields(
 ) -> list[dict[str, object]]:
     fields: dict[str, _Field] = {}
 
-    def add(name: str, value: str, parsers: list[str], typed: set[str]) -> None:
+    def add(name: str, value: str, parsers: list[str], typed: set[str]) -> _Field | None:
         f = fields.get(name)
         if f is None:
             if len(fields) >= limit:
-                return
+                return None
             f = fields[name] = _Field()
         for p in parsers:
             if p not in f.parsers:
@@ -71,6 +126,7 @@ def detect_fields(
             f.type = determine_type(value)
             typed.add(name)
         f.values.add(value)
+        return f
 
     for s in streams:
         typed: set[str] = set()
@@ -78,12 +134,25 @@ def detect_fields(
             for k, v in e.metadata.items():
                 add(k, v, [], typed)
             parsers, found = _entry_fields(s.labels, e, parse_json, parse_logfmt)
+            paths = json_paths(e.line, _stream_labels(s.labels, e)) if parsers == ["json"] else None
             for k, v in found.items():
-                add(k, v, parsers, typed)
-    return [
-        {"label": name, "type": f.type, "cardinality": len(f.values), "parsers": f.parsers or None}
-        for name, f in sorted(fields.items())
-    ]
+                f = add(k, v, parsers, typed)
+                if f is not None and paths is not None:
+                    f.json_path = paths.get(k)  # as Loki: the last JSON line sets it, also to none
+    return [_field_json(name, f) for name, f in sorted(fields.items())]
+
+
+def _field_json(name: str, f: _Field) -> dict[str, object]:
+    """logproto.DetectedField's JSON: `parsers` null when empty, `jsonPath` left out (`omitempty`)."""
+    out: dict[str, object] = {"label": name, "type": f.type, "cardinality": len(f.values), "parsers": f.parsers or None}
+    if f.json_path:
+        out["jsonPath"] = f.json_path
+    return out
+
+
+def _stream_labels(labels: dict[str, str], e: LogEntry) -> set[str]:
+    """The entry's stream labels alone: what a parsed key is renamed `<key>_extracted` for."""
+    return {k for k in labels if k not in e.metadata and k not in e.parsed}
 
 
 def _entry_fields(
@@ -97,7 +166,7 @@ def _entry_fields(
         if got is not None:
             parsers, found = [name], got
             break
-    stream_labels = {k for k in labels if k not in e.metadata and k not in e.parsed}
+    stream_labels = _stream_labels(labels, e)
     extracted = {f"{k}_extracted" if k in stream_labels else k: v for k, v in found.items()}
     fields = {**extracted, **e.parsed}
     return parsers, {k: v for k, v in fields.items() if k not in _ERROR_LABELS}

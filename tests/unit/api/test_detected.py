@@ -46,7 +46,9 @@ def test_fields_from_json_logfmt_metadata_and_parsed() -> None:
         StreamResult({"app": "b", "user": "u1"}, [LogEntry(1, "user=u1 bytes=10KB", {}, {"user": "u1"})]),
     ]
     fields = {f["label"]: f for f in detect_fields(streams, 100, _json, _logfmt)}
-    assert fields["status"] == {"label": "status", "type": "int", "cardinality": 2, "parsers": ["json"]}
+    assert fields["status"] == {
+        "label": "status", "type": "int", "cardinality": 2, "parsers": ["json"], "jsonPath": ["status"]
+    }  # fmt: skip
     assert fields["took"]["type"] == "duration"
     assert fields["trace_id"] == {"label": "trace_id", "type": "string", "cardinality": 2, "parsers": None}
     assert fields["bytes"] == {"label": "bytes", "type": "bytes", "cardinality": 1, "parsers": ["logfmt"]}
