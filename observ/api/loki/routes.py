@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
-from observ.api.loki import body, push, volume
+from observ.api.loki import body, drilldown_limits, push, volume
 from observ.api.loki import detected_labels as dl
 from observ.api.loki import params as p
 from observ.api.loki.detected import LineParser, detect_field_values, detect_fields
@@ -357,6 +357,13 @@ class LokiApi:
             endpoint = self._endpoint(route, work)
             for method in ("GET", "POST"):  # a route each: one route with both methods gives both one OpenAPI id
                 r.add_api_route(path, endpoint, methods=[method], name=route)
+        limits = drilldown_limits.response_body(self.config)
+        r.add_api_route(  # GET only, as Loki's router has it (a POST answers 405)
+            "/loki/api/v1/drilldown-limits",
+            self._endpoint("loki_api_v1_drilldown_limits", lambda tenant, form, request: limits),
+            methods=["GET"],
+            name="loki_api_v1_drilldown_limits",
+        )
         r.add_api_route("/loki/api/v1/push", self.push, methods=["POST"], name="loki_api_v1_push")
         r.add_api_websocket_route("/loki/api/v1/tail", self.tail, name="loki_api_v1_tail")
         r.add_api_route("/ready", self._ready, methods=["GET"], name="ready")
