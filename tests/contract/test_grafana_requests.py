@@ -5,6 +5,11 @@ already resolved, as Grafana resolves them before sending), with the Grafana sou
 the Loki data source (grafana/grafana `public/app/plugins/datasource/loki/`, its Go backend
 `pkg/tsdb/loki/api.go`) for Explore, and grafana/logs-drilldown (`src/services/datasource.ts`) for
 Logs Drilldown. Expected values are computed from the corpus pushed here.
+
+Logs Drilldown's tests follow the order the app sends its requests: `drilldown-limits` when it starts
+(IndexScene), the service list by volume and each service's panel, then a service page: labels, detected
+labels and fields (its `detected_fields` call, shared with Explore's autocomplete, is tested with it above),
+a JSON field's breakdown, patterns, the logs panel.
 """
 
 from __future__ import annotations
@@ -31,15 +36,20 @@ TENANT = {"X-Scope-OrgID": f"grafana-{uuid.uuid4().hex[:8]}"}
 def api_line(i: int) -> str:
     level = "error" if i % 5 == 0 else "info"
     return orjson.dumps({"level": level, "msg": "request", "status": 500 if level == "error" else 200,
-                         "took": f"{i}ms", "size": f"{i}KB"}).decode()  # fmt: skip
+                         "took": f"{i}ms", "size": f"{i}KB", "req": {"id": f"r{i % 3}"}}).decode()  # fmt: skip
 
 
 def db_line(i: int) -> str:
     return f'level=info query="select {i}" rows={i * 10} duration={i}ms'
 
 
+def worker_line(i: int) -> str:
+    return f"job {i} done in {i}s"
+
+
 def corpus(t0: int) -> dict[str, object]:
-    """api: JSON lines; db: logfmt lines whose `level` key is also a stream label; worker: plain text."""
+    """api: JSON lines (one key nested); db: logfmt lines whose `level` key is also a stream label; worker: plain
+    text."""
 
     def at(i: int, line: str) -> list[str]:
         return [str(t0 + i * NS), line]
@@ -50,7 +60,7 @@ def corpus(t0: int) -> dict[str, object]:
             {"stream": {"service_name": "db", "env": "prod", "level": "warn"},
              "values": [at(i, db_line(i)) for i in range(LINES)]},
             {"stream": {"service_name": "worker", "env": "batch"},
-             "values": [at(i, f"job {i} done") for i in range(LINES)]},
+             "values": [at(i, worker_line(i)) for i in range(LINES)]},
         ]
     }  # fmt: skip
 
@@ -88,7 +98,7 @@ class Window:
 
 @pytest.fixture(scope="module")
 def grafana(server: Server) -> Iterator[tuple[httpx.Client, Window]]:
-    t0 = (time.time_ns() // NS - 600) * NS
+    t0 = (time.time_ns() // (10 * NS) - 60) * 10 * NS  # on a 10 s boundary, as patterns count lines per 10 s
     with server.client(**TENANT) as c:
         r = c.post("/loki/api/v1/push", json=corpus(t0))
         assert r.status_code == 204, r.text
@@ -222,17 +232,18 @@ def test_detected_fields_for_the_fields_tab(grafana: tuple[httpx.Client, Window]
     body = ok(c.get("/loki/api/v1/detected_fields", params={**w.iso_range, "query": q}))
     fields = {f["label"]: f for f in body["fields"]}  # type: ignore[attr-defined]
     assert body["limit"] == 1000
-    assert {k: (f["type"], f["parsers"]) for k, f in fields.items()} == {
-        "detected_level": ("string", None),
-        "duration": ("duration", ["logfmt"]),
-        "level": ("string", ["json"]),
-        "level_extracted": ("string", ["logfmt"]),  # db's `level` key is also its stream label
-        "msg": ("string", ["json"]),
-        "query": ("string", ["logfmt"]),
-        "rows": ("int", ["logfmt"]),
-        "size": ("bytes", ["json"]),
-        "status": ("int", ["json"]),
-        "took": ("duration", ["json"]),
+    assert {k: (f["type"], f["parsers"], f.get("jsonPath")) for k, f in fields.items()} == {
+        "detected_level": ("string", None, None),
+        "duration": ("duration", ["logfmt"], None),
+        "level": ("string", ["json"], ["level"]),
+        "level_extracted": ("string", ["logfmt"], None),  # db's `level` key is also its stream label
+        "msg": ("string", ["json"], ["msg"]),
+        "query": ("string", ["logfmt"], None),
+        "req_id": ("string", ["json"], ["req", "id"]),  # Drilldown builds `| json req_id="..."` from the path
+        "rows": ("int", ["logfmt"], None),
+        "size": ("bytes", ["json"], ["size"]),
+        "status": ("int", ["json"], ["status"]),
+        "took": ("duration", ["json"], ["took"]),
     }
     # the newest 100 lines are sampled (Loki's default `line_limit`): all 30 of api, 30 of db
     assert (fields["status"]["cardinality"], fields["rows"]["cardinality"]) == (2, LINES)
@@ -250,7 +261,29 @@ def test_detected_field_values(grafana: tuple[httpx.Client, Window]) -> None:
     assert none.status_code == 200 and none.json() == {}
 
 
-# --- Logs Drilldown: service list, service page, labels (src/services/datasource.ts) -------------------
+# --- Logs Drilldown: start-up, service list, service page (src/services/datasource.ts) -------------------
+
+LOKI_PUBLISHED_LIMITS = [
+    "discover_log_levels", "discover_service_name", "log_level_fields", "max_entries_limit_per_query",
+    "max_line_size_truncate", "max_query_bytes_read", "max_query_length", "max_query_lookback", "max_query_range",
+    "max_query_series", "metric_aggregation_enabled", "otlp_config", "pattern_persistence_enabled", "query_timeout",
+    "retention_period", "volume_enabled", "volume_max_series",
+]  # fmt: skip
+"""Loki's default `tenant_limits_allow_publish` (pkg/loki/loki.go) less `retention_stream`, left out when empty."""
+
+
+def test_drilldown_limits(grafana: tuple[httpx.Client, Window]) -> None:
+    """`getConfig` -> `drilldown-limits` (no parameters), the app's first request (Loki: `tenantLimitsHandler`)."""
+    c, _ = grafana
+    body = ok(c.get("/loki/api/v1/drilldown-limits", headers={"X-Query-Tags": "Source=grafana-lokiexplore-app"}))
+    assert list(body) == ["limits", "pattern_ingester_enabled", "version"]
+    limits = body["limits"]
+    assert list(limits) == LOKI_PUBLISHED_LIMITS  # type: ignore[call-overload]
+    # what the app reads: LineLimitScene caps its line limit, timePicker hides ranges past retention ("0s": none),
+    # ServiceScene shows the Patterns tab unless pattern_ingester_enabled is false
+    assert (limits["max_entries_limit_per_query"], limits["retention_period"]) == (5000, "0s")  # type: ignore[index]
+    assert body["pattern_ingester_enabled"] is True
+    assert (limits["max_query_length"], limits["query_timeout"], limits["max_query_series"]) == ("30d1h", "1m", 500)  # type: ignore[index]
 
 
 def test_service_list_by_volume(grafana: tuple[httpx.Client, Window]) -> None:
@@ -281,6 +314,41 @@ def test_labels_tab(grafana: tuple[httpx.Client, Window]) -> None:
     detected = ok(c.get("/loki/api/v1/detected_labels", params=params))
     cardinality = {d["label"]: d["cardinality"] for d in detected["detectedLabels"]}  # type: ignore[attr-defined]
     assert cardinality["env"] == 2 and cardinality["service_name"] == 3
+
+
+def test_json_field_breakdown(grafana: tuple[httpx.Client, Window]) -> None:
+    """fields.ts `buildFieldsQueryString`: a JSON field's panel names its path (`getJsonPathArraySyntax`) in json."""
+    c, w = grafana
+    q = '{service_name="api"} | json | logfmt | drop __error__, __error_details__'
+    fields = ok(c.get("/loki/api/v1/detected_fields", params={**w.iso_range, "query": q}))["fields"]
+    [path] = [f["jsonPath"] for f in fields if f["label"] == "req_id"]  # type: ignore[attr-defined]
+    arg = "".join(f'[\\"{key}\\"]' for key in path)
+    expr = f'{{service_name="api"}} | json req_id="{arg}" | drop __error__, __error_details__ | req_id!=""'
+    assert arg == '[\\"req\\"][\\"id\\"]'
+    data = query_range(c, w, f"sum by (req_id) (count_over_time({expr} [1s]))")
+    counts = {s["metric"]["req_id"]: sum(int(v) for _, v in s["values"]) for s in data["result"]}  # type: ignore[attr-defined]
+    assert counts == Counter(f"r{i % 3}" for i in range(LINES))
+
+
+@pytest.mark.parametrize(
+    ("service", "want"),
+    [
+        ("worker", [("job <_> done in <_>", "unknown")]),
+        ("db", [("level=info query=<_> rows=<_> duration=<_>", "warn")]),  # level: the stream's `level` label
+        ("api", []),  # JSON lines are mined by their `msg`, one token here: Drain needs at least 4
+    ],
+)
+def test_patterns_tab(grafana: tuple[httpx.Client, Window], service: str, want: list[tuple[str, str]]) -> None:
+    """`getPatterns` -> `patterns?end&query&start&step` (ISO times; `step` the panel's interval, under 10 s here)."""
+    c, w = grafana
+    params = {**w.iso_range, "query": f'{{service_name="{service}"}}', "step": "20ms"}
+    body = ok(c.get("/loki/api/v1/patterns", params=params))
+    assert body["status"] == "success"
+    got = body["data"]
+    assert [(p["pattern"], p["level"]) for p in got] == want  # type: ignore[attr-defined]
+    start_s = w.t0 // NS  # counts per 10 s (a smaller step is raised to it), stamped with the bucket's start
+    for p in got:  # type: ignore[attr-defined]
+        assert p["samples"] == [[start_s, 10], [start_s + 10, 10], [start_s + 20, 10]]
 
 
 def test_logs_panel_query(grafana: tuple[httpx.Client, Window]) -> None:
