@@ -5,8 +5,9 @@ query's own parsed labels count, and every line is tried as JSON, then logfmt; a
 is also a stream label is named `<key>_extracted`, as Loki's labels builder names it. A field's type is
 decided by its first value in each stream (`determineType`: int, float, boolean, duration, bytes, else
 string). A field the `json` parser found carries `jsonPath`, the keys it came from (`["user", "id"]` for
-`user_id`), which Logs Drilldown turns into `| json user_id="user.id"` for nested keys; logfmt and structured
-metadata fields have none.
+`user_id`), from which Logs Drilldown builds the stage `| json user_id="<that path>"`; logfmt and structured
+metadata fields have none. The paths are read with the `json` parser's own scanner (a port of Loki's
+jsonparser), so every line that parser reads gets them.
 """
 
 from __future__ import annotations
