@@ -16,6 +16,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as _TopicPartition
+from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata
@@ -195,6 +196,18 @@ class KafkaPythonProducer:
         return done.wait(timeout) and future.succeeded()
 
 
+def _finish_started_joins(coordinator: ConsumerCoordinator) -> None:
+    """kafka-python 3.0 runs a JoinGroup+SyncGroup round trip as a task that outlives a poll() whose timeout ends
+    first, and applies its assignment only in a later poll's `while need_rejoin()` loop. A rejoin that new metadata
+    asked for (a leader that joined before it knew the topic's partitions, "No partition metadata for topic", or
+    partitions added) is needed only while the leader's assignment snapshot differs from the metadata, and the
+    leader's own assignment, in the middle of the round trip, makes them equal: a poll that timed out in between
+    left the finished round trip unread, the member with no partitions and its heartbeats off, for good. A started
+    round trip now keeps need_rejoin() true until it has been read, as the Java client's rejoinNeededOrPending()."""
+    need_rejoin = coordinator.need_rejoin
+    coordinator.need_rejoin = lambda: coordinator._join_task is not None or need_rejoin()  # type: ignore[method-assign]
+
+
 class KafkaPythonConsumer:
     def __init__(self, config: BusConfig, group_id: str) -> None:
         _throttle_client_logs()
@@ -202,6 +215,7 @@ class KafkaPythonConsumer:
             self._consumer = KafkaConsumer(**consumer_settings(config, group_id))
         except KafkaError as exc:
             raise BusError(_error_text(exc)) from exc
+        _finish_started_joins(self._consumer._coordinator)
 
     def subscribe(
         self, topics: list[str], on_assign: OnAssign | None = None, on_revoke: OnRevoke | None = None

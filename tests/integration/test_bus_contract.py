@@ -328,3 +328,43 @@ def test_both_backends_map_a_key_to_the_same_partition(
     )
     assert confluent == kafka_python
     assert len(set(confluent.values())) > 1
+
+
+def poll_until_owning(consumer: Consumer, owned: set[TopicPartition], count: int) -> None:
+    """Polls without blocking, as a caller with other work between polls does: a rebalance then outlives each poll."""
+    deadline = time.monotonic() + WAIT
+    while len(owned) < count and time.monotonic() < deadline:
+        consumer.poll_batch(10, timeout=0)
+        time.sleep(0.01)
+
+
+def test_a_consumer_polling_without_blocking_is_assigned_a_topic_created_just_before(
+    bus: Callable[..., BusConfig], kafka_topic: Callable[..., str], consumers
+) -> None:
+    """kafka-python's leader joins before it has the new topic's partitions and assigns nothing; the rebalance its
+    next metadata asks for must still reach the caller when it completes between two polls."""
+    topic = kafka_topic(partitions=3)
+    owned: set[TopicPartition] = set()
+    consumer = new_consumer(bus(), f"g-{topic}", consumers)
+    consumer.subscribe([topic], on_assign=lambda parts: owned.update(parts) or {})
+    poll_until_owning(consumer, owned, 3)
+    assert owned == {TopicPartition(topic, p) for p in range(3)}
+
+
+def test_a_consumer_polling_without_blocking_is_assigned_partitions_added_to_its_topic(
+    bus: Callable[..., BusConfig], kafka_topic: Callable[..., str], kafka_broker, consumers
+) -> None:
+    """The rebalance that partitions added to a topic cause, seen at the next metadata refresh: with kafka-python 3.0
+    it was lost, every time, when it completed between two polls (the member kept partition 0 alone, for good)."""
+    from confluent_kafka.admin import AdminClient, NewPartitions
+
+    topic = kafka_topic(partitions=1)
+    owned: set[TopicPartition] = set()
+    consumer = new_consumer(bus(), f"g-{topic}", consumers)
+    consumer.subscribe([topic], on_assign=lambda parts: owned.update(parts) or {})
+    poll_until_owning(consumer, owned, 1)
+    assert owned == {TopicPartition(topic, 0)}
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})  # kept: its futures die with it
+    admin.create_partitions([NewPartitions(topic, 3)])[topic].result(WAIT)
+    poll_until_owning(consumer, owned, 3)
+    assert owned == {TopicPartition(topic, p) for p in range(3)}
