@@ -437,6 +437,59 @@ class _JsonScan:
 # --- json with expressions -------------------------------------------------------------------------
 
 
+_NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
+_EXTRACTED = "_extracted"
+_JSON_SCALARS = (_STRING, _NUMBER, _BOOL)
+"""The value kinds Loki's JSON parser makes labels of (arrays and null are skipped)."""
+
+
+def _prefixed_name(parts: list[str]) -> str:
+    """Loki's buildSanitizedPrefixFromBuffer: the sanitized non-blank keys joined by `_`."""
+    name = ""
+    for part in parts:
+        key = part.strip()
+        if not key:
+            continue
+        if name:
+            name += "_"
+        elif key[0].isascii() and key[0].isdigit():
+            name = "_"
+        name += _NOT_NAME_CHAR.sub("_", key)
+    return name
+
+
+def json_paths(line: str, taken: Container[str] = ()) -> dict[str, list[str]]:
+    """Loki's JSON parser with `captureJSONPath` (pkg/logql/log/parser.go): field name -> the keys it came from.
+
+    A name in `taken` (the stream's labels) is the field `<name>_extracted`, its path unchanged. As Loki, a
+    top-level key's path is the key as written; nested paths lose an `_extracted` ending on every key. Empty
+    when the line is not a JSON object (Loki then reads it as logfmt, whose fields have no path). Lines are
+    scanned as Loki's jsonparser scans them, so the lines it accepts and `| json` accepts get paths too.
+    """
+    scan = _JsonScan(line)
+    paths: dict[str, list[str]] = {}
+
+    def walk(start: int, end: int, prefix: list[str]) -> None:
+        for key, kind, vs, ve in scan.members(start, end):
+            if kind == _OBJECT:
+                walk(vs, ve, [*prefix, key])
+            elif kind in _JSON_SCALARS and not prefix:
+                name = sanitize_key(key)
+                if name:
+                    paths[name + _EXTRACTED if name in taken else name] = [key]
+            elif kind in _JSON_SCALARS:
+                name = _prefixed_name([*prefix, key])
+                if name in taken:
+                    name = _prefixed_name([*prefix, key + _EXTRACTED])
+                paths[name] = [k.removesuffix(_EXTRACTED) for k in (*prefix, key)]
+
+    try:
+        walk(0, len(line), [])
+    except _JsonError:
+        return {}
+    return paths
+
+
 def _jsonexpr_tokens(expr: str) -> list[tuple[str, str | int]]:
     """jsonexpr's scanner: `[`, `]`, `.`, fields, integer indexes and `"keys"` (which also end at `]`)."""
     tokens: list[tuple[str, str | int]] = []

@@ -65,7 +65,13 @@ def test_detected_fields(server: Server, alpha: httpx.Client) -> None:
     body = alpha.get("/loki/api/v1/detected_fields", params=params).json()
     assert list(body) == ["fields", "limit"] and body["limit"] == 1000
     fields = {f["label"]: f for f in body["fields"]}
-    assert fields["status"] == {"label": "status", "type": "int", "cardinality": 2, "parsers": ["json"]}
+    assert fields["status"] == {
+        "label": "status",
+        "type": "int",
+        "cardinality": 2,
+        "parsers": ["json"],
+        "jsonPath": ["status"],
+    }
     assert fields["took"]["type"] == "duration" and fields["took"]["cardinality"] == 20
     assert fields["rows"]["parsers"] == ["logfmt"] and fields["rows"]["type"] == "int"
     assert fields["trace_id"]["parsers"] is None and fields["trace_id"]["cardinality"] == 20

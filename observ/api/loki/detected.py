@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from observ.logql.gocompat import parse_bytes, parse_duration, parse_float
-from observ.logql.parsers import _BOOL, _NUMBER, _OBJECT, _STRING, _JsonError, _JsonScan, sanitize_key
+from observ.logql.parsers import json_paths
 from observ.logql.results import LogEntry, StreamResult
 
 LineParser = Callable[[str], dict[str, str] | None]
@@ -27,10 +27,6 @@ LineParser = Callable[[str], dict[str, str] | None]
 _INT = re.compile(r"[+-]?[0-9]+")
 _BOOL_TEXTS = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"})
 _ERROR_LABELS = frozenset({"__error__", "__error_details__", "__preserve_error__"})
-_NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
-_EXTRACTED = "_extracted"
-_JSON_SCALARS = (_STRING, _NUMBER, _BOOL)
-"""The value kinds Loki's JSON parser makes labels of (arrays and null are skipped)."""
 
 
 def _parses(parse: Callable[[str], object], value: str) -> bool:
@@ -52,53 +48,6 @@ def determine_type(value: str) -> str:
     if _parses(parse_duration, value):
         return "duration"
     return "bytes" if _parses(parse_bytes, value) else "string"
-
-
-def _prefixed_name(parts: list[str]) -> str:
-    """Loki's buildSanitizedPrefixFromBuffer: the sanitized non-blank keys joined by `_`."""
-    name = ""
-    for part in parts:
-        key = part.strip()
-        if not key:
-            continue
-        if name:
-            name += "_"
-        elif key[0].isascii() and key[0].isdigit():
-            name = "_"
-        name += _NOT_NAME_CHAR.sub("_", key)
-    return name
-
-
-def json_paths(line: str, taken: Container[str] = ()) -> dict[str, list[str]]:
-    """Loki's JSON parser with `captureJSONPath` (pkg/logql/log/parser.go): field name -> the keys it came from.
-
-    A name in `taken` (the stream's labels) is the field `<name>_extracted`, its path unchanged. As Loki, a
-    top-level key's path is the key as written; nested paths lose an `_extracted` ending on every key. Empty
-    when the line is not a JSON object (Loki then reads it as logfmt, whose fields have no path). Lines are
-    scanned as Loki's jsonparser scans them, so the lines it accepts and `| json` accepts get paths too.
-    """
-    scan = _JsonScan(line)
-    paths: dict[str, list[str]] = {}
-
-    def walk(start: int, end: int, prefix: list[str]) -> None:
-        for key, kind, vs, ve in scan.members(start, end):
-            if kind == _OBJECT:
-                walk(vs, ve, [*prefix, key])
-            elif kind in _JSON_SCALARS and not prefix:
-                name = sanitize_key(key)
-                if name:
-                    paths[name + _EXTRACTED if name in taken else name] = [key]
-            elif kind in _JSON_SCALARS:
-                name = _prefixed_name([*prefix, key])
-                if name in taken:
-                    name = _prefixed_name([*prefix, key + _EXTRACTED])
-                paths[name] = [k.removesuffix(_EXTRACTED) for k in (*prefix, key)]
-
-    try:
-        walk(0, len(line), [])
-    except _JsonError:
-        return {}
-    return paths
 
 
 @dataclass(slots=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from observ.api.loki.detected import detect_fields, json_paths
+from observ.api.loki.detected import detect_fields
 from observ.api.loki.routes import default_line_parsers
+from observ.logql.parsers import json_paths
 from observ.logql.results import LogEntry, StreamResult
 
 # Loki pkg/logql/log/parser_test.go `Test_jsonParser`: (name, line, stream labels and structured metadata keys,
