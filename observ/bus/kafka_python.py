@@ -14,10 +14,11 @@ import threading
 import time
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as _TopicPartition
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.future import Future
 from kafka.producer.future import RecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -257,22 +258,38 @@ class KafkaPythonConsumer:
         self._consumer.close(autocommit=False)
 
 
-class _Listener(ConsumerRebalanceListener):
-    """kafka-python calls these on its I/O thread while the caller blocks in poll() or close(), and
-    re-raises their errors from poll()."""
+class _Listener(AsyncConsumerRebalanceListener):
+    """kafka-python runs these on its I/O thread while the caller blocks in poll() or close(), and re-raises their
+    errors from poll(). The callbacks run in a thread of their own that the I/O loop awaits: kafka-python refuses
+    a blocking call from its I/O thread, and a callback may block on the consumer (commit), as with librdkafka."""
 
     def __init__(self, consumer: KafkaConsumer, on_assign: OnAssign | None, on_revoke: OnRevoke | None) -> None:
         self._consumer = consumer
         self._on_assign = on_assign
         self._on_revoke = on_revoke
 
-    def on_partitions_revoked(self, revoked: set[_TopicPartition]) -> None:
-        run_rebalance_callback(self._on_revoke, [TopicPartition(tp.topic, tp.partition) for tp in revoked])
+    async def on_partitions_revoked(self, revoked: set[_TopicPartition]) -> None:
+        await self._in_thread(self._on_revoke, revoked)
 
-    def on_partitions_assigned(self, assigned: set[_TopicPartition]) -> None:
-        wanted = [TopicPartition(tp.topic, tp.partition) for tp in assigned]
-        starts = run_rebalance_callback(self._on_assign, wanted) or {}
+    async def on_partitions_assigned(self, assigned: set[_TopicPartition]) -> None:
+        starts = await self._in_thread(self._on_assign, assigned) or {}
         for tp in assigned:
             start = starts.get(TopicPartition(tp.topic, tp.partition))
             if start is not None:
                 self._consumer.seek(tp, start)
+
+    async def _in_thread(self, callback: OnAssign | OnRevoke | None, partitions: set[_TopicPartition]) -> Any:
+        done = Future()
+        net = self._consumer._net
+
+        def run() -> None:
+            try:
+                result = run_rebalance_callback(callback, [TopicPartition(tp.topic, tp.partition) for tp in partitions])
+            except BaseException as exc:
+                error = exc  # the loop resolves it later; `exc` is unbound when the except block ends
+                net.call_soon_threadsafe(lambda: done.failure(error))
+            else:
+                net.call_soon_threadsafe(lambda: done.success(result))
+
+        threading.Thread(target=run, name="observ-rebalance-callback", daemon=True).start()
+        return await done

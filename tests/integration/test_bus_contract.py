@@ -368,3 +368,24 @@ def test_a_consumer_polling_without_blocking_is_assigned_partitions_added_to_its
     admin.create_partitions([NewPartitions(topic, 3)])[topic].result(WAIT)
     poll_until_owning(consumer, owned, 3)
     assert owned == {TopicPartition(topic, p) for p in range(3)}
+
+
+def test_a_commit_from_on_revoke_is_where_the_next_member_starts(
+    bus: Callable[..., BusConfig], kafka_topic: Callable[..., str], producers, consumers
+) -> None:
+    """The ingester commits from its rebalance callbacks; kafka-python refuses a blocking call from the thread that
+    runs them, so the bus runs them in one of their own."""
+    topic = kafka_topic(partitions=1)
+    producer = new_producer(bus(), producers)
+    produce(producer, topic, [(b"k", b"%d" % i, []) for i in range(10)], [])
+    assert producer.flush(WAIT) == 0
+    tp = TopicPartition(topic, 0)
+
+    first = new_consumer(bus(), f"g-{topic}", consumers)
+    first.subscribe([topic], on_revoke=lambda parts: first.commit({p: 6 for p in parts}))
+    assert len(consume(first, 10)) == 10
+    first.close()
+    consumers.remove(first)
+
+    records = consume(new_consumer(bus(), f"g-{topic}", consumers, topic), 4)
+    assert [(r.partition, r.offset) for r in records] == [(tp.partition, o) for o in range(6, 10)]
