@@ -96,14 +96,12 @@ def test_a_member_that_closed_hands_its_partitions_over_at_once(
 
 
 def test_partitions_added_to_a_topic_reach_its_consumer_within_the_metadata_age(
-    kafka_bootstrap: str, kafka_broker, kafka_topic: Callable[..., str], consumers: list[Consumer]
+    bus: BusConfig, kafka_broker, kafka_topic: Callable[..., str], consumers: list[Consumer]
 ) -> None:
     """A member knows a topic's partitions from its last metadata: a topic created just before it subscribed, or
-    grown since, is assigned in full only after the next refresh (librdkafka's default: 5 min; kafka-python
-    rebalances on its own here, so only confluent's client is shown)."""
+    grown since, is assigned in full only after the next refresh (the clients' default: 5 min)."""
     from confluent_kafka.admin import AdminClient, NewPartitions
 
-    bus = BusConfig(bootstrap=kafka_bootstrap, backend="confluent")
     topic = kafka_topic(partitions=1)
     consumer = make_consumer(bus, f"g-{topic}")
     consumers.append(consumer)
