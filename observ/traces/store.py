@@ -136,11 +136,17 @@ def _rows(batches: Iterable[SpanColumns]) -> tuple[pa.Table | None, list[str], i
     return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), keys, duplicates
 
 
-def _per_service(rows: pa.Table) -> dict[tuple[str, str], int]:
-    if not rows.num_rows:
+def _per_service(rows: pa.Table | None) -> dict[tuple[str, str], int]:
+    """Spans by (tenant, service); one request is one tenant, counted without a group-by (a third of the time)."""
+    if rows is None or not rows.num_rows:
         return {}
-    counts = rows.group_by(["tenant", "service"]).aggregate([("span_id", "count")])
-    cols = (counts.column(c).to_pylist() for c in ("tenant", "service", "span_id_count"))
+    tenants = pc.unique(rows["tenant"]).to_pylist()
+    if len(tenants) == 1:
+        counts = pc.value_counts(rows["service"])
+        return dict(zip(((tenants[0], s) for s in counts.field("values").to_pylist()),
+                        counts.field("counts").to_pylist(), strict=True))  # fmt: skip
+    grouped = rows.group_by(["tenant", "service"]).aggregate([("span_id", "count")])
+    cols = (grouped.column(c).to_pylist() for c in ("tenant", "service", "span_id_count"))
     return {(t, s): n for t, s, n in zip(*cols, strict=True)}
 
 
@@ -164,6 +170,19 @@ class PreparedSpans:
     offsets: dict[tuple[str, int], int]
     rejected: list[tuple[str, int, int, str, bytes]]
     duplicates: int
+    per_service: dict[tuple[str, str], int]
+    """`rows` by (tenant, service), counted here rather than in the commit, which holds the writers' lock."""
+
+    @classmethod
+    def of(
+        cls,
+        rows: pa.Table | None,
+        keys: list[str],
+        offsets: dict[tuple[str, int], int] | None = None,
+        rejected: Iterable[tuple[str, int, int, str, bytes]] = (),
+        duplicates: int = 0,
+    ) -> PreparedSpans:
+        return cls(rows, keys, dict(offsets or {}), list(rejected), duplicates, _per_service(rows))
 
 
 def prepare(
@@ -174,7 +193,7 @@ def prepare(
     """The Python half of an append: Arrow columns, copies within the append dropped. No store state, so it runs
     in any thread or process (the OTLP receiver's decoder processes) and `SpanStore.write` commits the result."""
     rows, keys, duplicates = _rows(batches)
-    return PreparedSpans(rows, keys, dict(offsets or {}), list(rejected), duplicates)
+    return PreparedSpans.of(rows, keys, offsets, rejected, duplicates)
 
 
 @dataclass(slots=True)
@@ -297,13 +316,8 @@ class SpanStore(HotColdStore[SpanCompaction]):
             if rows is not None:
                 kept.append(rows)
                 taken.update(keys)
-            results.append(
-                SpanAppendResult(
-                    0 if rows is None else rows.num_rows,
-                    p.duplicates + stored,
-                    {} if rows is None else _per_service(rows),
-                )
-            )
+            per_service = p.per_service if not stored else _per_service(rows)
+            results.append(SpanAppendResult(0 if rows is None else rows.num_rows, p.duplicates + stored, per_service))
             for k, o in p.offsets.items():
                 offsets[k] = max(o, offsets.get(k, o))
             rejected.extend(p.rejected)

@@ -87,7 +87,7 @@ def decode_and_prepare(raw: bytes, content_type: str, tenant: str, limits: OtlpL
         fast = prepared_rows(raw, tenant, limits)
         if fast is not None:
             rows, keys = fast
-            return PreparedTraces(none, 0, "", PreparedSpans(rows, keys, {}, [], 0))
+            return PreparedTraces(none, 0, "", PreparedSpans.of(rows, keys))
     result = decode_traces(raw, content_type, tenant, limits)
     if not len(result.columns):
         return PreparedTraces(result.columns, result.rejected, result.error_message)
