@@ -28,21 +28,6 @@ class StoreWriteError(RuntimeError):
     """
 
 
-def write_positions(
-    con: duckdb.DuckDBPyConnection,
-    offsets: dict[tuple[str, int], int],
-    rejected: list[tuple[str, int, int, str, bytes]],
-    now: int,
-) -> None:
-    """Inside an append's transaction on `con`: where each Kafka partition resumes, and the records it refused."""
-    if offsets:
-        con.executemany(
-            "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)", [(t, p, o) for (t, p), o in offsets.items()]
-        )
-    if rejected:
-        con.executemany("INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in rejected])
-
-
 class HotColdStore(Generic[R]):
     """Subclasses define the tables, `compact()` and their own appends; `_hot_rows` counts the hot table."""
 
@@ -103,6 +88,19 @@ class HotColdStore(Generic[R]):
             self._rollback()
             raise
         self.write_error = None
+
+    def _write_positions(
+        self, offsets: dict[tuple[str, int], int], rejected: list[tuple[str, int, int, str, bytes]], now: int
+    ) -> None:
+        """Inside the append's transaction: where each Kafka partition resumes, and the records it refused."""
+        if offsets:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?)", [(t, p, o) for (t, p), o in offsets.items()]
+            )
+        if rejected:
+            self._con.executemany(
+                "INSERT INTO rejected_records VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in rejected]
+            )
 
     def _rollback(self) -> None:
         """A failed COMMIT has already rolled back (DuckDB then refuses ROLLBACK): never mask the cause."""

@@ -23,7 +23,7 @@ from observ.store import segments as segfiles
 from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
 from observ.store.coverage import Coverage
-from observ.store.hotcold import HotColdStore, write_positions
+from observ.store.hotcold import HotColdStore
 from observ.store.hotcold import StoreWriteError as StoreWriteError
 from observ.store.schema import LOG_COLUMNS, NO_METADATA, define_logs_view, ensure_schema, metadata_since
 
@@ -277,7 +277,7 @@ class LogStore(HotColdStore[CompactionResult]):
                     con.unregister("_incoming")
                 if p.coverage:
                     self._write_ranges(p.coverage, now)
-                write_positions(con, p.offsets, p.rejected, now)
+                self._write_positions(p.offsets, p.rejected, now)
             for key, cov in p.coverage.items():
                 self._coverage[key] = cov
                 if self._staged.get(key) is cov:

@@ -195,8 +195,8 @@ def test_huge_values_are_stored_as_they_are(store: SpanStore) -> None:
 
 
 def _writers_queued_behind_the_lock(store: SpanStore, appends: list[list[Span]]) -> list[object]:
-    """Each append written from a thread of its own, in order, while every commit lane is held (as a compaction
-    holds them), so all of them queue; then the lanes are let go. Their results (or exceptions), in order."""
+    """Each append written from a thread of its own, in order, while the writers' lock is held (a commit in
+    progress), so all of them queue; then the lock is let go. Their results (or exceptions), in order."""
     results: list[object] = [None] * len(appends)
 
     def write(i: int) -> None:
@@ -206,7 +206,7 @@ def _writers_queued_behind_the_lock(store: SpanStore, appends: list[list[Span]])
             results[i] = e
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(len(appends))]
-    with store._every_lane():
+    with store._lock:
         for i, t in enumerate(threads):  # one at a time: they queue in this order
             t.start()
             deadline = time.monotonic() + 30
@@ -222,14 +222,14 @@ def test_concurrent_writes_commit_together_each_with_its_own_counts(
     store: SpanStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     transactions = 0
-    insert = store._insert
+    transaction = store._transaction
 
-    def counted(*args: Any) -> None:
+    def counted() -> Any:
         nonlocal transactions
         transactions += 1
-        insert(*args)
+        return transaction()
 
-    monkeypatch.setattr(store, "_insert", counted)
+    monkeypatch.setattr(store, "_transaction", counted)
     store.append([cols(span(9, 1))])
     results = _writers_queued_behind_the_lock(
         store,
@@ -262,110 +262,3 @@ def test_a_group_commit_that_fails_fails_every_append_in_it_and_keeps_none(store
     results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
     assert [r.inserted for r in results] == [1, 1]  # type: ignore[attr-defined]
     assert store.count() == 2
-
-
-def _lane_held_in_insert(
-    store: SpanStore, monkeypatch: pytest.MonkeyPatch, fail: bool
-) -> tuple[threading.Event, threading.Event]:
-    """The next group commit stops inside its transaction (its spans claimed, not committed) until `go` is set;
-    then it commits, or fails as a full disk would when `fail`. Returns (inside, go)."""
-    inside, go = threading.Event(), threading.Event()
-    insert = store._insert
-    calls = 0
-
-    def held(*args: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            inside.set()
-            assert go.wait(30)
-            if fail:
-                raise StoreWriteError("IOException: No space left on device")
-        insert(*args)
-
-    monkeypatch.setattr(store, "_insert", held)
-    return inside, go
-
-
-def _in_thread(fn: Any) -> tuple[threading.Thread, list[object]]:
-    out: list[object] = []
-
-    def run() -> None:
-        try:
-            out.append(fn())
-        except Exception as e:  # the test reads it
-            out.append(e)
-
-    t = threading.Thread(target=run)
-    t.start()
-    return t, out
-
-
-def test_the_other_lane_commits_while_one_is_inside_its_transaction(
-    store: SpanStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    inside, go = _lane_held_in_insert(store, monkeypatch, fail=False)
-    first, first_out = _in_thread(lambda: store.write(store.prepare([cols(span(1, 1))])))
-    assert inside.wait(30)
-    second = store.write(store.prepare([cols(span(2, 1), span(2, 2))]))
-    assert (second.inserted, second.duplicates) == (2, 0), "the second lane did not wait for the first"
-    assert store.count() == 2, "only the second transaction has committed"
-    go.set()
-    first.join(30)
-    assert [(r.inserted, r.duplicates) for r in first_out] == [(1, 0)]  # type: ignore[attr-defined]
-    assert store.count() == 3 and store._hot_rows == 3 and store._pending == set()
-
-
-@pytest.mark.parametrize("fail", [False, True], ids=["first commits", "first fails"])
-def test_a_copy_claimed_by_the_other_lane_waits_for_its_outcome(
-    store: SpanStore, monkeypatch: pytest.MonkeyPatch, fail: bool
-) -> None:
-    """A client's retry of a request whose transaction is still open: counted as stored if that transaction
-    commits, stored by the retry if it fails — never lost, never twice."""
-    inside, go = _lane_held_in_insert(store, monkeypatch, fail=fail)
-    first, first_out = _in_thread(lambda: store.write(store.prepare([cols(span(1, 1), span(1, 2))])))
-    assert inside.wait(30)
-    retry, retry_out = _in_thread(lambda: store.write(store.prepare([cols(span(1, 2), span(3, 1))])))
-    time.sleep(0.3)  # the retry reaches its claim and waits there, not committing span 1/2 meanwhile
-    assert retry_out == [] and store.count() == 0
-    go.set()
-    first.join(30)
-    retry.join(30)
-    if fail:
-        assert isinstance(first_out[0], StoreWriteError)
-        assert [(r.inserted, r.duplicates) for r in retry_out] == [(2, 0)]  # type: ignore[attr-defined]
-        assert names(store, 1) == [(sid(2), 0, "op-2")]
-    else:
-        assert [(r.inserted, r.duplicates) for r in first_out + retry_out] == [(2, 0), (1, 1)]  # type: ignore[attr-defined]
-        assert names(store, 1) == [(sid(1), 0, "op-1"), (sid(2), 0, "op-2")]
-    assert store._pending == set() and store._hot_rows == store.count()
-
-
-def test_many_writers_and_compactions_keep_every_span_once(tmp_path: Path) -> None:
-    """Eight writers sending overlapping requests (each span in two of them) through both lanes while the hot
-    table is compacted every few hundred spans: every span stored once, counts adding up, nothing left claimed."""
-    store = SpanStore(tmp_path / "spans.duckdb", StoreConfig(compact_rows=300))
-    requests = [[span(t, s) for t in range(r, r + 2) for s in range(1, 21)] for r in range(0, 80)]
-    inserted = duplicates = 0
-    lock = threading.Lock()
-
-    def send(k: int) -> None:
-        nonlocal inserted, duplicates
-        for r in requests[k::8]:
-            result = store.append([cols(*r)])
-            with lock:
-                inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
-
-    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    store.join_compaction()
-    distinct = 81 * 20
-    assert inserted == distinct and duplicates == 80 * 40 - distinct
-    assert store.count() == distinct and len(store.segments) >= 2
-    rows = store.cursor().execute("SELECT count(DISTINCT (trace_id, span_id)), count(*) FROM spans").fetchone()
-    assert rows == (distinct, distinct)
-    assert store._pending == set() and store._hot_rows == store.count() - sum(s.rows for s in store.segments)
-    store.close()
