@@ -81,8 +81,12 @@ def _open(path: Path, store: Callable[[Path], S]) -> S:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A bound listening socket for the HTTP server, so a port in use is a refusal before anything starts."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    """A bound listening socket for the HTTP server, so a port in use is a refusal before anything starts.
+
+    Made with protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections of such a socket, and
+    without it a keep-alive client (Grafana, httpx) waited for its delayed ACK, ~40 ms, between every response's
+    headers and body, which uvicorn writes separately."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -6,7 +6,6 @@ value carries the marker BETA_MARK, so any answer to alpha that contains it is a
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from observ.api.app import create_app
 from observ.api.config import ApiConfig
+from observ.cli.datadir import listen
 from observ.cli.serve import uvicorn_config
 from observ.store.logstore import LogStore
 
@@ -43,8 +43,7 @@ class Server:
 
 def serve_app(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
     """`app` on a free loopback port, uvicorn in a daemon thread; returns once it accepts connections."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
