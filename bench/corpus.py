@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from collectors.log_adapter.transforms.parse import extract
 from observ.model import DecodedBatch, Stream
@@ -138,6 +139,60 @@ def replay_round(c: Compiled, r: int) -> list[str]:
     return buf.tobytes().decode().split("\n")
 
 
+JSON_SERVICES = ("android", "apache", "hadoop", "mac", "openstack")
+"""In a structured replay these services log JSON objects."""
+LOGFMT_SERVICES = ("hpc", "openssh", "spark", "windows", "zookeeper")
+"""In a structured replay these services log logfmt; the rest stay plain text."""
+_STATUS = re.compile(r"status: (\d{3})")
+_SECONDS = re.compile(r" time: (\d+\.\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Per corpus line, what a structured replay renders: the fields come from the original (unshifted) line where
+    it has them (OpenStack's `status: 200 ... time: 0.2477829`), else from its level (error and fatal lines answer
+    5xx, warnings 4xx), so `| json | status >= 500` selects the lines a reader would call failures."""
+
+    fmt: np.ndarray
+    """0 plain, 1 JSON, 2 logfmt."""
+    level: np.ndarray
+    status: np.ndarray
+    duration_ms: np.ndarray
+    """NaN where the line says nothing: a log-normal draw per round then."""
+
+    @classmethod
+    def of(cls, c: Compiled, levels: np.ndarray) -> Fields:
+        fmt = np.array([1 if s in JSON_SERVICES else 2 if s in LOGFMT_SERVICES else 0 for s in c.systems])
+        level = np.array([lv or "info" for lv in levels], dtype=object)
+        status = np.empty(len(c.lines), dtype=np.int64)
+        duration = np.full(len(c.lines), np.nan)
+        for k, line in enumerate(c.lines):
+            m = _STATUS.search(line)
+            if m:
+                status[k] = int(m.group(1))
+            elif level[k] in ("error", "fatal", "critical"):
+                status[k] = 500 + k % 4
+            elif level[k] == "warn":
+                status[k] = (404, 429)[k % 2]
+            else:
+                status[k] = 200
+            m = _SECONDS.search(line)
+            if m:
+                duration[k] = round(float(m.group(1)) * 1000, 1)
+        return cls(fmt=fmt, level=level, status=status, duration_ms=duration)
+
+
+def render(fmt: int, level: str, status: int, duration_ms: float, msg: str, trace_id: str) -> str:
+    """One line as a JSON object (fmt 1) or logfmt (fmt 2), fields in the order services usually write them."""
+    if fmt == 1:
+        obj: dict[str, object] = {"level": level, "status": status, "duration_ms": duration_ms, "msg": msg}
+        if trace_id:
+            obj["trace_id"] = trace_id
+        return orjson.dumps(obj).decode()
+    out = f"level={level} status={status} duration_ms={duration_ms} msg={orjson.dumps(msg).decode()}"
+    return f"{out} trace_id={trace_id}" if trace_id else out
+
+
 T0_NS = 1_795_000_000_000_000_000
 ROUND_NS = 60_000_000_000
 """Each replay round covers one minute: 32k lines a minute across 16 services."""
@@ -149,12 +204,15 @@ class Replay:
 
     A share of the lines carries a trace: consecutive traced lines (in time, across services) share a
     random 128-bit trace ID, which the line also names (`trace_id=...`), as instrumented services log it.
+    With `structured`, JSON_SERVICES and LOGFMT_SERVICES log their lines as JSON or logfmt (`render`): the same
+    rows, timestamps and trace IDs as a plain replay, only the text (and the level of those lines) differs.
     """
 
     traced: float = 0.3
     lines_per_trace: int = 8
     pods: int = 3
     seed: int = 42
+    structured: bool = False
 
     def rounds(self, n: int) -> Iterator[list[DecodedBatch]]:
         """DecodedBatches of n lines in total, one list per round, rounds in time order."""
@@ -162,6 +220,10 @@ class Replay:
         systems = np.array(c.systems)
         names = sorted(set(c.systems))
         levels = np.array([extract(line)[0] for line in c.lines], dtype=object)
+        fields = Fields.of(c, levels) if self.structured else None
+        if fields is not None:
+            levels = np.where(fields.fmt > 0, fields.level, levels)
+        durations = np.random.default_rng(self.seed + 1)
         # position of each line within its system, and the system's line count: spreads a system over the round
         sys_idx = np.array([names.index(s) for s in c.systems])
         within = np.zeros(len(c.lines), dtype=np.int64)
@@ -197,6 +259,13 @@ class Replay:
             span[traced_rows] = _hex_ids(rng, len(traced_rows), 8)
             line_arr = np.array(lines, dtype=object)
             line_arr[traced_rows] = line_arr[traced_rows] + " trace_id=" + trace[traced_rows]
+            if fields is not None:
+                drawn = np.round(durations.lognormal(3.0, 1.0, len(lines)), 1)
+                dur = np.where(np.isnan(fields.duration_ms), drawn, fields.duration_ms)
+                for i in np.nonzero(fields.fmt)[0].tolist():
+                    line_arr[i] = render(
+                        int(fields.fmt[i]), fields.level[i], int(fields.status[i]), float(dur[i]), lines[i], trace[i]
+                    )
             batches = []
             keep = np.arange(len(lines)) < take
             for (s, p), stream in streams.items():
