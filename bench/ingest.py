@@ -9,12 +9,16 @@ replays the loghub corpus into a CRI file of --lines lines, then measures in one
      shipping the same file, with its peak RSS;
   3. the ingester consuming the sidecar's topic into a fresh DuckDB (exactly-once bookkeeping included);
   4. DuckDB's read_json loading the same rows as NDJSON (the baseline);
-and prints rates, ratios and bytes on disk per raw byte.
+and prints rates, ratios and bytes on disk per raw byte, with the load average. Each topic is created (its leader
+elected) before the clock of its producer starts; the sidecar's clock stops when the last of the entries it makes
+of the file (every line opens one with the default multiline pattern) is acknowledged, so it includes the last
+batch's linger and the multiline timeout of the last entry, as a file that stops growing does.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +31,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import psutil
+from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
@@ -38,6 +43,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "bench")]
 import corpus  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
 
+from collectors.log_adapter.transforms.config import DEFAULT_START_PATTERN  # noqa: E402
+from collectors.log_adapter.transforms.multiline import start_matcher  # noqa: E402
 from observ.bus import BusConfig  # noqa: E402
 from observ.store.ingest import IngestConfig, Ingester  # noqa: E402
 from observ.store.logstore import LogStore  # noqa: E402
@@ -50,14 +57,36 @@ def scrape(port: int) -> dict[str, float]:
     return {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples if not s.labels}
 
 
+def create_topic(bootstrap: str, name: str, timeout: float = 30.0) -> None:
+    """Create a one-partition topic and wait for its leader, so no producer's clock includes auto-creation."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topic = admin.list_topics(topic=name, timeout=5).topics.get(name)
+        if topic is not None and topic.error is None and all(p.leader >= 0 for p in topic.partitions.values()):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"topic {name} has no leader after {timeout} s")
+
+
+def expected_entries(raw: Path) -> int:
+    """Entries the sidecar makes of the CRI file: the lines its multiline stage (default start pattern) opens an
+    entry with. Waiting for exactly these to be acknowledged, the timing does not stop while the last batch
+    (up to 1,000 entries) still waits in the batcher."""
+    is_start = start_matcher(DEFAULT_START_PATTERN)
+    with raw.open() as f:
+        return sum(1 for i, row in enumerate(f) if i == 0 or is_start(row.rstrip("\n").split(" ", 3)[3]))
+
+
 def run_kcat(bootstrap: str, topic: str, raw: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run(["kcat", "-P", "-l", "-b", bootstrap, "-t", topic, str(raw)], check=True)
     return time.perf_counter() - t0
 
 
-def run_sidecar(bootstrap: str, topic: str, raw: Path, lines: int, work: Path) -> tuple[float, int, float]:
-    """Seconds from spawn until every line is acknowledged, peak RSS bytes, entries shipped."""
+def run_sidecar(bootstrap: str, topic: str, raw: Path, entries: int, work: Path) -> tuple[float, int, float]:
+    """Seconds from spawn until every one of `entries` is acknowledged, peak RSS bytes, entries shipped."""
     port = free_port()
     args = [sys.executable, "-m", "collectors.log_adapter", str(raw), "--bootstrap", bootstrap, "--topic", topic,
             "--format", "cri", "--service", "bench", "--checkpoint", str(work / "ckpt.json"),
@@ -74,11 +103,7 @@ def run_sidecar(bootstrap: str, topic: str, raw: Path, lines: int, work: Path) -
                 m = scrape(port)
             except httpx.HTTPError:
                 m = {}
-            if (
-                m.get("observ_adapter_lines_read_total", 0) >= lines
-                and m.get("observ_adapter_inflight_bytes", 1) == 0
-                and m.get("observ_adapter_lag_bytes", 1) == 0
-            ):
+            if m.get("observ_adapter_entries_shipped_total", 0) >= entries:
                 break
             if proc.poll() is not None:
                 raise SystemExit(f"sidecar exited with {proc.returncode}")
@@ -144,6 +169,7 @@ def main() -> None:
         with console.status(f"replaying loghub into {raw.name}…"):
             corpus.write_cri(raw, args.lines)
     raw_bytes = raw.stat().st_size
+    entries = expected_entries(raw)
     work = Path(tempfile.mkdtemp(prefix="observ-bench-"))
     broker = None
     if args.bootstrap:
@@ -156,13 +182,11 @@ def main() -> None:
     try:
         tag = uuid.uuid4().hex[:8]
         with console.status("kcat -P -l …"):
-            if broker:
-                broker.create_topic(f"bench-kcat-{tag}", 1)
+            create_topic(bootstrap, f"bench-kcat-{tag}")
             kcat_s = run_kcat(bootstrap, f"bench-kcat-{tag}", raw)
         with console.status("sidecar shipping…"):
-            if broker:
-                broker.create_topic(f"bench-sidecar-{tag}", 1)
-            side_s, peak, shipped = run_sidecar(bootstrap, f"bench-sidecar-{tag}", raw, args.lines, work)
+            create_topic(bootstrap, f"bench-sidecar-{tag}")
+            side_s, peak, shipped = run_sidecar(bootstrap, f"bench-sidecar-{tag}", raw, entries, work)
         with console.status("ingester into DuckDB…"):
             ing_s, ing_joined_s = run_ingester(bootstrap, f"bench-sidecar-{tag}", work / "observ.duckdb", shipped)
         db_bytes = (work / "observ.duckdb").stat().st_size + sum(
@@ -187,6 +211,8 @@ def main() -> None:
     t.add_row("  same, after the group join", f"{ing_joined_s:.2f}", f"{rate:,.0f}", "", f"{rj_s / ing_joined_s:.2f}x")
     console.print(t)
     console.print(f"sidecar peak RSS: {peak / 2**20:.1f} MiB; entries shipped: {shipped:,.0f} of {n:,} lines")
+    load1, load5, _ = os.getloadavg()
+    console.print(f"load average {load1:.2f} (1 min), {load5:.2f} (5 min) on {os.cpu_count()} cores")
     console.print(
         f"on disk: DuckDB {db_bytes / 1e6:.1f} MB = {db_bytes / raw_bytes:.3f} bytes per raw CRI byte "
         f"({db_bytes / ndjson_bytes:.3f} per NDJSON byte; read_json's table {rj_bytes / 1e6:.1f} MB)"
