@@ -18,11 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from observ.model import DecodedBatch
+from observ.store import merge as merging
 from observ.store import relation as rel
+from observ.store import retention
 from observ.store import segments as segfiles
 from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
 from observ.store.coverage import Coverage
+from observ.store.filters import GramParams
 from observ.store.hotcold import HotColdStore
 from observ.store.hotcold import StoreWriteError as StoreWriteError
 from observ.store.schema import LOG_COLUMNS, NO_METADATA, define_logs_view, ensure_schema, metadata_since
@@ -175,6 +178,92 @@ class LogStore(HotColdStore[CompactionResult]):
             self._next_segment += len(result.segments)
             self._hot_rows = 0
         return result
+
+    def expire(self, now_ns: int, *, dry_run: bool = False) -> retention.Expiry:
+        """Retention: unregister the segments entirely older than their tenant's cutoff and delete older hot rows,
+        in one transaction with the cold view (`dry_run`: only count them). The files are the caller's to delete
+        once no reader can still hold them (lifecycle.Graveyard)."""
+        with self._lock:
+            cutoff = lambda tenant: self.config.retention.cutoff(tenant, now_ns)  # noqa: E731
+            gone = retention.expired(self._segments, cutoff)
+            tenants = [t for (t,) in self._con.execute("SELECT DISTINCT tenant FROM logs_hot").fetchall()]
+            limits = {t: c for t in tenants if (c := cutoff(t)) is not None}
+            hot: dict[str, int] = {}
+            if dry_run:
+                for t, c in limits.items():
+                    hot[t] = self._scalar("SELECT count(*) FROM logs_hot WHERE tenant = ? AND ts < ?", [t, c])
+                return retention.Expiry(retention.tally(gone, hot), [])
+            if not gone and not limits:
+                return retention.Expiry([], [])
+            ids = {s.id for s in gone}
+            kept = [s for s in self._segments if s.id not in ids]
+            with self._transaction() as con:
+                if gone:
+                    segfiles.unregister(con, sorted(ids))
+                    self._define_cold_view(con, kept)
+                for t, c in limits.items():
+                    hot[t] = self._scalar("DELETE FROM logs_hot WHERE tenant = ? AND ts < ?", [t, c])
+            self._segments = tuple(kept)
+            self._hot_rows -= sum(hot.values())
+        return retention.Expiry(retention.tally(gone, hot), [s.path for s in gone])
+
+    def _scalar(self, sql: str, params: list[object]) -> int:
+        row = self._con.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+    def merge_small(self, *, dry_run: bool = False) -> list[merging.Merged]:
+        """Merge each tenant's small segments (config.merge), a bounded number of groups; see merge.py.
+
+        Raises on the first failure (disk full, ...): that group's new file is removed and nothing of it is
+        registered; groups merged before it stay merged."""
+        m = self.config.merge
+        if self.segments_dir is None or not m.enabled:
+            return []
+        groups = merging.plan(self._segments, m.small_bytes, m.target_bytes, self.config.segment_max_rows,
+                              m.max_merges_per_run)  # fmt: skip
+        if dry_run:
+            return [merging.merged(g, None) for g in groups]
+        return [self._merge(self.segments_dir, g) for g in groups]
+
+    def _merge(self, directory: Path, group: list[segfiles.Segment]) -> merging.Merged:
+        """Read the group's rows sorted as compaction sorts them, write the file beside the store without the write
+        lock, then (under it) name it with the next id and swap it for the group in one transaction."""
+        paths = [s.path for s in group]
+        tmp = directory / segfiles.tmp_name(f"merge-{group[0].id:012d}")
+        cur = self.cursor()
+        try:
+            rows = cur.execute(
+                f"SELECT {_SELECT} FROM {segfiles.COLD_VIEW} WHERE list_contains(?::VARCHAR[], filename) "
+                "ORDER BY service, ts",
+                [paths],
+            ).to_arrow_table()
+            if rows.num_rows != sum(s.rows for s in group):
+                raise RuntimeError(f"merge read {rows.num_rows} rows of {sum(s.rows for s in group)}")
+            filters = segfiles.build_filters(rows, GramParams(k=self.config.gram_k, window=self.config.gram_window))
+            opts = segfiles.ParquetOptions(self.config.zstd_level, self.config.row_group_rows)
+            segfiles.write_unplaced(cur, rows, tmp, opts)
+            with self._lock:
+                ids = {s.id for s in group}
+                if len(ids & {s.id for s in self._segments}) != len(ids):
+                    raise RuntimeError("segments of the merge left the catalog meanwhile")
+                seg_id = self._next_segment
+                path = segfiles.place(tmp, seg_id)
+                try:
+                    seg, per_service = segfiles.build_segment(seg_id, path, rows, group[0].tenant, filters)
+                    kept = [*(s for s in self._segments if s.id not in ids), seg]
+                    with self._transaction() as con:
+                        segfiles.register(con, seg, per_service)
+                        segfiles.unregister(con, sorted(ids))
+                        self._define_cold_view(con, kept)
+                except BaseException:
+                    path.unlink(missing_ok=True)
+                    raise
+                self._next_segment += 1
+                self._segments = tuple(kept)
+        finally:
+            tmp.unlink(missing_ok=True)
+            cur.close()
+        return merging.merged(group, seg_id)
 
     def append(
         self,

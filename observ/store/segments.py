@@ -73,8 +73,13 @@ def write_parquet(
 ) -> Path:
     """Write, fsync and rename into place; returns the final path. The rows (an Arrow table, or a relation of
     `con` that DuckDB evaluates while writing) are already sorted."""
-    tmp = directory / f"{_TMP}{segment_name(seg_id)}"
-    final = directory / segment_name(seg_id)
+    return place(write_unplaced(con, rows, directory / f"{_TMP}{segment_name(seg_id)}", opts), seg_id)
+
+
+def write_unplaced(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table | duckdb.DuckDBPyRelation, tmp: Path, opts: ParquetOptions
+) -> Path:
+    """Write and fsync under a temporary name (see `tmp_name`), which orphan removal deletes if nothing places it."""
     con.register("_segment_rows", rows)
     try:
         con.execute(
@@ -89,8 +94,20 @@ def write_parquet(
         os.fsync(fd)
     finally:
         os.close(fd)
+    return tmp
+
+
+def tmp_name(label: str) -> str:
+    """A temporary file name in a segments folder; orphan removal deletes such files on open."""
+    return f"{_TMP}{label}{_SUFFIX}"
+
+
+def place(tmp: Path, seg_id: int) -> Path:
+    """Rename a written file to segment `seg_id`'s name and sync the folder: the id is chosen only now, so a merge
+    that wrote its file while compactions went on still gets an id above theirs (the relation relies on it)."""
+    final = tmp.parent / segment_name(seg_id)
     os.replace(tmp, final)
-    _fsync_dir(directory)
+    _fsync_dir(tmp.parent)
     return final
 
 
@@ -149,6 +166,12 @@ def register(con: duckdb.DuckDBPyConnection, seg: Segment, per_service: list[Ser
         "INSERT INTO segment_services VALUES (?, ?, ?, ?, ?)",
         [(seg.id, s.service, s.rows, s.ts_min, s.ts_max) for s in per_service],
     )
+
+
+def unregister(con: duckdb.DuckDBPyConnection, ids: list[int]) -> None:
+    """Inside the caller's transaction: the segments leave the catalog; their files are the caller's to delete."""
+    con.execute("DELETE FROM segment_services WHERE list_contains(?::BIGINT[], segment_id)", [ids])
+    con.execute("DELETE FROM segments WHERE list_contains(?::BIGINT[], id)", [ids])
 
 
 def load(con: duckdb.DuckDBPyConnection, directory: Path) -> list[Segment]:

@@ -11,17 +11,18 @@ a file.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from observ.store.config import StoreConfig
-from observ.store.segments import ParquetOptions, define_cold_view, write_parquet
-from observ.traces.schema import COLD, HOT, SELECT
-from observ.traces.segments import SpanSegment, describe, register, trace_slices
+from observ.store.segments import ParquetOptions, define_cold_view, place, tmp_name, write_parquet, write_unplaced
+from observ.traces.schema import COLD, HOT, IDENTITY, SELECT
+from observ.traces.segments import SpanSegment, describe, register, trace_slices, unregister
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,55 @@ def compact(
         discard(new)
         raise
     return SpanCompaction(new, total, time.perf_counter() - start)
+
+
+def expire_hot(con: duckdb.DuckDBPyConnection, cutoffs: dict[str, int]) -> tuple[dict[str, int], list[tuple]]:
+    """In `con`'s open transaction: delete each tenant's hot spans that ended before its cutoff; the spans deleted
+    per tenant, and their identity columns (the store forgets them as hot)."""
+    deleted: dict[str, int] = {}
+    keys: list[tuple] = []
+    for tenant, cutoff in cutoffs.items():
+        rows = con.execute(
+            f"DELETE FROM {HOT} WHERE tenant = ? AND end_ns < ? RETURNING {', '.join(IDENTITY)}", [tenant, cutoff]
+        ).fetchall()
+        deleted[tenant] = len(rows)
+        keys.extend(rows)
+    return deleted, keys
+
+
+def write_merged(
+    con: duckdb.DuckDBPyConnection, directory: Path, group: Sequence[SpanSegment], config: StoreConfig
+) -> SpanSegment:
+    """The group's spans in one file under a temporary name, sorted as compaction sorts them; described with id 0.
+    `place_merged` names it once the store decided its id."""
+    tmp = directory / tmp_name(f"merge-{group[0].id:012d}")
+    try:
+        rows = con.execute(
+            f"SELECT {SELECT} FROM {COLD} WHERE list_contains(?::VARCHAR[], filename) "
+            "ORDER BY trace_id, start_ns, span_id",
+            [[s.path for s in group]],
+        ).to_arrow_table()
+        if rows.num_rows != sum(s.rows for s in group):
+            raise RuntimeError(f"span merge read {rows.num_rows} rows of {sum(s.rows for s in group)}")
+        write_unplaced(con, rows, tmp, ParquetOptions(config.zstd_level, config.row_group_rows))
+        return describe(con, 0, tmp, group[0].tenant)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def swap_in(
+    con: duckdb.DuckDBPyConnection,
+    written: SpanSegment,
+    seg_id: int,
+    group: Sequence[SpanSegment],
+    kept: Sequence[SpanSegment],
+) -> SpanSegment:
+    """In `con`'s open transaction: the merged file named as segment `seg_id`, registered in place of `group`;
+    `kept` are the other segments, for the cold view. The caller commits, or rolls back and removes
+    the file (under either name)."""
+    seg = dataclasses.replace(written, id=seg_id, path=str(place(Path(written.path), seg_id)))
+    register(con, seg)
+    unregister(con, [s.id for s in group])
+    define_cold_view(con, [s.path for s in [*kept, seg]], SELECT, view=COLD, hot=HOT)
+    return seg

@@ -67,6 +67,11 @@ def register(con: duckdb.DuckDBPyConnection, seg: SpanSegment) -> None:
     )  # fmt: skip
 
 
+def unregister(con: duckdb.DuckDBPyConnection, ids: list[int]) -> None:
+    """Inside the caller's transaction: the segments leave the catalog; their files are the caller's to delete."""
+    con.execute("DELETE FROM span_segments WHERE list_contains(?::BIGINT[], id)", [ids])
+
+
 def load(con: duckdb.DuckDBPyConnection, directory: Path) -> list[SpanSegment]:
     """Registered segments whose file exists, by id. A missing file is logged and left out of queries."""
     out = []

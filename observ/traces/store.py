@@ -25,12 +25,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from observ.store import merge as merging
 from observ.store import relation as rel
+from observ.store import retention
 from observ.store import segments as segfiles
 from observ.store.config import StoreConfig
 from observ.store.hotcold import HotColdStore
 from observ.traces import query, tags
-from observ.traces.compact import SpanCompaction, compact, discard
+from observ.traces.compact import SpanCompaction, compact, discard, expire_hot, swap_in, write_merged
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
     ARROW_SCHEMA,
@@ -42,7 +44,7 @@ from observ.traces.schema import (
     define_spans_view,
     ensure_schema,
 )
-from observ.traces.segments import SpanSegment, load
+from observ.traces.segments import SpanSegment, load, unregister
 
 log = logging.getLogger("observ.traces.store")
 
@@ -445,6 +447,73 @@ class SpanStore(HotColdStore[SpanCompaction]):
             raise
         log.info("compacted %d spans into %d segment(s) in %.1fs", result.rows, len(result.segments), result.seconds)
         return result
+
+    # --- lifecycle (observ/store/lifecycle.py runs these off the write path) --------------------------------------
+
+    def expire(self, now_ns: int, *, dry_run: bool = False) -> retention.Expiry:
+        """Retention, as `LogStore.expire`: segments whose latest span ended before their tenant's cutoff leave the
+        catalog, and hot spans that ended before it are deleted, in one transaction. Holds the compaction lock, so
+        no compaction's snapshot still counts on the catalog or the hot spans it changes."""
+        with self._compacting, self._lock:
+            cutoff = lambda tenant: self.config.retention.cutoff(tenant, now_ns)  # noqa: E731
+            gone = retention.expired(self._segments, cutoff)
+            tenants = [t for (t,) in self._con.execute(f"SELECT DISTINCT tenant FROM {HOT}").fetchall()]
+            limits = {t: c for t in tenants if (c := cutoff(t)) is not None}
+            if dry_run:
+                hot = {
+                    t: self._con.execute(
+                        f"SELECT count(*) FROM {HOT} WHERE tenant = ? AND end_ns < ?", [t, c]
+                    ).fetchall()[0][0]
+                    for t, c in limits.items()
+                }
+                return retention.Expiry(retention.tally(gone, hot), [])
+            if not gone and not limits:
+                return retention.Expiry([], [])
+            ids = {s.id for s in gone}
+            kept = [s for s in self._segments if s.id not in ids]
+            with self._transaction() as con:
+                if gone:
+                    unregister(con, sorted(ids))
+                    segfiles.define_cold_view(con, [s.path for s in kept], SELECT, view=COLD, hot=HOT)
+                hot, keys = expire_hot(con, limits)
+            self._segments = tuple(kept)
+            self._hot_keys -= {identity(*k) for k in keys}
+            self._hot_rows -= len(keys)
+        return retention.Expiry(retention.tally(gone, hot), [s.path for s in gone])
+
+    def merge_small(self, *, dry_run: bool = False) -> list[merging.Merged]:
+        """Merge each tenant's small segments (config.merge), as `LogStore.merge_small`; holds the compaction lock
+        while it writes, appends go on."""
+        m = self.config.merge
+        if self.segments_dir is None or not m.enabled:
+            return []
+        with self._compacting:
+            groups = merging.plan(self._segments, m.small_bytes, m.target_bytes, self.config.segment_max_rows,
+                                  m.max_merges_per_run)  # fmt: skip
+            if dry_run:
+                return [merging.merged(g, None) for g in groups]
+            return [self._merge(self.segments_dir, g) for g in groups]
+
+    def _merge(self, directory: Path, group: list[SpanSegment]) -> merging.Merged:
+        cur = self._con.cursor()
+        try:
+            written = write_merged(cur, directory, group, self.config)
+        finally:
+            cur.close()
+        ids = {s.id for s in group}
+        with self._lock:
+            kept = [s for s in self._segments if s.id not in ids]
+            seg_id = self._next_segment
+            try:
+                with self._transaction() as con:
+                    seg = swap_in(con, written, seg_id, group, kept)
+            except BaseException:
+                Path(written.path).unlink(missing_ok=True)
+                (directory / segfiles.segment_name(seg_id)).unlink(missing_ok=True)
+                raise
+            self._segments = (*kept, seg)
+            self._next_segment += 1
+        return merging.merged(group, seg.id)
 
     # --- reading ---------------------------------------------------------------------------------------------
 
