@@ -56,8 +56,9 @@ def _names(prefix: str) -> dict[str, str]:
 
 
 def _name_miss(names: dict[str, str], prefix: str, key: str) -> str:
+    """A blank key adds nothing to the name, as in Loki (`{"a":{" ":{"b":1}}}` is `a_b`)."""
     global _names_size
-    name = _join(prefix + "_" if prefix else "", key)
+    name = _join(prefix + "_" if prefix else "", key) if key.strip() else prefix
     if _names_size < _NAME_CACHE_MAX:
         names[key] = name
         _names_size += 1
@@ -437,7 +438,6 @@ class _JsonScan:
 # --- json with expressions -------------------------------------------------------------------------
 
 
-_NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
 _EXTRACTED = "_extracted"
 _JSON_SCALARS = (_STRING, _NUMBER, _BOOL)
 """The value kinds Loki's JSON parser makes labels of (arrays and null are skipped)."""
@@ -447,14 +447,7 @@ def _prefixed_name(parts: list[str]) -> str:
     """Loki's buildSanitizedPrefixFromBuffer: the sanitized non-blank keys joined by `_`."""
     name = ""
     for part in parts:
-        key = part.strip()
-        if not key:
-            continue
-        if name:
-            name += "_"
-        elif key[0].isascii() and key[0].isdigit():
-            name = "_"
-        name += _NOT_NAME_CHAR.sub("_", key)
+        name = _name(name, part)
     return name
 
 

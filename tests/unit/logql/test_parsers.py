@@ -40,6 +40,7 @@ ARRAY_ERR = "Value is array, but can't find closing ']' symbol"
         ('{"dup": "a", "dup": "b"}', {"dup": "b"}, None),
         ('{"k.e-y": 1, " sp ": 2, "1st": 3, "ü": 4}', {"k_e_y": "1", "sp": "2", "_1st": "3", "_": "4"}, None),
         ('{"a": {"1b": {"c d": "x"}}}', {"a_1b_c_d": "x"}, None),
+        ('{"a": {" ": {"b": 1}, "  ": 2}}', {"a_b": "1", "a": "2"}, None),  # blank keys add nothing to a name
         ('{"esc": "tab\\there \\u00e9 \\ud83d\\ude00"}', {"esc": "tab\there é 😀"}, None),
         ('{"lone": "\\ud800x", "ok": "y"}', {"lone": "", "ok": "y"}, None),
         ('{"bad": "a\\qb", "ok": "y"}', {"bad": "", "ok": "y"}, None),
