@@ -45,10 +45,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import corpus  # noqa: E402
 
 from observ.logql.engine import Engine  # noqa: E402
+from observ.logql.results import QueryResult  # noqa: E402
 from observ.model import DecodedBatch  # noqa: E402
 from observ.store.config import StoreConfig  # noqa: E402
 from observ.store.logstore import LogStore  # noqa: E402
-from observ.store.relation import ScanHints, regex_needles  # noqa: E402
+from observ.store.relation import Relation, ScanHints, regex_needles  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 TENANT = "default"
@@ -327,17 +328,44 @@ def service_where(hints: dict[str, object]) -> tuple[str, list[object]]:
 class Runner:
     """Runs LogQL and SQL over one store and range; each call returns a closure that answers with a short summary."""
 
-    def __init__(self, store: LogStore, start_ns: int, end_ns: int) -> None:
+    def __init__(self, store: LogStore, ts_min: int, ts_max: int) -> None:
+        """Over every row from ts_min to ts_max: the range ends on a whole step after ts_max, so the engine's 1m
+        windows, (t - 1m, t] at each step t from the start, cover the same rows as the SQL's [start, end)."""
         self.store = store
         self.engine = Engine(store)
-        self.start_ns, self.end_ns = start_ns, end_ns
+        self.start_ns = ts_min
+        self.end_ns = ts_min + (ts_max - ts_min) // STEP_NS * STEP_NS + STEP_NS
+
+    @classmethod
+    def over(cls, store: LogStore) -> Runner:
+        """Over every row of the store."""
+        rel = store.relation(ScanHints(TENANT, 0, FAR))
+        ts_min, ts_max = store.cursor().execute(f"SELECT min(ts), max(ts) FROM {rel.sql} AS l", rel.params).fetchone()
+        return cls(store, ts_min, ts_max)
+
+    def query_range(self, query: str) -> QueryResult:
+        return self.engine.query_range(
+            query, tenant=TENANT, start_ns=self.start_ns, end_ns=self.end_ns, step_ns=STEP_NS, limit=LIMIT,
+            direction="backward",
+        )  # fmt: skip
+
+    def sql_rows(self, q: Sql) -> tuple[list[tuple[object, ...]], Relation]:
+        rel = self.store.relation(ScanHints(TENANT, self.start_ns, self.end_ns, **q.hints))  # type: ignore[arg-type]
+        services, service_params = service_where(q.hints)
+        cur = self.store.cursor()
+        try:
+            rows = cur.execute(
+                f"SELECT {q.select} FROM {rel.sql} AS l WHERE tenant = ? AND ts >= ? AND ts < ?{services} "
+                f"AND {q.where} {q.tail}",
+                [*rel.params, TENANT, self.start_ns, self.end_ns, *service_params, *q.params],
+            ).fetchall()
+        finally:
+            cur.close()
+        return rows, rel
 
     def logql(self, query: str) -> Callable[[], str]:
         def run() -> str:
-            res = self.engine.query_range(
-                query, tenant=TENANT, start_ns=self.start_ns, end_ns=self.end_ns, step_ns=STEP_NS, limit=LIMIT,
-                direction="backward",
-            )  # fmt: skip
+            res = self.query_range(query)
             data = res.data
             if hasattr(data, "streams"):
                 what = f"{sum(len(s.entries) for s in data.streams)} lines"
@@ -350,15 +378,7 @@ class Runner:
 
     def sql(self, q: Sql) -> Callable[[], str]:
         def run() -> str:
-            rel = self.store.relation(ScanHints(TENANT, self.start_ns, self.end_ns, **q.hints))  # type: ignore[arg-type]
-            services, service_params = service_where(q.hints)
-            cur = self.store.cursor()
-            rows = cur.execute(
-                f"SELECT {q.select} FROM {rel.sql} AS l WHERE tenant = ? AND ts >= ? AND ts < ?{services} "
-                f"AND {q.where} {q.tail}",
-                [*rel.params, TENANT, self.start_ns, self.end_ns, *service_params, *q.params],
-            ).fetchall()
-            cur.close()
+            rows, rel = self.sql_rows(q)
             return f"{len(rows)} rows; segments {rel.segments_scanned} read, {rel.segments_skipped} skipped"
 
         return run
@@ -444,21 +464,27 @@ def thin(batches: Iterable[DecodedBatch], every: int) -> list[DecodedBatch]:
     return [b for b in out if len(b.line)]
 
 
-def small_store_median(small_lines: int, work: Path) -> tuple[float, float, int, int]:
-    """Median and p90 seconds of each class's LogQL queries run SMALL_REPEAT times over a fresh store of about
-    `small_lines` lines (one replay round thinned, compacted like a real store); and the queries and lines."""
+def small_store(small_lines: int, folder: Path) -> LogStore:
+    """A fresh store in `folder` of about `small_lines` lines: one structured replay round thinned (a minute of
+    every service and format), in segments like a compacted store."""
     replay = corpus.Replay(structured=True)
     full = [b for r in replay.rounds(len(corpus.loghub_lines())) for b in r]
-    every = max(1, sum(len(b) for b in full) // small_lines)
-    batches = thin(full, every)
-    (work / "small").mkdir()
-    store = LogStore(work / "small" / "observ.duckdb", StoreConfig(compact_rows=max(1, small_lines // 4)))
+    batches = thin(full, max(1, sum(len(b) for b in full) // small_lines))
+    folder.mkdir(parents=True)
+    store = LogStore(folder / "observ.duckdb", StoreConfig(compact_rows=max(1, small_lines // 4)))
+    store.write(store.prepare(batches))
+    store.compact()
+    return store
+
+
+def small_store_median(small_lines: int, work: Path) -> tuple[float, float, int, int]:
+    """Median and p90 seconds of each class's LogQL queries run SMALL_REPEAT times over `small_store`; and the
+    number of queries and lines."""
+    store = small_store(small_lines, work / "small")
     try:
-        store.write(store.prepare(batches))
-        store.compact()
         targets = pick_targets(store)
-        start, end = corpus.T0_NS, corpus.T0_NS + corpus.ROUND_NS
-        run = Runner(store, start, end)
+        run = Runner.over(store)
+        start = run.start_ns
         queries = [q for c in cases(targets, start) for q in (*c.logql, *([c.unparsed] if c.unparsed else []))]
         samples = []
         with Progress(
@@ -474,7 +500,7 @@ def small_store_median(small_lines: int, work: Path) -> tuple[float, float, int,
                     fn()
                     samples.append(time.perf_counter() - t)
                     progress.advance(task)
-        lines = sum(len(b) for b in batches)
+        lines = store.cursor().execute("SELECT count(*) FROM logs").fetchone()[0]
         return statistics.median(samples), statistics.quantiles(samples, n=10)[-1], len(queries), lines
     finally:
         store.close()
@@ -497,8 +523,8 @@ def main() -> None:
     built = build(args.lines, config, args.rebuild)
     m = built.meta
     store = LogStore(built.db, config)
-    start, end = m["ts_min"], m["ts_max"] + 1
-    run = Runner(store, start, end)
+    run = Runner(store, m["ts_min"], m["ts_max"])
+    start = run.start_ns
     n = args.best_of
     table = Table(title=f"log queries: {args.lines:,} loghub lines (structured replay), best of {n}, page cache warm")
     numbers = ("seconds", "time / SQL", "rg / time", "time / unparsed")
