@@ -14,6 +14,7 @@ from observ.correlate.prometheus.config import PrometheusConfig
 from observ.ingest_defaults import IngestDefaults
 from observ.logql.limits import QueryLimits
 from observ.otlp.limits import OtlpLimits
+from observ.store.config import StoreSettings
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -161,6 +162,7 @@ class ServeConfig(BaseModel):
     data: Path = Path("./observ-data")
     api: ApiConfig = ApiConfig()
     kafka: KafkaIngestConfig | None = None
+    store: StoreSettings = StoreSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
 
     def with_prometheus(self, url: str) -> ServeConfig:

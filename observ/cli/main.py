@@ -14,11 +14,13 @@ from collectors.log_adapter.cli import ship
 from observ.cli.dashboards import app as dashboards_app
 from observ.cli.refusal import Refused, refusals
 from observ.cli.slo import app as slo_app
+from observ.cli.store import app as store_app
 
 app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_is_help=True)
 app.command(name="ship")(ship)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(slo_app, name="slo")
+app.add_typer(store_app, name="store")
 demo_app = typer.Typer(help="The demo workload of `observ up --demo`.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 console = Console()

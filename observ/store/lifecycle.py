@@ -20,6 +20,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
+from observ.store.config import StoreSettings
 from observ.store.merge import Merged
 from observ.store.retention import Expiry
 
@@ -31,6 +32,7 @@ class Maintained(Protocol):
 
     def expire(self, now_ns: int, *, dry_run: bool = False) -> Expiry: ...
     def merge_small(self, *, dry_run: bool = False) -> list[Merged]: ...
+    def close(self) -> None: ...
 
 
 class Graveyard:
@@ -171,3 +173,13 @@ class Maintainer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def start_maintenance(
+    stores: Mapping[str, Maintained], settings: StoreSettings, registry: CollectorRegistry
+) -> Maintainer:
+    """The services' maintenance thread (`observ serve`, `up`, `ingest`): stop it before closing the stores."""
+    maintainer = Maintainer(stores, Graveyard(settings.delete_delay_s), LifecycleMetrics(registry),
+                            settings.maintenance_interval_s)  # fmt: skip
+    maintainer.start()
+    return maintainer

@@ -317,6 +317,9 @@ class Broken:
     def merge_small(self, *, dry_run: bool = False) -> list[Merged]:
         return []
 
+    def close(self) -> None:
+        pass
+
 
 def test_a_maintenance_round_counts_what_it_deleted_and_survives_a_failing_store(tmp_path: Path) -> None:
     store = segmented(tmp_path, period=650e-9, tenants={"t2": 0})
