@@ -1,0 +1,20 @@
+-- absent_over_time({service="nope"}[1m])
+SELECT i, sum(c)::DOUBLE, sum(nb)::DOUBLE
+FROM (
+SELECT unnest(list_prepend(-1, range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))) AS i, c, nb
+FROM (
+SELECT (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)) AS s
+GROUP BY ALL))
+WHERE i < ?
+GROUP BY ALL;
+-- params: [1, 1, 1, 1, 1, 1, 121, 1700000000000000000, 60000000000, 60000000000, 60000000000, 1, 'acme', 1699999940000000001, 1700007200000000001, 'nope', 121]

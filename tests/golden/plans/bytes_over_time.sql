@@ -1,0 +1,20 @@
+-- bytes_over_time({service="api"}[1m])
+SELECT g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, i, sum(c)::DOUBLE, sum(nb)::DOUBLE
+FROM (
+SELECT g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, unnest(list_prepend(-1, range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))) AS i, c, nb
+FROM (
+SELECT service AS g0, namespace AS g1, pod AS g2, container AS g3, stream AS g4, level AS g5, labels AS g6, trace_id AS g7, span_id AS g8, metadata AS g9, (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)) AS s
+GROUP BY ALL))
+WHERE i < ?
+GROUP BY ALL;
+-- params: [1, 1, 1, 1, 1, 1, 121, 1700000000000000000, 60000000000, 60000000000, 60000000000, 1, 'acme', 1699999940000000001, 1700007200000000001, 'api', 121]

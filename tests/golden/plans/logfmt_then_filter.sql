@@ -1,0 +1,112 @@
+-- {service="db"} | logfmt | duration > 10ms
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700007087500000000, 1700007200000000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700006862500000000, 1700007087500000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700006412500000000, 1700006862500000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700005512500000000, 1700006412500000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700003712500000000, 1700005512500000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700000112500000000, 1700003712500000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'db', 1700000000000000000, 1700000112500000000]

@@ -1,0 +1,32 @@
+-- {service="api"} | pattern "<_> <method> <path> <_>"
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'api', 1700007087500000000, 1700007200000000000]
+
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, 'api', 1700006862500000000, 1700007087500000000]

@@ -1,0 +1,18 @@
+-- {service=~".+"} | trace_id="4bf92f3577b34da6a3ce929d0e0e4736"
+SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
+FROM (SELECT *
+FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_hot
+UNION ALL
+SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
+FROM logs_cold) AS l
+WHERE (tenant = ?)
+AND (ts >= ?)
+AND (ts < ?)
+AND (service <> '')
+AND (trace_id = ?)
+AND (ts >= ?)
+AND (ts < ?)) AS s
+ORDER BY ts DESC, line DESC
+LIMIT ?;
+-- params: ['acme', 1700000000000000000, 1700007200000000000, '4bf92f3577b34da6a3ce929d0e0e4736', 1700000000000000000, 1700007200000000000, 100]
