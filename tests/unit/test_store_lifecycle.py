@@ -4,13 +4,16 @@ that both change the catalog in one transaction while files stay until no reader
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from observ.api.config import ServeConfig
 from observ.store import segments as segfiles
 from observ.store.config import MergeConfig, RetentionConfig, StoreConfig, StoreSettings
 from observ.store.lifecycle import Graveyard, LifecycleMetrics, Maintainer
@@ -338,3 +341,13 @@ def test_a_maintenance_round_counts_what_it_deleted_and_survives_a_failing_store
     now[0] = 1
     maint.run_once()
     assert grave.pending == [] and not any(Path(p).exists() for p in done.expired["logs"].paths)
+
+
+def test_the_documented_store_section_is_valid() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs/storage.md").read_text()
+    block = re.search(r"```yaml\n(store:.*?)```", doc, re.S)
+    assert block is not None
+    store = ServeConfig.model_validate(yaml.safe_load(block.group(1))).store
+    assert store.logs.retention.cutoff("team-a", 10**15) == 10**15 - 168 * 3600 * S
+    assert store.logs.retention.cutoff("audit", 10**15) is None
+    assert (store.spans.retention.period, store.spans.zstd_level, store.maintenance_interval_s) == (336 * 3600, 3, 600)
