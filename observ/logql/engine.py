@@ -103,7 +103,7 @@ class Engine:
 
     def series(self, matches: list[str], *, tenant: str, start_ns: int, end_ns: int) -> list[dict[str, str]]:
         seen: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-        for match in matches or [None]:
+        for match in matches or (None,):
             for labels in self._streams(tenant, start_ns, end_ns, match):
                 seen.setdefault(tuple(sorted(labels.items())), labels)
         if len(seen) > self.limits.max_series:
@@ -139,7 +139,7 @@ class Engine:
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
         template = "SELECT DISTINCT service, namespace, pod, container, stream, level, labels FROM {source}"
         cache = LabelCache()
-        out = []
+        out: list[dict[str, str]] = []
         for chunk in self._reader().execute(pd, template):
             out.extend(cache.stream(row) for row in chunk)
         return out

@@ -239,7 +239,8 @@ class IpFilter:
         while (m := hint(text, i)) is not None:
             i = m.start()
             v4 = m.lastindex == 1
-            run = (_IPV4_RUN if v4 else _IPV6_RUN).match(text, i).end()
+            run_match = (_IPV4_RUN if v4 else _IPV6_RUN).match(text, i)  # `*`: matches, if only the empty run
+            run = run_match.end() if run_match else i
             if v4 is want_v4:
                 addr = parse_addr(text[i:run])
                 if addr is not None and contains(addr):

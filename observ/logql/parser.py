@@ -21,7 +21,7 @@ import re
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -100,6 +100,11 @@ def _syntax_error(unexpected: str, expected: set[str]) -> str:
     return reason
 
 
+def _at(tok: Token) -> tuple[int, int]:
+    """A token's position; lark types it optional for tokens it did not lex, which never reach here."""
+    return (tok.line or 0, tok.column or 0)
+
+
 def _end_position(text: str) -> tuple[int, int]:
     lines = text.split("\n")
     return len(lines), len(lines[-1]) + 1
@@ -108,7 +113,7 @@ def _end_position(text: str) -> tuple[int, int]:
 def _from_lark(error: UnexpectedInput, text: str) -> ParseError:
     if isinstance(error, UnexpectedToken):
         tok = error.token
-        line, col = _end_position(text) if tok.type == "$END" else (tok.line, tok.column)
+        line, col = _end_position(text) if tok.type == "$END" else _at(tok)
         return ParseError(_syntax_error(_token_display(tok), set(error.expected)), line, col)
     if not isinstance(error, UnexpectedCharacters):  # lark's LALR raises only the two kinds above
         return ParseError("syntax error: unexpected $end", *_end_position(text))
@@ -137,7 +142,7 @@ def unquote(tok: Token) -> str:
     else:
         out = _unescape(body, tok)
     if _SURROGATE.search(out):
-        raise ParseError("invalid UTF-8 rune", tok.line, tok.column)
+        raise ParseError("invalid UTF-8 rune", *_at(tok))
     return out
 
 
@@ -150,10 +155,10 @@ def _unescape(body: str, tok: Token) -> str:
             try:
                 pieces.append(pending.decode("utf-8"))
             except UnicodeDecodeError:
-                raise ParseError("invalid UTF-8 rune", tok.line, tok.column) from None
+                raise ParseError("invalid UTF-8 rune", *_at(tok)) from None
             pending.clear()
 
-    bad = ParseError("invalid syntax", tok.line, tok.column)
+    bad = ParseError("invalid syntax", *_at(tok))
     i, n = 0, len(body)
     while i < n:
         ch = body[i]
@@ -216,22 +221,22 @@ def _range(tok: Token) -> int:
     """`[5m]`: Prometheus' model.ParseDuration (integer units y w d h m s ms, largest first)."""
     text = tok.value[1:-1]
     if text == "":
-        raise ParseError("empty duration string", tok.line, tok.column)
+        raise ParseError("empty duration string", *_at(tok))
     if text == "0":
         return 0
     m = _PROM_DURATION.fullmatch(text)
     if not m or not any(m.groups()):
-        raise ParseError(f"not a valid duration string: {go_quote(text)}", tok.line, tok.column)
+        raise ParseError(f"not a valid duration string: {go_quote(text)}", *_at(tok))
     ns = sum(int(g) * unit for g, unit in zip(m.groups(), _PROM_UNITS, strict=True) if g)
     if ns > _MAX_INT64:
-        raise ParseError("duration out of range", tok.line, tok.column)
+        raise ParseError("duration out of range", *_at(tok))
     return ns
 
 
 def _duration(tok: Token) -> int:
     ns = parse_duration_ns(tok.value)
     if abs(ns) > _MAX_INT64:
-        raise ParseError(f"not a valid duration string: {go_quote(tok.value)}", tok.line, tok.column)
+        raise ParseError(f"not a valid duration string: {go_quote(tok.value)}", *_at(tok))
     return ns
 
 
@@ -239,7 +244,7 @@ def _bytes(tok: Token) -> float:
     try:
         return parse_bytes(tok.value)
     except ValueError:
-        raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", tok.line, tok.column) from None
+        raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", *_at(tok)) from None
 
 
 # --- regular expressions (Go's syntax, compiled by RE2) --------------------------------------------------------
@@ -250,7 +255,7 @@ def _regex(pattern: str, tok: Token | None, prefix: str = "") -> Any:
     try:
         return compile_regex(pattern)
     except LogQLError as e:
-        raise ParseError(prefix + str(e), *((tok.line, tok.column) if tok else ())) from None
+        raise ParseError(prefix + str(e), *(_at(tok) if tok else ())) from None
 
 
 def matches_empty(matcher: ast.Matcher) -> bool:
@@ -271,7 +276,7 @@ def _check_stage(build: Any, pattern: str, tok: Token, prefix: str) -> None:
     try:
         build(pattern)
     except LogQLError as e:
-        raise ParseError(prefix + str(e), tok.line, tok.column) from None
+        raise ParseError(prefix + str(e), *_at(tok)) from None
 
 
 def _line_pattern(pattern: str) -> PatternMatcher:
@@ -732,7 +737,8 @@ def _parse(text: str, validate: bool) -> ast.Expr:
     state = _State(validate)
     token = _STATE.set(state)
     try:
-        expr = _PARSER.parse(text)
+        # _Builder runs as the parser's transformer, so parse() returns its AST; lark types it as a Tree
+        expr = cast(ast.Expr, _PARSER.parse(text))
     except UnexpectedInput as e:
         raise _from_lark(e, text) from None
     finally:

@@ -228,10 +228,10 @@ def _python(
             line = row[1]
             if pipeline is not None:
                 check()  # per line: one line's stages may be slow, the query's deadline still holds
-                out = pipeline.process(row[0], line, labels)
-                if out is None:
+                processed = pipeline.process(row[0], line, labels)
+                if processed is None:
                     continue
-                line, labels = out
+                line, labels = processed
             if unwrapper is not None:
                 extracted = unwrapper.extract(labels)
                 if extracted is None:

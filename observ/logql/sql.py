@@ -83,14 +83,14 @@ def _regex_matcher_sql(col: str, regex: str, params: list[object]) -> str:
     return f"regexp_full_match({col}, ?, 's')"
 
 
-def _pattern_prefilter(f: ast.LineFilter, params: list[object]) -> str:
+def _pattern_prefilter(values: tuple[str, ...], params: list[object]) -> str:
     """A necessary condition for `|>`: every literal of one alternative occurs in the line.
 
     Loki's pattern test (first occurrence of each literal, non-empty captures between them) is not a regex,
     so the exact test stays in the Python pipeline; this only spares it the lines that cannot match.
     """
     alternatives = []
-    for v in f.values:
+    for v in values:
         literals = [p for p in _CAPTURE.split(v) if p]
         if not literals:
             return "TRUE"
@@ -99,16 +99,16 @@ def _pattern_prefilter(f: ast.LineFilter, params: list[object]) -> str:
     return " OR ".join(f"({a})" for a in alternatives)
 
 
-def _line_filter_sql(f: ast.LineFilter, params: list[object]) -> str:
+def _line_filter_sql(op: ast.LineFilterOp, values: tuple[str, ...], params: list[object]) -> str:
     alternatives = []
-    for v in f.values:
+    for v in values:
         params.append(v)
-        if f.op in (ast.LineFilterOp.CONTAINS, ast.LineFilterOp.NOT_CONTAINS):
+        if op in (ast.LineFilterOp.CONTAINS, ast.LineFilterOp.NOT_CONTAINS):
             alternatives.append("contains(line, ?)")
         else:
             alternatives.append("regexp_matches(line, ?)")
     any_ = " OR ".join(alternatives)
-    return f"NOT ({any_})" if f.op in (ast.LineFilterOp.NOT_CONTAINS, ast.LineFilterOp.NOT_MATCH) else any_
+    return f"NOT ({any_})" if op in (ast.LineFilterOp.NOT_CONTAINS, ast.LineFilterOp.NOT_MATCH) else any_
 
 
 @dataclass(slots=True)
@@ -139,15 +139,16 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     line_untouched = True
     no_error_yet = True
     for stage in log.pipeline:
-        if isinstance(stage, ast.LineFilter) and line_untouched and not _holds_ip(stage):
+        texts = _texts(stage) if isinstance(stage, ast.LineFilter) and line_untouched else None
+        if isinstance(stage, ast.LineFilter) and texts is not None:
             if stage.op is ast.LineFilterOp.PATTERN:
-                where.add(_pattern_prefilter(stage, where.params))
+                where.add(_pattern_prefilter(texts, where.params))
             elif stage.op is not ast.LineFilterOp.NOT_PATTERN:
-                where.add(_line_filter_sql(stage, where.params))
-                if len(stage.values) == 1 and stage.op is ast.LineFilterOp.CONTAINS and stage.values[0]:
-                    needles.append(stage.values[0])
-                elif len(stage.values) == 1 and stage.op is ast.LineFilterOp.MATCH:
-                    needles.extend(regex_needles(stage.values[0]))
+                where.add(_line_filter_sql(stage.op, texts, where.params))
+                if len(texts) == 1 and stage.op is ast.LineFilterOp.CONTAINS and texts[0]:
+                    needles.append(texts[0])
+                elif len(texts) == 1 and stage.op is ast.LineFilterOp.MATCH:
+                    needles.extend(regex_needles(texts[0]))
                 continue
         if no_error_yet and _no_op_before_parsers(stage):
             continue
@@ -176,9 +177,11 @@ def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) 
     return Pushdown(where, hints, tuple(rest))
 
 
-def _holds_ip(f: ast.LineFilter) -> bool:
-    """ip() is Loki's scan of the line for addresses (observ/logql/ip.py): it stays in the Python pipeline."""
-    return any(isinstance(v, ast.IpPattern) for v in f.values)
+def _texts(f: ast.LineFilter) -> tuple[str, ...] | None:
+    """The filter's strings; None when it holds an ip(), Loki's scan of the line for addresses
+    (observ/logql/ip.py), which stays in the Python pipeline."""
+    texts = tuple(v for v in f.values if isinstance(v, str))
+    return texts if len(texts) == len(f.values) else None
 
 
 def _cannot_err(stage: ast.Stage) -> bool:

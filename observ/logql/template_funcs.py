@@ -155,7 +155,7 @@ def go_sprintf(fmt: str, args: list[Any]) -> str:
             continue
         if width == "*" or prec == "*":
             star = [width == "*", prec == "*"]
-            vals = []
+            vals: list[str | None] = []
             for is_star in star:
                 if not is_star:
                     vals.append(None)
@@ -377,7 +377,8 @@ def _offset_text(offset: int, std: str) -> str:
 def go_format_time(t: GoTime, layout: str) -> str:
     """time.Time.Format with a Go reference layout (`2006-01-02T15:04:05Z07:00`)."""
     dt = t.datetime()
-    offset = int(dt.utcoffset().total_seconds()) if dt.utcoffset() is not None else 0
+    utc_offset = dt.utcoffset()
+    offset = int(utc_offset.total_seconds()) if utc_offset is not None else 0
     out: list[str] = []
     for std, arg in _layout(layout):
         if std == "lit":

@@ -110,13 +110,12 @@ def binary(node: ast.BinaryOp, left: Value, right: Value, nsteps: int) -> Value:
         if isinstance(left, Scalars) or isinstance(right, Scalars):
             raise LogQLError(f"set operator {op!r} not allowed in binary scalar expression")
         return _set_op(op, left, right, node.matching)
-    if isinstance(left, Scalars) and isinstance(right, Scalars):
-        # Loki folds literal comparisons to 0/1 even without `bool`.
-        return Scalars([_apply(op, a, b, True) for a, b in zip(left.values, right.values, strict=True)])
+    if isinstance(left, Scalars):
+        if isinstance(right, Scalars):
+            return Scalars([_fold(op, a, b) for a, b in zip(left.values, right.values, strict=True)])
+        return _with_scalar(op, right, left, node.return_bool, scalar_right=False)
     if isinstance(right, Scalars):
         return _with_scalar(op, left, right, node.return_bool, scalar_right=True)
-    if isinstance(left, Scalars):
-        return _with_scalar(op, right, left, node.return_bool, scalar_right=False)
     return _vector_op(node, left, right, nsteps)
 
 
@@ -128,6 +127,11 @@ def _apply(op: str, a: float, b: float, return_bool: bool) -> float | None:
     if return_bool:
         return 1.0 if ok else 0.0
     return a if ok else None
+
+
+def _fold(op: str, a: float, b: float) -> float:
+    """Scalar op scalar: Loki folds literal comparisons to 0/1 even without `bool`."""
+    return ARITHMETIC[op](a, b) if op in ARITHMETIC else float(COMPARISON[op](a, b))
 
 
 def _with_scalar(op: str, vec: SeriesSet, sc: Scalars, return_bool: bool, scalar_right: bool) -> SeriesSet:

@@ -144,7 +144,7 @@ def _comparison(e: ast.Binary) -> Expr | bool:
     if op in ("=~", "!~"):
         _check_regex(str(value), right)
     try:
-        return Condition(tag=tag, op=op, value=value)  # type: ignore[arg-type]
+        return Condition(tag=tag, op=op, value=value)
     except ValidationError as err:
         raise InvalidQuery(_pydantic_reason(err), *e.at) from None
 

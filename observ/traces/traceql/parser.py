@@ -154,7 +154,7 @@ class _Build:
         name = _attribute_name(raw, tok)
         if not name:
             raise ParseError("syntax error: unexpected END_ATTRIBUTE, expecting IDENTIFIER", *_at(tok))
-        return ast.Attribute(scope, name, _at(tok))  # type: ignore[arg-type]
+        return ast.Attribute(scope, name, _at(tok))
 
     def scoped(self, c: list[Token]) -> ast.Intrinsic:
         self._count(c[0])
@@ -210,10 +210,11 @@ def _parse_tree(text: str) -> Any:
     try:
         return _PARSER.parse(text)
     except UnexpectedCharacters as e:
-        shown = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "$end"
+        pos = e.pos_in_stream  # lark types it optional; the lexer always sets it for this error
+        shown = text[pos] if pos is not None and pos < len(text) else "$end"
         raise ParseError(f"syntax error: unexpected {shown}", e.line, e.column) from None
     except UnexpectedEOF as e:
-        raise ParseError(_expecting("$end", e.expected), *_end(text)) from None
+        raise ParseError(_expecting("$end", set(e.expected)), *_end(text)) from None
     except UnexpectedToken as e:
         if e.token.type == "$END":
             raise ParseError(_expecting("$end", e.expected), *_end(text)) from None
