@@ -24,15 +24,12 @@ Then, in one run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import corpus  # noqa: E402
+from server import serve  # noqa: E402
 
 from observ.api.config import ApiConfig  # noqa: E402
 from observ.api.otlp.events import OtlpMetrics  # noqa: E402
@@ -476,39 +474,21 @@ def ingest_pooled(bodies: list[bytes], clients: int, processes: int, work: Path)
 def ingest_http(bodies: list[bytes], clients: int, work: Path) -> float:
     """Seconds to POST every body to /v1/traces of a real `observ serve` (fresh data folder) from `clients` senders,
     each answer checked; the server is stopped afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = [sys.executable, "-m", "observ.cli.main", "serve", "--data", str(work / "http"), "--create", "--port",
-            str(port)]  # fmt: skip
-    server = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=120) as client:
-            for _ in range(600):
-                if server.poll() is not None:
-                    raise SystemExit(f"observ serve exited with {server.returncode}: {server.stderr.read().decode()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get("/ready").status_code == 200:
-                        break
-                time.sleep(0.1)
-            headers = {"Content-Type": PROTOBUF, "X-Scope-OrgID": TENANT}
+    with serve(work / "http") as (url, _), httpx.Client(base_url=url, timeout=120) as client:
+        headers = {"Content-Type": PROTOBUF, "X-Scope-OrgID": TENANT}
 
-            def send(body: bytes) -> None:
-                answer = client.post("/v1/traces", content=body, headers=headers)
-                if answer.status_code != 200:
-                    raise SystemExit(f"POST /v1/traces answered {answer.status_code}: {answer.text[:200]}")
-                progress.advance(task)
+        def send(body: bytes) -> None:
+            answer = client.post("/v1/traces", content=body, headers=headers)
+            if answer.status_code != 200:
+                raise SystemExit(f"POST /v1/traces answered {answer.status_code}: {answer.text[:200]}")
+            progress.advance(task)
 
-            with _progress(f"OTLP/HTTP → observ serve, {clients} client(s)") as progress:
-                task = progress.add_task("", total=len(bodies), note="")
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(clients) as pool:
-                    list(pool.map(send, bodies))
-                return time.perf_counter() - t0
-    finally:
-        server.terminate()
-        server.wait(60)
+        with _progress(f"OTLP/HTTP → observ serve, {clients} client(s)") as progress:
+            task = progress.add_task("", total=len(bodies), note="")
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(send, bodies))
+            return time.perf_counter() - t0
 
 
 def baseline_load(store: SpanStore, work: Path) -> tuple[float, int]:
