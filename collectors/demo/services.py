@@ -109,8 +109,8 @@ class DemoService:
         route, match = found
         item = match.groupdict().get("id") or str(self._rng.randrange(1000))
         status, message = self._traced(route, path, item, headers)
-        body = {"error": message} if status >= 400 else {"ok": True}
-        return status, orjson.dumps(body), "application/json"
+        answer: dict[str, object] = {"error": message} if status >= 400 else {"ok": True}
+        return status, orjson.dumps(answer), "application/json"
 
     def _traced(self, route: Route, path: str, item: str, headers: Mapping[str, str]) -> Answer:
         """`item`: the request's `{id}` (or a random one), passed on to the calls, as a product ID is."""
@@ -173,9 +173,11 @@ class DemoService:
 
     def _log(self, route: Route, path: str, status: int, message: str, seconds: float) -> None:
         level = "error" if status >= 500 else "warn" if status >= 400 else "info"
-        fields = {"method": route.method, "route": route.template, "path": path, "status": status}
         msg = "request failed" if status >= 500 else "request handled"
-        self.telemetry.log(level, msg, **fields, duration_ms=round(seconds * 1000, 1))
+        duration_ms = round(seconds * 1000, 1)
+        self.telemetry.log(
+            level, msg, method=route.method, route=route.template, path=path, status=status, duration_ms=duration_ms
+        )
         if status >= 500:
             self.telemetry.log("error", message, stream="stderr", status=status)
             if status != 502 and self._rng.random() < 0.3:

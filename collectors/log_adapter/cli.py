@@ -12,7 +12,7 @@ import typer
 from collectors.log_adapter.config import AdapterConfig, ConfigError, load_config
 
 
-class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStderr(logging.StreamHandler):
     """Writes to sys.stderr as it is at each record: the live status swaps it to print lines above itself."""
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -210,7 +210,7 @@ def _level_tokens() -> dict[str, str]:
     words = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "critical", "notice", "severe")
     codes = ("ERR", "WRN", "INF", "DBG", "TRC", "FTL", "CRIT", "E", "W", "I", "D")
     wraps = ("{}", "[{}]", "{}:", "[{}]:", "<{}>", "({})", "{},", "{}|", "|{}|")
-    out = {}
+    out: dict[str, str] = {}
     for w in (*words, "panic"):
         for form in (w, w.upper(), w.capitalize()):
             out.update((wrap.format(form), _NAMES[w]) for wrap in wraps)

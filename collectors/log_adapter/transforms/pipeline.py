@@ -149,7 +149,9 @@ class LinePipeline:
 
     # -- container formats ------------------------------------------------------
 
-    def _container(self, ts: int, stream: str, partial: bool, content: bytes, start: int, end: int) -> list[Entry]:
+    def _container(
+        self, ts: int | None, stream: str, partial: bool, content: bytes, start: int, end: int
+    ) -> list[Entry]:
         st = self._streams.get(stream) or self._stream(stream)
         if partial or st.pieces:
             self._add_piece(st, ts, content, start, end)

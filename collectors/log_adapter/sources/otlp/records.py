@@ -63,7 +63,7 @@ def log_records(
 ) -> list[OutRecord]:
     out: list[OutRecord] = []
     for b in to_batches(records, observed_ts):
-        metadata = b.metadata or [None] * len(b)
+        metadata: Sequence[dict[str, str] | None] = b.metadata or [None] * len(b)
         entries = [
             Entry(
                 ts, line, stream=b.stream.stream, level=level, trace_id=trace_id, span_id=span_id, metadata=md or None

@@ -295,11 +295,11 @@ class TailSource:
                 t.rec.loc = f.path
             elif t.moved_at is None:
                 t.moved_at = now
-        for key, p in self._pending.items():
+        for key, pending in self._pending.items():
             if key in found:
-                p.moved_at = None
-            elif p.moved_at is None:
-                p.moved_at = now
+                pending.moved_at = None
+            elif pending.moved_at is None:
+                pending.moved_at = now
         # Truncations first: a copytruncate copy that matches the globs belongs to the old lineage.
         for t in list(self._tailed.values()):
             if t.rec.final or t.parked or self._tailed.get(t.rec.source) is not t:
