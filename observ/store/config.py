@@ -95,7 +95,7 @@ class StoreSettings(BaseModel):
 
     logs: StoreConfig = StoreConfig()
     spans: StoreConfig = Field(
-        default_factory=dict,  # type: ignore[arg-type]
+        default_factory=dict,
         validate_default=True,
         description="The spans store: its own defaults (zstd level 3) under what is set here.",
     )
