@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from observ.api.config import ServeConfig
 from observ.store import segments as segfiles
 from observ.store.config import MergeConfig, RetentionConfig, StoreConfig, StoreSettings
-from observ.store.lifecycle import Graveyard, LifecycleMetrics, Maintainer
+from observ.store.lifecycle import Graveyard, LifecycleMetrics, Maintainer, start_maintenance
 from observ.store.logstore import LogStore
 from observ.store.merge import Merged, plan
 from observ.store.relation import ScanHints
@@ -351,3 +352,32 @@ def test_the_documented_store_section_is_valid() -> None:
     assert store.logs.retention.cutoff("team-a", 10**15) == 10**15 - 168 * 3600 * S
     assert store.logs.retention.cutoff("audit", 10**15) is None
     assert (store.spans.retention.period, store.spans.zstd_level, store.maintenance_interval_s) == (336 * 3600, 3, 600)
+
+
+class Counting:
+    """A store whose rounds are counted; the second one signals."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+        self.second = threading.Event()
+
+    def expire(self, now_ns: int, *, dry_run: bool = False) -> Expiry:
+        self.rounds += 1
+        if self.rounds == 2:
+            self.second.set()
+        return Expiry([], [])
+
+    def merge_small(self, *, dry_run: bool = False) -> list[Merged]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_services_thread_runs_rounds_until_stopped() -> None:
+    store = Counting()
+    settings = StoreSettings(maintenance_interval_s=0.001)
+    maintainer = start_maintenance({"logs": store}, settings, CollectorRegistry())
+    assert store.second.wait(60)
+    maintainer.stop()
+    assert "store-maintenance" not in {t.name for t in threading.enumerate()}
