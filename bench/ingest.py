@@ -9,6 +9,8 @@ replays the loghub corpus into a CRI file of --lines lines, then measures in one
      shipping the same file, with its peak RSS;
   3. the ingester consuming the sidecar's topic into a fresh DuckDB (exactly-once bookkeeping included);
   4. DuckDB's read_json loading the same rows as NDJSON (the baseline);
+  5. the push API of a real `observ serve` (fresh store, no Kafka): the file's lines in 1,000-line requests
+     from 4 clients, as JSON and as snappy protobuf (what Promtail and Alloy send), against that baseline;
 and prints rates, ratios and bytes on disk per raw byte, with the load average. Each topic is created (its leader
 elected) before the clock of its producer starts; the sidecar's clock stops when the last of the entries it makes
 of the file (every line opens one with the default multiline pattern) is acknowledged, so it includes the last
@@ -26,10 +28,13 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cramjam
 import duckdb
 import httpx
+import orjson
 import psutil
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import CollectorRegistry
@@ -42,9 +47,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "bench")]
 
 import corpus  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
+from server import serve  # noqa: E402
 
 from collectors.log_adapter.transforms.config import DEFAULT_START_PATTERN  # noqa: E402
 from collectors.log_adapter.transforms.multiline import start_matcher  # noqa: E402
+from observ.api.loki.logproto import EntryAdapter, PushRequest, StreamAdapter  # noqa: E402
 from observ.bus import BusConfig  # noqa: E402
 from observ.store.ingest import IngestConfig, Ingester  # noqa: E402
 from observ.store.logstore import LogStore  # noqa: E402
@@ -137,6 +144,45 @@ def run_ingester(bootstrap: str, topic: str, db: Path, entries: float) -> tuple[
     return elapsed, after_join
 
 
+def push_bodies(raw: Path, fmt: str, batch: int = 1000, services: int = 8) -> list[bytes]:
+    """The CRI file's messages as push requests of `batch` lines, spread over `services` streams, timestamped
+    within the last hour (inside every age limit), in order."""
+    messages = [row.rstrip("\n").split(" ", 3)[3] for row in raw.open()]
+    t0 = time.time_ns() - 3600 * 10**9
+    bodies = []
+    for start in range(0, len(messages), batch):
+        streams: dict[str, list[tuple[int, str]]] = {}
+        for i in range(start, min(start + batch, len(messages))):
+            streams.setdefault(f"bench-{i % services}", []).append((t0 + i * 1000, messages[i]))
+        if fmt == "json":
+            body = {"streams": [{"stream": {"service": s, "job": "bench"}, "values": [[str(t), m] for t, m in v]}
+                                for s, v in streams.items()]}  # fmt: skip
+            bodies.append(orjson.dumps(body))
+        else:
+            req = PushRequest(streams=[
+                StreamAdapter(labels=f'{{job="bench", service="{s}"}}', entries=[
+                    EntryAdapter(timestamp={"seconds": t // 10**9, "nanos": t % 10**9}, line=m) for t, m in v])
+                for s, v in streams.items()])  # fmt: skip
+            bodies.append(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
+    return bodies
+
+
+def run_push(bodies: list[bytes], fmt: str, work: Path, clients: int = 4) -> float:
+    """Seconds for `clients` senders to push every body to a fresh `observ serve`, each answer checked."""
+    content_type = "application/json" if fmt == "json" else "application/x-protobuf"
+    with serve(work / f"push-{fmt}") as (url, _), httpx.Client(base_url=url, timeout=120) as client:
+
+        def send(body: bytes) -> None:
+            answer = client.post("/loki/api/v1/push", content=body, headers={"Content-Type": content_type})
+            if answer.status_code != 204:
+                raise SystemExit(f"push answered {answer.status_code}: {answer.text[:200]}")
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(send, bodies))
+        return time.perf_counter() - t0
+
+
 def run_read_json(db: Path, work: Path) -> tuple[float, int, int]:
     """Export the stored rows as NDJSON, then time read_json loading them into a fresh database."""
     ndjson = work / "rows.ndjson"
@@ -194,6 +240,11 @@ def main() -> None:
         )
         with console.status("DuckDB read_json baseline…"):
             rj_s, ndjson_bytes, rj_bytes = run_read_json(work / "observ.duckdb", work)
+        push_s = {}
+        for fmt in ("json", "protobuf"):
+            bodies = push_bodies(raw, fmt)
+            with console.status(f"push API, {fmt}, 4 clients…"):
+                push_s[fmt] = run_push(bodies, fmt, work)
     finally:
         if broker:
             broker.destroy()
@@ -209,6 +260,10 @@ def main() -> None:
     t.add_row("ingester Kafka → DuckDB", f"{ing_s:.2f}", f"{shipped / ing_s:,.0f}", "", f"{rj_s / ing_s:.2f}x")
     rate = shipped / ing_joined_s
     t.add_row("  same, after the group join", f"{ing_joined_s:.2f}", f"{rate:,.0f}", "", f"{rj_s / ing_joined_s:.2f}x")
+    for fmt, secs in push_s.items():
+        ratio = (n / secs) / (shipped / rj_s)
+        name = f"push API, {fmt}, 4 clients, 1,000-line requests"
+        t.add_row(name, f"{secs:.2f}", f"{n / secs:,.0f}", f"{mb / secs:.1f}", f"{ratio:.2f}x")
     console.print(t)
     console.print(f"sidecar peak RSS: {peak / 2**20:.1f} MiB; entries shipped: {shipped:,.0f} of {n:,} lines")
     load1, load5, _ = os.getloadavg()
