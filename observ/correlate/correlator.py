@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal
 
 from observ.correlate.config import CorrelateConfig
 from observ.correlate.logs import Line, LogReader
@@ -55,10 +56,10 @@ def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _log_line(line: Line, match: str, span_id: str | None = None) -> LogLine:
+def _log_line(line: Line, match: Literal["trace_id", "time"], span_id: str | None = None) -> LogLine:
     return LogLine(
         ts=line.ts, service=line.service, level=line.level, labels=line.labels, trace_id=line.trace_id,
-        span_id=line.span_id if span_id is None else span_id, line=line.line, match=match,  # type: ignore[arg-type]
+        span_id=line.span_id if span_id is None else span_id, line=line.line, match=match,
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.config import JsonDict
 
 from observ.correlate.missing import Missing
 
@@ -74,7 +75,7 @@ class Metrics(_Answer):
     services: list[ServiceMetrics]
 
 
-TRACE_EXAMPLE = {
+TRACE_EXAMPLE: JsonDict = {
     "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
     "start_ns": "1764711000000000000",
     "end_ns": "1764711000120000000",
@@ -161,7 +162,7 @@ class TraceRef(_Answer):
     error: bool = Field(description="Some span of the service in this trace has status error.")
 
 
-SERVICE_EXAMPLE = {
+SERVICE_EXAMPLE: JsonDict = {
     "service": "payments",
     "start_ns": "1764707400000000000",
     "end_ns": "1764711000000000000",

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from typing import Literal
 
 from observ.correlate.config import RedMetrics
 from observ.correlate.missing import Missing
@@ -63,7 +64,7 @@ def exemplar_traces(
                     tid = parse_trace_id(e.trace_id(red.exemplar_label) or "")
                 except ValueError:
                     continue
-                reason = "error" if failed else "slow"
+                reason: Literal["error", "slow"] = "error" if failed else "slow"
                 found.append(ExemplarTrace(trace_id=tid, reason=reason, value=e.value, timestamp=e.timestamp,
                                            series=series.series_labels))  # fmt: skip
     found.sort(key=lambda x: (x.reason != "error", -x.timestamp if x.reason == "error" else -x.value))

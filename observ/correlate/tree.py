@@ -9,13 +9,14 @@ reaches are listed as orphan roots too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
-from observ.correlate.models import SpanNode
+from observ.correlate.models import SpanKind, SpanNode, SpanStatus
 from observ.traces.model import Span
 from observ.traces.tags import KIND, STATUS
 
-_KIND = {v: k for k, v in KIND.items()}
-_STATUS = {v: k for k, v in STATUS.items()}
+_KIND: dict[int, SpanKind] = {KIND[k]: k for k in get_args(SpanKind)}
+_STATUS: dict[int, SpanStatus] = {STATUS[k]: k for k in get_args(SpanStatus)}
 
 
 def _order(span: Span) -> tuple[int, str, int]:
@@ -67,8 +68,8 @@ def _node(s: Span, depth: int, children: list[str]) -> SpanNode:
         orphan=depth == 0 and bool(s.parent_span_id),
         service=s.service,
         name=s.name,
-        kind=_KIND.get(s.kind, "unspecified"),  # type: ignore[arg-type]
-        status=_STATUS.get(s.status_code, "unset"),  # type: ignore[arg-type]
+        kind=_KIND.get(s.kind, "unspecified"),
+        status=_STATUS.get(s.status_code, "unset"),
         status_message=s.status_message,
         start_ns=s.start_ns,
         end_ns=s.end_ns,

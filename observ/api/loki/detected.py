@@ -122,7 +122,7 @@ def _entry_fields(
     return parsers, {k: v for k, v in fields.items() if k not in _ERROR_LABELS}
 
 
-_BYTES_UNITS = ("b", "kib", "kb", "mib", "mb", "gib", "gb", "tib", "tb", "pib", "pb", "eib", "eb")
+_BYTES_UNITS: tuple[str, ...] = ("b", "kib", "kb", "mib", "mb", "gib", "gb", "tib", "tb", "pib", "pb", "eib", "eb")
 _BYTES_UNITS += ("ki", "k", "mi", "m", "gi", "g", "ti", "t", "pi", "p", "ei", "e")
 _SI_SIZES = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
 

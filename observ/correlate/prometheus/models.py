@@ -63,7 +63,7 @@ class HistogramBucket(NamedTuple):
     boundaries: Annotated[int, Field(ge=0, le=3, strict=True)]
     lower: SampleValue
     upper: SampleValue
-    count: SampleValue
+    count: SampleValue  # type: ignore[assignment]  # Prometheus's name; it shadows tuple.count(), unused here
 
 
 class Histogram(_Model):

@@ -9,15 +9,17 @@ folded (`{ true }` is every trace, `{ false }` none). Trace intrinsics (`rootSer
 
 from __future__ import annotations
 
+from typing import get_args
+
 import re2
 from pydantic import ValidationError
 
-from observ.traces.query import MAX_CONDITIONS, AllOf, AnyOf, Condition, Expr, SpanQuery
+from observ.traces.query import MAX_CONDITIONS, AllOf, AnyOf, Condition, Expr, Op, SpanQuery
 from observ.traces.traceql import ast
 from observ.traces.traceql.errors import InvalidQuery, TraceQLError, Unsupported
 
-_COMPARISONS = frozenset({"=", "!=", ">", ">=", "<", "<=", "=~", "!~"})
-_FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "=", "!=": "!="}
+_COMPARISONS: dict[str, Op] = {op: op for op in get_args(Op)}
+_FLIP: dict[Op, Op] = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "=", "!=": "!="}
 _STRUCTURAL = {
     ">>": "descendant", "<<": "ancestor", ">": "child", "<": "parent", "~": "sibling", "!>": "not child",
     "!<": "not parent", "!~": "not sibling", "!>>": "not descendant", "!<<": "not ancestor", "&>": "union child",
@@ -122,7 +124,7 @@ def _logical(e: ast.Binary) -> Expr | bool:
 
 
 def _comparison(e: ast.Binary) -> Expr | bool:
-    left, op, right = e.left, e.op, e.right
+    left, op, right = e.left, _COMPARISONS[e.op], e.right
     for side in (left, right):
         if isinstance(side, ast.Binary):
             raise Unsupported(f"arithmetic (`{side.op}`) is not supported: `{side}`", *side.at)
