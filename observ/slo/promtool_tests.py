@@ -21,8 +21,8 @@ from observ.slo.rules import (
     OBJECTIVE,
     Selector,
     absent_selector,
+    alert_annotations,
     alert_base,
-    annotations,
     burn_description,
     identity,
     log_selectors,
@@ -228,7 +228,7 @@ def _alert(service: Service, slo: SLO, severity: str) -> dict[str, object]:
     summary = f"{service.name}/{slo.name} is burning its error budget too fast ({severity})"
     return {
         "exp_labels": labels,
-        "exp_annotations": annotations(service, slo, summary, burn_description(slo, severity)),
+        "exp_annotations": alert_annotations(service, slo, summary, burn_description(slo, severity)),
     }
 
 
@@ -271,7 +271,7 @@ def _absent_test(service: Service, slo: SLO) -> dict[str, object]:
                 "exp_alerts": [
                     {
                         "exp_labels": labels,
-                        "exp_annotations": annotations(
+                        "exp_annotations": alert_annotations(
                             service,
                             slo,
                             f"{service.name}/{slo.name} has no SLI data",

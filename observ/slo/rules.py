@@ -230,7 +230,7 @@ def burn_description(slo: SLO, severity: str) -> str:
     )
 
 
-def annotations(service: Service, slo: SLO, summary: str, description: str) -> dict[str, str]:
+def alert_annotations(service: Service, slo: SLO, summary: str, description: str) -> dict[str, str]:
     a = slo.alerting
     urls = {"runbook_url": a.runbook_url, "dashboard_url": a.dashboard_url}
     return {"summary": summary, "description": description, **{k: v for k, v in urls.items() if v}, **a.annotations}
@@ -245,7 +245,7 @@ def burn_alert(service: Service, slo: SLO, severity: str) -> dict[str, object]:
         "alert": alert_base(service, slo) + "BurnRate",
         "expr": " or ".join(_condition(sel, t, slo) for t in tiers(severity)),
         "labels": {**a.labels, **severity_labels},
-        "annotations": annotations(
+        "annotations": alert_annotations(
             service,
             slo,
             f"{service.name}/{slo.name} is burning its error budget too fast ({severity})",
@@ -262,7 +262,7 @@ def absent_alert(service: Service, slo: SLO) -> dict[str, object]:
         "expr": f"absent({absent_selector(service, slo)})",
         "for": a.absent_for,
         "labels": {**a.labels, **a.ticket_labels, **identity(service, slo)},
-        "annotations": annotations(
+        "annotations": alert_annotations(
             service,
             slo,
             f"{service.name}/{slo.name} has no SLI data",
