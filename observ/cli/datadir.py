@@ -18,6 +18,7 @@ from typing import TypeVar
 import duckdb
 
 from observ.cli.refusal import Refused
+from observ.store.config import StoreConfig, StoreSettings
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
 
@@ -49,16 +50,18 @@ def store_path(data: Path, *, create: bool) -> Path:
     return path
 
 
-def open_store(data: Path, *, create: bool) -> LogStore:
+def open_store(data: Path, *, create: bool, config: StoreConfig | None = None) -> LogStore:
     """The store of a data folder, or a refusal naming the process that holds it."""
-    return _open(store_path(data, create=create), LogStore)
+    return _open(store_path(data, create=create), lambda p: LogStore(p, config))
 
 
-def open_stores(data: Path, *, create: bool) -> tuple[LogStore, SpanStore]:
-    """The logs store (as `open_store`) and the spans store beside it, created when missing."""
-    logs = open_store(data, create=create)
+def open_stores(data: Path, *, create: bool, settings: StoreSettings | None = None) -> tuple[LogStore, SpanStore]:
+    """The logs store (as `open_store`) and the spans store beside it, created when missing, with the config file's
+    `store:` settings."""
+    s = settings or StoreSettings()
+    logs = open_store(data, create=create, config=s.logs)
     try:
-        return logs, _open(data / SPANS_FILE, SpanStore)
+        return logs, _open(data / SPANS_FILE, lambda p: SpanStore(p, s.spans))
     except Refused:
         logs.close()
         raise

@@ -14,6 +14,7 @@ from observ.cli.datadir import open_store, open_stores
 from observ.cli.refusal import Refused
 from observ.health_server import serve_health
 from observ.store.ingest import IngestConfig, Ingester
+from observ.store.lifecycle import Maintained, start_maintenance
 from observ.traces.store import SpanStore
 
 
@@ -34,13 +35,16 @@ def run_ingest(config: IngestConfig, metrics_host: str, metrics_port: int, conso
     data = Path(config.data)
     spans: SpanStore | None = None
     if config.spans_topic:
-        store, spans = open_stores(data, create=True)
+        store, spans = open_stores(data, create=True, settings=config.store)
     else:
-        store = open_store(data, create=True)
+        store = open_store(data, create=True, config=config.store.logs)
     registry = CollectorRegistry()
     ingester = Ingester(config, store, registry, spans=spans)
+    maintained: dict[str, Maintained] = {"logs": store} if spans is None else {"logs": store, "spans": spans}
+    maintainer = start_maintenance(maintained, config.store, registry)
 
     def close() -> None:
+        maintainer.stop()
         if spans is not None:
             spans.close()
         store.close()

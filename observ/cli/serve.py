@@ -22,6 +22,7 @@ from observ.cli.datadir import listen, open_stores
 from observ.cli.ingest import ingest_config
 from observ.cli.refusal import Refused
 from observ.store.ingest import Ingester
+from observ.store.lifecycle import start_maintenance
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore
 
@@ -127,7 +128,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
                        "data": str(config.data), "defaults": config.api.push})
         if k is not None else None
     )  # fmt: skip
-    store, spans = open_stores(config.data, create=create or config.kafka is not None)
+    store, spans = open_stores(config.data, create=create or config.kafka is not None, settings=config.store)
     registry = CollectorRegistry()
     try:
         sock = listen(config.host, config.port)
@@ -165,6 +166,7 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
     stop_status = threading.Event()
     status = threading.Thread(target=_show_status, args=(console, store, spans, registry, stop_status), daemon=True)
     status.start()
+    maintainer = start_maintenance({"logs": store, "spans": spans}, config.store, registry)
     try:
         server.run(sockets=[sock])
     finally:
@@ -174,5 +176,6 @@ def run_serve(config: ServeConfig, console: Console, create: bool) -> None:
         if ingester and worker:
             ingester.stop()
             worker.join(timeout=30)
+        maintainer.stop()
         close_stores(store, spans)
         console.print("[bold]observ serve[/] stopped")

@@ -29,9 +29,7 @@ def _stores(data: Path, config: Path | None) -> dict[str, Maintained]:
     from observ.cli.settings import load_config
 
     settings = load_config(config, {"data": data}).store
-    logs, spans = open_stores(data, create=False)
-    # the stores read `config` only when they compact, expire or merge: the file's settings apply from here on
-    logs.config, spans.config = settings.logs, settings.spans
+    logs, spans = open_stores(data, create=False, settings=settings)
     return {"logs": logs, "spans": spans}
 
 

@@ -31,6 +31,7 @@ from observ.cli.refusal import Refused
 from observ.cli.serve import Server, close_stores, start_otlp, uvicorn_config
 from observ.model import DecodedBatch
 from observ.store.ingest import IngestMetrics
+from observ.store.lifecycle import start_maintenance
 from observ.store.logstore import AppendResult, LogStore, Prepared
 
 LOOPBACK = "127.0.0.1"
@@ -203,7 +204,7 @@ def run_up(
     if config.kafka is not None:
         raise Refused("`kafka` in --config is for `observ serve`: observ up writes straight into the store")
     data = config.data
-    store, spans = open_stores(data, create=True)
+    store, spans = open_stores(data, create=True, settings=config.store)
     try:
         sock = listen(config.host, config.port)
     except Refused:
@@ -276,6 +277,7 @@ def run_up(
     console.print(f'  try: observ query \'{{service=~".+"}} |= "error"\' --since 15m --addr {url}')
     status = threading.Thread(target=show, name="status", daemon=True)
     status.start()
+    maintainer = start_maintenance({"logs": store, "spans": spans}, config.store, metrics.registry)
     try:
         server.run(sockets=[sock])
     finally:
@@ -286,5 +288,6 @@ def run_up(
         otlp.stop()
         topology.stop()
         adapter.join(timeout=15)
+        maintainer.stop()
         close_stores(store, spans)
         console.print("[bold]observ[/] stopped; checkpoints saved")

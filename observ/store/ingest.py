@@ -23,6 +23,7 @@ from observ import ingest_defaults
 from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
 from observ.ingest_defaults import LOKI_DEFAULTS, IngestDefaults
 from observ.model import DecodedBatch
+from observ.store.config import StoreSettings
 from observ.store.hotcold import StoreWriteError
 from observ.store.lanes import HasOffsets, Lane, RecordError, decode_log_record, decode_span_record
 from observ.store.logstore import AppendResult, LogStore
@@ -52,6 +53,8 @@ class IngestConfig(BaseModel):
     """Records (sidecar batches of up to ~1000 entries) per poll."""
     write_retry_max_ms: int = 5000
     """Longest wait between attempts while the store cannot write (disk full): the ingester waits, never skips."""
+    store: StoreSettings = StoreSettings()
+    """The stores' settings and their maintenance (retention, merging), as in `observ serve`'s config file."""
     defaults: IngestDefaults = LOKI_DEFAULTS
     """Loki 3's `service_name` and `detected_level`, added here to the sidecar's batches as Loki's distributor adds
     them (the sidecar leaves them out: its records stay small and the settings stay on the server)."""

@@ -61,3 +61,34 @@ def test_serve_push_then_query_with_the_cli(tmp_path: Path) -> None:
 def test_query_cli_reports_an_unreachable_server() -> None:
     r = observ_query(f"http://127.0.0.1:{free_port()}", '{a="b"}')
     assert r.returncode == 1 and "cannot reach" in r.stderr
+
+
+def test_serve_runs_retention_from_its_config_file(tmp_path: Path) -> None:
+    """The config file's `store:` section reaches the stores `observ serve` opens, and its maintenance thread
+    expires rows past the tenant's period on its own: lines two hours old go, recent ones stay."""
+    port = free_port()
+    addr = f"http://127.0.0.1:{port}"
+    config = tmp_path / "serve.yaml"
+    config.write_text("store:\n  maintenance_interval_s: 0.2\n  logs:\n    retention:\n      period: 1h\n")
+    args = ["serve", "--create", "--data", str(tmp_path / "data"), "--port", str(port), "--config", str(config)]
+    serve = Proc([sys.executable, "-m", "observ.cli.main", *args], tmp_path / "serve.log", port)
+    serve.start()
+    now = time.time_ns()
+    old = [[str(now - 2 * 3600 * NS + i), f"old {i}"] for i in range(10)]
+    new = [[str(now - 60 * NS + i), f"new {i}"] for i in range(10)]
+    body = {"streams": [{"stream": {"service": "api"}, "values": old + new}]}
+    r = httpx.post(f"{addr}/loki/api/v1/push", content=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    assert r.status_code == 204, r.text
+
+    def count() -> str:
+        metric = observ_query(addr, 'sum(count_over_time({service="api"}[3h]))', "--instant", "-o", "jsonl")
+        assert metric.returncode == 0, metric.stderr
+        return orjson.loads(metric.stdout)["value"]
+
+    deadline = time.monotonic() + 60
+    while count() != "10" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert count() == "10", "the two-hour-old lines were not expired"
+    metrics = httpx.get(f"{addr}/metrics").text
+    assert 'observ_store_retention_deleted_rows_total{store="logs",tenant="default"} 10.0' in metrics
+    assert serve.stop() == 0
