@@ -53,12 +53,12 @@ def _convert(v: AnyValue, limits: OtlpLimits, tagged: bool, depth: int) -> Any:
         return None  # empty, or string_value_strindex (a profiles dictionary index, meaningless here)
     if depth >= limits.max_value_depth:
         raise ValueLimitError(f"a value is nested deeper than {limits.max_value_depth} levels")
-    items = v.array_value.values if kind == "array_value" else v.kvlist_value.values
-    if len(items) > limits.max_value_items:
-        raise ValueLimitError(f"a value holds {len(items)} items, limit {limits.max_value_items}")
+    n = len(v.array_value.values) if kind == "array_value" else len(v.kvlist_value.values)
+    if n > limits.max_value_items:
+        raise ValueLimitError(f"a value holds {n} items, limit {limits.max_value_items}")
     if kind == "array_value":
-        return [_convert(x, limits, tagged, depth + 1) for x in items]
-    out = {kv.key: _convert(kv.value, limits, tagged, depth + 1) for kv in items}
+        return [_convert(x, limits, tagged, depth + 1) for x in v.array_value.values]
+    out = {kv.key: _convert(kv.value, limits, tagged, depth + 1) for kv in v.kvlist_value.values}
     if tagged and len(out) == 1 and next(iter(out)) in TAGS:
         return {"kvlistValue": out}
     return out

@@ -39,7 +39,7 @@ def abort(context: grpc.ServicerContext, refusal: Refusal) -> NoReturn:
 
 def export_handler(service: str, export: Export) -> grpc.GenericRpcHandler:
     """`<service>/Export` answered by `export`, bytes in and bytes out."""
-    method = grpc.unary_unary_rpc_method_handler(export)
+    method: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(export)
     return grpc.method_handlers_generic_handler(service, {"Export": method})
 
 
@@ -59,7 +59,7 @@ def listen(
     Past `max_concurrent_rpcs` calls (answered or waiting for a worker) grpcio answers RESOURCE_EXHAUSTED."""
     server = grpc.server(
         ThreadPoolExecutor(workers, thread_name_prefix="otlp-grpc"),
-        handlers=handlers,
+        handlers=list(handlers),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),

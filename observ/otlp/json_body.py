@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from google.protobuf import json_format
@@ -31,8 +31,12 @@ class _BadId(ValueError):
     pass
 
 
-def _container(desc: Descriptor) -> FieldDescriptor:
-    """The one repeated message field of an envelope level (resource_spans, scope_spans, spans, ...)."""
+def _container(desc: Descriptor | None) -> FieldDescriptor:
+    """The one repeated message field of an envelope level (resource_spans, scope_spans, spans, ...).
+
+    `desc` is a message field's type: protobuf types it optional, None being a scalar field's."""
+    if desc is None:
+        raise TypeError("an envelope level is a message field")
     (f,) = (f for f in desc.fields if f.type == FieldDescriptor.TYPE_MESSAGE and f.is_repeated)
     return f
 
@@ -142,6 +146,7 @@ def parse_request(body: bytes, request: Message, rejections: Rejections) -> None
         raise OtlpError(f"invalid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise OtlpError(f"the body must be a JSON object, got {type(doc).__name__}")
-    top = _container(request.DESCRIPTOR)
+    # upb's descriptors are Descriptor instances at run time (through its metaclass); the stubs type them apart
+    top = _container(cast(Descriptor, request.DESCRIPTOR))
     for i, d in enumerate(_array(doc, top, "")):
         _envelope(request, top, d, f"{top.json_name}[{i}]", 2, rejections)

@@ -146,4 +146,5 @@ def columns_from_request(
                     shared[name].extend([value] * kept)
     columns = zip(*rows, strict=True) if rows else ([] for _ in _SPAN_FIELDS)
     per_span = {name: list(values) for name, values in zip(_SPAN_FIELDS, columns, strict=True)}
-    return SpanColumns.model_construct(v=1, tenant=tenant, resources=resources, **shared, **per_span)
+    # _fields_set passed (positionally): mypy then knows no column name can fill it
+    return SpanColumns.model_construct(None, v=1, tenant=tenant, resources=resources, **shared, **per_span)

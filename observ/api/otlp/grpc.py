@@ -34,7 +34,9 @@ class ExportService:
         """An Export*ServiceRequest's bytes -> an Export*ServiceResponse's."""
         tenant = ""
         try:
-            tenant = self.receiver.tenancy.tenant(dict(context.invocation_metadata()))
+            # keys are lower case in gRPC; `-bin` keys carry bytes, and no header the tenancy reads is one
+            metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+            tenant = self.receiver.tenancy.tenant(metadata)
             result = self.receiver.export_body(request, PROTOBUF, "", tenant, "grpc")
         except Exception as e:
             abort(context, self.receiver.refusal(e, "grpc", tenant))
