@@ -39,6 +39,15 @@ def _int(value: int | None, default: int) -> int:
     return default if value is None else int(value)
 
 
+def _headers(
+    raw: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None,
+) -> list[tuple[str, bytes]]:
+    """A consumed message's headers. librdkafka hands a list of (name, bytes or None); the client's types are
+    those produce() accepts, which also allow a dict and str values."""
+    pairs = raw.items() if isinstance(raw, dict) else raw or []
+    return [(k, v.encode() if isinstance(v, str) else v or b"") for k, v in pairs]
+
+
 def producer_settings(config: BusConfig) -> dict[str, Any]:
     return {
         "bootstrap.servers": config.bootstrap,
@@ -92,7 +101,8 @@ class ConfluentProducer:
             on_delivery(DeliveryReport(error, str(msg.topic()), _int(msg.partition(), -1), _int(msg.offset(), -1)))
 
         try:
-            self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=report)
+            # a copy typed as the client's (str | bytes | None) values: list is invariant
+            self._producer.produce(topic, value=value, key=key, headers=list(headers), on_delivery=report)
         except BufferError as exc:
             raise BusFull(str(exc)) from exc
         except KafkaException as exc:
@@ -166,7 +176,7 @@ class ConfluentConsumer:
                     offset=_int(m.offset(), -1),
                     key=m.key(),
                     value=m.value() or b"",
-                    headers=[(k, v or b"") for k, v in (m.headers() or [])],
+                    headers=_headers(m.headers()),
                     timestamp_ms=m.timestamp()[1],
                 )
             )

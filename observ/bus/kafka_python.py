@@ -206,7 +206,7 @@ def _finish_started_joins(coordinator: ConsumerCoordinator) -> None:
     left the finished round trip unread, the member with no partitions and its heartbeats off, for good. A started
     round trip now keeps need_rejoin() true until it has been read, as the Java client's rejoinNeededOrPending()."""
     need_rejoin = coordinator.need_rejoin
-    coordinator.need_rejoin = lambda: coordinator._join_task is not None or need_rejoin()  # type: ignore[method-assign]
+    coordinator.need_rejoin = lambda: coordinator._join_task is not None or need_rejoin()
 
 
 class KafkaPythonConsumer:
