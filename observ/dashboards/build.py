@@ -14,6 +14,7 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import table
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
@@ -35,7 +36,7 @@ def service_uid(name: str) -> str:
     return f"{uid[: _UID_MAX - 9]}-{digest}"
 
 
-def _group_variables(service: Service) -> list[db.QueryVariable]:
+def _group_variables(service: Service) -> list[Builder[dm.VariableModel]]:
     labels: dict[str, SLO] = {}
     for slo in service.slos:
         for label in slo.group_by:
@@ -181,7 +182,7 @@ def overview_dashboard(defs: ServiceDefinitions) -> dm.Dashboard:
         .include_all(True)
         .all_value(".*")
     )
-    links = [
+    links: list[Builder[dm.DashboardLink]] = [
         db.DashboardLink(s.name).type(dm.DashboardLinkType.LINK).url(f"/d/{service_uid(s.name)}").keep_time(True)
         for s in defs.services
     ]

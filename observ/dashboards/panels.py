@@ -12,6 +12,8 @@ from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import logs as logs_panel
 from grafana_foundation_sdk.builders import loki, prometheus, stat, table, tempo, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.variants import Dataquery
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
@@ -46,8 +48,9 @@ def _thresholds(steps: Steps) -> db.ThresholdsConfig:
 
 def prom_targets(
     targets: Sequence[Target], *, exemplar: bool = False, instant: bool = False
-) -> list[prometheus.Dataquery]:
-    out = []
+) -> list[Builder[Dataquery]]:
+    """Builders typed as the SDK's `targets()` takes them (its list is invariant)."""
+    out: list[Builder[Dataquery]] = []
     for i, t in enumerate(targets):
         q = prometheus.Dataquery().ref_id(_ref(i)).expr(t.expr).legend_format(t.legend).datasource(PROMETHEUS)
         out.append(q.instant().format(pm.PromQueryFormat.TABLE) if instant else q.range().exemplar(exemplar))
