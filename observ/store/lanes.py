@@ -25,6 +25,10 @@ Rejected = tuple[str, int, int, str, bytes]
 B = TypeVar("B", bound=Sized)
 P = TypeVar("P", bound="HasOffsets")
 R = TypeVar("R", bound="HasInserted")
+# the protocols' own parameters, with the variance their methods give them
+B_contra = TypeVar("B_contra", bound=Sized, contravariant=True)
+R_co = TypeVar("R_co", bound="HasInserted", covariant=True)
+R_contra = TypeVar("R_contra", bound="HasInserted", contravariant=True)
 _INT64 = 2**63
 
 
@@ -47,24 +51,26 @@ class HasInserted(Protocol):
     def inserted(self) -> int: ...
 
 
-class Sink(Protocol[B, P, R]):
+class Sink(Protocol[B_contra, P, R_co]):
     """What the loop needs of a store: LogStore and SpanStore are sinks as they are."""
 
     write_error: str | None
 
-    def prepare(self, batches: Sequence[B], offsets: dict[tuple[str, int], int], rejected: list[Rejected]) -> P: ...
+    def prepare(
+        self, batches: Sequence[B_contra], offsets: dict[tuple[str, int], int], rejected: list[Rejected]
+    ) -> P: ...
 
-    def write(self, prepared: P) -> R: ...
+    def write(self, prepared: P) -> R_co: ...
 
     def kafka_offsets(self, topic: str) -> dict[int, int]: ...
 
     def maybe_compact(self) -> object: ...
 
 
-class Counts(Protocol[R]):
+class Counts(Protocol[R_contra]):
     """A lane's own metrics: what one commit stored, and the records refused."""
 
-    def written(self, result: R) -> None: ...
+    def written(self, result: R_contra) -> None: ...
 
     def rejected_record(self, reason: str) -> None: ...
 
@@ -156,7 +162,7 @@ def _culprit(name: str, values: object, kind: type) -> RecordError:
     for i, v in enumerate(values):
         if type(v) is not kind:
             return RecordError("TypeError", f"column {name!r}[{i}] is {type(v).__name__}, expected {kind.__name__}")
-        if kind is int and not -_INT64 <= v < _INT64:
+        if type(v) is int and not -_INT64 <= v < _INT64:  # type(v) is kind here
             return RecordError("ValueError", f"column {name!r}[{i}] = {v} is outside the 64-bit range")
     return RecordError("TypeError", f"column {name!r} holds a value the store cannot hold")
 

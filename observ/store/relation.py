@@ -14,8 +14,8 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from re import _parser as sre  # type: ignore[attr-defined]
-from typing import Protocol, TypeVar
+from re import _parser as sre
+from typing import Protocol, TypeVar, cast
 
 from observ.store.filters import TraceFilter
 from observ.store.segments import COLD_VIEW, Segment
@@ -124,20 +124,24 @@ def regex_needles(pattern: str) -> tuple[str, ...]:
     return tuple(r for r in runs if r)
 
 
-def _collect(items: Iterable[tuple[object, object]], runs: list[str]) -> None:
+_Items = Iterable[tuple[object, object]]
+
+
+def _collect(items: _Items, runs: list[str]) -> None:
+    """The argument's shape depends on the opcode, which the stdlib's types do not express: cast per opcode."""
     run: list[str] = []
     for op, av in items:
         if op is sre.LITERAL:
-            run.append(chr(av))  # type: ignore[arg-type]
+            run.append(chr(cast(int, av)))
             continue
         runs.append("".join(run))
         run = []
         if op is sre.SUBPATTERN:
-            _, add_flags, _, sub = av  # type: ignore[misc]
+            _, add_flags, _, sub = cast(tuple[object, int, object, _Items], av)
             if not add_flags & re.IGNORECASE:
                 _collect(sub, runs)
         elif op in _REPEATS:
-            low, _, sub = av  # type: ignore[misc]
+            low, _, sub = cast(tuple[int, object, _Items], av)
             if low >= 1:
                 _collect(sub, runs)
     runs.append("".join(run))
