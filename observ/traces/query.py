@@ -263,7 +263,7 @@ def search(
         sql = _Sql()
         any_set = " OR ".join(sql.expr(s) for s in q.spansets) or "true"
         shown = _shown_tags(q.spansets)
-        for tid, *fields, attributes, resource, status, kind, message in _execute(
+        for tid, span_id, service, name, start_ns, duration_ns, attributes, resource, status, kind, message in _execute(
             cur,
             "SELECT trace_id, span_id, service, name, start_ns, duration_ns, attributes, resource, status_code, "
             f"kind, status_message FROM {_spans(r, sql.trace, 'AND list_contains(?, trace_id)')} "
@@ -273,7 +273,7 @@ def search(
             [*r.params, tenant, q.end_ns, q.start_ns, list(spans), *sql.params, q.spans_per_trace],
         ):
             values = _values(shown, attributes, resource, status, kind, message) if shown else {}
-            spans[tid].append(MatchedSpan(*fields, values))
+            spans[tid].append(MatchedSpan(span_id, service, name, start_ns, duration_ns, values))
     return [TraceSummary(tid, rs, rn, t0, d, n, m, spans[tid]) for tid, rs, rn, t0, d, n, m in ranked]
 
 

@@ -15,6 +15,7 @@ from observ.store.relation import Relation
 from observ.traces.model import INT64_MAX
 
 Scope = Literal["resource", "span", "intrinsic"]
+TagType = Literal["string", "int", "float", "bool", "keyword"]
 STATUS = {"unset": 0, "ok": 1, "error": 2}
 KIND = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 INTRINSIC_COLUMNS = {
@@ -60,12 +61,18 @@ def pointer(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TagValue:
-    type: Literal["string", "int", "float", "bool", "keyword"]
+    type: TagType
     """As Tempo's tag values answer: `keyword` for status and kind names."""
     value: str
 
 
-_JSON_TYPES = {"VARCHAR": "string", "BIGINT": "int", "UBIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool"}
+_JSON_TYPES: dict[str, TagType] = {
+    "VARCHAR": "string",
+    "BIGINT": "int",
+    "UBIGINT": "int",
+    "DOUBLE": "float",
+    "BOOLEAN": "bool",
+}
 
 
 def check_tag_request(start_ns: int, end_ns: int, scope: str | None = None, limit: int = 1) -> None:
@@ -87,13 +94,14 @@ def tag_names(
 ) -> dict[Scope, list[str]]:
     """Names of the attributes of spans in the window, by scope; intrinsics are the ones `Condition` takes."""
     out: dict[Scope, list[str]] = {}
-    for s, column in (("resource", "resource"), ("span", "attributes")):
+    columns: tuple[tuple[Scope, str], ...] = (("resource", "resource"), ("span", "attributes"))
+    for s, column in columns:
         if scope in (None, s):
             rows = cur.execute(
                 f"SELECT DISTINCT unnest(json_keys({column})) AS k FROM {_window(r)} ORDER BY k",
                 [*r.params, tenant, end_ns, start_ns],
             ).fetchall()
-            out[s] = [k for (k,) in rows]  # type: ignore[index]
+            out[s] = [k for (k,) in rows]
     if scope in (None, "intrinsic"):
         out["intrinsic"] = sorted(INTRINSIC_COLUMNS)
     return out
@@ -112,8 +120,8 @@ def tag_values(
         rows = cur.execute(
             f"SELECT DISTINCT {column} AS v FROM {_window(r)} WHERE parent_span_id = '' ORDER BY v LIMIT ?",
             [*base, limit],
-        )
-        return [TagValue("string", v) for (v,) in rows.fetchall()]
+        ).fetchall()
+        return [TagValue("string", v) for (v,) in rows]
     if tag.scope == "intrinsic":
         if tag.key in ("status", "kind"):
             names = {v: k for k, v in (STATUS if tag.key == "status" else KIND).items()}
@@ -124,11 +132,15 @@ def tag_values(
         if tag.key == "duration":
             return []
         column = INTRINSIC_COLUMNS[tag.key]
-        rows = cur.execute(f"SELECT DISTINCT {column} AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit])
-        return [TagValue("string", v) for (v,) in rows.fetchall()]
+        rows = cur.execute(
+            f"SELECT DISTINCT {column} AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit]
+        ).fetchall()
+        return [TagValue("string", v) for (v,) in rows]
     if tag.key == "service.name" and tag.scope != "span":
-        rows = cur.execute(f"SELECT DISTINCT service AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit])
-        return [TagValue("string", v) for (v,) in rows.fetchall()]
+        rows = cur.execute(
+            f"SELECT DISTINCT service AS v FROM {_window(r)} ORDER BY v LIMIT ?", [*base, limit]
+        ).fetchall()
+        return [TagValue("string", v) for (v,) in rows]
     columns = {"span": ["attributes"], "resource": ["resource"], "any": ["attributes", "resource"]}[tag.scope]
     path = pointer(tag.key)
     union = " UNION ".join(
@@ -140,4 +152,4 @@ def tag_values(
         "ORDER BY t, v LIMIT ?",
         [*params, limit],
     ).fetchall()
-    return [TagValue(_JSON_TYPES[t], v) for t, v in rows]  # type: ignore[arg-type]
+    return [TagValue(_JSON_TYPES[t], v) for t, v in rows]
