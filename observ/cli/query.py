@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -119,7 +119,7 @@ def fetch_logs(
         assert isinstance(data, dict)
         if data["resultType"] != "streams":
             raise NotLogs(data)
-        entries = sorted(_entries(data["result"]), key=lambda e: e.ts, reverse=not forward)  # type: ignore[arg-type]
+        entries = sorted(_entries(data["result"]), key=lambda e: e.ts, reverse=not forward)
         fresh = [e for e in entries if e.key not in boundary][: limit - got]
         if fresh:
             yield fresh
@@ -163,14 +163,14 @@ def print_logs(batches: Iterable[list[Entry]], output: Output, out: Console) -> 
 
 def print_samples(data: dict[str, object], output: Output, out: Console) -> int:
     kind = data["resultType"]
-    result = data["result"]
+    result: Any = data["result"]  # the Loki API's JSON, shaped by `kind`
     rows: list[tuple[dict[str, str], float, str]] = []
     if kind == "matrix":
-        rows = [(s["metric"], t, v) for s in result for t, v in s["values"]]  # type: ignore[attr-defined,index,misc]
+        rows = [(s["metric"], t, v) for s in result for t, v in s["values"]]
     elif kind == "vector":
-        rows = [(s["metric"], s["value"][0], s["value"][1]) for s in result]  # type: ignore[attr-defined,index,misc]
+        rows = [(s["metric"], s["value"][0], s["value"][1]) for s in result]
     elif kind == "scalar":
-        rows = [({}, result[0], result[1])]  # type: ignore[index]
+        rows = [({}, result[0], result[1])]
     table = Table("metric", "time", "value") if output == "table" else None
     for metric, t, v in rows:
         ts = _time(int(float(t) * NS))

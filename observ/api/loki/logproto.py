@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, cast
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.message import Message
 
@@ -46,3 +49,29 @@ def _classes() -> tuple[type[Message], ...]:
 
 
 PushRequest, StreamAdapter, EntryAdapter, LabelPairAdapter = _classes()
+
+
+# The fields the push decoder reads, typed: the classes above are built at run time, so no stubs describe them.
+class LabelPairFields(Protocol):
+    name: str
+    value: str
+
+
+class EntryFields(Protocol):
+    timestamp: timestamp_pb2.Timestamp
+    line: str
+    structuredMetadata: Sequence[LabelPairFields]
+
+
+class StreamFields(Protocol):
+    labels: str
+    entries: Sequence[EntryFields]
+
+
+class PushRequestFields(Protocol):
+    streams: Sequence[StreamFields]
+
+
+def parse_push_request(raw: bytes) -> PushRequestFields:
+    """A serialized PushRequest; DecodeError when it is not one."""
+    return cast(PushRequestFields, PushRequest.FromString(raw))

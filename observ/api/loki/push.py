@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 
 from observ.api.config import PushConfig
 from observ.api.loki.content_encoding import BodyTooLarge, PushError, read_body
-from observ.api.loki.logproto import PushRequest
+from observ.api.loki.logproto import parse_push_request
 from observ.api.loki.params import NS, TS_MAX, TS_MIN
 from observ.ingest_defaults import DETECTED_LEVEL, SERVICE_NAME, detected_level, service_name
 from observ.logql.gocompat import go_quote
@@ -234,7 +234,7 @@ def decode_protobuf(body: bytes, max_bytes: int) -> list[PushStream]:
         raise BodyTooLarge(f"request body too large: {size} bytes after decompression, limit {max_bytes}")
     try:
         raw = bytes(cramjam.snappy.decompress_raw(body))
-        req = PushRequest.FromString(raw)
+        req = parse_push_request(raw)
     except (cramjam.DecompressionError, DecodeError) as e:
         raise PushError(f"{e}") from None
     out: list[PushStream] = []
@@ -244,11 +244,11 @@ def decode_protobuf(body: bytes, max_bytes: int) -> list[PushStream]:
         except ValueError as e:
             raise PushError(f"streams[{i}]: couldn't parse labels {s.labels!r}: {e}") from None
         entries = []
-        for j, e in enumerate(s.entries):
-            ts = e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos
+        for j, entry in enumerate(s.entries):
+            ts = entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos
             if not _INT64[0] <= ts <= _INT64[1]:
                 raise PushError(f"streams[{i}].entries[{j}]: timestamp out of range")
-            entries.append(PushEntry(ts, e.line, [(p.name, p.value) for p in e.structuredMetadata]))
+            entries.append(PushEntry(ts, entry.line, [(p.name, p.value) for p in entry.structuredMetadata]))
         out.append(PushStream(s.labels, labels, entries))
     return out
 
@@ -375,7 +375,7 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
         level = d.get("level", "")
         stream = Stream(
             tenant=tenant,
-            **{k: d.get(k, "") for k in COLUMN_LABELS},  # type: ignore[arg-type]
+            **{k: d.get(k, "") for k in COLUMN_LABELS},
             labels=tuple(sorted((k, v) for k, v in d.items() if k not in COLUMN_LABELS and k != "level")),
         )
         bucket = groups.setdefault((stream, level), [])

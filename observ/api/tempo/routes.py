@@ -21,7 +21,7 @@ from observ.traces.model import Span
 from observ.traces.store import FAR, SpanStore
 
 PROTOBUF = "application/protobuf"
-SCOPES = ("resource", "span", "intrinsic")
+SCOPES: dict[str, tags.Scope] = {"resource": "resource", "span": "span", "intrinsic": "intrinsic"}
 MAX_SECONDS = FAR // 1_000_000_000
 
 
@@ -134,8 +134,8 @@ def tempo_router(spans: SpanStore, tenancy: Tenancy) -> APIRouter:
             scope = request.query_params.get("scope", "")
             if scope not in (*SCOPES, "", "none", "all"):
                 raise BadRequest(f"invalid scope: {scope[:40]!r} is not one of resource, span, intrinsic, all")
-            found = names(request, tenant, scope if scope in SCOPES else None)  # type: ignore[arg-type]
-            scopes = [{"name": s, "tags": found[s]} for s in SCOPES if s in found]  # type: ignore[index]
+            found = names(request, tenant, SCOPES.get(scope))
+            scopes = [{"name": s, "tags": found[s]} for s in SCOPES.values() if s in found]
             return json_response(orjson.dumps({"scopes": scopes}))
 
         return answer(request, build)
