@@ -86,8 +86,9 @@ def _entries(result: list[dict[str, object]]) -> list[Entry]:
     out = []
     for s in result:
         labels = s["stream"]
-        assert isinstance(labels, dict)
-        for v in s["values"]:  # type: ignore[attr-defined]
+        values = s["values"]
+        assert isinstance(labels, dict) and isinstance(values, list)
+        for v in values:
             out.append(Entry(int(v[0]), labels, v[1]))
     return out
 

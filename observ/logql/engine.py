@@ -11,7 +11,7 @@ from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
 from observ.logql.parser import parse_cached, parse_selector
 from observ.logql.ranges import ADDITIVE_OPS, eval_range, preserves_errors
-from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar, Series, Vector
+from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar, Series, Streams, Vector
 from observ.logql.rows import Deadline, LabelCache, Reader
 from observ.logql.series import Scalars, SeriesSet, Value
 from observ.logql.sql import compile_pushdown, label_sql
@@ -129,9 +129,9 @@ class Engine:
     def _reader(self) -> Reader:
         return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats(), self.limits)
 
-    def _done(self, data: object, reader: Reader) -> QueryResult:
+    def _done(self, data: Streams | Matrix | Vector | Scalar, reader: Reader) -> QueryResult:
         reader.stats.exec_seconds = time.monotonic() - reader.deadline.started
-        return QueryResult(data, reader.stats)  # type: ignore[arg-type]
+        return QueryResult(data, reader.stats)
 
     def _streams(self, tenant: str, start_ns: int, end_ns: int, query: str | None) -> list[dict[str, str]]:
         self.limits.check_range(start_ns, end_ns)

@@ -45,12 +45,15 @@ def parse_tag(text: str) -> Tag:
         return Tag("intrinsic", text)
     if text in TRACE_INTRINSICS:
         return Tag("trace", text)
-    for prefix, scope in (("resource.", "resource"), ("span.", "span"), (".", "any")):
+    prefixes: tuple[tuple[str, Literal["resource", "span", "any"]], ...] = (
+        ("resource.", "resource"), ("span.", "span"), (".", "any")
+    )  # fmt: skip
+    for prefix, scope in prefixes:
         if text.startswith(prefix):
             key = text[len(prefix) :]
             if not key:
                 raise ValueError(f"tag {text!r} names no attribute after {prefix!r}")
-            return Tag(scope, key)  # type: ignore[arg-type]
+            return Tag(scope, key)
     return Tag("any", text)
 
 

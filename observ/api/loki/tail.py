@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -21,6 +22,9 @@ from observ.api.loki.params import NS, TailQuery
 from observ.api.loki.responses import encode_tail
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.results import LogEntry, StreamResult, Streams
+
+if TYPE_CHECKING:  # routes imports this module
+    from observ.api.loki.routes import QueryEngine
 
 CLOSE_INTERNAL_ERROR = 1011
 _MAX_CLOSE_REASON = 120
@@ -72,7 +76,7 @@ class Tailer:
 
     def __init__(
         self,
-        engine: object,
+        engine: QueryEngine,
         tenant: str,
         q: TailQuery,
         *,
@@ -91,7 +95,7 @@ class Tailer:
         self.cursor = TailCursor(q.start_ns - 1)
 
     def _query(self, start_ns: int, end_ns: int, direction: str) -> list[StreamResult]:
-        result = self.engine.query_range(  # type: ignore[attr-defined]
+        result = self.engine.query_range(
             self.q.query, tenant=self.tenant, start_ns=start_ns, end_ns=end_ns, step_ns=NS,
             limit=self.q.limit, direction=direction,
         )  # fmt: skip
