@@ -137,13 +137,14 @@ class PunctuationTokenizer:
 
     def join(self, tokens: Sequence[str], state: object) -> str:
         """The template's tokens in the first line's layout: its spaces, leading ones too (Loki drops those)."""
-        layout: Layout = state  # type: ignore[assignment]
-        parts, out, i = layout.parts, [], 0
+        if not isinstance(state, Layout):
+            raise TypeError(f"join takes the Layout this tokenizer's tokenize made, got {type(state).__name__}")
+        parts, out, i = state.parts, [], 0
         last = len(parts) - 1
         for k, part in enumerate(parts):
             if not part:
                 continue
-            if part == " " and not (layout.capped and k == last):
+            if part == " " and not (state.capped and k == last):
                 out.append(" ")
             else:
                 out.append(tokens[i])
