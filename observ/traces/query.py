@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import duckdb
 import orjson
@@ -48,14 +48,14 @@ def trace_id(text: str) -> str:
     return text.lower().rjust(32, "0")
 
 
-def span_of(row: tuple[object, ...]) -> Span:
-    """A row of `SELECT <SPAN_COLUMNS>` as a Span (JSON columns parsed)."""
+def span_of(row: tuple[Any, ...]) -> Span:
+    """A row of `SELECT <SPAN_COLUMNS>` as a Span (JSON columns parsed); DuckDB's rows are untyped."""
     kw = {
-        c: (orjson.loads(v) if c in _JSON_COLUMNS else v)  # type: ignore[arg-type]
+        c: (orjson.loads(v) if c in _JSON_COLUMNS else v)
         for c, v in zip(SPAN_COLUMNS, row, strict=True)
         if c not in _SKIP
     }
-    return Span(**kw)  # type: ignore[arg-type]
+    return Span(**kw)
 
 
 # --- search -------------------------------------------------------------------------------------------------

@@ -118,8 +118,13 @@ class _Build:
     def unary(self, c: list[Any]) -> ast.FieldExpr:
         op, operand = c
         self._count(op)
-        if op.value == "-" and isinstance(operand, ast.Static) and operand.type in ("int", "float", "duration"):
-            return ast.Static(operand.type, -operand.value, _at(op))  # type: ignore[operator]
+        if (
+            op.value == "-"
+            and isinstance(operand, ast.Static)
+            and operand.type in ("int", "float", "duration")
+            and isinstance(operand.value, int | float)
+        ):
+            return ast.Static(operand.type, -operand.value, _at(op))
         return ast.Unary(op.value, operand, _at(op))
 
     def string(self, c: list[Token]) -> ast.Static:
