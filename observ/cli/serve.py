@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import uvicorn
 from prometheus_client import CollectorRegistry
 from rich.console import Console
+from starlette.types import ASGIApp
 
 from observ.api.app import create_app
 from observ.api.config import ServeConfig
@@ -47,8 +48,8 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def uvicorn_config(app: object, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")  # type: ignore[arg-type]
+def uvicorn_config(app: ASGIApp, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")
 
 
 def _show_status(

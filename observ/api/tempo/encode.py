@@ -33,7 +33,7 @@ def _pb_span(s: Span) -> PbSpan:
         parent_span_id=bytes.fromhex(s.parent_span_id),
         trace_state=s.trace_state,
         name=s.name,
-        kind=s.kind,  # type: ignore[arg-type]
+        kind=PbSpan.SpanKind.ValueType(s.kind),  # the enum's int, typed as the stubs' NewType
         start_time_unix_nano=s.start_ns,
         end_time_unix_nano=s.end_ns,
         attributes=attributes_from_json(s.attributes),
@@ -60,7 +60,7 @@ def _pb_span(s: Span) -> PbSpan:
             for ln in s.links
         ],
         dropped_links_count=s.dropped_links_count,
-        status=Status(code=s.status_code, message=s.status_message),  # type: ignore[arg-type]
+        status=Status(code=Status.StatusCode.ValueType(s.status_code), message=s.status_message),
         flags=s.flags,
     )
 
