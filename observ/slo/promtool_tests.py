@@ -13,6 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from observ.logql.units import parse_duration_seconds
 from observ.slo.model import SLO, AvailabilitySLI, EventsSLI, LatencySLI, LogSLI, Service
@@ -290,10 +291,11 @@ def _templated(slo: SLO) -> bool:
     return any("{{" in v for v in (a.runbook_url, a.dashboard_url, *a.annotations.values()))
 
 
-def _via_alerts_series(group: dict[str, object]) -> dict[str, object]:
-    """Alert checks as queries of the ALERTS series, for annotations whose templates the test cannot render."""
-    exprs = list(group.pop("promql_expr_test", []))  # type: ignore[call-overload]
-    for check in group.pop("alert_rule_test", []):  # type: ignore[attr-defined]
+def _via_alerts_series(group: dict[str, Any]) -> dict[str, object]:
+    """Alert checks as queries of the ALERTS series, for annotations whose templates the test cannot render.
+    `group` is a promtool test group as YAML holds it."""
+    exprs = list(group.pop("promql_expr_test", []))
+    for check in group.pop("alert_rule_test", []):
         name = check["alertname"]
         samples = []
         for alert in check["exp_alerts"]:

@@ -84,7 +84,7 @@ def build(
     hints: ScanHints,
     columns: str,
     *,
-    may: Callable[[S, ScanHints], bool] = may_match,  # type: ignore[assignment]
+    may: Callable[[S, ScanHints], bool] = may_match,  # type: ignore[assignment]  # a default fit for S = Segment only
     hot: str = "logs_hot",
     cold: str = COLD_VIEW,
 ) -> Relation:
