@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
-from observ.api.loki import body, drilldown_limits, push, volume
+from observ.api.loki import body, content_encoding, drilldown_limits, push, volume
 from observ.api.loki import detected_labels as dl
 from observ.api.loki import params as p
 from observ.api.loki.detected import LineParser, detect_field_values, detect_fields
@@ -286,10 +286,10 @@ class LokiApi:
             )
         except AuthError as e:
             return text(e.status, str(e))
-        except (push.BodyTooLarge, body.BodyTooLarge) as e:
+        except (content_encoding.BodyTooLarge, body.BodyTooLarge) as e:
             PushRejected("request_too_large", tenant, str(e)).emit(self.metrics)
             return text(413, str(e) + "\n")
-        except (push.PushError, body.BodyIncomplete) as e:
+        except (content_encoding.PushError, body.BodyIncomplete) as e:
             PushRejected("invalid_request", tenant, str(e)).emit(self.metrics)
             return text(400, str(e) + "\n")
         except StoreWriteError as e:  # disk full: nothing kept; 503 makes Promtail, Alloy and OTel retry

@@ -9,7 +9,7 @@ folds them: `-1` is the integer -1, `nil != .a` is `.a != nil`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -215,8 +215,9 @@ def _parse_tree(text: str) -> Any:
     try:
         return _PARSER.parse(text)
     except UnexpectedCharacters as e:
-        pos = e.pos_in_stream  # lark types it optional; the lexer always sets it for this error
-        shown = text[pos] if pos is not None and pos < len(text) else "$end"
+        # lark's base class declares `pos_in_stream = None`, so mypy reads None; the lexer sets the int
+        pos = cast(int, e.pos_in_stream)
+        shown = text[pos] if pos < len(text) else "$end"
         raise ParseError(f"syntax error: unexpected {shown}", e.line, e.column) from None
     except UnexpectedEOF as e:
         raise ParseError(_expecting("$end", set(e.expected)), *_end(text)) from None

@@ -50,7 +50,6 @@ from collectors.log_adapter.sources.tail.checkpoint import Checkpoint, Checkpoin
 from collectors.log_adapter.sources.tail.config import TailConfig
 from collectors.log_adapter.sources.tail.discovery import (
     Found,
-    Inode,
     Sibling,
     compressed,
     open_reason,
@@ -64,6 +63,7 @@ from collectors.log_adapter.sources.tail.identity import (
     OPEN_FLAGS,
     Copy,
     Evidence,
+    Inode,
     anchor_at,
     digest,
     find_copy,
