@@ -1,15 +1,15 @@
 """Compaction: move the hot table's rows into Parquet segments, one transaction per run.
 
-Runs on the single writer's thread while it holds the store's write lock, so no row arrives
-between reading the hot table and deleting it. Segments are cut per tenant and service (small
-services of a tenant share one), the unit the relation skips by service, time and filters.
+Runs in a transaction the store opened on a cursor of its own (`LogStore.compact`, on a background thread), so
+appends go on while the files are written: the transaction's snapshot fixes which hot rows move, and the same
+transaction deletes exactly those. Segments are cut per tenant and service (small services of a tenant share
+one), the unit the relation skips by service, time and filters.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +28,6 @@ from observ.store.segments import (
     register,
     write_parquet,
 )
-
-log = logging.getLogger("observ.store.compact")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +82,10 @@ def compact(
     columns: str,
     define_view: Callable[[duckdb.DuckDBPyConnection, list[Segment]], None],
 ) -> CompactionResult:
-    """Write every hot row into new segments, then register them and empty the hot table in one transaction.
-
-    `define_view` redefines the cold view over the given segments (the store knows their schema versions).
-
-    On failure nothing is registered, the hot table keeps its rows and the new files are removed.
+    """In `con`'s open transaction: every hot row of its snapshot into new segments, registered, deleted from the
+    hot table (rows appended by later transactions stay), and the cold view redefined by `define_view` over the
+    given segments (the store knows their schema versions). Not committed: the caller commits, or rolls back
+    and `discard`s the result's segments. On failure here the new files are removed already.
     """
     start = time.perf_counter()
     counts = con.execute("SELECT tenant, service, count(*) FROM logs_hot GROUP BY ALL").fetchall()
@@ -112,25 +109,17 @@ def compact(
         new = [seg for seg, _ in written]
         if sum(s.rows for s in new) != total:
             raise RuntimeError(f"compaction read {sum(s.rows for s in new)} rows of {total}")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for seg, per_service in written:
-                register(con, seg, per_service)
-            con.execute("DELETE FROM logs_hot")
-            define_view(con, [*existing, *new])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        for seg, per_service in written:
+            register(con, seg, per_service)
+        con.execute("DELETE FROM logs_hot")
+        define_view(con, [*existing, *new])
     except BaseException:
-        for seg, _ in written:
-            Path(seg.path).unlink(missing_ok=True)
+        discard(seg.path for seg, _ in written)
         raise
-    try:
-        # frees the deleted rows' blocks now, for the next hot rows to reuse: the file never shrinks below its peak
-        con.execute("CHECKPOINT")
-    except duckdb.Error as e:
-        log.warning("checkpoint after compaction failed (DuckDB retries on its own): %s", e)
-    seconds = time.perf_counter() - start
-    log.info("compacted %d rows into %d segment(s) in %.1fs", total, len(new), seconds)
-    return CompactionResult(new, total, seconds)
+    return CompactionResult(new, total, time.perf_counter() - start)
+
+
+def discard(paths: Iterable[str]) -> None:
+    """Remove the files of segments that were not registered."""
+    for path in paths:
+        Path(path).unlink(missing_ok=True)

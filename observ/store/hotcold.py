@@ -58,6 +58,10 @@ class HotColdStore(Generic[R]):
             self.segments_dir.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(str(path))
         self._lock = threading.Lock()
+        self._compacting = threading.Lock()
+        """Held by the one compaction (or merge, or expiry) running; appends take only `_lock`, and only while a
+        compaction starts and commits."""
+        self._compactor: threading.Thread | None = None
         self._hot_rows = 0
         self._retry_at = 0
         self.write_error: str | None = None
@@ -74,20 +78,35 @@ class HotColdStore(Generic[R]):
     def compact(self) -> R | None:
         raise NotImplementedError
 
-    def maybe_compact(self) -> R | None:
-        """Compact if the hot table reached `compact_rows`. Call on the writer's thread, after a write.
+    def maybe_compact(self) -> None:
+        """Start a compaction on a thread of its own once the hot table holds `compact_rows` rows; never waits.
+        Call after a write. Appends and queries go on while it writes the segments (`compact` says how).
 
         A failed compaction keeps every row hot and is logged, not raised: ingestion goes on, and the next
         attempt waits for another quarter of `compact_rows`, so a persistent fault does not stall every write.
         """
-        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
-            return None
+        if not self._due():
+            return
+        if self._compactor is None or not self._compactor.is_alive():
+            self._compactor = threading.Thread(target=self._compact_due, name=f"compact {self.path.name}", daemon=True)
+            self._compactor.start()
+
+    def _due(self) -> bool:
+        return self.segments_dir is not None and self._hot_rows >= max(self.config.compact_rows, self._retry_at)
+
+    def _compact_due(self) -> None:
+        if not self._due():
+            return
         try:
-            return self.compact()
+            self.compact()
         except (duckdb.Error, OSError, RuntimeError):
             log.exception("compaction failed (%s); the rows stay in the hot table", self.path.name)
             self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
-            return None
+
+    def join_compaction(self) -> None:
+        """Wait for the background compaction, if one runs."""
+        if self._compactor is not None:
+            self._compactor.join()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -126,5 +145,6 @@ class HotColdStore(Generic[R]):
             self._con.execute("ROLLBACK")
 
     def close(self) -> None:
+        self.join_compaction()
         with self._lock:
             self._con.close()

@@ -7,6 +7,8 @@ which skips segments; the view `logs` is both without skipping.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,13 +24,15 @@ from observ.store import merge as merging
 from observ.store import relation as rel
 from observ.store import retention
 from observ.store import segments as segfiles
-from observ.store.compact import CompactionResult, compact
+from observ.store.compact import CompactionResult, compact, discard
 from observ.store.config import StoreConfig
 from observ.store.coverage import Coverage
 from observ.store.filters import GramParams
 from observ.store.hotcold import HotColdStore
 from observ.store.hotcold import StoreWriteError as StoreWriteError
 from observ.store.schema import LOG_COLUMNS, NO_METADATA, define_logs_view, ensure_schema, metadata_since
+
+log = logging.getLogger("observ.store.logstore")
 
 _COLUMNS = LOG_COLUMNS
 _SELECT = ", ".join(_COLUMNS)
@@ -159,31 +163,57 @@ class LogStore(HotColdStore[CompactionResult]):
         return self._segments
 
     def compact(self) -> CompactionResult | None:
-        """Move every hot row into segments now (None when there is nothing to move or no directory)."""
+        """Move every hot row into segments, on this thread (None when there is nothing to move or no directory);
+        `maybe_compact` runs it on a thread of its own.
+
+        Its transaction, opened on a cursor of its own under the writers' lock, fixes by its snapshot the rows that
+        move; appends and queries go on while the files are written, and the commit swaps them in under the lock
+        again with the in-memory catalog, so an append's dedup and a query's relation never see a row in both
+        places or in neither."""
         if self.segments_dir is None:
             return None
+        with self._compacting:
+            cur = self._con.cursor()
+            try:
+                return self._compact(cur, self.segments_dir)
+            finally:
+                cur.close()
+
+    def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> CompactionResult | None:
         with self._lock:
             if not self._hot_rows:
                 return None
-            result = compact(
-                self._con,
-                self.segments_dir,
-                list(self._segments),
-                self._next_segment,
-                self.config,
-                _SELECT,
-                self._define_cold_view,
-            )
-            self._segments = (*self._segments, *result.segments)
-            self._next_segment += len(result.segments)
-            self._hot_rows = 0
+            cur.execute("BEGIN TRANSACTION")
+            cur.execute("SELECT count(*) FROM logs_hot").fetchall()  # the snapshot: the rows hot now, no later ones
+            existing, next_id = list(self._segments), self._next_segment
+        result: CompactionResult | None = None
+        try:
+            result = compact(cur, directory, existing, next_id, self.config, _SELECT, self._define_cold_view)
+            with self._lock:
+                cur.execute("COMMIT")
+                self._segments = (*self._segments, *result.segments)
+                self._next_segment += len(result.segments)
+                self._hot_rows -= result.rows
+                self._retry_at = 0
+                try:  # under the lock: no append's transaction is open; frees the deleted rows' blocks for reuse
+                    cur.execute("CHECKPOINT")
+                except duckdb.Error as e:
+                    log.warning("checkpoint after compaction failed (DuckDB retries on its own): %s", e)
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
+                cur.execute("ROLLBACK")
+            if result is not None:
+                discard(s.path for s in result.segments)
+            raise
+        log.info("compacted %d rows into %d segment(s) in %.1fs", result.rows, len(result.segments), result.seconds)
         return result
 
     def expire(self, now_ns: int, *, dry_run: bool = False) -> retention.Expiry:
         """Retention: unregister the segments entirely older than their tenant's cutoff and delete older hot rows,
         in one transaction with the cold view (`dry_run`: only count them). The files are the caller's to delete
-        once no reader can still hold them (lifecycle.Graveyard)."""
-        with self._lock:
+        once no reader can still hold them (lifecycle.Graveyard). Waits for a running compaction, whose snapshot
+        may hold rows this deletes."""
+        with self._compacting, self._lock:
             cutoff = lambda tenant: self.config.retention.cutoff(tenant, now_ns)  # noqa: E731
             gone = retention.expired(self._segments, cutoff)
             tenants = [t for (t,) in self._con.execute("SELECT DISTINCT tenant FROM logs_hot").fetchall()]
@@ -223,7 +253,8 @@ class LogStore(HotColdStore[CompactionResult]):
                               m.max_merges_per_run)  # fmt: skip
         if dry_run:
             return [merging.merged(g, None) for g in groups]
-        return [self._merge(self.segments_dir, g) for g in groups]
+        with self._compacting:  # a compaction's segment ids are taken when it starts
+            return [self._merge(self.segments_dir, g) for g in groups]
 
     def _merge(self, directory: Path, group: list[segfiles.Segment]) -> merging.Merged:
         """Read the group's rows sorted as compaction sorts them, write the file beside the store without the write

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from observ.store.compact import discard
 from observ.store.config import StoreConfig
 from observ.store.segments import ParquetOptions, define_cold_view, place, tmp_name, write_parquet, write_unplaced
 from observ.traces.schema import COLD, HOT, IDENTITY, SELECT
@@ -30,12 +31,6 @@ class SpanCompaction:
     segments: list[SpanSegment]
     rows: int
     seconds: float
-
-
-def discard(segments: Iterable[SpanSegment]) -> None:
-    """Remove the files of segments that were not registered."""
-    for seg in segments:
-        Path(seg.path).unlink(missing_ok=True)
 
 
 def compact(
@@ -72,7 +67,7 @@ def compact(
         con.execute(f"DELETE FROM {HOT}")
         define_cold_view(con, [s.path for s in [*existing, *new]], SELECT, view=COLD, hot=HOT)
     except BaseException:
-        discard(new)
+        discard(s.path for s in new)
         raise
     return SpanCompaction(new, total, time.perf_counter() - start)
 

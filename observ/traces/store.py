@@ -29,10 +29,11 @@ from observ.store import merge as merging
 from observ.store import relation as rel
 from observ.store import retention
 from observ.store import segments as segfiles
-from observ.store.config import StoreConfig
+from observ.store.compact import discard
+from observ.store.config import SPANS_CONFIG, StoreConfig
 from observ.store.hotcold import HotColdStore
 from observ.traces import query, tags
-from observ.traces.compact import SpanCompaction, compact, discard, expire_hot, swap_in, write_merged
+from observ.traces.compact import SpanCompaction, compact, expire_hot, swap_in, write_merged
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
     ARROW_SCHEMA,
@@ -56,12 +57,6 @@ _PLAIN = (
     "dropped_events_count", "dropped_links_count",
 )  # fmt: skip
 _JSON = ("attributes", "events", "links")
-
-SPANS_CONFIG = StoreConfig(zstd_level=3)
-"""The spans store's defaults: zstd level 3, not the logs' 9. Spans' JSON columns and IDs compress within 3% at
-level 3 and the compactions that appends wait for take a third less CPU (50,000 spans of bench/traces.py:
-1.94 MB and 0.46 s at level 3, 1.90 MB and 0.70 s at level 9)."""
-
 
 THREADS = 1
 """DuckDB threads of the spans store's database (its own, apart from the logs store's). Its work is many small
@@ -237,10 +232,6 @@ class SpanStore(HotColdStore[SpanCompaction]):
         }
         """Identities of the hot spans, for the dedup of appends (the hot table holds each once)."""
         self._hot_rows = len(self._hot_keys)
-        self._compacting = threading.Lock()
-        """Held by the one compaction running; appends take only `_lock`, and only while a compaction starts and
-        commits."""
-        self._compactor: threading.Thread | None = None
         self._queue: list[_Queued] = []
         """Appends waiting for a group commit (`write`), guarded by `_queue_lock`."""
         self._queue_lock = threading.Lock()
@@ -383,25 +374,6 @@ class SpanStore(HotColdStore[SpanCompaction]):
 
     # --- compaction ------------------------------------------------------------------------------------------
 
-    def maybe_compact(self) -> SpanCompaction | None:
-        """Start a compaction on a background thread once the hot table holds `compact_rows` spans; never waits.
-
-        Appends go on while it writes the segments (DuckDB's COPY releases the GIL, so the next request decodes
-        meanwhile); a failure is logged and retried later, as `HotColdStore.maybe_compact` does on its thread."""
-        if self.segments_dir is None or self._hot_rows < max(self.config.compact_rows, self._retry_at):
-            return None
-        if self._compactor is None or not self._compactor.is_alive():
-            self._compactor = threading.Thread(
-                target=super().maybe_compact, name=f"compact {self.path.name}", daemon=True
-            )
-            self._compactor.start()
-        return None
-
-    def join_compaction(self) -> None:
-        """Wait for the background compaction, if one runs."""
-        if self._compactor is not None:
-            self._compactor.join()
-
     def compact(self) -> SpanCompaction | None:
         """Move every hot span into segments, on this thread (None when there is nothing to move or no directory).
 
@@ -443,7 +415,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
                 cur.execute("ROLLBACK")
             if result is not None:
-                discard(result.segments)
+                discard(s.path for s in result.segments)
             raise
         log.info("compacted %d spans into %d segment(s) in %.1fs", result.rows, len(result.segments), result.seconds)
         return result
@@ -557,7 +529,3 @@ class SpanStore(HotColdStore[SpanCompaction]):
             .fetchone()
         )
         return int(row[0]) if row else 0
-
-    def close(self) -> None:
-        self.join_compaction()
-        super().close()

@@ -105,7 +105,8 @@ def test_compaction_is_triggered_by_the_hot_row_count(tmp_path: Path) -> None:
     store = store_at(tmp_path, compact_rows=40)
     store.append([batch("api", 30)])
     assert store.segments == ()
-    store.append([batch("api", 10, start=30)])
+    store.append([batch("api", 10, start=30)])  # starts it on a thread of its own
+    store.join_compaction()
     assert len(store.segments) == 1
     assert store.count() == 40
 
@@ -137,6 +138,7 @@ def test_failed_registration_keeps_rows_hot_and_removes_the_new_files(
     monkeypatch.setattr(compact_mod, "register", fail)
     with caplog.at_level(logging.ERROR):
         store.append([batch("api", 10)])
+        store.join_compaction()
     assert "compaction failed" in caplog.text
     assert store.segments == ()
     assert list((tmp_path / "segments").iterdir()) == []
