@@ -66,8 +66,8 @@ class CountedStore:
         self._metrics.last_commit.set_to_current_time()
         return result
 
-    def maybe_compact(self) -> object:
-        return self._store.maybe_compact()
+    def maybe_compact(self) -> None:
+        self._store.maybe_compact()
 
     def discard(self, prepared: Prepared) -> None:
         self._store.discard(prepared)
