@@ -53,7 +53,7 @@ from collectors.log_adapter.transforms.config import DEFAULT_START_PATTERN  # no
 from collectors.log_adapter.transforms.multiline import start_matcher  # noqa: E402
 from observ.api.loki.logproto import EntryAdapter, PushRequest, StreamAdapter  # noqa: E402
 from observ.bus import BusConfig  # noqa: E402
-from observ.store.ingest import IngestConfig, Ingester  # noqa: E402
+from observ.ingester.ingester import IngestConfig, Ingester  # noqa: E402
 from observ.store.logstore import LogStore  # noqa: E402
 
 console = Console()

@@ -13,7 +13,7 @@ from rich.console import Console
 from observ.cli.datadir import open_store, open_stores
 from observ.cli.refusal import Refused
 from observ.health_server import serve_health
-from observ.store.ingest import IngestConfig, Ingester
+from observ.ingester.ingester import IngestConfig, Ingester
 from observ.store.lifecycle import Maintained, start_maintenance
 from observ.traces.store import SpanStore
 

@@ -22,7 +22,7 @@ from observ.api.otlp.receiver import DecoderPool, LogsReceiver, TracesReceiver
 from observ.cli.datadir import listen, open_stores
 from observ.cli.ingest import ingest_config
 from observ.cli.refusal import Refused
-from observ.store.ingest import Ingester
+from observ.ingester.ingester import Ingester
 from observ.store.lifecycle import start_maintenance
 from observ.store.logstore import LogStore
 from observ.traces.store import SpanStore

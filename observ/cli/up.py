@@ -29,8 +29,8 @@ from observ.cli.datadir import listen, open_stores
 from observ.cli.prometheus_runner import DEFAULT_PORT, PrometheusRunner, Targets, choose_port, find_rule_files
 from observ.cli.refusal import Refused
 from observ.cli.serve import Server, close_stores, start_otlp, uvicorn_config
+from observ.ingester.metrics import IngestMetrics
 from observ.model import DecodedBatch
-from observ.store.ingest import IngestMetrics
 from observ.store.lifecycle import start_maintenance
 from observ.store.logstore import AppendResult, LogStore, Prepared
 

@@ -16,8 +16,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from observ.bus import BusConfig, BusFull, make_producer
+from observ.ingester.ingester import IngestConfig, Ingester
 from observ.model import Batch, Entry, Stream
-from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
 from observ.traces.model import Span, SpanColumns, record_headers
 from observ.traces.store import SpanStore

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from observ.api.config import ServeConfig
 from observ.cli import up
-from observ.store.ingest import IngestMetrics
+from observ.ingester.metrics import IngestMetrics
 from observ.store.logstore import AppendResult
 
 

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from observ.bus import BusConfig, Record, TopicPartition
 from observ.health_server import serve_health
+from observ.ingester.ingester import IngestConfig, Ingester
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
-from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore, StoreWriteError
 from observ.traces.store import SpanStore
 

@@ -31,11 +31,11 @@ from observ.ingest_defaults import (
     logfmt_level,
     service_name,
 )
+from observ.ingester.ingester import IngestConfig, Ingester
 from observ.model import SCHEMA_VERSION, Batch, DecodedBatch, Entry, Stream
 from observ.otlp.limits import OtlpLimits
 from observ.otlp.logs import logs_from_request
 from observ.otlp.rejections import Rejections
-from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
 from tests.unit.test_ingest import TOPIC, FakeConsumer
 

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from collectors.log_adapter.sources.otlp.records import log_records, span_records
 from observ.bus import BusConfig, Record, TopicPartition
+from observ.ingester.ingester import IngestConfig, Ingester
 from observ.model import SCHEMA_VERSION, Batch, Entry, Stream
 from observ.otlp.logs import OtlpLogRecord
-from observ.store.ingest import IngestConfig, Ingester
 from observ.store.logstore import LogStore
 from observ.traces.model import Span, SpanColumns, record_headers
 from observ.traces.store import SpanStore

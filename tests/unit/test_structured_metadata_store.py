@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from observ.bus.base import Record
+from observ.ingester.records import RecordError, decode_log_record
 from observ.model import Batch, DecodedBatch, Entry, Stream
 from observ.store.config import StoreConfig
-from observ.store.lanes import RecordError, decode_log_record
 from observ.store.logstore import LogStore
 from observ.store.relation import ScanHints
 

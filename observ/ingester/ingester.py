@@ -4,7 +4,7 @@ Offsets live in DuckDB beside the rows. On (re)assignment each partition is
 sought to its stored offset, so a crash at any point replays only what the
 store does not have; replayed sidecar batches are filtered by source position,
 spans by their identity. One consumer reads the log topic and the span topic;
-each topic is a lane (lanes.py) with its own decoder, store and counters.
+each topic is a lane (lanes.py) with its own decoder (records.py), store and counters (metrics.py).
 """
 
 from __future__ import annotations
@@ -16,19 +16,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from observ import ingest_defaults
 from observ.bus import BusConfig, BusError, Consumer, Record, TopicPartition, make_consumer
 from observ.ingest_defaults import LOKI_DEFAULTS, IngestDefaults
+from observ.ingester.lanes import HasOffsets, Lane
+from observ.ingester.metrics import IngestMetrics, SpanIngestMetrics
+from observ.ingester.records import RecordError, decode_log_record, decode_span_record
 from observ.model import DecodedBatch
 from observ.store.config import StoreSettings
 from observ.store.hotcold import StoreWriteError
-from observ.store.lanes import HasOffsets, Lane, RecordError, decode_log_record, decode_span_record
-from observ.store.logstore import AppendResult, LogStore
+from observ.store.logstore import LogStore
 from observ.throttle import LogThrottle
-from observ.traces.store import SpanAppendResult, SpanStore
+from observ.traces.store import SpanStore
+
+__all__ = ["IngestConfig", "Ingester"]
 
 log = logging.getLogger("observ.ingest")
 
@@ -64,62 +68,6 @@ class IngestConfig(BaseModel):
         if self.spans_topic == self.topic:
             raise ValueError(f"the log and span topics must differ: both are {self.topic!r}")
         return self
-
-
-class IngestMetrics:
-    """The log lane's counters and the loop's own (records, commits, write errors)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        r = registry
-        self.lines = Counter("observ_ingested_lines", "Log lines stored.", ["tenant", "service", "level"], registry=r)
-        self.duplicates = Counter(
-            "observ_ingest_duplicate_lines", "Replayed lines skipped by source position.", registry=r
-        )
-        self.records = Counter("observ_ingest_records", "Kafka records consumed.", registry=r)
-        self.rejected = Counter(
-            "observ_ingest_rejected_records", "Records that could not be decoded.", ["reason"], registry=r
-        )
-        self.commit_seconds = Histogram("observ_ingest_commit_seconds", "Time of one DuckDB transaction.", registry=r)
-        self.write_errors = Counter(
-            "observ_ingest_write_errors", "Transactions that failed to commit and were retried.", registry=r
-        )
-        self.rows = Gauge("observ_store_log_rows", "Log rows in the store (all tenants).", registry=r)
-        self.last_commit = Gauge(
-            "observ_ingest_last_commit_timestamp_seconds", "Wall time of the last commit.", registry=r
-        )
-
-    def written(self, result: AppendResult) -> None:
-        for (tenant, service, level), n in result.per_stream.items():
-            self.lines.labels(tenant, service, level).inc(n)
-        self.duplicates.inc(result.duplicates)
-        self.rows.inc(result.inserted)
-
-    def rejected_record(self, reason: str) -> None:
-        self.rejected.labels(reason).inc()
-
-
-class SpanIngestMetrics:
-    """The span lane's counters."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        r = registry
-        self.spans = Counter("observ_ingested_spans", "Spans stored.", ["tenant", "service"], registry=r)
-        self.duplicates = Counter(
-            "observ_ingest_duplicate_spans", "Spans already stored (same trace, span ID and kind), skipped.", registry=r
-        )
-        self.rejected = Counter(
-            "observ_ingest_rejected_span_records", "Span records that could not be decoded.", ["reason"], registry=r
-        )
-        self.rows = Gauge("observ_store_span_rows", "Spans in the spans store (all tenants).", registry=r)
-
-    def written(self, result: SpanAppendResult) -> None:
-        for (tenant, service), n in result.per_service.items():
-            self.spans.labels(tenant, service).inc(n)
-        self.duplicates.inc(result.duplicates)
-        self.rows.inc(result.inserted)
-
-    def rejected_record(self, reason: str) -> None:
-        self.rejected.labels(reason).inc()
 
 
 class Ingester:
