@@ -9,17 +9,35 @@ import importlib.util
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import duckdb
 
+from observ.store.compact import discard
 from observ.store.config import StoreConfig
 
 log = logging.getLogger("observ.store")
 
-R = TypeVar("R")
+
+class _Placed(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+class Compacted(Protocol):
+    """What a compaction returns: the segments it wrote, the rows it moved, how long it took."""
+
+    @property
+    def segments(self) -> Sequence[_Placed]: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+R = TypeVar("R", bound=Compacted)
 """What one compaction returns."""
 
 
@@ -102,6 +120,48 @@ class HotColdStore(Generic[R]):
         except (duckdb.Error, OSError, RuntimeError):
             log.exception("compaction failed (%s); the rows stay in the hot table", self.path.name)
             self._retry_at = self._hot_rows + max(1, self.config.compact_rows // 4)
+
+    def _compact_snapshot(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        hot: str,
+        write: Callable[[], R],
+        swap: Callable[[R], None],
+        on_snapshot: Callable[[], None] = lambda: None,
+    ) -> R | None:
+        """A compaction on `cur` (the caller holds `_compacting`): under the writers' lock a transaction opens and its
+        snapshot fixes the rows of `hot` that move (`on_snapshot` notes what else it must, under the same lock);
+        `write` writes, registers and deletes them inside that transaction while appends and queries go on; the
+        commit then happens under the lock again with `swap`, which updates the in-memory catalog, so no append's
+        dedup and no query's relation sees a row in both places or in neither. On failure nothing is kept and the
+        new files are removed."""
+        with self._lock:
+            if not self._hot_rows:
+                return None
+            cur.execute("BEGIN TRANSACTION")
+            cur.execute(f"SELECT count(*) FROM {hot}").fetchall()  # the snapshot: the rows hot now, no later ones
+            on_snapshot()
+        result: R | None = None
+        try:
+            result = write()
+            with self._lock:
+                cur.execute("COMMIT")
+                swap(result)
+                self._hot_rows -= result.rows
+                self._retry_at = 0
+                try:  # under the lock: no append's transaction is open; frees the deleted rows' blocks for reuse
+                    cur.execute("CHECKPOINT")
+                except duckdb.Error as e:
+                    log.warning("checkpoint after compaction of %s failed (DuckDB retries): %s", self.path.name, e)
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
+                cur.execute("ROLLBACK")
+            if result is not None:
+                discard(s.path for s in result.segments)
+            raise
+        log.info("compacted %d rows of %s into %d segment(s) in %.1fs", result.rows, self.path.name,
+                 len(result.segments), result.seconds)  # fmt: skip
+        return result
 
     def join_compaction(self) -> None:
         """Wait for the background compaction, if one runs."""

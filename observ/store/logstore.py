@@ -7,7 +7,6 @@ which skips segments; the view `logs` is both without skipping.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -24,7 +23,7 @@ from observ.store import merge as merging
 from observ.store import relation as rel
 from observ.store import retention
 from observ.store import segments as segfiles
-from observ.store.compact import CompactionResult, compact, discard
+from observ.store.compact import CompactionResult, compact
 from observ.store.config import StoreConfig
 from observ.store.coverage import Coverage
 from observ.store.filters import GramParams
@@ -180,33 +179,15 @@ class LogStore(HotColdStore[CompactionResult]):
                 cur.close()
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> CompactionResult | None:
-        with self._lock:
-            if not self._hot_rows:
-                return None
-            cur.execute("BEGIN TRANSACTION")
-            cur.execute("SELECT count(*) FROM logs_hot").fetchall()  # the snapshot: the rows hot now, no later ones
-            existing, next_id = list(self._segments), self._next_segment
-        result: CompactionResult | None = None
-        try:
-            result = compact(cur, directory, existing, next_id, self.config, _SELECT, self._define_cold_view)
-            with self._lock:
-                cur.execute("COMMIT")
-                self._segments = (*self._segments, *result.segments)
-                self._next_segment += len(result.segments)
-                self._hot_rows -= result.rows
-                self._retry_at = 0
-                try:  # under the lock: no append's transaction is open; frees the deleted rows' blocks for reuse
-                    cur.execute("CHECKPOINT")
-                except duckdb.Error as e:
-                    log.warning("checkpoint after compaction failed (DuckDB retries on its own): %s", e)
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
-                cur.execute("ROLLBACK")
-            if result is not None:
-                discard(s.path for s in result.segments)
-            raise
-        log.info("compacted %d rows into %d segment(s) in %.1fs", result.rows, len(result.segments), result.seconds)
-        return result
+        def write() -> CompactionResult:  # the catalog holds still: merges and expiries wait for `_compacting`
+            return compact(cur, directory, list(self._segments), self._next_segment, self.config, _SELECT,
+                           self._define_cold_view)  # fmt: skip
+
+        def swap(result: CompactionResult) -> None:
+            self._segments = (*self._segments, *result.segments)
+            self._next_segment += len(result.segments)
+
+        return self._compact_snapshot(cur, "logs_hot", write, swap)
 
     def expire(self, now_ns: int, *, dry_run: bool = False) -> retention.Expiry:
         """Retention: unregister the segments entirely older than their tenant's cutoff and delete older hot rows,

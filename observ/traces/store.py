@@ -10,7 +10,6 @@ nothing twice.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -29,7 +28,6 @@ from observ.store import merge as merging
 from observ.store import relation as rel
 from observ.store import retention
 from observ.store import segments as segfiles
-from observ.store.compact import discard
 from observ.store.config import SPANS_CONFIG, StoreConfig
 from observ.store.hotcold import HotColdStore
 from observ.traces import query, tags
@@ -391,34 +389,20 @@ class SpanStore(HotColdStore[SpanCompaction]):
                 cur.close()
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> SpanCompaction | None:
-        with self._lock:
-            if not self._hot_rows:
-                return None
-            cur.execute("BEGIN TRANSACTION")
-            cur.execute(f"SELECT count(*) FROM {HOT}").fetchall()  # the snapshot: the spans hot now, no later ones
-            moving = set(self._hot_keys)
-        result: SpanCompaction | None = None
-        try:
-            result = compact(cur, directory, list(self._segments), self._next_segment, self.config)
-            with self._lock:
-                cur.execute("COMMIT")
-                self._segments = (*self._segments, *result.segments)
-                self._next_segment += len(result.segments)
-                self._hot_keys -= moving
-                self._hot_rows -= result.rows
-                self._retry_at = 0
-                try:  # under the lock: no append's transaction is open
-                    cur.execute("CHECKPOINT")
-                except duckdb.Error as e:
-                    log.warning("checkpoint after span compaction failed (DuckDB retries on its own): %s", e)
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
-                cur.execute("ROLLBACK")
-            if result is not None:
-                discard(s.path for s in result.segments)
-            raise
-        log.info("compacted %d spans into %d segment(s) in %.1fs", result.rows, len(result.segments), result.seconds)
-        return result
+        moving: set[str] = set()
+
+        def swap(result: SpanCompaction) -> None:
+            self._segments = (*self._segments, *result.segments)
+            self._next_segment += len(result.segments)
+            self._hot_keys -= moving
+
+        return self._compact_snapshot(
+            cur,
+            HOT,
+            lambda: compact(cur, directory, list(self._segments), self._next_segment, self.config),
+            swap,
+            on_snapshot=lambda: moving.update(self._hot_keys),
+        )
 
     # --- lifecycle (observ/store/lifecycle.py runs these off the write path) --------------------------------------
 
