@@ -61,11 +61,11 @@ from observ.api.config import ApiConfig  # noqa: E402
 from observ.api.otlp.events import OtlpMetrics  # noqa: E402
 from observ.api.otlp.receiver import DecoderPool, TracesReceiver  # noqa: E402
 from observ.otlp.decode import PROTOBUF  # noqa: E402
-from observ.store.config import StoreConfig  # noqa: E402
+from observ.store.config import SPANS_CONFIG, StoreConfig  # noqa: E402
 from observ.traces.compact import SpanCompaction  # noqa: E402
 from observ.traces.query import AllOf, Condition, SpanQuery  # noqa: E402
 from observ.traces.schema import HOT, SPAN_COLUMNS, VIEW  # noqa: E402
-from observ.traces.store import SPANS_CONFIG, SpanStore  # noqa: E402
+from observ.traces.store import SpanStore  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 TENANT = "default"

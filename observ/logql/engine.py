@@ -19,6 +19,8 @@ from observ.logql.units import format_duration
 from observ.logql.vectors import aggregate, binary, label_replace
 from observ.store.logstore import LogStore
 
+__all__ = ["Engine"]
+
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """Loki refuses range queries with more points per series than this."""
 

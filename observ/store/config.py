@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from observ.logql.units import parse_duration_ns
 
+__all__ = ["SPANS_CONFIG", "StoreConfig", "StoreSettings"]
+
 NS = 1_000_000_000
 
 

@@ -31,6 +31,8 @@ from observ.store.hotcold import HotColdStore
 from observ.store.hotcold import StoreWriteError as StoreWriteError
 from observ.store.schema import LOG_COLUMNS, NO_METADATA, define_logs_view, ensure_schema, metadata_since
 
+__all__ = ["AppendResult", "LogStore", "Prepared", "StoreWriteError"]
+
 log = logging.getLogger("observ.store.logstore")
 
 _COLUMNS = LOG_COLUMNS

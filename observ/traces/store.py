@@ -45,6 +45,8 @@ from observ.traces.schema import (
 )
 from observ.traces.segments import SpanSegment, load, unregister
 
+__all__ = ["FAR", "PreparedSpans", "SpanAppendResult", "SpanStore", "prepare"]
+
 log = logging.getLogger("observ.traces.store")
 
 TOPIC = "observ.spans"
