@@ -29,6 +29,10 @@ class QueryLimits(BaseModel):
         100 * 2**20, ge=1, description="Lines and labels a log query may return (Loki: the 100 MB gRPC message cap)."
     )
     query_timeout_s: float = Field(60.0, gt=0, description="Wall-clock budget of one query.")
+    max_concurrent: int = Field(
+        4, ge=1, description="querier.max-concurrent: queries (query, query_range) evaluated at once; the rest wait. "
+        "Lower it to keep ingestion's share of the process under query load (docs/loki-api.md, Limits).",
+    )  # fmt: skip
     max_lines_scanned_python: int = Field(
         20_000_000, ge=1, description="Rows a query may pull into the Python pipeline before it is refused."
     )

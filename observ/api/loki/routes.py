@@ -6,6 +6,7 @@ parameters, LogQL errors, limits), 504 for a query timeout, 500 only for bugs, n
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -165,6 +166,8 @@ class LokiApi:
         self.line_parsers = line_parsers
         self.now_ns = now_ns
         self.index = StreamIndex(store, config.limits)
+        self._evaluating = threading.BoundedSemaphore(config.limits.max_concurrent)
+        """Queries evaluated at once (Loki's querier.max-concurrent); the others wait in their worker threads."""
 
     async def _answer(self, request: Request, route: str, work: Callable[[str, p.Form, Request], bytes]) -> Response:
         return await answer(
@@ -175,19 +178,21 @@ class LokiApi:
 
     def _query_range(self, tenant: str, form: p.Form, request: Request) -> bytes:
         q = p.range_query(form, self.now_ns())
-        result = self.engine.query_range(
-            q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, step_ns=q.step_ns, limit=q.limit,
-            direction=q.direction,
-        )  # fmt: skip
+        with self._evaluating:
+            result = self.engine.query_range(
+                q.query, tenant=tenant, start_ns=q.start_ns, end_ns=q.end_ns, step_ns=q.step_ns, limit=q.limit,
+                direction=q.direction,
+            )  # fmt: skip
         categorize = wants_categorized(request.headers.get(ENCODING_FLAGS_HEADER))
         backward = q.direction == "backward"
         return encode_query(result, categorize=categorize, backward=backward, interval_ns=q.interval_ns)
 
     def _query_instant(self, tenant: str, form: p.Form, request: Request) -> bytes:
         q = p.instant_query(form, self.now_ns())
-        result = self.engine.query_instant(
-            q.query, tenant=tenant, time_ns=q.time_ns, limit=q.limit, direction=q.direction
-        )
+        with self._evaluating:
+            result = self.engine.query_instant(
+                q.query, tenant=tenant, time_ns=q.time_ns, limit=q.limit, direction=q.direction
+            )
         categorize = wants_categorized(request.headers.get(ENCODING_FLAGS_HEADER))
         return encode_query(result, categorize=categorize, backward=q.direction == "backward")
 

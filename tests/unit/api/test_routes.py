@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -289,3 +291,43 @@ def test_tail_bad_query_is_refused_before_upgrade(store: LogStore) -> None:
     with pytest.raises(Exception) as info, c.websocket_connect("/loki/api/v1/tail?query=!x"):
         pass
     assert getattr(info.value, "status_code", None) == 400
+
+
+class OverlapEngine(ScriptedEngine):
+    """Each query holds for a moment and records how many were being evaluated at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def _hold(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.2)
+        with self._lock:
+            self.running -= 1
+
+    def query_range(self, query: str, **kw: object) -> QueryResult:
+        self._hold()
+        return super().query_range(query, **kw)
+
+    def query_instant(self, query: str, **kw: object) -> QueryResult:
+        self._hold()
+        return super().query_instant(query, **kw)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 8])
+def test_no_more_queries_are_evaluated_at_once_than_max_concurrent(store: LogStore, limit: int) -> None:
+    """Loki's querier.max-concurrent: queries beyond it wait for a free slot (none refused), so ingestion keeps its
+    share of the process under query load."""
+    engine = OverlapEngine()
+    c = client(store, engine, ApiConfig.model_validate({"limits": {"max_concurrent": limit}}))
+    paths = [("/loki/api/v1/query_range", {"query": '{app="a"}'}), ("/loki/api/v1/query", {"query": "sum(x)"})]
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: c.get(paths[i % 2][0], params=paths[i % 2][1]).status_code, range(16)))
+    assert codes == [200] * 16
+    assert engine.most <= limit, f"{engine.most} queries at once with max_concurrent {limit}"
+    if limit > 1:  # the requests do overlap, so the bound above is not met by accident
+        assert engine.most > 1
