@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,10 @@ class _Queued:
     """An append waiting for the group commit that takes it (`SpanStore.write`)."""
 
     prepared: PreparedSpans
+    asked: frozenset[int] = frozenset()
+    """Ids of the segments already asked for the append's spans, before the writers' lock."""
+    in_segments: set[int] = field(default_factory=set)
+    """Row numbers those segments hold."""
     done: bool = False
     result: SpanAppendResult | None = None
     error: Exception | None = None
@@ -278,7 +282,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         Raises StoreWriteError when the transaction cannot commit; nothing of it is kept (for every append it
         held), the store stays usable and `write_error` says why until a later write succeeds.
         """
-        mine = _Queued(prepared)
+        mine = _Queued(prepared, *self._ask_segments(prepared.rows))
         with self._queue_lock:
             self._queue.append(mine)
         with self._lock:
@@ -305,7 +309,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         rejected: list[tuple[str, int, int, str, bytes]] = []
         for q in group:
             p = q.prepared
-            rows, keys, stored = self._unstored(p.rows, p.keys, taken)
+            rows, keys, stored = self._unstored(q, taken)
             if rows is not None:
                 kept.append(rows)
                 taken.update(keys)
@@ -326,19 +330,32 @@ class SpanStore(HotColdStore[SpanCompaction]):
         for q, r in zip(group, results, strict=True):
             q.result, q.done = r, True
 
-    def _unstored(
-        self, rows: pa.Table | None, keys: list[str], taken: set[str]
-    ) -> tuple[pa.Table | None, list[str], int]:
-        """`rows` (and their keys) minus spans whose identity is stored already or `taken` by an earlier append of
-        the same transaction, and how many those were.
+    def _ask_segments(self, rows: pa.Table | None) -> tuple[frozenset[int], set[int]]:
+        """Before the writers' lock, on a cursor of its own: the segments known now and the rows they hold, so the
+        group commit asks only the segments compacted or merged since (none, nearly always)."""
+        segments = self._segments
+        if rows is None or not segments:
+            return frozenset(), set()
+        cur = self.cursor()
+        try:
+            return frozenset(s.id for s in segments), self._in_segments(cur, rows, segments)
+        finally:
+            cur.close()
 
-        Hot identities are kept in memory (`_hot_keys`, as many as hot rows); segments are asked only when the
-        trace filter of one admits a trace of the rows, i.e. for traces whose earlier spans were compacted."""
+    def _unstored(self, q: _Queued, taken: set[str]) -> tuple[pa.Table | None, list[str], int]:
+        """The append's rows (and their keys) minus spans whose identity is stored already or `taken` by an earlier
+        append of the same transaction, and how many those were (the caller holds `_lock`).
+
+        Hot identities are kept in memory (`_hot_keys`, as many as hot rows); segments were asked before the lock
+        (`_ask_segments`), and only those added since are asked here."""
+        rows, keys = q.prepared.rows, q.prepared.keys
         if rows is None:
             return None, [], 0
         hot = self._hot_keys
-        stored = {i for i, k in enumerate(keys) if k in hot or k in taken}
-        stored |= self._in_segments(rows)
+        stored = {i for i, k in enumerate(keys) if k in hot or k in taken} | q.in_segments
+        later = [s for s in self._segments if s.id not in q.asked]
+        if later:
+            stored |= self._in_segments(self._con, rows, later)
         if not stored:
             return rows, keys, 0
         keep = [i for i in range(len(keys)) if i not in stored]
@@ -346,18 +363,16 @@ class SpanStore(HotColdStore[SpanCompaction]):
             return None, [], len(stored)
         return rows.take(pa.array(keep, pa.int64())), [keys[i] for i in keep], len(stored)
 
-    def _in_segments(self, rows: pa.Table) -> set[int]:
-        """Row numbers of `rows` whose identity a segment holds."""
+    def _in_segments(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, segments: Sequence[SpanSegment]) -> set[int]:
+        """Row numbers of `rows` whose identity one of `segments` holds. A segment is asked only when its trace filter
+        admits a trace of the rows, i.e. for traces whose earlier spans were compacted."""
         found: set[int] = set()
-        if not self._segments:
-            return found
         same = " AND ".join(f"s.{c} = n.{c}" for c in IDENTITY)
-        con = self._con
         tenants = pc.unique(rows["tenant"]).to_pylist()
         for tenant in tenants:
             mine = rows if len(tenants) == 1 else rows.filter(pc.equal(rows["tenant"], tenant))
             hints = rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset(pc.unique(mine["trace_id"]).to_pylist()))
-            paths = [seg.path for seg in self._segments if rel.in_bounds(seg, hints)]
+            paths = [seg.path for seg in segments if rel.in_bounds(seg, hints)]
             if not paths:
                 continue
             con.register("_new_spans", rows.append_column("_i", pa.array(range(rows.num_rows), pa.int64())))

@@ -262,3 +262,30 @@ def test_a_group_commit_that_fails_fails_every_append_in_it_and_keeps_none(store
     results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
     assert [r.inserted for r in results] == [1, 1]  # type: ignore[attr-defined]
     assert store.count() == 2
+
+
+def test_a_copy_of_a_span_compacted_while_its_append_waited_is_still_dropped(
+    store: SpanStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segments are asked before the writers' lock; a compaction that lands between that and the commit moves the
+    original into a segment the append did not ask, and the commit asks it."""
+    store.append([cols(span(1, 1))])
+    ask = store._ask_segments
+
+    def ask_then_compact(rows: Any) -> Any:
+        asked = ask(rows)
+        assert store.compact() is not None  # the original leaves the hot table meanwhile
+        return asked
+
+    monkeypatch.setattr(store, "_ask_segments", ask_then_compact)
+    result = store.write(store.prepare([cols(span(1, 1, name="a retry's copy"), span(1, 2))]))
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert names(store, 1) == [(sid(1), 0, "op-1"), (sid(2), 0, "op-2")]
+    assert store.count() == 2
+
+
+def test_a_copy_of_a_compacted_span_is_found_before_the_lock(store: SpanStore) -> None:
+    store.append([cols(span(1, 1))])
+    store.compact()
+    asked, found = store._ask_segments(store.prepare([cols(span(2, 1), span(1, 1))]).rows)
+    assert asked == {s.id for s in store.segments} and found == {1}
