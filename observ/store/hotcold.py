@@ -94,6 +94,20 @@ class HotColdStore(Generic[R]):
         return dict(rows)
 
     def compact(self) -> R | None:
+        """Move every hot row into segments, on this thread (None when there is nothing to move or no directory);
+        `maybe_compact` runs it on a thread of its own. One at a time (`_compacting`), on a cursor of its own, as
+        `_compact_snapshot` describes: appends and queries go on meanwhile."""
+        if self.segments_dir is None:
+            return None
+        with self._compacting:
+            cur = self._con.cursor()
+            try:
+                return self._compact(cur, self.segments_dir)
+            finally:
+                cur.close()
+
+    def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> R | None:
+        """The store's compaction on `cur`, through `_compact_snapshot`."""
         raise NotImplementedError
 
     def maybe_compact(self) -> None:

@@ -7,7 +7,6 @@ which skips segments; the view `logs` is both without skipping.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from observ.store.schema import LOG_COLUMNS, NO_METADATA, define_logs_view, ensu
 
 __all__ = ["AppendResult", "LogStore", "Prepared", "StoreWriteError"]
 
-log = logging.getLogger("observ.store.logstore")
 
 _COLUMNS = LOG_COLUMNS
 _SELECT = ", ".join(_COLUMNS)
@@ -162,23 +160,6 @@ class LogStore(HotColdStore[CompactionResult]):
     @property
     def segments(self) -> tuple[segfiles.Segment, ...]:
         return self._segments
-
-    def compact(self) -> CompactionResult | None:
-        """Move every hot row into segments, on this thread (None when there is nothing to move or no directory);
-        `maybe_compact` runs it on a thread of its own.
-
-        Its transaction, opened on a cursor of its own under the writers' lock, fixes by its snapshot the rows that
-        move; appends and queries go on while the files are written, and the commit swaps them in under the lock
-        again with the in-memory catalog, so an append's dedup and a query's relation never see a row in both
-        places or in neither."""
-        if self.segments_dir is None:
-            return None
-        with self._compacting:
-            cur = self._con.cursor()
-            try:
-                return self._compact(cur, self.segments_dir)
-            finally:
-                cur.close()
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> CompactionResult | None:
         def write() -> CompactionResult:  # the catalog holds still: merges and expiries wait for `_compacting`

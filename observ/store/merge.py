@@ -11,25 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
+from observ.store.relation import Catalogued
 
-class Mergeable(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def ts_min(self) -> int: ...
-    @property
-    def rows(self) -> int: ...
-    @property
-    def bytes(self) -> int: ...
-
-
-S = TypeVar("S", bound=Mergeable)
+S = TypeVar("S", bound=Catalogued)
 
 
 def plan(segments: Sequence[S], small_bytes: int, target_bytes: int, max_rows: int, max_groups: int) -> list[list[S]]:
@@ -70,7 +56,7 @@ class Merged:
     paths: list[str]
 
 
-def merged(group: Sequence[Mergeable], seg_id: int | None) -> Merged:
+def merged(group: Sequence[Catalogued], seg_id: int | None) -> Merged:
     """The report of merging `group` into segment `seg_id` (None: planned only, nothing to delete)."""
     return Merged(
         group[0].tenant, [s.id for s in group], seg_id, sum(s.rows for s in group), sum(s.bytes for s in group),

@@ -62,6 +62,17 @@ class Bounded(Protocol):
     def traces(self) -> TraceFilter: ...
 
 
+class Catalogued(Bounded, Protocol):
+    """A registered segment as retention and merging see it (`Segment` and `SpanSegment` alike)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+
+
 S = TypeVar("S", bound=Bounded)
 
 

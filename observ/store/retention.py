@@ -10,25 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
+from observ.store.relation import Catalogued
 
-class Expirable(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def ts_max(self) -> int: ...
-    @property
-    def rows(self) -> int: ...
-    @property
-    def bytes(self) -> int: ...
-
-
-S = TypeVar("S", bound=Expirable)
+S = TypeVar("S", bound=Catalogued)
 
 Cutoff = Callable[[str], int | None]
 """Tenant -> the ts below which its rows are out of retention (None: kept forever)."""
@@ -59,7 +45,7 @@ def expired(segments: Sequence[S], cutoff: Cutoff) -> list[S]:
     return out
 
 
-def tally(segments: Iterable[Expirable], hot_rows: dict[str, int]) -> list[Deleted]:
+def tally(segments: Iterable[Catalogued], hot_rows: dict[str, int]) -> list[Deleted]:
     """Per tenant: the expired segments with their rows and bytes, plus the tenant's expired hot rows."""
     per: dict[str, list[int]] = {t: [0, n, 0] for t, n in hot_rows.items() if n}
     for seg in segments:

@@ -10,7 +10,6 @@ nothing twice.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -47,7 +46,6 @@ from observ.traces.segments import SpanSegment, load, unregister
 
 __all__ = ["FAR", "PreparedSpans", "SpanAppendResult", "SpanStore", "prepare"]
 
-log = logging.getLogger("observ.traces.store")
 
 TOPIC = "observ.spans"
 FAR = 2**63 - 1
@@ -388,22 +386,6 @@ class SpanStore(HotColdStore[SpanCompaction]):
         return found
 
     # --- compaction ------------------------------------------------------------------------------------------
-
-    def compact(self) -> SpanCompaction | None:
-        """Move every hot span into segments, on this thread (None when there is nothing to move or no directory).
-
-        Its transaction's snapshot, taken under the writers' lock, fixes the spans that move; appends go on while
-        the files are written, and the commit swaps them in under the lock again, together with the in-memory
-        catalog and hot identities, so neither a reader nor the dedup of an append ever sees a span in both places
-        or in neither."""
-        if self.segments_dir is None:
-            return None
-        with self._compacting:
-            cur = self._con.cursor()
-            try:
-                return self._compact(cur, self.segments_dir)
-            finally:
-                cur.close()
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> SpanCompaction | None:
         moving: set[str] = set()

@@ -9,7 +9,7 @@ import pytest
 
 from observ.logql.parsers import parse_logfmt
 from observ.model import DecodedBatch
-from tests.unit.test_bench_load import load_bench
+from tests.unit.bench_modules import load_bench
 
 corpus = load_bench("corpus")
 

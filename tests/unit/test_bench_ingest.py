@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.test_bench_load import load_bench
+from tests.unit.bench_modules import load_bench
 
 
 def test_expected_entries_counts_the_lines_that_open_an_entry(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 from observ.store.logstore import LogStore
-from tests.unit.test_bench_load import load_bench
+from tests.unit.bench_modules import load_bench
 
 
 @pytest.fixture(scope="module")

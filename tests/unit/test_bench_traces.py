@@ -4,7 +4,6 @@ No timing is asserted."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from observ.otlp.decode import PROTOBUF, decode_traces
+from tests.unit.bench_modules import load_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "traces.py"
@@ -22,16 +22,7 @@ BENCH = ROOT / "bench" / "traces.py"
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_traces", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while it loads
-    path = list(sys.path)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = path  # the bench puts bench/ first, for its own imports only
-    return module
+    return load_bench("traces")
 
 
 @pytest.fixture(scope="module")
