@@ -189,8 +189,10 @@ def test_any_request_gives_the_exact_paths_rows_or_none(req: ExportTraceServiceR
     assert_same_or_declined(req.SerializeToString())
 
 
+_printable = st.characters(min_codepoint=0x20, exclude_categories=("Cs",))
+"""No control characters (the exact path takes them, the Arrow one declines), no surrogates (protobuf refuses)."""
 _plain_values = st.one_of(
-    st.builds(lambda v: AnyValue(string_value=v), st.text(st.characters(min_codepoint=0x20), max_size=8)),
+    st.builds(lambda v: AnyValue(string_value=v), st.text(_printable, max_size=8)),
     st.builds(lambda v: AnyValue(int_value=v), st.integers(-(2**63), 2**63 - 1)),
     st.builds(lambda v: AnyValue(double_value=v), st.floats(allow_nan=False, allow_infinity=False)),
 )
