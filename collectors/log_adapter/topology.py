@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Protocol
 
 from collectors.log_adapter.config import AdapterConfig
 from collectors.log_adapter.events import Metrics
+from collectors.log_adapter.rows import RowBatch, Rows
 from collectors.log_adapter.sinks.base import Sink
 from collectors.log_adapter.sources.tail.source import Lines
 from collectors.log_adapter.transforms.enrich import StreamResolver
 from collectors.log_adapter.transforms.pipeline import LinePipeline
-from observ.model import Batch, Entry
 
 log = logging.getLogger("observ.log_adapter")
 
@@ -61,7 +63,7 @@ class _SourceState:
 
 @dataclass(slots=True)
 class _Open:
-    batch: Batch
+    batch: RowBatch
     first_start: int
     opened: float
 
@@ -131,7 +133,8 @@ class Topology:
         """Ship what is buffered, wait (bounded) for acks, then persist the checkpoint."""
         now = self.clock()
         for state in self._sources.values():
-            self._route(state, state.pipeline.flush(), now)
+            state.pipeline.close()
+            self._route(state, now)
         self._ship_due(now, force=True)
         left = self.sink.flush(self.config.shutdown_timeout_ms / 1000)
         if left:
@@ -153,46 +156,47 @@ class Topology:
 
     def _feed(self, chunk: Lines, now: float) -> None:
         state = self._state(chunk, now)
-        feed = state.pipeline.feed
-        out: list[Entry] = []
-        for line, start, end, cut in zip(chunk.lines, chunk.starts, chunk.ends, chunk.truncated, strict=True):
-            produced = feed(line, start, end, cut)
-            if produced:
-                out.extend(produced)
+        state.pipeline.feed_lines(chunk.lines, chunk.starts, chunk.ends, chunk.truncated)
         if chunk.ends:
             state.read_end = chunk.ends[-1]
-        if out:
-            self._route(state, out, now)
+        self._route(state, now)
 
-    def _route(self, state: _SourceState, entries: list[Entry], now: float) -> None:
-        source = state.source
+    def _route(self, state: _SourceState, now: float) -> None:
+        """The entries the pipeline completed, into the open batches of their streams; full batches are sent."""
+        for name, rows in state.pipeline.take():
+            self._append(state, name, rows, now)
+
+    def _append(self, state: _SourceState, name: str, rows: Rows, now: float) -> None:
+        """Cut `rows` into batches of at most batch_max_entries, closing one once its bytes (line characters plus
+        an overhead per entry) reach batch_max_bytes, as adding them one at a time would."""
+        key = (state.source, name)
         max_entries = self.config.batch_max_entries
         max_bytes = self.config.batch_max_bytes
-        open_batches = self._open
-        key: tuple[str, str] = ("", "")
-        b: Batch | None = None
-        for e in entries:
-            if b is None or e.stream != key[1]:
-                key = (source, e.stream)
-                ob = open_batches.get(key)
-                if ob is None:
-                    stream = self.resolver.resolve(state.path, e.stream)
-                    after = state.last_end.get(e.stream, state.read_start)
-                    ob = open_batches[key] = _Open(Batch(stream, source, after=min(after, e.start)), e.start, now)
-                b = ob.batch
-            state.last_end[e.stream] = e.end
-            b.entries.append(e)
-            b.nbytes += len(e.line) + _ENTRY_OVERHEAD
-            if len(b.entries) >= max_entries or b.nbytes >= max_bytes:
+        sizes = list(accumulate(len(line) + _ENTRY_OVERHEAD for line in rows.line))
+        i, n = 0, len(sizes)
+        while i < n:
+            ob = self._open.get(key)
+            if ob is None:
+                stream = self.resolver.resolve(state.path, name)
+                first = rows.start[i]
+                after = min(state.last_end.get(name, state.read_start), first)
+                ob = self._open[key] = _Open(RowBatch(stream, state.source, after), first, now)
+            b = ob.batch
+            base = sizes[i - 1] if i else 0
+            # up to the first entry whose running size reaches the byte bound, or the entry bound
+            j = min(bisect_left(sizes, max_bytes - b.nbytes + base, i) + 1, n, i + max_entries - len(b))
+            b.rows.extend(rows, i, j)
+            b.nbytes += sizes[j - 1] - base
+            state.last_end[name] = rows.end[j - 1]
+            i = j
+            if len(b) >= max_entries or b.nbytes >= max_bytes:
                 self._send(key, now)
-                b = None
 
     def _expire(self, now: float) -> None:
         wall = time.time_ns()
         for state in self._sources.values():
-            entries = state.pipeline.flush_expired(wall)
-            if entries:
-                self._route(state, entries, now)
+            state.pipeline.expire(wall)
+            self._route(state, now)
 
     # -- shipping -------------------------------------------------------------
 
@@ -209,7 +213,7 @@ class Topology:
         self._seq += 1
         seq = self._seq
         nbytes = batch.nbytes
-        count = len(batch.entries)
+        count = len(batch)
         line_bytes = nbytes - count * _ENTRY_OVERHEAD
 
         def acked(error: str | None) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from observ.model import Batch
+from collectors.log_adapter.rows import RowBatch
 
 Ack = Callable[[str | None], None]
 """Called once per batch, in the topology's thread: None when stored, else the permanent error."""
 
 
 class Sink(Protocol):
-    def send(self, batch: Batch, on_ack: Ack) -> bool:
+    def send(self, batch: RowBatch, on_ack: Ack) -> bool:
         """Hand over a batch; False means the sink is full and the caller must poll and retry."""
         ...
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from collectors.log_adapter.events import Metrics, Truncated
 from collectors.log_adapter.transforms.config import DEFAULT_START_PATTERN, MultilineConfig
-from observ.model import Entry
 
-Finish = Callable[[str, int | None, int, str, int, int], Entry]
-"""(stream, ts or None, arrival ns, text, start, end) -> Entry: how the owner builds entries."""
+T = TypeVar("T")
+
+Finish = Callable[[str, int | None, int, str, int, int], T]
+"""(stream, ts or None, arrival ns, text, start, end) -> what the owner makes of an entry (an Entry, or None
+when it keeps entries as rows of its own)."""
 
 _DEFAULT = re.compile(DEFAULT_START_PATTERN)
 
@@ -43,7 +46,7 @@ def start_matcher(pattern: str) -> Callable[[str], bool]:
     return lambda text: match(text) is not None
 
 
-class MultilineMerger:
+class MultilineMerger(Generic[T]):
     """Groups the lines of one stream into entries."""
 
     __slots__ = (
@@ -52,7 +55,6 @@ class MultilineMerger:
         "_end",
         "_finish",
         "_first",
-        "_is_start",
         "_last",
         "_max_bytes",
         "_max_lines",
@@ -62,15 +64,16 @@ class MultilineMerger:
         "_timeout_ns",
         "_ts",
         "_where",
+        "is_start",
         "stream",
     )
 
-    def __init__(self, config: MultilineConfig, stream: str, finish: Finish, metrics: Metrics, where: str):
+    def __init__(self, config: MultilineConfig, stream: str, finish: Finish[T], metrics: Metrics, where: str):
         self.stream = stream
         self._finish = finish
         self._metrics = metrics
         self._where = where
-        self._is_start = start_matcher(config.start_pattern)
+        self.is_start = start_matcher(config.start_pattern)
         self._max_lines = config.max_lines
         self._max_bytes = config.max_bytes
         self._timeout_ns = config.timeout_ms * 1_000_000
@@ -83,11 +86,11 @@ class MultilineMerger:
         self._end = 0
         self._bytes = 0
 
-    def feed(self, text: str, nbytes: int, ts: int | None, arrival: int, start: int, end: int) -> Entry | None:
+    def feed(self, text: str, nbytes: int, ts: int | None, arrival: int, start: int, end: int) -> T | None:
         """Add one line; returns the entry this line completed, if any."""
         done = None
         if self._first is not None:
-            if not self._is_start(text):
+            if not self.is_start(text):
                 if len(self._more) + 1 < self._max_lines and self._bytes + 1 + nbytes <= self._max_bytes:
                     self._more.append(text)
                     self._bytes += 1 + nbytes
@@ -106,19 +109,19 @@ class MultilineMerger:
         self._end = end
         return done
 
-    def expire(self, now: int) -> Entry | None:
+    def expire(self, now: int) -> T | None:
         """The pending entry, if no line joined it for the timeout."""
         if self._first is not None and now - self._last >= self._timeout_ns:
             return self._close()
         return None
 
-    def flush(self) -> Entry | None:
+    def flush(self) -> T | None:
         return self._close() if self._first is not None else None
 
     def pending_start(self) -> int | None:
         return self._start if self._first is not None else None
 
-    def _close(self) -> Entry:
+    def _close(self) -> T:
         first = self._first
         assert first is not None
         more = self._more

@@ -1,10 +1,12 @@
 """Physical lines of one file -> entries: container format, partial merging, decoding, multiline, fields.
 
-Per line the work is a format check, a decode and `extract`; everything else
-(partial pieces, multiline continuations, repairs) is off the fast path. State
-is kept per stream so stdout and stderr pieces never merge with each other.
-Anything odd in a line is repaired, counted as a Truncated event naming the
-file and offset, and the line still ships; its neighbours are untouched.
+Entries come out as columns per stream (`Rows`), never as an object per entry. `feed_lines` takes a whole
+read chunk: its common lines (CRI `F`, the usual timestamp form, valid UTF-8, opening an entry) are
+recognised with a few slice comparisons and their fields extracted in bulk; everything else (partial
+pieces, multiline continuations, repairs, Docker, raw text) goes through `feed`'s per-line path, in file
+order. State is kept per stream so stdout and stderr pieces never merge with each other. Anything odd in
+a line is repaired, counted as a Truncated event naming the file and offset, and the line still ships;
+its neighbours are untouched.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import time
 from collections.abc import Callable
 
 from collectors.log_adapter.events import Metrics, Truncated
+from collectors.log_adapter.rows import Rows
 from collectors.log_adapter.transforms.config import ParseConfig
-from collectors.log_adapter.transforms.cri import looks_like_cri, parse_cri
+from collectors.log_adapter.transforms.cri import NS, cached_seconds, looks_like_cri, parse_cri
 from collectors.log_adapter.transforms.docker import PREFIX as DOCKER_PREFIX
 from collectors.log_adapter.transforms.docker import parse_docker
 from collectors.log_adapter.transforms.multiline import MultilineMerger
@@ -23,6 +26,11 @@ from observ.model import Entry
 
 _AUTO, _CRI, _DOCKER, _RAW = "auto", "cri", "docker", "raw"
 _MS = 1_000_000
+
+_FULL = {b"stdout F ": "stdout", b"stderr F ": "stderr"}
+"""Bytes 31..40 of a CRI `F` line whose timestamp has the usual `.fffffffffZ` form -> its stream."""
+_HEAD = 40
+"""Where such a line's content starts."""
 
 
 def _trim_utf8(data: bytes) -> bytes:
@@ -39,13 +47,34 @@ def _trim_utf8(data: bytes) -> bytes:
 
 
 class _Stream:
-    """Partial pieces waiting for their final piece, and the stream's multiline merger."""
+    """Partial pieces waiting for their final piece, the stream's multiline merger, and its finished rows.
 
-    __slots__ = ("cut", "end", "merger", "name", "pieces", "since", "size", "start", "ts")
+    `done_*` are `feed_lines`' complete entries not yet in `rows` (their fields are extracted in bulk);
+    `held` is its last entry-opening line, which a continuation may still join: given to the merger only
+    when a line of the slow path or the chunk's end comes."""
 
-    def __init__(self, name: str, merger: MultilineMerger | None) -> None:
+    __slots__ = (
+        "cut",
+        "done_end",
+        "done_start",
+        "done_text",
+        "done_ts",
+        "end",
+        "held",
+        "merger",
+        "name",
+        "pieces",
+        "rows",
+        "since",
+        "size",
+        "start",
+        "ts",
+    )
+
+    def __init__(self, name: str, merger: MultilineMerger[None] | None) -> None:
         self.name = name
         self.merger = merger
+        self.rows = Rows()
         self.pieces: list[bytes] = []
         self.size = 0
         self.start = 0
@@ -53,6 +82,12 @@ class _Stream:
         self.ts: int | None = None
         self.since = 0
         self.cut = False
+        self.done_ts: list[int] = []
+        self.done_text: list[str] = []
+        self.done_start: list[int] = []
+        self.done_end: list[int] = []
+        self.held: tuple[int, str, int, int, int] | None = None
+        """(ts, text, content bytes, start, end)"""
 
 
 class LinePipeline:
@@ -80,60 +115,96 @@ class LinePipeline:
     # -- public ---------------------------------------------------------------
 
     def feed(self, line: bytes, start: int, end: int, truncated: bool = False) -> list[Entry]:
-        """One physical line (newline stripped) spanning [start, end) of the file."""
-        if truncated:
-            line = _trim_utf8(line)
-            self._alter("line_too_large", start, f"line cut at {len(line)} bytes")
-        fmt = self._format
-        if fmt != _RAW:
-            if fmt != _DOCKER and line[10:11] == b"T":
-                cri = parse_cri(line)
-                if cri is not None:
-                    self._seen_cri = True
-                    return self._container(*cri, start, end)
-            if fmt != _CRI and line.startswith(DOCKER_PREFIX):
-                doc = parse_docker(line)
-                if doc is not None:
-                    self._seen_docker = True
-                    return self._docker(*doc, start, end)
-            if not truncated:
-                self._check_malformed(line, start)
-        try:
-            text = line.decode()
-        except UnicodeDecodeError:
-            text = self._repair(line, start)
-        if "\x00" in text:
-            text = self._binary(text, start)
-        now = self._clock()
-        st = self._stdout
-        if st.merger is None:
-            return [self._finish("stdout", None, now, text, start, end)]
-        done = st.merger.feed(text, len(line), None, now, start, end)
-        return [done] if done is not None else []
+        """One physical line (newline stripped) spanning [start, end) of the file; the entries it completed."""
+        self._line(line, start, end, truncated)
+        return self._entries()
 
-    def flush_expired(self, now_ns: int) -> list[Entry]:
-        """Entries whose partial pieces or multiline continuations waited past their timeouts."""
-        out: list[Entry] = []
+    def feed_lines(self, lines: list[bytes], starts: list[int], ends: list[int], truncated: list[bool]) -> None:
+        """Consecutive physical lines, as `feed` takes them one by one; what they complete waits in `take()`."""
+        if self._format == _RAW or self._format == _DOCKER:
+            for args in zip(lines, starts, ends, truncated, strict=True):
+                self._line(*args)
+            return
+        streams = self._streams
+        seconds = cached_seconds
+        waiting: list[_Stream] = []
+        """Streams with fast-path lines not yet settled."""
+        for line, start, end, cut in zip(lines, starts, ends, truncated, strict=True):
+            name = _FULL.get(line[31:_HEAD])
+            if name is not None and not cut and line[29:31] == b"Z " and line[19:20] == b"." and line[10:11] == b"T":
+                sec = seconds(line[:19])
+                frac = line[20:29]
+                st = streams.get(name) or self._stream(name)
+                if sec is not None and frac.isdigit() and not st.pieces:
+                    try:
+                        text: str | None = line[_HEAD:].decode()
+                    except UnicodeDecodeError:
+                        text = None
+                    if text is not None and "\x00" not in text:
+                        ts = sec * NS + int(frac)
+                        m = st.merger
+                        if m is None:
+                            st.done_ts.append(ts)
+                            st.done_text.append(text)
+                            st.done_start.append(start)
+                            st.done_end.append(end)
+                            if len(st.done_ts) == 1:
+                                waiting.append(st)
+                                self._seen_cri = True
+                            continue
+                        if m.is_start(text):
+                            held = st.held
+                            if held is not None:
+                                st.done_ts.append(held[0])
+                                st.done_text.append(held[1])
+                                st.done_start.append(held[3])
+                                st.done_end.append(held[4])
+                            else:
+                                m.flush()
+                                waiting.append(st)
+                                self._seen_cri = True
+                            st.held = (ts, text, len(line) - _HEAD, start, end)
+                            continue
+            if waiting:
+                self._settle(waiting)
+            self._line(line, start, end, cut)
+        if waiting:
+            self._settle(waiting)
+
+    def take(self) -> list[tuple[str, Rows]]:
+        """Streams with entries completed since the last take, and those entries; they are handed over."""
+        out = []
+        for st in self._streams.values():
+            if st.rows.line:
+                out.append((st.name, st.rows))
+                st.rows = Rows()
+        return out
+
+    def expire(self, now_ns: int) -> None:
+        """Complete entries whose partial pieces or multiline continuations waited past their timeouts."""
         for st in self._streams.values():
             if st.pieces and now_ns - st.since >= self._partial_timeout_ns:
-                out.extend(self._unterminated(st, "partial line waited past partial_timeout_ms"))
+                self._unterminated(st, "partial line waited past partial_timeout_ms")
             if st.merger is not None:
-                done = st.merger.expire(now_ns)
-                if done is not None:
-                    out.append(done)
-        return out
+                st.merger.expire(now_ns)
 
-    def flush(self) -> list[Entry]:
-        """Everything buffered: the file is closed for good."""
-        out: list[Entry] = []
+    def close(self) -> None:
+        """Complete everything buffered: the file is closed for good."""
         for st in self._streams.values():
             if st.pieces:
-                out.extend(self._unterminated(st, "file ended inside a partial line"))
+                self._unterminated(st, "file ended inside a partial line")
             if st.merger is not None:
-                done = st.merger.flush()
-                if done is not None:
-                    out.append(done)
-        return out
+                st.merger.flush()
+
+    def flush_expired(self, now_ns: int) -> list[Entry]:
+        """`expire`, returning the entries."""
+        self.expire(now_ns)
+        return self._entries()
+
+    def flush(self) -> list[Entry]:
+        """`close`, returning the entries."""
+        self.close()
+        return self._entries()
 
     def pending_start(self) -> int | None:
         """Lowest start offset still held in buffers: the checkpoint may not pass it."""
@@ -147,16 +218,77 @@ class LinePipeline:
                     marks.append(held)
         return min(marks) if marks else None
 
+    # -- the chunk path -----------------------------------------------------------
+
+    def _settle(self, waiting: list[_Stream]) -> None:
+        """Fast-path entries into rows (fields extracted in bulk), held lines into their mergers, in file order."""
+        for st in waiting:
+            texts = st.done_text
+            if texts:
+                rows = st.rows
+                levels, traces, spans, _ = zip(*map(extract, texts), strict=True)
+                rows.ts += st.done_ts
+                rows.line += texts
+                rows.level += levels
+                rows.trace_id += traces
+                rows.span_id += spans
+                rows.start += st.done_start
+                rows.end += st.done_end
+                st.done_ts, st.done_text, st.done_start, st.done_end = [], [], [], []
+            held = st.held
+            if held is not None:
+                st.held = None
+                assert st.merger is not None
+                ts, text, nbytes, start, end = held
+                st.merger.feed(text, nbytes, ts, self._clock(), start, end)
+        waiting.clear()
+
+    def _entries(self) -> list[Entry]:
+        return [e for name, rows in self.take() for e in rows.entries(name)]
+
+    # -- one line -------------------------------------------------------------------
+
+    def _line(self, line: bytes, start: int, end: int, truncated: bool) -> None:
+        if truncated:
+            line = _trim_utf8(line)
+            self._alter("line_too_large", start, f"line cut at {len(line)} bytes")
+        fmt = self._format
+        if fmt != _RAW:
+            if fmt != _DOCKER and line[10:11] == b"T":
+                cri = parse_cri(line)
+                if cri is not None:
+                    self._seen_cri = True
+                    self._container(*cri, start, end)
+                    return
+            if fmt != _CRI and line.startswith(DOCKER_PREFIX):
+                doc = parse_docker(line)
+                if doc is not None:
+                    self._seen_docker = True
+                    self._docker(*doc, start, end)
+                    return
+            if not truncated:
+                self._check_malformed(line, start)
+        try:
+            text = line.decode()
+        except UnicodeDecodeError:
+            text = self._repair(line, start)
+        if "\x00" in text:
+            text = self._binary(text, start)
+        now = self._clock()
+        st = self._stdout
+        if st.merger is None:
+            self._finish("stdout", None, now, text, start, end)
+        else:
+            st.merger.feed(text, len(line), None, now, start, end)
+
     # -- container formats ------------------------------------------------------
 
-    def _container(
-        self, ts: int | None, stream: str, partial: bool, content: bytes, start: int, end: int
-    ) -> list[Entry]:
+    def _container(self, ts: int | None, stream: str, partial: bool, content: bytes, start: int, end: int) -> None:
         st = self._streams.get(stream) or self._stream(stream)
         if partial or st.pieces:
             self._add_piece(st, ts, content, start, end)
             if partial:
-                return []
+                return
             content, ts, start = self._join(st)
         try:
             text = content.decode()
@@ -166,16 +298,16 @@ class LinePipeline:
             text = self._binary(text, start)
         m = st.merger
         if m is None:
-            return [self._finish(stream, ts, 0, text, start, end)]
-        done = m.feed(text, len(content), ts, self._clock(), start, end)
-        return [done] if done is not None else []
+            self._finish(stream, ts, 0, text, start, end)
+        else:
+            m.feed(text, len(content), ts, self._clock(), start, end)
 
-    def _docker(self, ts: int | None, stream: str, partial: bool, text: str, start: int, end: int) -> list[Entry]:
+    def _docker(self, ts: int | None, stream: str, partial: bool, text: str, start: int, end: int) -> None:
         st = self._streams.get(stream) or self._stream(stream)
         if partial or st.pieces:
             self._add_piece(st, ts, text.encode(), start, end)
             if partial:
-                return []
+                return
             content, ts, start = self._join(st)
             text = content.decode(errors="replace")
         if "\x00" in text:
@@ -183,9 +315,9 @@ class LinePipeline:
         m = st.merger
         now = self._clock() if ts is None or m is not None else 0
         if m is None:
-            return [self._finish(stream, ts, now, text, start, end)]
-        done = m.feed(text, len(text), ts, now, start, end)
-        return [done] if done is not None else []
+            self._finish(stream, ts, now, text, start, end)
+        else:
+            m.feed(text, len(text), ts, now, start, end)
 
     def _add_piece(self, st: _Stream, ts: int | None, content: bytes, start: int, end: int) -> None:
         if not st.pieces:
@@ -211,7 +343,7 @@ class LinePipeline:
             self._alter("partial_too_large", st.start, f"merged line cut at max_merged_bytes={self._max_merged}")
         return content, st.ts, st.start
 
-    def _unterminated(self, st: _Stream, why: str) -> list[Entry]:
+    def _unterminated(self, st: _Stream, why: str) -> None:
         """Ship partial pieces whose final piece never came, as one entry."""
         end = st.end
         self._alter("partial_unterminated", st.start, why)
@@ -221,9 +353,9 @@ class LinePipeline:
             text = self._binary(text, start)
         now = self._clock()
         if st.merger is None:
-            return [self._finish(st.name, ts, now, text, start, end)]
-        done = st.merger.feed(text, len(content), ts, now, start, end)
-        return [done] if done is not None else []
+            self._finish(st.name, ts, now, text, start, end)
+        else:
+            st.merger.feed(text, len(content), ts, now, start, end)
 
     # -- helpers --------------------------------------------------------------------
 
@@ -233,11 +365,11 @@ class LinePipeline:
         st = self._streams[name] = _Stream(name, merger)
         return st
 
-    def _finish(self, stream: str, ts: int | None, arrival: int, text: str, start: int, end: int) -> Entry:
+    def _finish(self, stream: str, ts: int | None, arrival: int, text: str, start: int, end: int) -> None:
         level, trace, span, found_ts = extract(text)
         if ts is None:
             ts = found_ts if found_ts is not None else arrival
-        return Entry(ts, text, stream, level, trace, span, start, end)
+        self._streams[stream].rows.append(ts, text, level, trace, span, start, end)
 
     def _check_malformed(self, line: bytes, start: int) -> None:
         """A line that is not in the file's container format: shipped raw, but counted."""

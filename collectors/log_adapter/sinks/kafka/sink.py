@@ -11,10 +11,11 @@ import time
 from collections import deque
 
 from collectors.log_adapter.events import Dropped, Metrics
+from collectors.log_adapter.rows import RowBatch
 from collectors.log_adapter.sinks.base import Ack
 from collectors.log_adapter.sinks.kafka.config import KafkaSinkConfig
 from observ.bus import BusError, BusFull, DeliveryReport, Producer, make_producer
-from observ.model import SCHEMA_VERSION, Batch
+from observ.model import SCHEMA_VERSION
 
 log = logging.getLogger("observ.log_adapter.kafka")
 
@@ -35,7 +36,7 @@ class KafkaSink:
         self._ready = True
         self._checked = 0.0
 
-    def send(self, batch: Batch, on_ack: Ack) -> bool:
+    def send(self, batch: RowBatch, on_ack: Ack) -> bool:
         headers = [("tenant", batch.stream.tenant.encode()), ("schema", SCHEMA_VERSION)]
         return self._produce(batch.stream.id.encode(), batch.encode(), headers, on_ack)
 

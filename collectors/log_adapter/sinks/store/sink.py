@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from collectors.log_adapter.rows import RowBatch
 from collectors.log_adapter.sinks.base import Ack
 from observ import ingest_defaults
 from observ.ingest_defaults import LOKI_DEFAULTS, IngestDefaults
@@ -53,8 +54,9 @@ class StoreSink:
         self._retry_max_s = retry_max_s
         self._throttle = LogThrottle(every_s=10.0)
 
-    def send(self, batch: Batch, on_ack: Ack) -> bool:
-        decoded = ingest_defaults.apply(DecodedBatch.from_batch(batch), self._defaults)
+    def send(self, batch: RowBatch | Batch, on_ack: Ack) -> bool:
+        raw = batch.decoded() if isinstance(batch, RowBatch) else DecodedBatch.from_batch(batch)
+        decoded = ingest_defaults.apply(raw, self._defaults)
         self._waiting.append((self._store.prepare([decoded]), on_ack))
         self._write_waiting()
         return True
