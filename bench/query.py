@@ -49,6 +49,7 @@ from observ.logql.results import QueryResult  # noqa: E402
 from observ.model import DecodedBatch  # noqa: E402
 from observ.store.config import StoreConfig  # noqa: E402
 from observ.store.logstore import LogStore  # noqa: E402
+from observ.store.querier import LogQuerier  # noqa: E402
 from observ.store.relation import Relation, ScanHints, regex_needles  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -332,7 +333,7 @@ class Runner:
         """Over every row from ts_min to ts_max: the range ends on a whole step after ts_max, so the engine's 1m
         windows, (t - 1m, t] at each step t from the start, cover the same rows as the SQL's [start, end)."""
         self.store = store
-        self.engine = Engine(store)
+        self.engine = Engine(LogQuerier(store))
         self.start_ns = ts_min
         self.end_ns = ts_min + (ts_max - ts_min) // STEP_NS * STEP_NS + STEP_NS
 

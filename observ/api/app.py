@@ -103,8 +103,9 @@ def create_app(
     config = config or ApiConfig()
     if engine is None:
         from observ.logql.engine import Engine
+        from observ.store.querier import LogQuerier
 
-        engine = Engine(store, config.limits)
+        engine = Engine(LogQuerier(store), config.limits)
     metrics = ApiMetrics(registry)
     tenancy = Tenancy(config.auth)
     app = FastAPI(title="observ", docs_url="/docs", redoc_url=None)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from observ.logql import ast
 from observ.logql.format import format_expr
 from observ.logql.results import Streams, Vector
-from observ.logql.sql import METADATA_COLUMNS
+from observ.store.pushdown import METADATA_COLUMNS
 
 if TYPE_CHECKING:  # the engine as the API holds it; only its query calls are used
     from observ.api.loki.routes import QueryEngine

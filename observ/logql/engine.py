@@ -1,4 +1,4 @@
-"""The LogQL engine: parses, enforces limits, and answers Loki's query and metadata calls from the store."""
+"""The LogQL engine: parses, enforces limits, and answers Loki's query and metadata calls through a `Querier`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from observ.logql.errors import LimitError, LogQLError, series_limit_error
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
 from observ.logql.parser import parse_cached, parse_selector
+from observ.logql.querier import Deadline, Querier, QueryContext, plan_scan
 from observ.logql.ranges import ADDITIVE_OPS, eval_range, preserves_errors
-from observ.logql.results import Matrix, QueryResult, QueryStats, Sample, Scalar, Series, Streams, Vector
-from observ.logql.rows import Deadline, LabelCache, Reader
+from observ.logql.results import Matrix, QueryResult, Sample, Scalar, Series, Streams, Vector
 from observ.logql.series import Scalars, SeriesSet, Value
-from observ.logql.sql import compile_pushdown, label_sql
 from observ.logql.units import format_duration
 from observ.logql.vectors import aggregate, binary, label_replace
-from observ.store.logstore import LogStore
 
 __all__ = ["Engine"]
 
@@ -26,8 +24,10 @@ _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Engine:
-    def __init__(self, store: LogStore, limits: QueryLimits | None = None) -> None:
-        self.store = store
+    """Sees the storage only through `querier` (Loki's Engine over its Querier)."""
+
+    def __init__(self, querier: Querier, limits: QueryLimits | None = None) -> None:
+        self.querier = querier
         self.limits = limits or QueryLimits()
 
     def query_range(
@@ -43,20 +43,22 @@ class Engine:
     ) -> QueryResult:
         expr = parse_cached(query)
         self.limits.check_range(start_ns, end_ns)
-        reader = self._reader()
+        ctx = self._context()
         self._check_intervals(expr)
         if isinstance(expr, ast.LogExpr):
             self._check_limit(limit)
             backward = direction.lower() != "forward"
-            data = select_logs(reader, expr, tenant, start_ns, end_ns, limit, backward, self.limits.max_response_bytes)
-            return self._done(data, reader)
+            data = select_logs(
+                self.querier, ctx, expr, tenant, start_ns, end_ns, limit, backward, self.limits.max_response_bytes
+            )
+            return self._done(data, ctx)
         if step_ns <= 0:
             raise LogQLError("zero or negative query resolution step widths are not accepted. Try a positive integer")
         if (end_ns - start_ns) // step_ns > MAX_POINTS:
             raise LogQLError(TOO_MANY_POINTS)
         steps = list(range(start_ns, end_ns + 1, step_ns))
-        value = self._eval(expr, reader, tenant, steps, self.limits.max_series)
-        return self._done(self._matrix(value, steps), reader)
+        value = self._eval(expr, ctx, tenant, steps, self.limits.max_series)
+        return self._done(self._matrix(value, steps), ctx)
 
     def query_instant(
         self, query: str, *, tenant: str, time_ns: int, limit: int = 100, direction: str = "backward"
@@ -67,16 +69,16 @@ class Engine:
                 "log queries are not supported as an instant query type, please change your query to a range query type"
             )
         self._check_intervals(expr)
-        reader = self._reader()
-        value = self._eval(expr, reader, tenant, [time_ns], self.limits.max_series)
+        ctx = self._context()
+        value = self._eval(expr, ctx, tenant, [time_ns], self.limits.max_series)
         if isinstance(value, Scalars):
-            return self._done(Scalar(time_ns, value.values[0]), reader)
+            return self._done(Scalar(time_ns, value.values[0]), ctx)
         self._check_series(value)
         samples = [Sample(dict(k), time_ns, p[0]) for k, p in sorted(value.items()) if 0 in p]
         order = _sort_order(expr)
         if order is not None:
             samples.sort(key=lambda s: s.value, reverse=order == "sort_desc")
-        return self._done(Vector(samples), reader)
+        return self._done(Vector(samples), ctx)
 
     # --- metadata ------------------------------------------------------------------------------
 
@@ -92,16 +94,10 @@ class Engine:
         """Stream labels only: structured metadata (`trace_id`, `span_id`) is not a label, as `/labels` says."""
         self.limits.check_range(start_ns, end_ns)
         selector = parse_selector(query) if query else ast.Selector(())
-        pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        scan = plan_scan(ast.LogExpr(selector), tenant, start_ns, end_ns)
         if not _LABEL_NAME.fullmatch(name):
             return []
-        params: list[object] = []
-        col = label_sql(name, params, metadata=False)
-        template = f"SELECT DISTINCT {col} AS v FROM {{source}}"
-        values: set[str] = set()
-        for chunk in self._reader().execute(pd, template, params):
-            values.update(r[0] for r in chunk if r[0])
-        return sorted(values)
+        return sorted(self.querier.label_values(self._context(), scan, name))
 
     def series(self, matches: list[str], *, tenant: str, start_ns: int, end_ns: int) -> list[dict[str, str]]:
         seen: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
@@ -114,37 +110,23 @@ class Engine:
 
     def index_stats(self, query: str, *, tenant: str, start_ns: int, end_ns: int) -> dict[str, int]:
         self.limits.check_range(start_ns, end_ns)
-        pd = compile_pushdown(ast.LogExpr(parse_selector(query)), tenant, start_ns, end_ns)
-        reader = self._reader()
-        template = (
-            "SELECT count(DISTINCT (service, namespace, pod, container, stream, level, labels)), count(*),"
-            " coalesce(sum(strlen(line)), 0)::BIGINT FROM {source}"
-        )
-        streams = entries = nbytes = 0
-        for chunk in reader.execute(pd, template):
-            streams, entries, nbytes = chunk[0]
-        chunks = reader.stats.segments_scanned + (1 if entries else 0)
-        return {"streams": int(streams), "chunks": int(chunks), "entries": int(entries), "bytes": int(nbytes)}
+        scan = plan_scan(ast.LogExpr(parse_selector(query)), tenant, start_ns, end_ns)
+        return self.querier.index_stats(self._context(), scan)._asdict()
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _reader(self) -> Reader:
-        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats(), self.limits)
+    def _context(self) -> QueryContext:
+        return QueryContext(Deadline(self.limits.query_timeout_s))
 
-    def _done(self, data: Streams | Matrix | Vector | Scalar, reader: Reader) -> QueryResult:
-        reader.stats.exec_seconds = time.monotonic() - reader.deadline.started
-        return QueryResult(data, reader.stats)
+    def _done(self, data: Streams | Matrix | Vector | Scalar, ctx: QueryContext) -> QueryResult:
+        ctx.stats.exec_seconds = time.monotonic() - ctx.deadline.started
+        return QueryResult(data, ctx.stats)
 
     def _streams(self, tenant: str, start_ns: int, end_ns: int, query: str | None) -> list[dict[str, str]]:
         self.limits.check_range(start_ns, end_ns)
         selector = parse_selector(query) if query else ast.Selector(())
-        pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
-        template = "SELECT DISTINCT service, namespace, pod, container, stream, level, labels FROM {source}"
-        cache = LabelCache()
-        out: list[dict[str, str]] = []
-        for chunk in self._reader().execute(pd, template):
-            out.extend(cache.stream(row) for row in chunk)
-        return out
+        scan = plan_scan(ast.LogExpr(selector), tenant, start_ns, end_ns)
+        return self.querier.streams(self._context(), scan)
 
     def _check_limit(self, limit: int) -> None:
         if limit > self.limits.max_entries:
@@ -174,7 +156,7 @@ class Engine:
         )
 
     def _eval(
-        self, expr: ast.SampleExpr, reader: Reader, tenant: str, steps: list[int], max_series: int | None = None
+        self, expr: ast.SampleExpr, ctx: QueryContext, tenant: str, steps: list[int], max_series: int | None = None
     ) -> Value:
         """`max_series` when `expr` is the whole query: a range aggregation then stops as soon as it passes it."""
         n = len(steps)
@@ -185,30 +167,33 @@ class Engine:
                 return {(): dict.fromkeys(range(n), v)}
             case ast.RangeAggregation():
                 return eval_range(
-                    reader, expr, tenant, steps, max_python_rows=self.limits.max_lines_scanned_python,
+                    self.querier, ctx, expr, tenant, steps, max_python_rows=self.limits.max_lines_scanned_python,
                     max_series=max_series, preserve_errors=preserves_errors(expr, None),
+                    max_label_bytes=self.limits.max_response_bytes,
                 )  # fmt: skip
             case ast.VectorAggregation(op=op, expr=inner, grouping=grouping, param=param):
                 collapse = _pushable_sum(expr)
                 if isinstance(inner, ast.RangeAggregation):
                     series = eval_range(
-                        reader, inner, tenant, steps, collapse, max_python_rows=self.limits.max_lines_scanned_python,
+                        self.querier, ctx, inner, tenant, steps, collapse,
+                        max_python_rows=self.limits.max_lines_scanned_python,
                         max_series=max_series if collapse is not None else None,
                         preserve_errors=preserves_errors(inner, _injected_grouping(expr)),
+                        max_label_bytes=self.limits.max_response_bytes,
                     )  # fmt: skip
                 else:
-                    value = self._eval(inner, reader, tenant, steps)
+                    value = self._eval(inner, ctx, tenant, steps)
                     if isinstance(value, Scalars):
                         raise LogQLError(f"expected a vector expression in {op}(), got a scalar")
                     series = value
-                reader.deadline.check()
+                ctx.deadline.check()
                 return aggregate(op, series, grouping, param, n)
             case ast.BinaryOp(left=left, right=right):
-                lhs, rhs = self._eval(left, reader, tenant, steps), self._eval(right, reader, tenant, steps)
-                reader.deadline.check()
+                lhs, rhs = self._eval(left, ctx, tenant, steps), self._eval(right, ctx, tenant, steps)
+                ctx.deadline.check()
                 return binary(expr, lhs, rhs, n)
             case ast.LabelReplace(expr=inner):
-                value = self._eval(inner, reader, tenant, steps)
+                value = self._eval(inner, ctx, tenant, steps)
                 if isinstance(value, Scalars):
                     raise LogQLError("label_replace() needs a vector expression")
                 return label_replace(value, expr)

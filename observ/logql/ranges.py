@@ -12,36 +12,23 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
-from math import gcd
 
 from observ.logql import ast
 from observ.logql.errors import LimitError, PipelineError, series_limit_error
 from observ.logql.label_filters import ERROR_LABEL, PRESERVE_ERROR_LABEL
 from observ.logql.pipeline import Pipeline
-from observ.logql.rows import ROW_COLUMNS, LabelCache, Reader, metadata
+from observ.logql.querier import Querier, QueryContext, Scan, plan_scan
 from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels, stdvar
-from observ.logql.sql import Pushdown, compile_pushdown, label_sql
 from observ.logql.unwrap import Unwrapper
 
 ADDITIVE_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"})
 """Sums of these over series equal the op over the union of the rows: an enclosing `sum by` can be pushed in."""
 _BYTES_OPS = frozenset({"bytes_over_time", "bytes_rate"})
-_FULL_GROUP = (
-    "service",
-    "namespace",
-    "pod",
-    "container",
-    "stream",
-    "level",
-    "labels",
-    "trace_id",
-    "span_id",
-    "metadata",
-)
 
 
 def eval_range(
-    reader: Reader,
+    querier: Querier,
+    ctx: QueryContext,
     agg: ast.RangeAggregation,
     tenant: str,
     steps: Sequence[int],
@@ -49,23 +36,25 @@ def eval_range(
     max_python_rows: int = 20_000_000,
     max_series: int | None = None,
     preserve_errors: bool = False,
+    max_label_bytes: int = 100 * 2**20,
 ) -> SeriesSet:
     """`collapse`: labels of an enclosing `sum by (...)` (additive ops only), applied while counting.
 
     `max_series`: the series are the query's result, so more than this many stop the query at once.
     `preserve_errors`: parser errors stay on their samples instead of failing the query (`preserves_errors`).
+    `max_label_bytes`: the labels of the series a Python-evaluated aggregation makes may not pass it.
     """
     rng = agg.range
     first = steps[0] - rng.offset_ns - rng.range_ns + 1
     last = steps[-1] - rng.offset_ns + 1
-    pd = compile_pushdown(rng.log, tenant, first, last)
+    scan = plan_scan(rng.log, tenant, first, last)
     if agg.op == "absent_over_time":
         present = (
             {}
             if rng.range_ns == 0
-            else _sql_counts(reader, pd, agg, steps, (), None)
-            if not pd.rest and rng.unwrap is None
-            else _python(reader, pd, agg, steps, (), max_python_rows, None, preserve_errors)
+            else _sql_counts(querier, ctx, scan, agg, steps, (), None)
+            if not scan.rest and rng.unwrap is None
+            else _python(querier, ctx, scan, agg, steps, (), max_python_rows, None, preserve_errors, max_label_bytes)
         )
         seen = set().union(*(points.keys() for points in present.values()))
         labels = {m.name: m.value for m in rng.log.selector.matchers if m.op is ast.MatchOp.EQ}
@@ -73,9 +62,11 @@ def eval_range(
         return {key_of(labels): missing} if missing else {}
     if rng.range_ns == 0:
         return {}  # every window (t, t] is empty, as in Loki
-    if not pd.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
-        return _sql_counts(reader, pd, agg, steps, collapse, max_series)
-    return _python(reader, pd, agg, steps, collapse, max_python_rows, max_series, preserve_errors)
+    if not scan.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
+        return _sql_counts(querier, ctx, scan, agg, steps, collapse, max_series)
+    return _python(
+        querier, ctx, scan, agg, steps, collapse, max_python_rows, max_series, preserve_errors, max_label_bytes
+    )
 
 
 def preserves_errors(agg: ast.RangeAggregation, injected: ast.Grouping | None) -> bool:
@@ -127,38 +118,19 @@ def _required_labels(rng: ast.LogRange) -> list[str]:
 
 
 def _sql_counts(
-    reader: Reader,
-    pd: Pushdown,
+    querier: Querier,
+    ctx: QueryContext,
+    scan: Scan,
     agg: ast.RangeAggregation,
     steps: Sequence[int],
     collapse: tuple[str, ...] | None,
     max_series: int | None = None,
 ) -> SeriesSet:
+    """Counted by the store per series and step; `collapse` None counts per stream and metadata."""
     rng = agg.range
     n = len(steps)
     width = rng.range_ns
     step = steps[1] - steps[0] if n > 1 else width
-    g = gcd(step, width)
-    a, b = step // g, width // g
-    base = steps[0] - rng.offset_ns
-    gparams: list[object] = []
-    gexprs = list(_FULL_GROUP) if collapse is None else [label_sql(name, gparams) for name in collapse]
-    aliases = [f"g{i}" for i in range(len(gexprs))]
-    gsel = "".join(f"{e} AS {al}, " for e, al in zip(gexprs, aliases, strict=True))
-    gnames = "".join(f"{al}, " for al in aliases)
-    # k: the sub-bucket (base+(k-1)g, base+kg] of a row; window i covers sub-buckets i*a-b+1 .. i*a.
-    # Integer division truncates in DuckDB, so every numerator is shifted to be positive first; the windows
-    # of a sub-bucket are clipped to the steps before they are unnested (a long range never expands past n).
-    # Window -1 collects every row once: the lines and bytes the query processed, for its stats.
-    template = (
-        f"SELECT {gnames} i, sum(c)::DOUBLE, sum(nb)::DOUBLE FROM ("
-        f" SELECT {gnames} unnest(list_prepend(-1,"
-        "  range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))) AS i, c, nb FROM ("
-        f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb"
-        "   FROM {source} GROUP BY ALL)"
-        ") WHERE i < ? GROUP BY ALL"
-    )
-    before = [a * b, a, a, b, b, a, n, *gparams, base, width, g, g, b]
     seconds = width / 1e9
     value: Callable[[float, float], float] = {
         "count_over_time": lambda c, nb: c,
@@ -168,67 +140,51 @@ def _sql_counts(
         "absent_over_time": lambda c, nb: c,
     }[agg.op]
     out: SeriesSet = {}
-    cache = LabelCache()
-    ng = len(gexprs)
-    for chunk in reader.execute(pd, template, before, [n]):
-        reader.deadline.check()
-        for row in chunk:
-            i, c, nb = row[ng], row[ng + 1], row[ng + 2]
-            if i < 0:
-                reader.stats.rows_scanned += int(c)
-                reader.stats.bytes_scanned += int(nb or 0)
-                continue
-            if collapse is None:
-                labels = cache.stream(row[:7]) | metadata(row[7], row[8], row[9])
-            else:
-                labels = {name: v for name, v in zip(collapse, row[:ng], strict=True) if v}
-            points = out.get(key := key_of(labels))
-            if points is None:
-                points = out[key] = {}
-                if max_series is not None and len(out) > max_series:
-                    raise series_limit_error(max_series)
-            points[i] = value(c, nb)
+    buckets = querier.count_buckets(
+        ctx, scan, base_ns=steps[0] - rng.offset_ns, step_ns=step, range_ns=width, steps=n, group_by=collapse
+    )
+    for labels, i, c, nb in buckets:
+        points = out.get(key := key_of(labels))
+        if points is None:
+            points = out[key] = {}
+            if max_series is not None and len(out) > max_series:
+                raise series_limit_error(max_series)
+        points[i] = value(c, nb)
     return out
 
 
 def _python(
-    reader: Reader,
-    pd: Pushdown,
+    querier: Querier,
+    ctx: QueryContext,
+    scan: Scan,
     agg: ast.RangeAggregation,
     steps: Sequence[int],
     collapse: tuple[str, ...] | None,
     max_rows: int,
     max_series: int | None = None,
     preserve_errors: bool = False,
+    max_label_bytes: int = 100 * 2**20,
 ) -> SeriesSet:
     rng = agg.range
-    pipeline = Pipeline(pd.rest, reader.deadline.check, preserve_errors) if pd.rest else None
+    check = ctx.deadline.check
+    pipeline = Pipeline(scan.rest, check, preserve_errors) if scan.rest else None
     unwrapper = Unwrapper(rng.unwrap) if rng.unwrap is not None else None
     by_bytes = agg.op in _BYTES_OPS
     samples: dict[LabelKey, tuple[list[int], list[float]]] = {}
     errors: list[tuple[int, dict[str, str]]] = []
     """Samples carrying __error__: they fail the query only if a step's window holds them, as in Loki."""
-    cache = LabelCache()
     scanned = label_bytes = 0
-    max_label_bytes = reader.limits.max_response_bytes
-    template = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"
-    check = reader.deadline.check
-    for chunk in reader.execute(pd, template):
-        check()
+    for chunk in querier.select_samples(ctx, scan):
         scanned += len(chunk)
-        reader.stats.bytes_scanned += sum(row[11] for row in chunk)
         if scanned > max_rows:
             raise LimitError(
                 f"the query would process more than {max_rows} lines in its pipeline; narrow the selector or range"
             )
-        for row in chunk:
-            stream = cache.stream(row[2:9])
-            md = metadata(row[9], row[10], row[12])
+        for ts, line, stream, md in chunk:
             labels = stream | md if md else stream
-            line = row[1]
             if pipeline is not None:
                 check()  # per line: one line's stages may be slow, the query's deadline still holds
-                processed = pipeline.process(row[0], line, labels)
+                processed = pipeline.process(ts, line, labels)
                 if processed is None:
                     continue
                 line, labels = processed
@@ -240,7 +196,7 @@ def _python(
             else:
                 v = float(len(line.encode())) if by_bytes else 1.0
             if ERROR_LABEL in labels and labels.get(PRESERVE_ERROR_LABEL) != "true":
-                errors.append((row[0], labels))
+                errors.append((ts, labels))
             if agg.grouping is not None:
                 labels = reduce_labels(labels, agg.grouping)
             elif collapse is not None:
@@ -258,11 +214,10 @@ def _python(
                         "group them with `by`/`without` or drop labels before aggregating"
                     )
             ts_list, values = series
-            ts_list.append(row[0])
+            ts_list.append(ts)
             values.append(v)
-    reader.stats.rows_scanned += scanned
-    for ts, labels in errors:
-        if _in_some_window(ts, steps, rng):
+    for error_ts, labels in errors:
+        if _in_some_window(error_ts, steps, rng):
             raise PipelineError(_pipeline_error(labels))
     fn = _window_fn(agg, rng.range_ns)
     out: SeriesSet = {}

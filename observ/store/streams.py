@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 from observ.logql import ast
 from observ.logql.limits import QueryLimits
+from observ.logql.querier import Deadline
 from observ.logql.results import QueryStats
-from observ.logql.rows import Deadline, LabelCache, Reader
-from observ.logql.sql import compile_pushdown
 from observ.store.logstore import LogStore
-
-_STREAM = "service, namespace, pod, container, stream, level, labels"
-"""The columns that make a stream's labels (`LabelCache.stream` reads them in this order)."""
+from observ.store.pushdown import STREAM_COLUMNS, compile_pushdown
+from observ.store.querier import LabelCache, Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +41,7 @@ class StreamIndex:
         """Line bytes per matching stream and step, for rows in [start, end); only (stream, step) pairs with lines."""
         reader = self._reader(start_ns, end_ns)
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
-        template = f"SELECT {_STREAM}, (ts - ?) // ?, sum(strlen(line))::BIGINT FROM {{source}} GROUP BY ALL"
+        template = f"SELECT {STREAM_COLUMNS}, (ts - ?) // ?, sum(strlen(line))::BIGINT FROM {{source}} GROUP BY ALL"
         cache = LabelCache()
         return [
             StreamBytes(cache.stream(row[:7]), int(row[7]), int(row[8]))
@@ -56,10 +54,10 @@ class StreamIndex:
         reader = self._reader(start_ns, end_ns)
         pd = compile_pushdown(ast.LogExpr(selector), tenant, start_ns, end_ns)
         cache = LabelCache()
-        return [cache.stream(row) for chunk in reader.execute(pd, f"SELECT DISTINCT {_STREAM} FROM {{source}}")
+        return [cache.stream(row) for chunk in reader.execute(pd, f"SELECT DISTINCT {STREAM_COLUMNS} FROM {{source}}")
                 for row in chunk]  # fmt: skip
 
     def _reader(self, start_ns: int, end_ns: int) -> Reader:
         """Loki's query length limit applies to index queries too (its limits middleware runs before them)."""
         self.limits.check_range(start_ns, end_ns)
-        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats(), self.limits)
+        return Reader(self.store, Deadline(self.limits.query_timeout_s), QueryStats())

@@ -31,8 +31,9 @@ def store(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture(scope="session")
 def engine(store: LogStore) -> Any:
     from observ.logql.engine import Engine
+    from observ.store.querier import LogQuerier
 
-    return Engine(store)
+    return Engine(LogQuerier(store))
 
 
 def _normal(labels: Labels) -> Labels:

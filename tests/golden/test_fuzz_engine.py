@@ -197,10 +197,11 @@ def metric_query(draw: st.DrawFn) -> str:
 def isolated(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """An engine over a store that holds only the first tenant's rows: the reference for isolation."""
     from observ.logql.engine import Engine
+    from observ.store.querier import LogQuerier
 
     s = LogStore(tmp_path_factory.mktemp("golden-isolated") / "logs.duckdb")
     s.append([b for b in corpus.batches if b.stream.tenant == TENANT])
-    yield Engine(s)
+    yield Engine(LogQuerier(s))
     s.close()
 
 

@@ -19,6 +19,7 @@ import pytest
 from observ.logql.engine import Engine
 from observ.logql.errors import LimitError
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 from tests.golden.corpus import SPAN, T0, TENANT
 
 PLANS = Path(__file__).parent / "plans"
@@ -91,7 +92,7 @@ def _render(statements: list[tuple[str, list[object]]]) -> str:
 def test_sql_plan(name: str, store: LogStore) -> None:
     assert not store.segments, "segment paths would make the plans depend on the temporary folder"
     log: list[tuple[str, list[object]]] = []
-    engine = Engine(_RecordingStore(store, log))  # type: ignore[arg-type]
+    engine = Engine(LogQuerier(_RecordingStore(store, log)))  # type: ignore[arg-type]
     query = QUERIES[name]
     with contextlib.suppress(LimitError):  # a per-stream count of the api's many streams: the plan ran already
         engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + SPAN, step_ns=60 * 10**9, limit=100)

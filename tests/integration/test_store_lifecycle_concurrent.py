@@ -21,6 +21,7 @@ from observ.model import DecodedBatch, Stream
 from observ.store.config import MergeConfig, RetentionConfig, StoreConfig
 from observ.store.lifecycle import Graveyard, LifecycleMetrics, Maintainer
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 from observ.traces import query
 from observ.traces.store import SpanStore
 from tests.unit.traces.helpers import cols, span, tid
@@ -121,7 +122,7 @@ class Readers:
 
 def test_no_query_fails_or_misses_a_row_in_range_while_retention_and_merges_run(tmp_path: Path) -> None:
     logs, spans = stores(tmp_path)
-    engine = Engine(logs)
+    engine = Engine(LogQuerier(logs))
     first = {s.path for s in logs.segments} | {s.path for s in spans.segments}
 
     def count_lines() -> None:

@@ -17,6 +17,7 @@ from observ.logql.engine import Engine
 from observ.logql.errors import LogQLError
 from observ.model import DecodedBatch, Stream
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 from observ.traces.model import Span, SpanColumns
 from observ.traces.store import SpanStore
 from tests.unit.correlate.helpers import FakeClock, Inline, form, success
@@ -94,7 +95,8 @@ def make(
 ) -> Correlator:
     logs, span_store = stores
     config = CorrelateConfig(red=red, limits=CorrelateLimits.model_validate(limits))
-    return Correlator(LogReader(Engine(logs)), span_store if spans else None, prom, config, lambda: NOW, Inline())
+    reader = LogReader(Engine(LogQuerier(logs)))
+    return Correlator(reader, span_store if spans else None, prom, config, lambda: NOW, Inline())
 
 
 def refused(request: httpx.Request) -> httpx.Response:

@@ -10,6 +10,7 @@ from observ.logql.results import QueryResult
 from observ.model import DecodedBatch, Stream
 from observ.store.config import StoreConfig
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 
 NS = 1_000_000_000
 
@@ -18,7 +19,7 @@ class Spy(Engine):
     """The real engine, keeping each answer's query text and statistics."""
 
     def __init__(self, store: LogStore) -> None:
-        super().__init__(store)
+        super().__init__(LogQuerier(store))
         self.seen: list[tuple[str, QueryResult]] = []
 
     def query_range(self, query: str, **kw: object) -> QueryResult:  # type: ignore[override]
@@ -56,7 +57,7 @@ def test_untraced_lines_and_levels(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "observ.duckdb")
     try:
         store.append([batch("api", "a" * 32, 0)])
-        reader = LogReader(Engine(store))
+        reader = LogReader(Engine(LogQuerier(store)))
         untraced = reader.untraced("t", "api", 0, NS, 100)
         assert len(untraced) == 49 and all(x.trace_id == "" for x in untraced)
         assert [x.ts for x in untraced] == sorted(x.ts for x in untraced)

@@ -11,6 +11,7 @@ from observ.logql.pipeline import Pipeline
 from observ.logql.results import Matrix, Vector
 from observ.model import Stream
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 from tests.unit.logql.batches import plain_batch
 
 S = 10**9
@@ -37,7 +38,7 @@ def store() -> LogStore:
 
 @pytest.fixture
 def engine(store: LogStore) -> Engine:
-    return Engine(store)
+    return Engine(LogQuerier(store))
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ SERIES_LIMIT = (
     ],
 )
 def test_max_series_is_loki_s_message(store: LogStore, query: str) -> None:
-    engine = Engine(store, QueryLimits(max_series=2))
+    engine = Engine(LogQuerier(store), QueryLimits(max_series=2))
     with pytest.raises(LimitError) as info:
         engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + H, step_ns=60 * S)
     assert str(info.value) == SERIES_LIMIT
@@ -146,21 +147,21 @@ def test_max_series_stops_the_pipeline_as_soon_as_it_is_passed(
         return process(self, ts, line, labels)
 
     monkeypatch.setattr(Pipeline, "process", counting)
-    engine = Engine(store, QueryLimits(max_series=2))
+    engine = Engine(LogQuerier(store), QueryLimits(max_series=2))
     with pytest.raises(LimitError):
         engine.query_instant('count_over_time({service="api"} | json [1h])', tenant=TENANT, time_ns=T0 + H)
     assert calls < 10
 
 
 def test_max_series_counts_the_result_not_the_streams_under_an_aggregation(store: LogStore) -> None:
-    engine = Engine(store, QueryLimits(max_series=2))
+    engine = Engine(LogQuerier(store), QueryLimits(max_series=2))
     result = engine.query_instant('sum(count_over_time({service="api"} | json [1h]))', tenant=TENANT, time_ns=T0 + H)
     assert isinstance(result.data, Vector) and len(result.data.samples) == 1
 
 
 def test_a_log_query_stops_at_max_response_bytes(store: LogStore) -> None:
     """Each line made 100 KB by a template: a limit of 5000 lines would hold 500 MB."""
-    engine = Engine(store, QueryLimits(max_response_bytes=2**20))
+    engine = Engine(LogQuerier(store), QueryLimits(max_response_bytes=2**20))
     query = '{service="api"} | line_format "{{ repeat 100000 \\"a\\" }}"'
     with pytest.raises(LimitError, match=r"^response larger than the max message size \(1100000 vs 1048576\)$"):
         engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + H, step_ns=S, limit=5000)
@@ -168,7 +169,7 @@ def test_a_log_query_stops_at_max_response_bytes(store: LogStore) -> None:
 
 def test_series_labels_made_by_templates_are_bounded_under_an_aggregation(store: LogStore) -> None:
     """Every line its own 100 KB label: the inner series of a `count` may not hold the whole log in labels."""
-    engine = Engine(store, QueryLimits(max_response_bytes=2**20))
+    engine = Engine(LogQuerier(store), QueryLimits(max_response_bytes=2**20))
     query = 'count(count_over_time({service="api"} | label_format x="{{ repeat 100000 \\"a\\" }}{{__line__}}" [1h]))'
     with pytest.raises(LimitError, match="series carry more than 1048576 bytes of labels"):
         engine.query_instant(query, tenant=TENANT, time_ns=T0 + H)

@@ -24,10 +24,12 @@ from observ.logql.ip import INVALID_OPERATION, IpFilter, parse_addr, stage_error
 from observ.logql.label_filters import LineState, compile_label_filter
 from observ.logql.parser import parse
 from observ.logql.pipeline import Pipeline
-from observ.logql.sql import compile_pushdown
+from observ.logql.querier import plan_scan
 from observ.logql.unwrap import Unwrapper
 from observ.model import DecodedBatch, Stream
 from observ.store.logstore import LogStore
+from observ.store.pushdown import compile_scan
+from observ.store.querier import LogQuerier
 from tests.unit.logql.test_loki_scripts import _LOAD, _check, _labels, _scenarios, _seconds
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -411,7 +413,7 @@ def test_stage_errors(query: str, message: str) -> None:
     expr = parse(query)  # Loki's parser takes these: the pipeline refuses them
     assert isinstance(expr, ast.LogExpr)
     with pytest.raises(ParseError) as info:
-        compile_pushdown(expr, "t", 0, 1)
+        plan_scan(expr, "t", 0, 1)
     assert str(info.value) == f"parse error : {message}"
 
 
@@ -476,8 +478,9 @@ def test_unwrap_post_filter() -> None:
 def test_ip_filters_stay_in_the_python_pipeline() -> None:
     expr = parse('{a="b"} |= "x" |= ip("10.0.0.0/8") or "y" != "z" | addr = ip("::1")')
     assert isinstance(expr, ast.LogExpr)
-    pd = compile_pushdown(expr, "t", 0, 1)
-    assert pd.rest == (expr.pipeline[1], expr.pipeline[3])
+    scan = plan_scan(expr, "t", 0, 1)
+    assert scan.rest == (expr.pipeline[1], expr.pipeline[3])
+    pd = compile_scan(scan)
     assert "x" in pd.where.params and "z" in pd.where.params and "y" not in pd.where.params
     assert pd.hints.needles == ("x",)
 
@@ -486,7 +489,7 @@ def test_error_filter_after_an_ip_label_filter_is_still_a_no_op() -> None:
     """An ip() label filter sets no error, so a following `| __error__=""` before any parser is dropped."""
     expr = parse('{a="b"} | addr = ip("::1") | __error__=""')
     assert isinstance(expr, ast.LogExpr)
-    assert compile_pushdown(expr, "t", 0, 1).rest == (expr.pipeline[0],)
+    assert plan_scan(expr, "t", 0, 1).rest == (expr.pipeline[0],)
 
 
 # --- the engine: Loki's logqltest scenarios (testdata/ip.logqltest) ------------------------------------
@@ -537,6 +540,6 @@ def test_loki_scenario(index: int, tmp_path: Path) -> None:
     script.write_text(re.sub(r"\[metadata [^\]]*\]", "", chunk), encoding="utf-8")
     (scenario,) = _scenarios(script)
     assert scenario.evals
-    engine = Engine(_store(chunk))
+    engine = Engine(LogQuerier(_store(chunk)))
     for ev in scenario.evals:
         _check(engine, ev)

@@ -20,6 +20,7 @@ from observ.logql.errors import LogQLError
 from observ.logql.results import Matrix, Vector
 from observ.model import DecodedBatch, Stream
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 
 S = 10**9
 TENANT = "default"
@@ -154,7 +155,7 @@ CASES = [(path.name, i, sc) for path in sorted(SCRIPTS.glob("*.logqltest")) for 
 
 @pytest.mark.parametrize(("script", "index", "scenario"), CASES, ids=[f"{name}#{i}" for name, i, _ in CASES])
 def test_loki_script(script: str, index: int, scenario: Scenario) -> None:
-    engine = Engine(_store(scenario.entries))
+    engine = Engine(LogQuerier(_store(scenario.entries)))
     assert scenario.evals
     for ev in scenario.evals:
         _check(engine, ev)

@@ -9,12 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from observ.logql import ast
+from observ.logql.querier import Deadline, QueryContext, plan_scan
 from observ.logql.ranges import _python, _sql_counts
-from observ.logql.results import QueryStats
-from observ.logql.rows import Deadline, Reader
-from observ.logql.sql import compile_pushdown
 from observ.model import Stream
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 from tests.unit.logql.batches import plain_batch
 
 S = 10**9
@@ -66,10 +65,10 @@ def test_sql_bucketing_equals_python_windows(
     steps = [T0 + (start_s + i * step_s) * S for i in range(nsteps)]
     first = steps[0] - agg.range.offset_ns - agg.range.range_ns + 1
     last = steps[-1] - agg.range.offset_ns + 1
-    pd = compile_pushdown(agg.range.log, "default", first, last)
-    reader = Reader(store, Deadline(30), QueryStats())
-    sql = _sql_counts(reader, pd, agg, steps, collapse)
-    py = _python(reader, pd, agg, steps, collapse, 10**9)
+    scan = plan_scan(agg.range.log, "default", first, last)
+    querier, ctx = LogQuerier(store), QueryContext(Deadline(30))
+    sql = _sql_counts(querier, ctx, scan, agg, steps, collapse)
+    py = _python(querier, ctx, scan, agg, steps, collapse, 10**9)
     assert sql.keys() == py.keys()
     for key, points in py.items():
         assert sql[key].keys() == points.keys(), key

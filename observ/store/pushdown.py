@@ -1,8 +1,8 @@
-"""The SQL half of a log query: selector and leading filters as a parameterised WHERE clause.
+"""A LogQL scan as SQL over the log table: the selector and pushed filters as a parameterised WHERE clause.
 
-Everything that only looks at stored columns and the raw line (matchers, line filters without ip()
-before any `line_format`, string label filters before any parser) runs inside DuckDB; the rest of the
-pipeline runs per line in Python. Values and regexes are always parameters; identifiers come from a fixed set.
+`observ.logql.querier.plan_scan` decides which stages the store may evaluate; this is how: against the
+columns below and the raw line, inside DuckDB. Values and regexes are always parameters; identifiers come
+from a fixed set. The same scan gives the hints that let the store skip segments (services, trace IDs, needles).
 """
 
 from __future__ import annotations
@@ -10,20 +10,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from observ.logql import ast, ip
+from observ.logql import ast
+from observ.logql.querier import Scan, plan_scan
 from observ.store.relation import ScanHints, regex_needles
+
+__all__ = [
+    "COLUMN_LABELS",
+    "METADATA_COLUMNS",
+    "STREAM_COLUMNS",
+    "Pushdown",
+    "Where",
+    "compile_pushdown",
+    "compile_scan",
+    "label_sql",
+    "matcher_sql",
+]
 
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
 """Stream labels stored as columns; any other stream label lives in the `labels` JSON object."""
 METADATA_COLUMNS = ("trace_id", "span_id")
 """Structured metadata (Loki 3) with a column of its own; the other pairs live in the `metadata` JSON object.
 Filterable and groupable, but not stream labels."""
+STREAM_COLUMNS = ", ".join((*COLUMN_LABELS, "labels"))
+"""The columns that make a stream's labels, in the order `querier.LabelCache.stream` reads them."""
 _CAPTURE = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")
 _LITERAL_ALTERNATION = re.compile(r"[\w\-]+(?:\|[\w\-]+)*")
-
-# Stages that change neither the line nor the labels a later line filter / matcher sees.
-_LINE_PRESERVING = (ast.LineFilter, ast.LabelFilter, ast.JsonParser, ast.LogfmtParser, ast.RegexpParser,
-                    ast.PatternParser, ast.LabelFormat, ast.DropLabels, ast.KeepLabels)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -37,6 +48,14 @@ class Where:
 
     def sql(self) -> str:
         return " AND ".join(f"({c})" for c in self.clauses) if self.clauses else "TRUE"
+
+
+@dataclass(slots=True)
+class Pushdown:
+    """What DuckDB evaluates for a scan, and what the store may prune by."""
+
+    where: Where
+    hints: ScanHints
 
 
 def label_sql(name: str, params: list[object], metadata: bool = True) -> str:
@@ -111,100 +130,50 @@ def _line_filter_sql(op: ast.LineFilterOp, values: tuple[str, ...], params: list
     return f"NOT ({any_})" if op in (ast.LineFilterOp.NOT_CONTAINS, ast.LineFilterOp.NOT_MATCH) else any_
 
 
-@dataclass(slots=True)
-class Pushdown:
-    """What DuckDB evaluates for a log query, and the Python stages left over."""
-
-    where: Where
-    hints: ScanHints
-    rest: tuple[ast.Stage, ...]
-    """Stages the Python pipeline must still run (pushed line filters are not repeated)."""
-
-
-def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) -> Pushdown:
-    """Raises Loki's stage error for an ip() filter its pipeline could not build, before anything is read."""
-    err = ip.stage_error(log.pipeline)
-    if err is not None:
-        raise err
+def compile_scan(scan: Scan) -> Pushdown:
     where = Where()
-    where.add("tenant = ?", tenant)
-    where.add("ts >= ?", start_ns)
-    where.add("ts < ?", end_ns)
-    for m in log.selector.matchers:
+    where.add("tenant = ?", scan.tenant)
+    where.add("ts >= ?", scan.start_ns)
+    where.add("ts < ?", scan.end_ns)
+    for m in scan.selector:
         where.add(matcher_sql(m, where.params, metadata=False))
     needles: list[str] = []
     trace_ids: set[str] | None = None
-    rest: list[ast.Stage] = []
-    labels_untouched = True
-    line_untouched = True
-    no_error_yet = True
-    for stage in log.pipeline:
-        texts = _texts(stage) if isinstance(stage, ast.LineFilter) and line_untouched else None
-        if isinstance(stage, ast.LineFilter) and texts is not None:
-            if stage.op is ast.LineFilterOp.PATTERN:
-                where.add(_pattern_prefilter(texts, where.params))
-            elif stage.op is not ast.LineFilterOp.NOT_PATTERN:
-                where.add(_line_filter_sql(stage.op, texts, where.params))
-                if len(texts) == 1 and stage.op is ast.LineFilterOp.CONTAINS and texts[0]:
-                    needles.append(texts[0])
-                elif len(texts) == 1 and stage.op is ast.LineFilterOp.MATCH:
-                    needles.extend(regex_needles(texts[0]))
-                continue
-        if no_error_yet and _no_op_before_parsers(stage):
+    for f in scan.filters:
+        if isinstance(f, ast.Matcher):
+            where.add(matcher_sql(f, where.params))
+            if f.name == "trace_id" and f.op is ast.MatchOp.EQ:
+                trace_ids = {f.value} if trace_ids is None else trace_ids & {f.value}
             continue
-        if isinstance(stage, ast.LabelFilter) and labels_untouched and isinstance(stage.expr, ast.StringLabelFilter):
-            m = stage.expr.matcher
-            if not m.name.startswith("__"):
-                where.add(matcher_sql(m, where.params))
-                if m.name == "trace_id" and m.op is ast.MatchOp.EQ:
-                    trace_ids = {m.value} if trace_ids is None else trace_ids & {m.value}
-                continue
-        rest.append(stage)
-        if not isinstance(stage, ast.LineFilter | ast.LabelFilter):
-            labels_untouched = False
-        if not _cannot_err(stage):
-            no_error_yet = False
-        if not isinstance(stage, _LINE_PRESERVING):
-            line_untouched = False
+        texts = tuple(v for v in f.values if isinstance(v, str))
+        if f.op is ast.LineFilterOp.PATTERN:
+            where.add(_pattern_prefilter(texts, where.params))
+            continue
+        where.add(_line_filter_sql(f.op, texts, where.params))
+        if len(texts) == 1 and f.op is ast.LineFilterOp.CONTAINS and texts[0]:
+            needles.append(texts[0])
+        elif len(texts) == 1 and f.op is ast.LineFilterOp.MATCH:
+            needles.extend(regex_needles(texts[0]))
     hints = ScanHints(
-        tenant=tenant,
-        start_ns=start_ns,
-        end_ns=end_ns,
-        services=_services(log.selector),
+        tenant=scan.tenant,
+        start_ns=scan.start_ns,
+        end_ns=scan.end_ns,
+        services=_services(scan.selector),
         trace_ids=frozenset(trace_ids) if trace_ids is not None else None,
         needles=tuple(needles),
     )
-    return Pushdown(where, hints, tuple(rest))
+    return Pushdown(where, hints)
 
 
-def _texts(f: ast.LineFilter) -> tuple[str, ...] | None:
-    """The filter's strings; None when it holds an ip(), Loki's scan of the line for addresses
-    (observ/logql/ip.py), which stays in the Python pipeline."""
-    texts = tuple(v for v in f.values if isinstance(v, str))
-    return texts if len(texts) == len(f.values) else None
+def compile_pushdown(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) -> Pushdown:
+    """For store-side readers of a selector (volume, detected labels): plan and compile in one call."""
+    return compile_scan(plan_scan(log, tenant, start_ns, end_ns))
 
 
-def _cannot_err(stage: ast.Stage) -> bool:
-    """Line filters, string and ip() label filters never set `__error__`; a typed label filter does (LabelFilterErr)."""
-    return isinstance(stage, ast.LineFilter) or (
-        isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter | ast.IpLabelFilter)
-    )
-
-
-def _no_op_before_parsers(stage: ast.Stage) -> bool:
-    """`| __error__=""` and `| drop __error__` while no stage could have set an error: Grafana adds them."""
-    if isinstance(stage, ast.LabelFilter) and isinstance(stage.expr, ast.StringLabelFilter):
-        m = stage.expr.matcher
-        return m.name == "__error__" and m.op is ast.MatchOp.EQ and m.value == ""
-    if isinstance(stage, ast.DropLabels):
-        return all(ref.name in ("__error__", "__error_details__") for ref in stage.labels)
-    return False
-
-
-def _services(selector: ast.Selector) -> frozenset[str] | None:
+def _services(selector: tuple[ast.Matcher, ...]) -> frozenset[str] | None:
     """Services a selector can match, when its `service` matchers pin them (for segment pruning)."""
     allowed: set[str] | None = None
-    for m in selector.matchers:
+    for m in selector:
         if m.name != "service":
             continue
         if m.op is ast.MatchOp.EQ:
