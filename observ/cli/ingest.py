@@ -46,6 +46,7 @@ def run_ingest(config: IngestConfig, metrics_host: str, metrics_port: int, conso
     def close() -> None:
         maintainer.stop()
         if spans is not None:
+            spans.flush()
             spans.close()
         store.close()
 

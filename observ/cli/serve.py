@@ -117,6 +117,7 @@ def start_otlp(
 
 
 def close_stores(store: LogStore, spans: SpanStore) -> None:
+    spans.flush()
     spans.close()
     store.close()
 

@@ -20,11 +20,12 @@ def service_traces(
 ) -> list[TraceRef]:
     """Traces with a span of `service` overlapping [start_ns, end_ns), each by its longest such span:
     the slowest first, or with `failing` only those with an error span, newest first."""
-    r = spans.relation(ScanHints(tenant, start_ns, end_ns, services=frozenset([service])))
+    rd = spans.reader()
+    r = rd.relation(ScanHints(tenant, start_ns, end_ns, services=frozenset([service])))
     having = "HAVING bool_or(status_code = ?)" if failing else ""
     order = "min(start_ns) DESC" if failing else "max(duration_ns) DESC"
     rows = (
-        spans.cursor()
+        rd.cursor
         .execute(
             "SELECT trace_id, arg_max(span_id, duration_ns), arg_max(name, duration_ns), "
             "arg_max(start_ns, duration_ns), max(duration_ns), bool_or(status_code = ?) "

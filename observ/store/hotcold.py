@@ -90,8 +90,8 @@ class HotColdStore(Generic[R]):
         return self._con.cursor()
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
-        rows = self.cursor().execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall()
-        return dict(rows)
+        cur = self._con.cursor()
+        return dict(cur.execute("SELECT part, next_offset FROM kafka_offsets WHERE topic = ?", [topic]).fetchall())
 
     def compact(self) -> R | None:
         """Move every hot row into segments, on this thread (None when there is nothing to move or no directory);

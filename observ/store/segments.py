@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,11 +108,11 @@ def place(tmp: Path, seg_id: int) -> Path:
     that wrote its file while compactions went on still gets an id above theirs (the relation relies on it)."""
     final = tmp.parent / segment_name(seg_id)
     os.replace(tmp, final)
-    _fsync_dir(tmp.parent)
+    fsync_dir(tmp.parent)
     return final
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -213,6 +214,11 @@ def remove_orphans(directory: Path, registered: set[str]) -> list[Path]:
     return removed
 
 
+def parquet_files(paths: Sequence[str]) -> str:
+    """FROM-able SQL reading exactly these files (ours: quoted as SQL string literals), with a `filename` column."""
+    return f"read_parquet([{', '.join(_sql_string(p) for p in paths)}], filename = true)"
+
+
 def define_cold_view(
     con: duckdb.DuckDBPyConnection,
     paths: list[str],
@@ -229,9 +235,7 @@ def define_cold_view(
     Paths are ours (data directory + generated names), quoted as SQL string literals.
     """
     parts = [
-        f"SELECT {cols}, filename FROM read_parquet([{', '.join(_sql_string(p) for p in files)}], filename = true)"
-        for files, cols in ((paths, columns), legacy)
-        if files
+        f"SELECT {cols}, filename FROM {parquet_files(files)}" for files, cols in ((paths, columns), legacy) if files
     ]
     body = " UNION ALL ".join(parts) or f"SELECT {columns}, NULL::VARCHAR AS filename FROM {hot} WHERE false"
     con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")

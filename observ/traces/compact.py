@@ -1,12 +1,9 @@
-"""Compaction of the spans store: the hot spans of one snapshot into Parquet segments, in one transaction.
+"""Compaction of the spans store: the hot spans of one moment into Parquet segment files.
 
-As for logs (observ/store/compact.py), with one difference: it runs inside a transaction the caller opened on a
-cursor of its own, so appends go on while the files are written. The transaction's snapshot fixes which hot spans
-move: the files are written from it, then the same transaction registers them, deletes exactly those spans from the
-hot table (spans appended meanwhile are not in the snapshot and stay hot) and redefines the cold view; the caller
-commits. On failure the new files are removed and nothing is registered. Segments are cut per tenant, sorted by
-(trace_id, start_ns, span_id), so a trace is contiguous and the row groups' trace_id statistics skip the rest of
-a file.
+The hot spans are an Arrow table in memory (store.py), so the files are written from it without holding any lock;
+the store then registers them in one transaction with the Kafka offsets and the log position they cover. On
+failure the new files are removed. Segments are cut per tenant, sorted by (trace_id, start_ns, span_id), so a
+trace is contiguous and the row groups' trace_id statistics skip the rest of a file.
 """
 
 from __future__ import annotations
@@ -18,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from observ.store.compact import discard
 from observ.store.config import StoreConfig
 from observ.store.segments import ParquetOptions, define_cold_view, place, tmp_name, write_parquet, write_unplaced
-from observ.traces.schema import COLD, HOT, IDENTITY, SELECT
+from observ.traces.schema import COLD, HOT, SELECT
 from observ.traces.segments import SpanSegment, describe, register, trace_slices, unregister
 
 
@@ -34,21 +33,21 @@ class SpanCompaction:
 
 
 def compact(
-    con: duckdb.DuckDBPyConnection, directory: Path, existing: list[SpanSegment], next_id: int, config: StoreConfig
+    con: duckdb.DuckDBPyConnection, directory: Path, hot: pa.Table, next_id: int, config: StoreConfig
 ) -> SpanCompaction:
-    """In `con`'s open transaction: every hot span of its snapshot into new segments, registered, and deleted from
-    the hot table. Not committed: the caller commits, or rolls back and `discard`s the result's segments."""
+    """The spans of `hot` into new segment files (ids from `next_id`), written and described, not registered: the
+    caller registers them, or `discard`s the result's segments."""
     start = time.perf_counter()
-    tenants = con.execute(f"SELECT tenant, count(*) FROM {HOT} GROUP BY tenant ORDER BY tenant").fetchall()
-    total = sum(n for _, n in tenants)
+    counts = pc.value_counts(hot["tenant"])
+    tenants = sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
     opts = ParquetOptions(config.zstd_level, config.row_group_rows)
     new: list[SpanSegment] = []
     try:
+        rows_of = con.from_arrow(hot)
         for tenant, n in tenants:
             # the relational API keeps the tenant a value, not SQL text, and stays lazy (`sql(params=)` would run it)
             rows = (
-                con.table(HOT)
-                .filter(duckdb.ColumnExpression("tenant") == duckdb.ConstantExpression(tenant))
+                rows_of.filter(duckdb.ColumnExpression("tenant") == duckdb.ConstantExpression(tenant))
                 .project(SELECT)
                 .order("trace_id, start_ns, span_id")
             )
@@ -60,30 +59,12 @@ def compact(
             for part in parts:
                 seg_id = next_id + len(new)
                 new.append(describe(con, seg_id, write_parquet(con, part, directory, seg_id, opts), tenant))
-        if sum(s.rows for s in new) != total:
-            raise RuntimeError(f"span compaction read {sum(s.rows for s in new)} rows of {total}")
-        for seg in new:
-            register(con, seg)
-        con.execute(f"DELETE FROM {HOT}")
-        define_cold_view(con, [s.path for s in [*existing, *new]], SELECT, view=COLD, hot=HOT)
+        if sum(s.rows for s in new) != hot.num_rows:
+            raise RuntimeError(f"span compaction wrote {sum(s.rows for s in new)} spans of {hot.num_rows}")
     except BaseException:
         discard(s.path for s in new)
         raise
-    return SpanCompaction(new, total, time.perf_counter() - start)
-
-
-def expire_hot(con: duckdb.DuckDBPyConnection, cutoffs: dict[str, int]) -> tuple[dict[str, int], list[tuple]]:
-    """In `con`'s open transaction: delete each tenant's hot spans that ended before its cutoff; the spans deleted
-    per tenant, and their identity columns (the store forgets them as hot)."""
-    deleted: dict[str, int] = {}
-    keys: list[tuple] = []
-    for tenant, cutoff in cutoffs.items():
-        rows = con.execute(
-            f"DELETE FROM {HOT} WHERE tenant = ? AND end_ns < ? RETURNING {', '.join(IDENTITY)}", [tenant, cutoff]
-        ).fetchall()
-        deleted[tenant] = len(rows)
-        keys.extend(rows)
-    return deleted, keys
+    return SpanCompaction(new, hot.num_rows, time.perf_counter() - start)
 
 
 def write_merged(

@@ -66,6 +66,8 @@ DDL = (
         topic VARCHAR, part INTEGER, record_offset BIGINT, reason VARCHAR, payload BLOB, rejected_ns BIGINT
     )
     """,
+    "CREATE TABLE IF NOT EXISTS span_hot_log (compacted_through BIGINT NOT NULL)",
+    "INSERT INTO span_hot_log SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM span_hot_log)",
     """
     CREATE TABLE IF NOT EXISTS span_segments (
         id BIGINT PRIMARY KEY,

@@ -10,6 +10,7 @@ nothing twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -27,10 +28,12 @@ from observ.store import merge as merging
 from observ.store import relation as rel
 from observ.store import retention
 from observ.store import segments as segfiles
+from observ.store.compact import discard
 from observ.store.config import SPANS_CONFIG, StoreConfig
-from observ.store.hotcold import HotColdStore
+from observ.store.hotcold import HotColdStore, StoreWriteError
 from observ.traces import query, tags
-from observ.traces.compact import SpanCompaction, compact, expire_hot, swap_in, write_merged
+from observ.traces.compact import SpanCompaction, compact, swap_in, write_merged
+from observ.traces.hotlog import HotLog, Rejected
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
     ARROW_SCHEMA,
@@ -42,9 +45,11 @@ from observ.traces.schema import (
     define_spans_view,
     ensure_schema,
 )
-from observ.traces.segments import SpanSegment, load, unregister
+from observ.traces.segments import SpanSegment, load, register, unregister
 
-__all__ = ["FAR", "PreparedSpans", "SpanAppendResult", "SpanStore", "prepare"]
+__all__ = ["FAR", "PreparedSpans", "SpanAppendResult", "SpanReader", "SpanStore", "prepare"]
+
+log = logging.getLogger("observ.traces")
 
 
 TOPIC = "observ.spans"
@@ -205,47 +210,158 @@ class _Queued:
     error: Exception | None = None
 
 
+class _State:
+    """What a read sees: the segments and the hot spans of one moment. Replaced whole, never changed, so a reader
+    holding one sees every span once, in a segment or hot, whatever commits or compacts meanwhile."""
+
+    __slots__ = ("_table", "hot", "segments")
+
+    def __init__(self, segments: tuple[SpanSegment, ...], hot: tuple[pa.Table, ...]) -> None:
+        self.segments = segments
+        self.hot = hot
+        """One table per group commit, in commit order: a compaction moves a prefix, appends add to the end."""
+        self._table: pa.Table | None = None
+
+    @property
+    def table(self) -> pa.Table:
+        """The hot spans as one table (chunks, no copy), made once per state."""
+        if self._table is None:
+            self._table = pa.concat_tables(self.hot) if self.hot else ARROW_SCHEMA.empty_table()
+        return self._table
+
+
+class SpanReader:
+    """A cursor and a relation builder over one `_State`: the hot spans are registered on the cursor as
+    `spans_hot` (shadowing the file's always-empty table, so the `spans` view is every span), and each
+    relation reads the hot spans its hints admit plus exactly the state's segments that may hold a match."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, state: _State) -> None:
+        self.cursor = cursor
+        self._state = state
+        self._relations = 0
+        cursor.register(HOT, state.table)
+
+    def relation(self, hints: rel.ScanHints) -> rel.Relation:
+        """Hot spans plus the segments that may hold a span of `hints` (tenant, overlapping time, services, trace
+        IDs); the caller still filters by tenant, time and its own predicates. The hot spans are pruned with Arrow
+        compute first: DuckDB scans an Arrow table several times slower than its own."""
+        self._relations += 1
+        name = f"_spans_hot_{self._relations}"
+        self.cursor.register(name, _prune(self._state.table, hints))
+        sql = f"SELECT {SELECT} FROM {name}"
+        kept = [s.path for s in self._state.segments if rel.in_bounds(s, hints)]
+        if kept:
+            sql += f" UNION ALL SELECT {SELECT} FROM {segfiles.parquet_files(kept)}"
+        return rel.Relation(f"({sql})", [], len(kept), len(self._state.segments) - len(kept))
+
+
+def _prune(rows: pa.Table, hints: rel.ScanHints) -> pa.Table:
+    """The rows that may match `hints`, as `rel.in_bounds` prunes a segment; the most selective test first."""
+    if hints.trace_ids is not None:
+        rows = rows.filter(pc.is_in(rows["trace_id"], pa.array(sorted(hints.trace_ids), pa.string())))
+    if hints.services is not None:
+        rows = rows.filter(pc.is_in(rows["service"], pa.array(sorted(hints.services), pa.string())))
+    rows = rows.filter(pc.equal(rows["tenant"], hints.tenant))
+    if hints.start_ns > 0:
+        rows = rows.filter(pc.greater_equal(rows["end_ns"], hints.start_ns))
+    if hints.end_ns < FAR:
+        rows = rows.filter(pc.less(rows["start_ns"], hints.end_ns))
+    return rows
+
+
 class SpanStore(HotColdStore[SpanCompaction]):
-    """One DuckDB file (`<data>/spans.duckdb`) plus its segment directory (`<data>/span-segments/`); a single
-    writer, any number of reader cursors, compactions on a thread of their own. The segment catalog with its trace
-    filters is kept in memory."""
+    """One DuckDB file (`<data>/spans.duckdb`: catalog, Kafka offsets, rejected records), its segment directory
+    (`<data>/span-segments/`) and the log of the hot spans (`<data>/span-hot/`, hotlog.py), which are kept in
+    memory; a single writer, any number of readers, compactions on a thread of their own."""
 
     def __init__(self, path: str | Path, config: StoreConfig | None = None) -> None:
         super().__init__(path, config or SPANS_CONFIG, "span-segments")
         ensure_schema(self._con)
         self._con.execute("SET parquet_metadata_cache = true")
-        # hot rows leave for segments at the next compaction, whose CHECKPOINT truncates the WAL: checkpointing
-        # them in between (DuckDB's default, every 16 MB of WAL) compresses rows about to be deleted: ~4 us of CPU
-        # per appended span, a tenth of an append. The WAL then holds up to `compact_rows` spans.
-        self._con.execute("SET checkpoint_threshold = '4GB'")
         self._con.execute(f"SET threads = {THREADS}")
-        self._segments: tuple[SpanSegment, ...] = ()
+        segments: tuple[SpanSegment, ...] = ()
         if self.segments_dir is not None:
             registered = {name for (name,) in self._con.execute("SELECT path FROM span_segments").fetchall()}
             segfiles.remove_orphans(self.segments_dir, registered)
-            self._segments = tuple(load(self._con, self.segments_dir))
+            segments = tuple(load(self._con, self.segments_dir))
         row = self._con.execute("SELECT coalesce(max(id), 0) FROM span_segments").fetchone()
         self._next_segment = (row[0] if row else 0) + 1
         # the view names absolute paths: redefine it in case the data directory moved
-        segfiles.define_cold_view(self._con, [s.path for s in self._segments], SELECT, view=COLD, hot=HOT)
+        segfiles.define_cold_view(self._con, [s.path for s in segments], SELECT, view=COLD, hot=HOT)
         define_spans_view(self._con)
-        self._hot_keys = {
-            identity(*row) for row in self._con.execute(f"SELECT {', '.join(IDENTITY)} FROM {HOT}").fetchall()
-        }
-        """Identities of the hot spans, for the dedup of appends (the hot table holds each once)."""
-        self._hot_rows = len(self._hot_keys)
+        self._state = _State(segments, ())
+        self._hot_keys: set[str] = set()
+        """Identities of the hot spans, for the dedup of appends (the hot spans hold each once)."""
+        self._offsets: dict[tuple[str, int], int] = {}
+        """Kafka offsets committed with hot spans since the last compaction, which writes them to `kafka_offsets`."""
         self._queue: list[_Queued] = []
         """Appends waiting for a group commit (`write`), guarded by `_queue_lock`."""
         self._queue_lock = threading.Lock()
+        self._log: HotLog | None = None
+        if self.segments_dir is not None:
+            self._log = HotLog(self.path.parent / "span-hot", ARROW_SCHEMA)
+            self._recover()
+
+    def _recover(self) -> None:
+        """The hot spans back from the log files a compaction has not covered, and from the `spans_hot` table of a
+        store made before the log (moved into the log, then deleted: a crash in between only repeats copies,
+        which the identity dedup drops)."""
+        assert self._log is not None
+        row = self._con.execute("SELECT compacted_through FROM span_hot_log").fetchone()
+        through = row[0] if row else 0
+        self._log.drop_through(through)
+        rejected: list[Rejected] = []
+        for record in self._log.replay(through):
+            self._restore(record.rows)
+            for k, o in record.offsets.items():
+                self._offsets[k] = max(o, self._offsets.get(k, o))
+            rejected.extend(record.rejected)
+        if rejected:
+            with self._lock, self._transaction():
+                self._insert_rejected(rejected)
+        legacy = self._con.execute(f"SELECT {SELECT} FROM {HOT}").to_arrow_table()
+        if legacy.num_rows:
+            kept = self._restore(legacy.cast(ARROW_SCHEMA))
+            if kept is not None:
+                self._log.append([kept], {}, [])
+            self._con.execute(f"DELETE FROM {HOT}")
+            self._con.execute("CHECKPOINT")
+
+    def _restore(self, rows: pa.Table) -> pa.Table | None:
+        """Replayed rows into the hot spans, copies of a hot span dropped; the rows kept."""
+        keys = _keys_of(rows)
+        keep = []
+        for i, k in enumerate(keys):
+            if k not in self._hot_keys:
+                self._hot_keys.add(k)
+                keep.append(i)
+        if not keep:
+            return None
+        if len(keep) < rows.num_rows:
+            rows = rows.take(pa.array(keep, pa.int64()))
+        self._state = _State(self._state.segments, (*self._state.hot, rows))
+        self._hot_rows += rows.num_rows
+        return rows
 
     @property
     def segments(self) -> tuple[SpanSegment, ...]:
-        return self._segments
+        return self._state.segments
 
-    def relation(self, hints: rel.ScanHints) -> rel.Relation:
-        """Hot spans plus the segments that may hold a span of `hints` (tenant, overlapping time, services,
-        trace IDs); the caller still filters by tenant, time and its own predicates."""
-        return rel.build(self._segments, hints, SELECT, may=rel.in_bounds, hot=HOT, cold=COLD)
+    def reader(self) -> SpanReader:
+        """A cursor and relations over the spans as of now (`SpanReader`); one per query."""
+        return SpanReader(self._con.cursor(), self._state)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for another thread on which `spans_hot` and the `spans` view hold the hot spans as of now."""
+        return self.reader().cursor
+
+    def kafka_offsets(self, topic: str) -> dict[int, int]:
+        """Where each partition resumes: the compacted offsets, or later ones committed with hot spans."""
+        stored = super().kafka_offsets(topic)
+        for (t, part), o in list(self._offsets.items()):
+            if t == topic:
+                stored[part] = max(o, stored.get(part, o))
+        return stored
 
     # --- writing ---------------------------------------------------------------------------------------------
 
@@ -270,16 +386,18 @@ class SpanStore(HotColdStore[SpanCompaction]):
         return prepare(batches, offsets, rejected)
 
     def write(self, prepared: PreparedSpans) -> SpanAppendResult:
-        """The database half: spans not stored yet, offsets and rejects in one transaction.
+        """The durable half: spans not stored yet, offsets and rejects in one record of the hot log.
 
         Concurrent writes commit together (group commit): a writer that finds the lock held queues its append,
-        and the next holder commits every queued append in one transaction — a commit costs as much as
-        thousands of rows (4 requests of ~1,200 spans per commit: a third less time per span, 16: over half; measured
-        under load). Each writer still returns only once its own spans are committed, with its own counts.
+        and the next holder writes every queued append as one record with one fsync. Each writer still returns
+        only once its own spans are durable, with its own counts.
 
-        Raises StoreWriteError when the transaction cannot commit; nothing of it is kept (for every append it
+        Raises StoreWriteError when the record cannot be written; nothing of it is kept (for every append it
         held), the store stays usable and `write_error` says why until a later write succeeds.
         """
+        for (topic, part), o in prepared.offsets.items():
+            if type(o) is not int:
+                raise StoreWriteError(f"Kafka offset of {topic}[{part}] must be an integer, not {o!r}")
         mine = _Queued(prepared, *self._ask_segments(prepared.rows))
         with self._queue_lock:
             self._queue.append(mine)
@@ -298,13 +416,17 @@ class SpanStore(HotColdStore[SpanCompaction]):
         return mine.result
 
     def _commit(self, group: list[_Queued]) -> None:
-        """Every queued append in one transaction (the caller holds `_lock`); each gets its result or the error."""
+        """Every queued append in one log record (the caller holds `_lock`); each gets its result or the error.
+
+        The rows become visible once the record is durable. Rejected records are also inserted into
+        `rejected_records` then; should that fail, the appends fail but their rows and offsets stay (a retry's
+        copies are dropped by identity, its rejects inserted once), and the next open inserts them from the log."""
         now = time.time_ns()
         taken: set[str] = set()
         kept: list[pa.Table] = []
         results: list[SpanAppendResult] = []
         offsets: dict[tuple[str, int], int] = {}
-        rejected: list[tuple[str, int, int, str, bytes]] = []
+        rejected: list[Rejected] = []
         for q in group:
             p = q.prepared
             rows, keys, stored = self._unstored(q, taken)
@@ -315,23 +437,42 @@ class SpanStore(HotColdStore[SpanCompaction]):
             results.append(SpanAppendResult(0 if rows is None else rows.num_rows, p.duplicates + stored, per_service))
             for k, o in p.offsets.items():
                 offsets[k] = max(o, offsets.get(k, o))
-            rejected.extend(p.rejected)
-        with self._transaction() as con:
-            if kept:  # as a stream, which DuckDB scans on one thread: a third less CPU than in parallel
-                batches = [b for t in kept for b in t.to_batches()]
-                con.register("_incoming_spans", pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches))
-                con.execute(f"INSERT INTO {HOT} SELECT * FROM _incoming_spans")
-                con.unregister("_incoming_spans")
-            self._write_positions(offsets, rejected, now)
+            rejected.extend((*r, now) for r in p.rejected)
+        if self._log is not None and (kept or offsets or rejected):
+            self._append_log(kept, offsets, rejected)
+        self._state = _State(self._state.segments, (*self._state.hot, *kept))
         self._hot_keys.update(taken)
         self._hot_rows += len(taken)
+        for k, o in offsets.items():
+            self._offsets[k] = max(o, self._offsets.get(k, o))
+        if rejected:
+            with self._transaction():
+                self._insert_rejected(rejected)
+        self.write_error = None
         for q, r in zip(group, results, strict=True):
             q.result, q.done = r, True
+
+    def _append_log(self, rows: Sequence[pa.Table], offsets: dict[tuple[str, int], int],
+                    rejected: Sequence[Rejected]) -> None:  # fmt: skip
+        assert self._log is not None
+        try:
+            self._log.append(rows, offsets, rejected)
+        except OSError as e:
+            self.write_error = f"{type(e).__name__}: {e}"
+            raise StoreWriteError(self.write_error) from e
+
+    def _insert_rejected(self, rejected: Sequence[Rejected]) -> None:
+        """Inside a transaction: records refused, each (topic, partition, offset) once (the log may replay one)."""
+        self._con.executemany(
+            "INSERT INTO rejected_records SELECT ?::VARCHAR, ?::INTEGER, ?::BIGINT, ?::VARCHAR, ?::BLOB, ?::BIGINT "
+            "WHERE NOT EXISTS (SELECT 1 FROM rejected_records WHERE topic = ? AND part = ? AND record_offset = ?)",
+            [(*r, r[0], r[1], r[2]) for r in rejected],
+        )
 
     def _ask_segments(self, rows: pa.Table | None) -> tuple[frozenset[int], set[int]]:
         """Before the writers' lock, on a cursor of its own: the segments known now and the rows they hold, so the
         group commit asks only the segments compacted or merged since (none, nearly always)."""
-        segments = self._segments
+        segments = self._state.segments
         if rows is None or not segments:
             return frozenset(), set()
         cur = self.cursor()
@@ -351,7 +492,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
             return None, [], 0
         hot = self._hot_keys
         stored = {i for i, k in enumerate(keys) if k in hot or k in taken} | q.in_segments
-        later = [s for s in self._segments if s.id not in q.asked]
+        later = [s for s in self._state.segments if s.id not in q.asked]
         if later:
             stored |= self._in_segments(self._con, rows, later)
         if not stored:
@@ -388,52 +529,84 @@ class SpanStore(HotColdStore[SpanCompaction]):
     # --- compaction ------------------------------------------------------------------------------------------
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> SpanCompaction | None:
-        moving: set[str] = set()
-
-        def swap(result: SpanCompaction) -> None:
-            self._segments = (*self._segments, *result.segments)
-            self._next_segment += len(result.segments)
+        """The hot spans of this moment into segments (the caller holds `_compacting`). Under the writers' lock the
+        state is taken and the log rotated, so every record of the files up to `through` is in it; the files are
+        written outside the lock while appends go on; the segments, the offsets of those records and `through`
+        commit in one transaction, and the state loses exactly the hot tables it moved. On failure nothing is
+        kept, the new files are removed and the spans stay hot."""
+        with self._lock:
+            taken = self._state
+            if not taken.hot:
+                return None
+            through = self._log.rotate() if self._log is not None else 0
+            offsets = dict(self._offsets)
+            moving = set(self._hot_keys)
+        result = compact(cur, directory, taken.table, self._next_segment, self.config)
+        with self._lock:
+            segments = (*self._state.segments, *result.segments)
+            try:
+                with self._transaction() as con:
+                    for seg in result.segments:
+                        register(con, seg)
+                    segfiles.define_cold_view(con, [s.path for s in segments], SELECT, view=COLD, hot=HOT)
+                    self._write_positions(offsets, [], 0)
+                    con.execute("UPDATE span_hot_log SET compacted_through = ?", [through])
+            except BaseException:
+                discard(s.path for s in result.segments)
+                raise
+            self._state = _State(segments, self._state.hot[len(taken.hot) :])
             self._hot_keys -= moving
-
-        return self._compact_snapshot(
-            cur,
-            HOT,
-            lambda: compact(cur, directory, list(self._segments), self._next_segment, self.config),
-            swap,
-            on_snapshot=lambda: moving.update(self._hot_keys),
-        )
+            self._hot_rows -= result.rows
+            self._next_segment += len(result.segments)
+            self._retry_at = 0
+            try:  # the catalog's WAL into the file, on the cursor that holds the compaction's last reads
+                cur.execute("CHECKPOINT")
+            except duckdb.Error as e:
+                log.warning("checkpoint after compaction of %s failed (DuckDB retries): %s", self.path.name, e)
+        if self._log is not None:
+            self._log.drop_through(through)
+        log.info("compacted %d spans of %s into %d segment(s) in %.1fs", result.rows, self.path.name,
+                 len(result.segments), result.seconds)  # fmt: skip
+        return result
 
     # --- lifecycle (observ/store/lifecycle.py runs these off the write path) --------------------------------------
 
     def expire(self, now_ns: int, *, dry_run: bool = False) -> retention.Expiry:
         """Retention, as `LogStore.expire`: segments whose latest span ended before their tenant's cutoff leave the
-        catalog, and hot spans that ended before it are deleted, in one transaction. Holds the compaction lock, so
-        no compaction's snapshot still counts on the catalog or the hot spans it changes."""
+        catalog, and hot spans that ended before it are dropped (the log rewritten without them: the rest as one
+        record in a new file, the old files marked superseded in the catalog's transaction). Holds the compaction
+        lock and the writers' lock throughout."""
         with self._compacting, self._lock:
             cutoff = lambda tenant: self.config.retention.cutoff(tenant, now_ns)  # noqa: E731
-            gone = retention.expired(self._segments, cutoff)
-            tenants = [t for (t,) in self._con.execute(f"SELECT DISTINCT tenant FROM {HOT}").fetchall()]
-            limits = {t: c for t in tenants if (c := cutoff(t)) is not None}
+            state = self._state
+            gone = retention.expired(state.segments, cutoff)
+            rows = state.table
+            limits = {t: c for t in pc.unique(rows["tenant"]).to_pylist() if (c := cutoff(t)) is not None}
+            old = _ended_before(rows, limits)
+            hot = {t: int(pc.sum(pc.and_(old, pc.equal(rows["tenant"], t))).as_py() or 0) for t in limits}
             if dry_run:
-                hot = {
-                    t: self._con.execute(
-                        f"SELECT count(*) FROM {HOT} WHERE tenant = ? AND end_ns < ?", [t, c]
-                    ).fetchall()[0][0]
-                    for t, c in limits.items()
-                }
                 return retention.Expiry(retention.tally(gone, hot), [])
             if not gone and not limits:
                 return retention.Expiry([], [])
             ids = {s.id for s in gone}
-            kept = [s for s in self._segments if s.id not in ids]
+            kept = tuple(s for s in state.segments if s.id not in ids)
+            removed = rows.filter(old)
+            remaining = rows.filter(pc.invert(old))
+            through = None
+            if removed.num_rows and self._log is not None:
+                through = self._log.rotate()
+                self._append_log([remaining], self._offsets, [])
             with self._transaction() as con:
                 if gone:
                     unregister(con, sorted(ids))
                     segfiles.define_cold_view(con, [s.path for s in kept], SELECT, view=COLD, hot=HOT)
-                hot, keys = expire_hot(con, limits)
-            self._segments = tuple(kept)
-            self._hot_keys -= {identity(*k) for k in keys}
-            self._hot_rows -= len(keys)
+                if through is not None:
+                    con.execute("UPDATE span_hot_log SET compacted_through = ?", [through])
+            if through is not None and self._log is not None:
+                self._log.drop_through(through)
+            self._state = _State(kept, (remaining,) if removed.num_rows else state.hot)
+            self._hot_keys -= set(_keys_of(removed))
+            self._hot_rows -= removed.num_rows
         return retention.Expiry(retention.tally(gone, hot), [s.path for s in gone])
 
     def merge_small(self, *, dry_run: bool = False) -> list[merging.Merged]:
@@ -443,7 +616,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         if self.segments_dir is None or not m.enabled:
             return []
         with self._compacting:
-            groups = merging.plan(self._segments, m.small_bytes, m.target_bytes, self.config.segment_max_rows,
+            groups = merging.plan(self._state.segments, m.small_bytes, m.target_bytes, self.config.segment_max_rows,
                                   m.max_merges_per_run)  # fmt: skip
             if dry_run:
                 return [merging.merged(g, None) for g in groups]
@@ -457,7 +630,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
             cur.close()
         ids = {s.id for s in group}
         with self._lock:
-            kept = [s for s in self._segments if s.id not in ids]
+            kept = [s for s in self._state.segments if s.id not in ids]
             seg_id = self._next_segment
             try:
                 with self._transaction() as con:
@@ -466,34 +639,50 @@ class SpanStore(HotColdStore[SpanCompaction]):
                 Path(written.path).unlink(missing_ok=True)
                 (directory / segfiles.segment_name(seg_id)).unlink(missing_ok=True)
                 raise
-            self._segments = (*kept, seg)
+            self._state = _State((*kept, seg), self._state.hot)
             self._next_segment += 1
         return merging.merged(group, seg.id)
+
+    def flush(self) -> None:
+        """Compact every hot span now, as Tempo's and Loki's ingesters flush on shutdown: the DuckDB file and its
+        segments then hold every span on their own (plain SQL over `spans.duckdb` reads only those). A failure is
+        logged: the spans stay in the log and come back on the next open."""
+        try:
+            self.compact()
+        except (duckdb.Error, OSError, RuntimeError):
+            log.exception("flushing the hot spans of %s failed; the log keeps them", self.path.name)
+
+    def close(self) -> None:
+        super().close()
+        if self._log is not None:
+            self._log.close()
 
     # --- reading ---------------------------------------------------------------------------------------------
 
     def trace(self, tenant: str, trace_id: str) -> list[Span]:
         """Every stored span of one trace, by start time; [] when none. `trace_id` as `query.trace_id` reads it."""
         tid = query.trace_id(trace_id)
-        r = self.relation(rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset([tid])))
-        cur = self.cursor()
-        cur.execute(
+        rd = self.reader()
+        r = rd.relation(rel.ScanHints(tenant, 0, FAR, trace_ids=frozenset([tid])))
+        rd.cursor.execute(
             f"SELECT {SELECT} FROM {r.sql} AS s WHERE tenant = ? AND trace_id = ? ORDER BY start_ns, span_id, kind",
             [*r.params, tenant, tid],
         )
-        return [query.span_of(row) for row in cur.fetchall()]
+        return [query.span_of(row) for row in rd.cursor.fetchall()]
 
     def search(self, tenant: str, q: query.SpanQuery) -> list[query.TraceSummary]:
         """Traces with a span matching `q` in its window, newest first (see `query.search`)."""
-        return query.search(self.cursor(), self.relation, tenant, q)
+        rd = self.reader()
+        return query.search(rd.cursor, rd.relation, tenant, q)
 
     def tag_names(
         self, tenant: str, scope: tags.Scope | None = None, start_ns: int = 0, end_ns: int = FAR
     ) -> dict[tags.Scope, list[str]]:
         """Attribute names by scope (`resource`, `span`, `intrinsic`), sorted; one scope when given."""
         tags.check_tag_request(start_ns, end_ns, scope)
-        r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
-        return tags.tag_names(self.cursor(), r, tenant, scope, start_ns, end_ns)
+        rd = self.reader()
+        return tags.tag_names(rd.cursor, rd.relation(rel.ScanHints(tenant, start_ns, end_ns)), tenant, scope,
+                              start_ns, end_ns)  # fmt: skip
 
     def tag_values(
         self, tenant: str, tag: str, start_ns: int = 0, end_ns: int = FAR, limit: int = 1000
@@ -501,14 +690,23 @@ class SpanStore(HotColdStore[SpanCompaction]):
         """Distinct values of one tag (`resource.service.name`, `span.http.method`, `.x`, `name`, `status`, ...)."""
         tags.check_tag_request(start_ns, end_ns, limit=limit)
         parsed = tags.parse_tag(tag)
-        r = self.relation(rel.ScanHints(tenant, start_ns, end_ns))
-        return tags.tag_values(self.cursor(), r, tenant, parsed, start_ns, end_ns, limit)
+        rd = self.reader()
+        return tags.tag_values(rd.cursor, rd.relation(rel.ScanHints(tenant, start_ns, end_ns)), tenant, parsed,
+                               start_ns, end_ns, limit)  # fmt: skip
 
     def count(self) -> int:
         """Spans stored, hot and compacted."""
-        row = (
-            self.cursor()
-            .execute(f"SELECT (SELECT count(*) FROM {HOT}) + (SELECT coalesce(sum(rows), 0) FROM span_segments)")
-            .fetchone()
-        )
-        return int(row[0]) if row else 0
+        state = self._state
+        return sum(t.num_rows for t in state.hot) + sum(s.rows for s in state.segments)
+
+
+def _ended_before(rows: pa.Table, cutoffs: dict[str, int]) -> pa.ChunkedArray | pa.Array:
+    """Which rows ended before their tenant's cutoff."""
+    old = pa.array([False] * rows.num_rows, pa.bool_())
+    for tenant, cutoff in cutoffs.items():
+        old = pc.or_(old, pc.and_(pc.equal(rows["tenant"], tenant), pc.less(rows["end_ns"], cutoff)))
+    return old
+
+
+def _keys_of(rows: pa.Table) -> list[str]:
+    return [identity(*k) for k in zip(*(rows[c].to_pylist() for c in IDENTITY), strict=True)]

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
 import httpx
 import orjson
 import pytest
@@ -94,11 +93,12 @@ def malformed() -> Iterator[tuple[str, Message]]:
 
 
 def span_rows(data: Path) -> list[tuple[str, str, int]]:
-    con = duckdb.connect(str(data / "spans.duckdb"), read_only=True)
+    """Every span the store holds, as a new process opening it finds them: segments and the replayed hot log."""
+    store = SpanStore(data / "spans.duckdb")
     try:
-        return con.execute("SELECT trace_id, span_id, kind FROM spans").fetchall()
+        return store.cursor().execute("SELECT trace_id, span_id, kind FROM spans").fetchall()
     finally:
-        con.close()
+        store.close()
 
 
 def assert_each_span_once(data: Path, expected: list[Span]) -> None:

@@ -308,7 +308,7 @@ def test_span_merge_keeps_every_span_and_traces_contiguous(tmp_path: Path) -> No
     assert ids == sorted(ids)
     store.append([cols(span(1, 1, start=100))])  # a re-sent span found in the merged segment: stored once
     assert len(store.trace("t1", tid(1))) == 2
-    assert store.relation(ScanHints("t1", 0, FAR, trace_ids=frozenset([tid(2)]))).segments_scanned == 1
+    assert store.reader().relation(ScanHints("t1", 0, FAR, trace_ids=frozenset([tid(2)]))).segments_scanned == 1
 
 
 # --- the maintainer ---------------------------------------------------------------------------------------------

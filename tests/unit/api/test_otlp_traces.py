@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import orjson
@@ -30,6 +31,7 @@ from observ.store.logstore import LogStore
 from observ.traces.store import SpanAppendResult, SpanStore
 from tests.unit.api.test_otlp_grpc import details, free_port
 from tests.unit.api.test_otlp_routes import JSON, PROTOBUF, SPAN, T0, TRACE, kv, status_of
+from tests.unit.traces.helpers import fail_log_writes
 
 PARENT = bytes.fromhex("0102030405060708")
 
@@ -171,17 +173,19 @@ def test_a_body_above_the_limit_is_413(stores: tuple[LogStore, SpanStore]) -> No
 
 
 def test_a_store_that_cannot_write_is_503_with_retry_after_then_the_retry_lands(
-    stores: tuple[LogStore, SpanStore],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    stores = LogStore(":memory:"), SpanStore(tmp_path / "spans.duckdb")
     c = client(stores, ApiConfig(otlp=OtlpConfig(retry_after_s=7)))
     body = two_spans().SerializeToString()
-    stores[1]._con.execute("ALTER TABLE spans_hot ADD COLUMN extra INTEGER")  # every insert now fails
-    r = post(c, body)
+    with monkeypatch.context() as m:
+        fail_log_writes(stores[1], m)  # every write now fails, as on a full disk
+        r = post(c, body)
     assert r.status_code == 503 and r.headers["retry-after"] == "7"
     status, retry = status_of(r.content), RetryInfo()
     assert status.code == 14 and status.message.startswith("cannot store the spans now: ")
     assert status.details[0].Unpack(retry) and retry.retry_delay.seconds == 7
-    stores[1]._con.execute("ALTER TABLE spans_hot DROP COLUMN extra")
+    assert stores[1].count() == 0
     assert post(c, body).status_code == 200 and stores[1].count() == 2
 
 

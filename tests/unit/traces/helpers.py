@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
+import pytest
+
 from observ.traces.model import Span, SpanColumns
+from observ.traces.store import SpanStore
 
 
 def tid(n: int) -> str:
@@ -26,3 +30,14 @@ def span(trace: int, n: int, start: int = 0, tenant: str = "t1", **kw: Any) -> S
 def cols(*spans: Span) -> SpanColumns:
     """A Kafka-shaped batch: encoded and decoded, as the ingester sees it."""
     return SpanColumns.decode(SpanColumns.from_spans(list(spans)).encode())
+
+
+def fail_log_writes(store: SpanStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot log's next appends fail as on a full disk (its own undo of a partial record is tested in
+    test_hotlog.py)."""
+
+    def full(*_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert store._log is not None
+    monkeypatch.setattr(store._log, "append", full)

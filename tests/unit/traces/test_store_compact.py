@@ -30,7 +30,7 @@ def test_trace_finds_its_spans_in_the_hot_table_and_several_segments(tmp_path: P
     assert len(store.segments) == 3
     assert [s.span_id for s in store.trace("t1", tid(1))] == [sid(1), sid(2), sid(3), sid(9)]
     assert store.count() == 7
-    other = store.relation(ScanHints("t1", 0, FAR, trace_ids=frozenset([tid(11)])))
+    other = store.reader().relation(ScanHints("t1", 0, FAR, trace_ids=frozenset([tid(11)])))
     assert (other.segments_scanned, other.segments_skipped) == (1, 2)
 
 

@@ -15,7 +15,7 @@ from observ.store.hotcold import StoreWriteError
 from observ.traces.model import Event, Link, Span
 from observ.traces.query import SpanQuery
 from observ.traces.store import TOPIC, SpanStore
-from tests.unit.traces.helpers import cols, sid, span, tid
+from tests.unit.traces.helpers import cols, fail_log_writes, sid, span, tid
 
 
 @pytest.fixture
@@ -82,16 +82,19 @@ def test_prepared_appends_may_be_written_out_of_order(store: SpanStore) -> None:
     assert names(store, 1) == [(sid(1), 0, "b"), (sid(2), 0, "op-2")]
 
 
-def test_a_failed_commit_keeps_nothing_and_the_same_append_can_be_retried(store: SpanStore) -> None:
+def test_a_failed_commit_keeps_nothing_and_the_same_append_can_be_retried(
+    store: SpanStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.append([cols(span(1, 1))], offsets={(TOPIC, 0): 1})
     prepared = store.prepare([cols(span(2, 1), span(2, 2))], {(TOPIC, 0): 2}, [(TOPIC, 0, 1, "bad", b"x")])
-    store._con.execute("ALTER TABLE spans_hot ADD COLUMN extra INTEGER")  # any error inside the transaction
-    with pytest.raises(StoreWriteError, match=r"extra|columns"):
-        store.write(prepared)
-    assert store.write_error is not None
-    assert (store.count(), store.kafka_offsets(TOPIC)) == (1, {0: 1})
-    assert store.cursor().execute("SELECT count(*) FROM rejected_records").fetchone() == (0,)
-    store._con.execute("ALTER TABLE spans_hot DROP COLUMN extra")
+    with monkeypatch.context() as m:
+        fail_log_writes(store, m)
+        with pytest.raises(StoreWriteError, match="No space left"):
+            store.write(prepared)
+        assert store.write_error is not None and "No space left" in store.write_error
+        assert (store.count(), store.kafka_offsets(TOPIC)) == (1, {0: 1})
+        assert store.cursor().execute("SELECT count(*) FROM rejected_records").fetchone() == (0,)
+        assert store.trace("t1", tid(2)) == []
     assert store.write(prepared).inserted == 2
     assert store.write_error is None
     assert (store.count(), store.kafka_offsets(TOPIC)) == (3, {0: 2})
@@ -99,7 +102,7 @@ def test_a_failed_commit_keeps_nothing_and_the_same_append_can_be_retried(store:
 
 
 def test_a_bad_offset_fails_the_whole_transaction(store: SpanStore) -> None:
-    with pytest.raises(StoreWriteError, match="Conversion"):
+    with pytest.raises(StoreWriteError, match="must be an integer"):
         store.append([cols(span(1, 1))], offsets={(TOPIC, 0): "not-an-int"})  # type: ignore[dict-item]
     assert store.count() == 0
     assert store.kafka_offsets(TOPIC) == {}
@@ -157,7 +160,7 @@ def test_the_logs_store_is_another_file(tmp_path: Path) -> None:
     store = SpanStore(tmp_path / "spans.duckdb")
     store.append([cols(span(1, 1))])
     store.compact()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["span-segments", "spans.duckdb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["span-hot", "span-segments", "spans.duckdb"]
     assert store.cursor().execute("SELECT count(*) FROM spans").fetchone() == (1,)
 
 
@@ -221,15 +224,16 @@ def _writers_queued_behind_the_lock(store: SpanStore, appends: list[list[Span]])
 def test_concurrent_writes_commit_together_each_with_its_own_counts(
     store: SpanStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    transactions = 0
-    transaction = store._transaction
+    records = 0
+    assert store._log is not None
+    append = store._log.append
 
-    def counted() -> Any:
-        nonlocal transactions
-        transactions += 1
-        return transaction()
+    def counted(*args: Any) -> int:
+        nonlocal records
+        records += 1
+        return append(*args)
 
-    monkeypatch.setattr(store, "_transaction", counted)
+    monkeypatch.setattr(store._log, "append", counted)
     store.append([cols(span(9, 1))])
     results = _writers_queued_behind_the_lock(
         store,
@@ -240,7 +244,7 @@ def test_concurrent_writes_commit_together_each_with_its_own_counts(
             [span(3, 1, tenant="t2")],
         ],
     )
-    assert transactions == 2, "one for the first append, one for the four queued"
+    assert records == 2, "one for the first append, one for the four queued"
     assert [(r.inserted, r.duplicates) for r in results] == [(2, 0), (1, 1), (1, 1), (1, 0)]  # type: ignore[attr-defined]
     assert [r.per_service for r in results] == [  # type: ignore[attr-defined]
         {("t1", "unknown_service"): 2},
@@ -253,12 +257,14 @@ def test_concurrent_writes_commit_together_each_with_its_own_counts(
     assert store._queue == []
 
 
-def test_a_group_commit_that_fails_fails_every_append_in_it_and_keeps_none(store: SpanStore) -> None:
-    store._con.execute("ALTER TABLE spans_hot ADD COLUMN extra INTEGER")  # any error inside the transaction
-    results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
+def test_a_group_commit_that_fails_fails_every_append_in_it_and_keeps_none(
+    store: SpanStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        fail_log_writes(store, m)
+        results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
     assert all(isinstance(r, StoreWriteError) for r in results)
     assert store.count() == 0 and store._hot_keys == set()
-    store._con.execute("ALTER TABLE spans_hot DROP COLUMN extra")
     results = _writers_queued_behind_the_lock(store, [[span(1, 1)], [span(2, 1)]])
     assert [r.inserted for r in results] == [1, 1]  # type: ignore[attr-defined]
     assert store.count() == 2
