@@ -71,7 +71,14 @@ CONTENTS = [
     b"x" * 70,
 ]
 TIMES = [TS, b"2024-01-02T03:04:06.5Z", b"2024-01-02T03:04:05.123456789+01:00", b"2024-13-02T03:04:05.000000000Z"]
-COMMON = st.tuples(st.just(TS), st.sampled_from([b"stdout", b"stderr"]), st.just(b"F"), st.sampled_from(CONTENTS))
+FAST_TIMES = [TS, TS, b"2024-01-02T03:04:07.000000001Z", b"1970-01-01T00:00:00.000000000Z"]
+"""The common timestamp form, a second apart and at the epoch; with a space or `t` in the middle it is no CRI line."""
+COMMON = st.tuples(
+    st.sampled_from([*FAST_TIMES, TS.replace(b"T", b" "), TS.replace(b"T", b"t")]),
+    st.sampled_from([b"stdout", b"stderr"]),
+    st.just(b"F"),
+    st.sampled_from(CONTENTS),
+)
 """The chunk path's lines: most of what is drawn, so that runs of them meet every other kind of line (with
 another timestamp form, the same line takes the per-line path)."""
 PHYSICAL = st.one_of(

@@ -16,10 +16,6 @@ STREAMS = {b"stdout": "stdout", b"stderr": "stderr"}
 _SECONDS: dict[bytes, int] = {}
 _SECONDS_MAX = 8192
 
-cached_seconds = _SECONDS.get
-"""Epoch seconds of a `YYYY-MM-DDTHH:MM:SS` prefix already parsed as valid, else None (the cache is cleared
-when full, never replaced, so this stays bound to it)."""
-
 
 def _seconds(prefix: bytes) -> int | None:
     """Epoch seconds of `YYYY-MM-DDTHH:MM:SS` read as UTC; None if it is not one."""

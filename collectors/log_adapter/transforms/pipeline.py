@@ -12,12 +12,14 @@ its neighbours are untouched.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import cast
 
 from collectors.log_adapter.events import Metrics, Truncated
 from collectors.log_adapter.rows import Rows
 from collectors.log_adapter.transforms.config import ParseConfig
-from collectors.log_adapter.transforms.cri import NS, cached_seconds, looks_like_cri, parse_cri
+from collectors.log_adapter.transforms.cri import NS, looks_like_cri, parse_cri, parse_rfc3339
 from collectors.log_adapter.transforms.docker import PREFIX as DOCKER_PREFIX
 from collectors.log_adapter.transforms.docker import parse_docker
 from collectors.log_adapter.transforms.multiline import MultilineMerger
@@ -27,10 +29,49 @@ from observ.model import Entry
 _AUTO, _CRI, _DOCKER, _RAW = "auto", "cri", "docker", "raw"
 _MS = 1_000_000
 
-_FULL = {b"stdout F ": "stdout", b"stderr F ": "stderr"}
-"""Bytes 31..40 of a CRI `F` line whose timestamp has the usual `.fffffffffZ` form -> its stream."""
 _HEAD = 40
-"""Where such a line's content starts."""
+"""Where the content of a common line starts: `YYYY-MM-DDTHH:MM:SS.fffffffffZ stdout F ` (Go's RFC3339Nano
+with all nine digits, as containerd and CRI-O write it, and a full line)."""
+_FULL = {b"Z stdout F ": "stdout", b"Z stderr F ": "stderr"}
+"""Bytes 29..40 of a common line -> its stream."""
+_SIG = itemgetter(slice(29, _HEAD))
+_SECOND = itemgetter(slice(0, 20))
+_FRAC = itemgetter(slice(20, 29))
+_CONTENT = itemgetter(slice(_HEAD, None))
+_SECONDS: dict[bytes, int] = {}
+"""`YYYY-MM-DDTHH:MM:SS.` -> epoch seconds, for the prefixes of common lines seen so far."""
+_SECONDS_MAX = 8192
+
+
+def _learn_seconds(lines: list[bytes], names: list[str | None], secs: list[int | None]) -> None:
+    """Fill in the seconds of lines whose prefix is not cached yet (a new second of log time, or not a time)."""
+    k = 0
+    while True:
+        try:
+            k = secs.index(None, k)
+        except ValueError:
+            return
+        line = lines[k]
+        k += 1
+        if names[k - 1] is None or line[10:11] != b"T" or line[19:20] != b".":
+            continue
+        prefix = line[:20]
+        found = _SECONDS.get(prefix)
+        if found is None:
+            t = parse_rfc3339(line[:19] + b"Z")
+            if t is None:
+                continue
+            if len(_SECONDS) >= _SECONDS_MAX:
+                _SECONDS.clear()
+            found = _SECONDS[prefix] = t // NS
+        secs[k - 1] = found
+
+
+def _decoded(content: bytes) -> str | None:
+    try:
+        return content.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _trim_utf8(data: bytes) -> bytes:
@@ -47,20 +88,11 @@ def _trim_utf8(data: bytes) -> bytes:
 
 
 class _Stream:
-    """Partial pieces waiting for their final piece, the stream's multiline merger, and its finished rows.
-
-    `done_*` are `feed_lines`' complete entries not yet in `rows` (their fields are extracted in bulk);
-    `held` is its last entry-opening line, which a continuation may still join: given to the merger only
-    when a line of the slow path or the chunk's end comes."""
+    """Partial pieces waiting for their final piece, the stream's multiline merger, and its finished rows."""
 
     __slots__ = (
         "cut",
-        "done_end",
-        "done_start",
-        "done_text",
-        "done_ts",
         "end",
-        "held",
         "merger",
         "name",
         "pieces",
@@ -82,12 +114,6 @@ class _Stream:
         self.ts: int | None = None
         self.since = 0
         self.cut = False
-        self.done_ts: list[int] = []
-        self.done_text: list[str] = []
-        self.done_start: list[int] = []
-        self.done_end: list[int] = []
-        self.held: tuple[int, str, int, int, int] | None = None
-        """(ts, text, content bytes, start, end)"""
 
 
 class LinePipeline:
@@ -120,56 +146,125 @@ class LinePipeline:
         return self._entries()
 
     def feed_lines(self, lines: list[bytes], starts: list[int], ends: list[int], truncated: list[bool]) -> None:
-        """Consecutive physical lines, as `feed` takes them one by one; what they complete waits in `take()`."""
-        if self._format == _RAW or self._format == _DOCKER:
+        """Consecutive physical lines, as `feed` takes them one by one; what they complete waits in `take()`.
+
+        Lines are classified with C-level maps over the chunk; runs of common lines are then handled as lists
+        (one decode of their joined contents, fields extracted in bulk) and the others one by one, in order."""
+        n = len(lines)
+        if self._format == _RAW or self._format == _DOCKER or not n:
             for args in zip(lines, starts, ends, truncated, strict=True):
                 self._line(*args)
             return
-        streams = self._streams
-        seconds = cached_seconds
-        waiting: list[_Stream] = []
-        """Streams with fast-path lines not yet settled."""
-        for line, start, end, cut in zip(lines, starts, ends, truncated, strict=True):
-            name = _FULL.get(line[31:_HEAD])
-            if name is not None and not cut and line[29:31] == b"Z " and line[19:20] == b"." and line[10:11] == b"T":
-                sec = seconds(line[:19])
-                frac = line[20:29]
-                st = streams.get(name) or self._stream(name)
-                if sec is not None and frac.isdigit() and not st.pieces:
-                    try:
-                        text: str | None = line[_HEAD:].decode()
-                    except UnicodeDecodeError:
-                        text = None
-                    if text is not None and "\x00" not in text:
-                        ts = sec * NS + int(frac)
-                        m = st.merger
-                        if m is None:
-                            st.done_ts.append(ts)
-                            st.done_text.append(text)
-                            st.done_start.append(start)
-                            st.done_end.append(end)
-                            if len(st.done_ts) == 1:
-                                waiting.append(st)
-                                self._seen_cri = True
-                            continue
-                        if m.is_start(text):
-                            held = st.held
-                            if held is not None:
-                                st.done_ts.append(held[0])
-                                st.done_text.append(held[1])
-                                st.done_start.append(held[3])
-                                st.done_end.append(held[4])
-                            else:
-                                m.flush()
-                                waiting.append(st)
-                                self._seen_cri = True
-                            st.held = (ts, text, len(line) - _HEAD, start, end)
-                            continue
-            if waiting:
-                self._settle(waiting)
-            self._line(line, start, end, cut)
-        if waiting:
-            self._settle(waiting)
+        names = list(map(_FULL.get, map(_SIG, lines)))
+        secs = list(map(_SECONDS.get, map(_SECOND, lines)))
+        if None in secs:
+            _learn_seconds(lines, names, secs)
+        fracs = list(map(_FRAC, lines))
+        ok = [
+            nm is not None and s is not None and not c and f.isdigit()
+            for nm, s, c, f in zip(names, secs, truncated, fracs, strict=True)
+        ]
+        ts = [(s or 0) * NS + int(f) if o else 0 for s, f, o in zip(secs, fracs, ok, strict=True)]
+        texts = self._texts(lines, ok)
+        i = 0
+        while i < n:
+            if texts[i] is None:
+                self._line(lines[i], starts[i], ends[i], truncated[i])
+                i += 1
+                continue
+            j = i + 1
+            while j < n and texts[j] is not None:
+                j += 1
+            i = self._run(lines, names, texts, ts, starts, ends, i, j)
+
+    def _texts(self, lines: list[bytes], ok: list[bool]) -> list[str | None]:
+        """Per line: its content as text when it is a common line (valid UTF-8, no NUL, opening an entry), else None."""
+        decoded: Sequence[str | None]
+        if all(ok):
+            try:
+                decoded = b"\n".join(map(_CONTENT, lines)).decode().split("\n")
+            except UnicodeDecodeError:
+                decoded = [_decoded(x) for x in map(_CONTENT, lines)]
+        else:
+            decoded = [_decoded(line[_HEAD:]) if o else None for line, o in zip(lines, ok, strict=True)]
+        merger = self._stdout.merger
+        if merger is None:
+            return [None if t is None or "\x00" in t else t for t in decoded]
+        is_start = merger.is_start
+        return [t if t is not None and "\x00" not in t and is_start(t) else None for t in decoded]
+
+    def _run(
+        self,
+        lines: list[bytes],
+        names: list[str | None],
+        texts: list[str | None],
+        ts: list[int],
+        starts: list[int],
+        ends: list[int],
+        i: int,
+        j: int,
+    ) -> int:
+        """Common lines [i, j) into rows, per stream in order; returns where the per-line path must go on: j, or the
+        first line of a stream whose partial pieces wait for it (its line completes them)."""
+        seg = names[i:j]
+        for name in set(seg):
+            assert name is not None
+            st = self._streams.get(name) or self._stream(name)
+            if st.pieces:
+                j = min(j, i + seg.index(name))
+        if j == i:
+            self._line(lines[i], starts[i], ends[i], False)
+            return i + 1
+        self._seen_cri = True
+        seg = seg[: j - i]
+        present = set(seg)
+        for name in present:
+            assert name is not None
+            if len(present) == 1:
+                run = cast("list[str]", texts[i:j])  # a run holds common lines only
+                self._rows(self._streams[name], lines, run, ts[i:j], starts[i:j], ends[i:j], j - 1)
+            else:
+                idx = [k for k, nm in enumerate(seg, i) if nm == name]
+                self._rows(
+                    self._streams[name],
+                    lines,
+                    cast("list[str]", [texts[k] for k in idx]),
+                    [ts[k] for k in idx],
+                    [starts[k] for k in idx],
+                    [ends[k] for k in idx],
+                    idx[-1],
+                )
+        return j
+
+    def _rows(
+        self,
+        st: _Stream,
+        lines: list[bytes],
+        texts: list[str],
+        ts: list[int],
+        starts: list[int],
+        ends: list[int],
+        last: int,
+    ) -> None:
+        """Common lines of one stream, each opening an entry: every one but the last is complete (after the entry
+        the merger held, which the first one closes); the last waits in the merger for continuations."""
+        m = st.merger
+        if m is not None:
+            m.flush()
+            held = (texts.pop(), len(lines[last]) - _HEAD, ts.pop(), starts.pop(), ends.pop())
+        if texts:
+            rows = st.rows
+            levels, traces, spans, _ = zip(*map(extract, texts), strict=True)
+            rows.ts += ts
+            rows.line += texts
+            rows.level += levels
+            rows.trace_id += traces
+            rows.span_id += spans
+            rows.start += starts
+            rows.end += ends
+        if m is not None:
+            text, nbytes, t, start, end = held
+            m.feed(text, nbytes, t, self._clock(), start, end)
 
     def take(self) -> list[tuple[str, Rows]]:
         """Streams with entries completed since the last take, and those entries; they are handed over."""
@@ -218,30 +313,7 @@ class LinePipeline:
                     marks.append(held)
         return min(marks) if marks else None
 
-    # -- the chunk path -----------------------------------------------------------
-
-    def _settle(self, waiting: list[_Stream]) -> None:
-        """Fast-path entries into rows (fields extracted in bulk), held lines into their mergers, in file order."""
-        for st in waiting:
-            texts = st.done_text
-            if texts:
-                rows = st.rows
-                levels, traces, spans, _ = zip(*map(extract, texts), strict=True)
-                rows.ts += st.done_ts
-                rows.line += texts
-                rows.level += levels
-                rows.trace_id += traces
-                rows.span_id += spans
-                rows.start += st.done_start
-                rows.end += st.done_end
-                st.done_ts, st.done_text, st.done_start, st.done_end = [], [], [], []
-            held = st.held
-            if held is not None:
-                st.held = None
-                assert st.merger is not None
-                ts, text, nbytes, start, end = held
-                st.merger.feed(text, nbytes, ts, self._clock(), start, end)
-        waiting.clear()
+    # -- helpers of the line API ---------------------------------------------------
 
     def _entries(self) -> list[Entry]:
         return [e for name, rows in self.take() for e in rows.entries(name)]
