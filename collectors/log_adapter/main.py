@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -78,6 +79,14 @@ def start_otlp(config: AdapterConfig, metrics: Metrics) -> OtlpSource | None:
     return otlp
 
 
+def _tune_gc() -> None:
+    """Objects made while starting (modules, pydantic schemas) leave the collector's generations for good, and a
+    young collection runs every 10,000 allocations instead of 700: the hot path makes acyclic strings, tuples and
+    lists in chunks of thousands, which the default thresholds traced over and over (~15% of parsing time)."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def run(config: AdapterConfig, metrics: Metrics | None = None) -> None:
     """Run in the foreground until SIGTERM/SIGINT; exits after draining and checkpointing.
 
@@ -105,6 +114,7 @@ def run(config: AdapterConfig, metrics: Metrics | None = None) -> None:
             signal.signal(sig, lambda *_: stop())
     if progress:
         progress.start()
+    _tune_gc()
     try:
         if topology is not None:
             topology.run()
