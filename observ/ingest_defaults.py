@@ -18,7 +18,7 @@ from functools import lru_cache
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from observ.logql.parsers import logfmt_pairs
+from observ.logql.log.logfmt import logfmt_pairs
 from observ.model import DecodedBatch
 
 SERVICE_NAME = "service_name"

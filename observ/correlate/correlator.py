@@ -21,7 +21,7 @@ from observ.correlate.red import exemplar_traces, red_metrics
 from observ.correlate.spans import service_traces
 from observ.correlate.templates import top_templates
 from observ.correlate.tree import span_tree
-from observ.logql.parser import parse_selector
+from observ.logql.syntax.parser import parse_selector
 from observ.traces.model import Span
 from observ.traces.query import trace_id as parse_trace_id
 from observ.traces.store import SpanStore

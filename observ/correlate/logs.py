@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from observ.logql import ast
-from observ.logql.format import format_expr
 from observ.logql.results import Streams, Vector
+from observ.logql.syntax import ast
+from observ.logql.syntax.format import format_expr
 from observ.store.pushdown import METADATA_COLUMNS
 
 if TYPE_CHECKING:  # the engine as the API holds it; only its query calls are used

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 import time
 
-from observ.logql import ast
 from observ.logql.errors import LimitError, LogQLError, series_limit_error
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
-from observ.logql.parser import parse_cached, parse_selector
 from observ.logql.querier import Deadline, Querier, QueryContext, plan_scan
 from observ.logql.ranges import ADDITIVE_OPS, eval_range, preserves_errors
 from observ.logql.results import Matrix, QueryResult, Sample, Scalar, Series, Streams, Vector
 from observ.logql.series import Scalars, SeriesSet, Value
+from observ.logql.syntax import ast
+from observ.logql.syntax.parser import parse_cached, parse_selector
 from observ.logql.units import format_duration
 from observ.logql.vectors import aggregate, binary, label_replace
 

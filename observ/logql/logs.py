@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from observ.logql import ast
 from observ.logql.errors import LimitError
-from observ.logql.pipeline import Pipeline
+from observ.logql.log.pipeline import Pipeline
 from observ.logql.querier import Querier, QueryContext, plan_scan
 from observ.logql.results import LogEntry, StreamResult, Streams
 from observ.logql.series import key_of
+from observ.logql.syntax import ast
 
 
 def select_logs(

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from observ.logql import ast, ip
 from observ.logql.errors import QueryTimeout
+from observ.logql.log import ip
 from observ.logql.results import QueryStats
+from observ.logql.syntax import ast
 
 __all__ = [
     "BucketCount",
@@ -179,7 +180,7 @@ def plan_scan(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) -> Scan
 
 
 def _strings_only(f: ast.LineFilter) -> bool:
-    """An ip() value is Loki's scan of the line for addresses (observ/logql/ip.py): it stays in the pipeline."""
+    """An ip() value is Loki's scan of the line for addresses (observ/logql/log/ip.py): it stays in the pipeline."""
     return all(isinstance(v, str) for v in f.values)
 
 

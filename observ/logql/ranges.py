@@ -13,12 +13,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from observ.logql import ast
 from observ.logql.errors import LimitError, PipelineError, series_limit_error
-from observ.logql.label_filters import ERROR_LABEL, PRESERVE_ERROR_LABEL
-from observ.logql.pipeline import Pipeline
+from observ.logql.log.label_filters import ERROR_LABEL, PRESERVE_ERROR_LABEL
+from observ.logql.log.pipeline import Pipeline
 from observ.logql.querier import Querier, QueryContext, Scan, plan_scan
 from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels, stdvar
+from observ.logql.syntax import ast
 from observ.logql.unwrap import Unwrapper
 
 ADDITIVE_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from observ.logql import ast
+from observ.logql.syntax import ast
 
 LabelKey = tuple[tuple[str, str], ...]
 SeriesSet = dict[LabelKey, dict[int, float]]

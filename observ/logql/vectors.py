@@ -6,10 +6,10 @@ import math
 import operator
 from collections.abc import Callable
 
-from observ.logql import ast
 from observ.logql.errors import LogQLError
 from observ.logql.gocompat import compile_regex, go_expand
 from observ.logql.series import LabelKey, Scalars, SeriesSet, Value, reduce_key, stdvar
+from observ.logql.syntax import ast
 
 # --- aggregation -----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
-from observ.logql.parsers import logfmt_pairs
+from observ.logql.log.logfmt import logfmt_pairs
 
 PLACEHOLDER = "<_>"
 FORMAT_JSON, FORMAT_LOGFMT, FORMAT_UNKNOWN = "json", "logfmt", "unknown"

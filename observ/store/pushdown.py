@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from observ.logql import ast
 from observ.logql.querier import Scan, plan_scan
+from observ.logql.syntax import ast
 from observ.store.relation import ScanHints, regex_needles
 
 __all__ = [

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from observ.logql import ast
 from observ.logql.limits import QueryLimits
 from observ.logql.querier import Deadline
 from observ.logql.results import QueryStats
+from observ.logql.syntax import ast
 from observ.store.logstore import LogStore
 from observ.store.pushdown import STREAM_COLUMNS, compile_pushdown
 from observ.store.querier import LabelCache, Reader

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from observ.logql.parsers import parse_logfmt
+from observ.logql.log.logfmt import parse_logfmt
 from observ.model import DecodedBatch
 from tests.unit.bench_modules import load_bench
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from observ.logql.gocompat import parse_bytes, parse_duration, parse_float
-from observ.logql.parsers import json_paths
+from observ.logql.log.json import json_paths
 from observ.logql.results import LogEntry, StreamResult
 
 LineParser = Callable[[str], dict[str, str] | None]

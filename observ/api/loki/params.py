@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from observ.logql import ast
 from observ.logql.errors import LogQLError
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS
-from observ.logql.parser import parse_cached
+from observ.logql.syntax import ast
+from observ.logql.syntax.parser import parse_cached
 
 Form = Mapping[str, Sequence[str]]
 """Query-string and url-encoded body values by name, as Go's `r.Form`."""

@@ -29,9 +29,9 @@ from observ.api.loki.responses import (
     wants_categorized,
 )
 from observ.api.loki.tail import Tailer
-from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
 from observ.logql.results import QueryResult, StreamResult, Streams
+from observ.logql.syntax import ast
 from observ.store.logstore import LogStore, StoreWriteError
 from observ.store.streams import StreamIndex
 
@@ -111,15 +111,15 @@ async def answer(
 
 
 def default_formatter(query: str) -> str:
-    from observ.logql.format import format_expr
-    from observ.logql.parser import parse
+    from observ.logql.syntax.format import format_expr
+    from observ.logql.syntax.parser import parse
 
     return format_expr(parse(query))
 
 
 def require_log_query(query: str) -> None:
     """Tail and detected_fields read lines: refuse a metric query before running it."""
-    from observ.logql.parser import parse
+    from observ.logql.syntax.parser import parse
 
     if not isinstance(parse(query), ast.LogExpr):
         raise LogQLError("only log queries (a stream selector and an optional pipeline) are supported here")
@@ -127,7 +127,8 @@ def require_log_query(query: str) -> None:
 
 def default_line_parsers() -> tuple[LineParser, LineParser]:
     """Loki's detection parsers: `json`, then non-strict `logfmt`; a line either refuses counts as unparsed."""
-    from observ.logql.parsers import logfmt_pairs, parse_json, parse_logfmt
+    from observ.logql.log.json import parse_json
+    from observ.logql.log.logfmt import logfmt_pairs, parse_logfmt
 
     def json_fields(line: str) -> dict[str, str] | None:
         try:

@@ -22,11 +22,11 @@ import orjson
 from observ.api.loki import params as p
 from observ.api.loki.push import LABEL_NAME
 from observ.api.loki.responses import go_float, sample_time, stats_json
-from observ.logql import ast
 from observ.logql.errors import LimitError, LogQLError
 from observ.logql.gocompat import go_quote
-from observ.logql.parser import parse
 from observ.logql.results import QueryStats
+from observ.logql.syntax import ast
+from observ.logql.syntax.parser import parse
 from observ.store.streams import StreamBytes
 
 MS = 1_000_000

@@ -6,7 +6,7 @@ import pytest
 
 from observ.api.loki.detected import detect_fields
 from observ.api.loki.routes import default_line_parsers
-from observ.logql.parsers import json_paths
+from observ.logql.log.json import json_paths
 from observ.logql.results import LogEntry, StreamResult
 
 # Loki pkg/logql/log/parser_test.go `Test_jsonParser`: (name, line, stream labels and structured metadata keys,

@@ -21,7 +21,7 @@ from observ.dashboards.build import (
     to_json,
 )
 from observ.dashboards.provisioning import ProvisioningConfig, datasources, defined_uids
-from observ.logql.parser import parse
+from observ.logql.syntax.parser import parse
 from observ.slo.model import AvailabilitySLI, EventsSLI, LatencySLI, LogSLI, ServiceDefinitions
 from tests.unit.dashboards.conftest import example
 from tests.unit.dashboards.helpers import datasource_refs, datasource_uids, panels

@@ -7,7 +7,7 @@ import pytest
 from observ.logql.engine import Engine
 from observ.logql.errors import LimitError
 from observ.logql.limits import QueryLimits
-from observ.logql.pipeline import Pipeline
+from observ.logql.log.pipeline import Pipeline
 from observ.logql.results import Matrix, Vector
 from observ.model import Stream
 from observ.store.logstore import LogStore

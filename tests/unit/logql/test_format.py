@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from observ.logql import ast
-from observ.logql.format import format_expr, format_number
 from observ.logql.gocompat import go_quote
-from observ.logql.parser import parse
+from observ.logql.syntax import ast
+from observ.logql.syntax.format import format_expr, format_number
+from observ.logql.syntax.parser import parse
 
 # --- strategies: trees the parser can produce ------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""ip() line and label filters (observ/logql/ip.py) against Loki's own tables and a Go oracle.
+"""ip() line and label filters (observ/logql/log/ip.py) against Loki's own tables and a Go oracle.
 
 Sources (grafana/loki 65e30f8488e8): pkg/logql/log/ip_test.go, the `ip(` cases of pkg/logql/syntax/parser_test.go
 and ast_test.go, and the ip() scenarios of pkg/logql/internal/logqltest/testdata (testdata/ip.logqltest). The
@@ -16,15 +16,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observ.logql import ast
 from observ.logql.engine import Engine
 from observ.logql.errors import LogQLError, ParseError
-from observ.logql.format import format_expr
-from observ.logql.ip import INVALID_OPERATION, IpFilter, parse_addr, stage_error
-from observ.logql.label_filters import LineState, compile_label_filter
-from observ.logql.parser import parse
-from observ.logql.pipeline import Pipeline
+from observ.logql.log.ip import INVALID_OPERATION, IpFilter, parse_addr, stage_error
+from observ.logql.log.label_filters import LineState, compile_label_filter
+from observ.logql.log.pipeline import Pipeline
 from observ.logql.querier import plan_scan
+from observ.logql.syntax import ast
+from observ.logql.syntax.format import format_expr
+from observ.logql.syntax.parser import parse
 from observ.logql.unwrap import Unwrapper
 from observ.model import DecodedBatch, Stream
 from observ.store.logstore import LogStore

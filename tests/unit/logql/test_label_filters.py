@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from observ.logql import ast
-from observ.logql.label_filters import LineState, compile_label_filter
+from observ.logql.log.label_filters import LineState, compile_label_filter
+from observ.logql.syntax import ast
 from observ.logql.unwrap import Unwrapper
 
 Op = ast.CmpOp

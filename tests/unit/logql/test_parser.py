@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from observ.logql import ast
 from observ.logql.errors import ParseError
-from observ.logql.format import format_expr
-from observ.logql.parser import MAX_DEPTH, parse, parse_selector
+from observ.logql.syntax import ast
+from observ.logql.syntax.format import format_expr
+from observ.logql.syntax.parser import MAX_DEPTH, parse, parse_selector
 
 TESTDATA = Path(__file__).with_name("testdata")
 

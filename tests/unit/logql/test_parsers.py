@@ -12,20 +12,12 @@ from hypothesis import strategies as st
 
 from observ.logql.errors import LogQLError
 from observ.logql.gocompat import compile_regex
-from observ.logql.parsers import (
-    JsonFields,
-    PatternMatcher,
-    RegexpExtractor,
-    _JsonScan,
-    _LogfmtDecoder,
-    json_labels,
-    logfmt_pairs,
-    parse_json,
-    parse_json_path,
-    parse_logfmt,
-    sanitize_key,
-    unpack,
-)
+from observ.logql.log.json import JsonFields, JsonScan, json_labels, parse_json, parse_json_path
+from observ.logql.log.logfmt import _LogfmtDecoder, logfmt_pairs, parse_logfmt
+from observ.logql.log.names import sanitize_key
+from observ.logql.log.pattern import PatternMatcher
+from observ.logql.log.regexp import RegexpExtractor
+from observ.logql.log.unpack import unpack
 
 OBJECT_ERR = "Value looks like object, but can't find closing '}' symbol"
 ARRAY_ERR = "Value is array, but can't find closing ']' symbol"
@@ -315,7 +307,7 @@ def test_json_fast_path_matches_jsonparser_port(line: str) -> None:
     fast: dict[str, str] = {}
     err = json_labels(line, fast)
     port: dict[str, str] = {}
-    _JsonScan(line).object_each(0, len(line), "", port)
+    JsonScan(line).object_each(0, len(line), "", port)
     assert err is None
     assert fast == port
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from observ.logql import ast
 from observ.logql.errors import LogQLError, QueryTimeout
-from observ.logql.parser import parse
-from observ.logql.pipeline import Pipeline
+from observ.logql.log.pipeline import Pipeline
+from observ.logql.syntax import ast
+from observ.logql.syntax.parser import parse
 
 SEL = '{job="varlogs"}'
 DOC_JSON = (

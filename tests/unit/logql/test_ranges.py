@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from observ.logql import ast
 from observ.logql.querier import Deadline, QueryContext, plan_scan
 from observ.logql.ranges import _python, _sql_counts
+from observ.logql.syntax import ast
 from observ.model import Stream
 from observ.store.logstore import LogStore
 from observ.store.querier import LogQuerier

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from observ.logql.errors import LimitError, LogQLError, QueryTimeout
-from observ.logql.template import TemplateError, compile_template
+from observ.logql.log.template import TemplateError, compile_template
 
 LABELS = {
     "path": "/api v1/users",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from observ.logql.parsers import PatternMatcher
+from observ.logql.log.pattern import PatternMatcher
 from observ.patterns import Drain, DrainConfig
 
 NS = 10**9

@@ -1,5 +1,4 @@
-"""Label extraction from log lines, as Loki's parsers do it: json (flattened with `_`), logfmt, regexp,
-pattern and unpack.
+"""`| json`, with or without expressions: Loki's JSON parser, flattened with `_`.
 
 Loki parses JSON with buger/jsonparser, which is lenient (trailing text is ignored, numbers keep their
 spelling) and reports errors in its own words. The fast path here is the C `json` decoder with numbers kept
@@ -17,32 +16,9 @@ from typing import Any
 import orjson
 
 from observ.logql.errors import LogQLError
-from observ.logql.gocompat import compile_regex
+from observ.logql.log.names import append_sanitized, clean_value, sanitize_key, valid_label_name
 
-_NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _NAME_CACHE_MAX = 20_000
-
-
-def valid_label_name(name: str) -> bool:
-    return _LABEL_NAME.match(name) is not None
-
-
-def _join(prefix: str, key: str) -> str:
-    """Loki's appendSanitized: trim, `_` for anything outside [A-Za-z0-9_], `_` before a leading digit."""
-    key = key.strip()
-    if not key:
-        return prefix
-    if not prefix and "0" <= key[0] <= "9":
-        prefix = "_"
-    return prefix + _NOT_NAME_CHAR.sub("_", key)
-
-
-def sanitize_key(key: str) -> str:
-    """The label name a parser gives a key (`1a.b` -> `_1a_b`); "" when nothing is left."""
-    return _join("", key)
-
-
 _NAMES: dict[str, dict[str, str]] = {}
 """Flattened label name per (prefix, key), memoised: the same keys come back on every line."""
 _names_size = 0
@@ -58,7 +34,7 @@ def _names(prefix: str) -> dict[str, str]:
 def _name_miss(names: dict[str, str], prefix: str, key: str) -> str:
     """A blank key adds nothing to the name, as in Loki (`{"a":{" ":{"b":1}}}` is `a_b`)."""
     global _names_size
-    name = _join(prefix + "_" if prefix else "", key) if key.strip() else prefix
+    name = append_sanitized(prefix + "_" if prefix else "", key) if key.strip() else prefix
     if _names_size < _NAME_CACHE_MAX:
         names[key] = name
         _names_size += 1
@@ -68,9 +44,6 @@ def _name_miss(names: dict[str, str], prefix: str, key: str) -> str:
 def _name(prefix: str, key: str) -> str:
     names = _names(prefix)
     return names.get(key) or _name_miss(names, prefix, key)
-
-
-# --- JSON ------------------------------------------------------------------------------------------
 
 
 def _reject_constant(name: str) -> Any:
@@ -108,7 +81,7 @@ def _exact_decode(line: str) -> Any:
         return None
 
 
-def _quick_decode(line: str) -> Any:
+def quick_decode(line: str) -> Any:
     """orjson's document: right for strings, bools and integers (not `-0`); floats lose their spelling."""
     if "\\u" in line and _SURROGATE_ESCAPE.search(line):
         return None
@@ -116,11 +89,6 @@ def _quick_decode(line: str) -> Any:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
         return _exact_decode(line)
-
-
-def _clean(value: str) -> str:
-    # Loki replaces U+FFFD with a space: Prometheus refuses label values holding it.
-    return value.replace("\ufffd", " ") if "\ufffd" in value else value
 
 
 def _flatten(
@@ -171,7 +139,7 @@ def json_labels(line: str, out: dict[str, str], stream: Container[str] = (), met
 
     Returns the error text; on an error the labels found before it are kept, as in Loki.
     """
-    doc = _quick_decode(line)
+    doc = quick_decode(line)
     if type(doc) is dict and _flatten(doc, "", out, line, stream, meta, [None]):
         return None
     doc = _exact_decode(line)
@@ -180,8 +148,8 @@ def json_labels(line: str, out: dict[str, str], stream: Container[str] = (), met
         return None
     found: dict[str, str] = {}
     try:
-        _JsonScan(line).object_each(0, len(line), "", found)
-    except _JsonError as e:
+        JsonScan(line).object_each(0, len(line), "", found)
+    except JsonError as e:
         return str(e)
     finally:
         for name, value in found.items():
@@ -198,7 +166,7 @@ def parse_json(line: str) -> dict[str, str]:
     return labels
 
 
-class _JsonError(Exception):
+class JsonError(Exception):
     pass
 
 
@@ -210,13 +178,13 @@ _UNKNOWN_TYPE = "Unknown value type"
 _BAD_ESCAPE = "Encountered an invalid escape sequence in a string"
 _WS = " \n\r\t"
 _TOKEN_END = set(" \n\r\t,}]")
-_STRING, _NUMBER, _BOOL, _NULL, _OBJECT, _ARRAY = range(6)
+STRING, NUMBER, BOOL, NULL, OBJECT, ARRAY = range(6)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _ESCAPE_RE = re.compile(r"\\(u[dD][89abAB][0-9a-fA-F]{2}\\u[0-9a-fA-F]{4}|u[0-9a-fA-F]{4}|.?)", re.DOTALL)
 """A high surrogate is taken together with the escape after it, so a pair decodes as one code point."""
 
 
-def _unescape(raw: str) -> str:
+def unescape(raw: str) -> str:
     """jsonparser.Unescape: JSON escapes only; a lone surrogate or unknown escape is an error."""
     if "\\" not in raw:
         return raw
@@ -225,27 +193,27 @@ def _unescape(raw: str) -> str:
         esc = m.group(1)
         if len(esc) < 5:
             if esc not in _ESCAPES:
-                raise _JsonError(_BAD_ESCAPE)
+                raise JsonError(_BAD_ESCAPE)
             return _ESCAPES[esc]
         r = int(esc[1:5], 16)
         if not 0xD800 <= r <= 0xDFFF:
             return chr(r)
         if len(esc) == 5 or not 0xDC00 <= (r2 := int(esc[7:11], 16)) <= 0xDFFF or r >= 0xDC00:
-            raise _JsonError(_BAD_ESCAPE)
+            raise JsonError(_BAD_ESCAPE)
         return chr(0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00))
 
     return _ESCAPE_RE.sub(repl, raw)
 
 
-def _value_text(raw: str) -> str:
+def value_text(raw: str) -> str:
     """readValue for strings: an escape jsonparser cannot decode gives an empty value, not an error."""
     try:
-        return _clean(_unescape(raw))
-    except _JsonError:
+        return clean_value(unescape(raw))
+    except JsonError:
         return ""
 
 
-class _JsonScan:
+class JsonScan:
     """A port of the parts of buger/jsonparser Loki uses: ObjectEach, ArrayEach and value typing."""
 
     def __init__(self, data: str) -> None:
@@ -299,38 +267,38 @@ class _JsonScan:
         if c == '"':
             se = self.string_end(i + 1, end)
             if se < 0:
-                raise _JsonError(_MALFORMED_STRING)
-            return _STRING, i + 1, se - 1
+                raise JsonError(_MALFORMED_STRING)
+            return STRING, i + 1, se - 1
         if c == "[":
             be = self.block_end(i, end, "[", "]")
             if be < 0:
-                raise _JsonError(_MALFORMED_ARRAY)
-            return _ARRAY, i, be
+                raise JsonError(_MALFORMED_ARRAY)
+            return ARRAY, i, be
         if c == "{":
             be = self.block_end(i, end, "{", "}")
             if be < 0:
-                raise _JsonError(_MALFORMED_OBJECT)
-            return _OBJECT, i, be
+                raise JsonError(_MALFORMED_OBJECT)
+            return OBJECT, i, be
         j = i
         while j < end and data[j] not in _TOKEN_END:
             j += 1
         token = data[i:j]
         if c in "tf":
             if token not in ("true", "false"):
-                raise _JsonError(_UNKNOWN_TYPE)
-            return _BOOL, i, j
+                raise JsonError(_UNKNOWN_TYPE)
+            return BOOL, i, j
         if c in "un":
             if token != "null":
-                raise _JsonError(_UNKNOWN_TYPE)
-            return _NULL, i, j
+                raise JsonError(_UNKNOWN_TYPE)
+            return NULL, i, j
         if c in "-0123456789":
-            return _NUMBER, i, j
-        raise _JsonError(_UNKNOWN_TYPE)
+            return NUMBER, i, j
+        raise JsonError(_UNKNOWN_TYPE)
 
     def value_after(self, i: int, end: int) -> tuple[int, int, int]:
         j = self.next_token(i, end)
         if j < 0:
-            raise _JsonError(_MALFORMED_JSON)
+            raise JsonError(_MALFORMED_JSON)
         return self.get_value(j, end)
 
     def members(self, i: int, end: int) -> Any:
@@ -338,91 +306,91 @@ class _JsonScan:
         data = self.data
         j = self.next_token(i, end)
         if j < 0 or data[j] != "{":
-            raise _JsonError(_MALFORMED_OBJECT)
+            raise JsonError(_MALFORMED_OBJECT)
         j = self.next_token(j + 1, end)
         if j < 0:
-            raise _JsonError(_MALFORMED_JSON)
+            raise JsonError(_MALFORMED_JSON)
         while j < end:
             c = data[j]
             if c == "}":
                 return
             if c != '"':
-                raise _JsonError(_MALFORMED_OBJECT)
+                raise JsonError(_MALFORMED_OBJECT)
             se = self.string_end(j + 1, end)
             if se < 0:
-                raise _JsonError(_MALFORMED_JSON)
+                raise JsonError(_MALFORMED_JSON)
             key = data[j + 1 : se - 1]
             if "\\" in key:
-                key = _unescape(key)
+                key = unescape(key)
             j = self.next_token(se, end)
             if j < 0 or data[j] != ":":
-                raise _JsonError(_MALFORMED_JSON)
+                raise JsonError(_MALFORMED_JSON)
             kind, vs, ve = self.value_after(j + 1, end)
             yield key, kind, vs, ve
-            j = self.next_token(ve + (1 if kind == _STRING else 0), end)
+            j = self.next_token(ve + (1 if kind == STRING else 0), end)
             if j < 0:
-                raise _JsonError(_MALFORMED_ARRAY)
+                raise JsonError(_MALFORMED_ARRAY)
             if data[j] == "}":
                 return
             if data[j] != ",":
-                raise _JsonError(_MALFORMED_OBJECT)
+                raise JsonError(_MALFORMED_OBJECT)
             j = self.next_token(j + 1, end)
             if j < 0:
-                raise _JsonError(_MALFORMED_ARRAY)
-        raise _JsonError(_MALFORMED_OBJECT)
+                raise JsonError(_MALFORMED_ARRAY)
+        raise JsonError(_MALFORMED_OBJECT)
 
     def elements(self, i: int, end: int) -> Any:
         """ArrayEach, as far as path lookups need it: yields (type, start, end)."""
         data = self.data
         j = self.next_token(i, end)
         if j < 0 or data[j] != "[":
-            raise _JsonError(_MALFORMED_ARRAY)
+            raise JsonError(_MALFORMED_ARRAY)
         j = self.next_token(j + 1, end)
         if j < 0:
-            raise _JsonError(_MALFORMED_JSON)
+            raise JsonError(_MALFORMED_JSON)
         if data[j] == "]":
             return
         while j < end:
             kind, vs, ve = self.get_value(j, end)
             yield kind, vs, ve
-            j = self.next_token(ve + (1 if kind == _STRING else 0), end)
+            j = self.next_token(ve + (1 if kind == STRING else 0), end)
             if j < 0:
-                raise _JsonError(_MALFORMED_ARRAY)
+                raise JsonError(_MALFORMED_ARRAY)
             if data[j] == "]":
                 return
             if data[j] != ",":
-                raise _JsonError(_MALFORMED_ARRAY)
+                raise JsonError(_MALFORMED_ARRAY)
             j = self.next_token(j + 1, end)
             if j < 0:
-                raise _JsonError(_MALFORMED_ARRAY)
+                raise JsonError(_MALFORMED_ARRAY)
 
     def object_each(self, i: int, end: int, prefix: str, out: dict[str, str]) -> None:
         """JSONParser.parseObject: labels are set as the scan goes, so they survive a later error."""
         data = self.data
         for key, kind, vs, ve in self.members(i, end):
-            if kind == _OBJECT:
+            if kind == OBJECT:
                 self.object_each(vs, ve, _name(prefix, key), out)
-            elif kind in (_STRING, _NUMBER, _BOOL):
+            elif kind in (STRING, NUMBER, BOOL):
                 name = _name(prefix, key)
                 if name:
                     raw = data[vs:ve]
-                    out[name] = _value_text(raw) if kind == _STRING else raw
+                    out[name] = value_text(raw) if kind == STRING else raw
 
     def lookup(self, path: list[str | int]) -> tuple[int, int, int] | None:
         """The value at a json expression path (first matching key), or None."""
-        kind, vs, ve = _OBJECT, 0, len(self.data)
+        kind, vs, ve = OBJECT, 0, len(self.data)
         first = True
         for step in path:
             found = None
             if isinstance(step, int):
-                if not (first or kind == _ARRAY):
+                if not (first or kind == ARRAY):
                     return None
                 for idx, el in enumerate(self.elements(vs, ve)):
                     if idx == step:
                         found = el
                         break
             else:
-                if not (first or kind == _OBJECT):
+                if not (first or kind == OBJECT):
                     return None
                 for key, k, s, e in self.members(vs, ve):
                     if key == step:
@@ -439,7 +407,7 @@ class _JsonScan:
 
 
 _EXTRACTED = "_extracted"
-_JSON_SCALARS = (_STRING, _NUMBER, _BOOL)
+_JSON_SCALARS = (STRING, NUMBER, BOOL)
 """The value kinds Loki's JSON parser makes labels of (arrays and null are skipped)."""
 
 
@@ -459,12 +427,12 @@ def json_paths(line: str, taken: Container[str] = ()) -> dict[str, list[str]]:
     when the line is not a JSON object (Loki then reads it as logfmt, whose fields have no path). Lines are
     scanned as Loki's jsonparser scans them, so the lines it accepts and `| json` accepts get paths too.
     """
-    scan = _JsonScan(line)
+    scan = JsonScan(line)
     paths: dict[str, list[str]] = {}
 
     def walk(start: int, end: int, prefix: list[str]) -> None:
         for key, kind, vs, ve in scan.members(start, end):
-            if kind == _OBJECT:
+            if kind == OBJECT:
                 walk(vs, ve, [*prefix, key])
             elif kind in _JSON_SCALARS and not prefix:
                 name = sanitize_key(key)
@@ -478,7 +446,7 @@ def json_paths(line: str, taken: Container[str] = ()) -> dict[str, list[str]]:
 
     try:
         walk(0, len(line), [])
-    except _JsonError:
+    except JsonError:
         return {}
     return paths
 
@@ -577,9 +545,9 @@ class JsonFields:
 
     def extract(self, line: str) -> list[tuple[str, str]]:
         """(id, value) for each path found; the caller gives the missing ids an empty value."""
-        doc = _quick_decode(line)
+        doc = quick_decode(line)
         out: list[tuple[str, str]] = []
-        scan: _JsonScan | None = None
+        scan: JsonScan | None = None
         for ident, path in zip(self.ids, self.paths, strict=True):
             if path is None:
                 out.append((ident, line))
@@ -597,7 +565,7 @@ class JsonFields:
                     out.append((ident, str(value)))
                     continue
                 if t is str:
-                    out.append((ident, _clean(value)))
+                    out.append((ident, clean_value(value)))
                     continue
                 if t is bool:
                     out.append((ident, "true" if value else "false"))
@@ -605,366 +573,19 @@ class JsonFields:
                 if value is None:
                     out.append((ident, ""))
                     continue
-            scan = scan or _JsonScan(line)
+            scan = scan or JsonScan(line)
             try:
                 found = scan.lookup(path)
-            except _JsonError:
+            except JsonError:
                 found = None
             if found is None:
                 continue
             kind, vs, ve = found
             raw = line[vs:ve]
-            if kind == _NULL:
+            if kind == NULL:
                 out.append((ident, ""))
-            elif kind == _OBJECT:
+            elif kind == OBJECT:
                 out.append((ident, raw))
             else:
-                out.append((ident, _value_text(raw)))
+                out.append((ident, value_text(raw)))
         return out
-
-
-# --- unpack ----------------------------------------------------------------------------------------
-
-_NOT_OBJECT = "expecting json object(6), but it is not"
-
-
-def unpack(line: str) -> tuple[str | None, list[tuple[str, str]], str | None]:
-    """Promtail's `pack` format: (`_entry` or None, the other string fields, error text).
-
-    Only string fields count; the fields are labels only when `_entry` is present.
-    """
-    if line[:1] != "{":
-        return None, [], _NOT_OBJECT
-    doc = _quick_decode(line)
-    entry: str | None = None
-    fields: list[tuple[str, str]] = []
-    if type(doc) is dict:
-        for key, value in doc.items():
-            if type(value) is str:
-                if key == "_entry":
-                    entry = value
-                else:
-                    fields.append((key, _clean(value)))
-        return entry, fields, None
-    scan = _JsonScan(line)
-    try:
-        for key, kind, vs, ve in scan.members(0, len(line)):
-            if kind != _STRING:
-                continue
-            if key == "_entry":
-                entry = _unescape(line[vs:ve])
-            else:
-                fields.append((key, _value_text(line[vs:ve])))
-    except _JsonError as e:
-        return None, [], str(e)
-    return entry, fields, None
-
-
-# --- logfmt ----------------------------------------------------------------------------------------
-
-_LF_KEY = r'[^\x00-\x20="\ufffd]++'
-_LF_QUOTED = r'"((?:[^"\\]++|\\.)*+)"'
-_LF_BARE = r'[^\x00-\x20="]*+'
-_LF_TOKEN = re.compile(
-    rf"[\x00-\x20]*+(?:({_LF_KEY})(?:={_LF_QUOTED}|(?:=({_LF_BARE}))?(?=[\x00-\x20]|\Z))|(.))", re.DOTALL
-)
-"""One well-formed pair per match (key="quoted", key=bare or a bare key); anything else lands in the last group."""
-_LF_UNQUOTE = {'"': '"', "\\": "\\", "/": "/", "'": "'", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
-def _lf_unquote(s: str) -> str | None:
-    """go-logfmt's unquoteBytes (JSON escapes plus `\\'`); None when the quoted value is invalid."""
-    out: list[str] = []
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c == "\\":
-            i += 1
-            if i >= n:
-                return None
-            e = s[i]
-            if e in _LF_UNQUOTE:
-                out.append(_LF_UNQUOTE[e])
-                i += 1
-                continue
-            if e != "u" or (r := _hex4(s, i + 1)) < 0:
-                return None
-            i += 5
-            if 0xD800 <= r <= 0xDFFF:
-                r2 = _hex4(s, i + 1) if s[i : i + 2] == "\\u" else -1
-                if 0xD800 <= r < 0xDC00 and 0xDC00 <= r2 <= 0xDFFF:
-                    out.append(chr(0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00)))
-                    i += 6
-                    continue
-                r = 0xFFFD
-            out.append(chr(r))
-        elif c == '"' or c < " ":
-            return None
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-def _hex4(s: str, i: int) -> int:
-    digits = s[i : i + 4]
-    if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-        return -1
-    return int(digits, 16)
-
-
-def logfmt_pairs(line: str, strict: bool = False) -> tuple[list[tuple[str, str]], str | None]:
-    """The (key, value) pairs Loki's logfmt decoder yields, in order, and its last error.
-
-    Without `strict` a malformed pair is skipped and scanning goes on; with it, scanning stops there.
-    """
-    pairs: list[tuple[str, str]] = []
-    for key, quoted, bare, bad in _LF_TOKEN.findall(line):
-        if bad:
-            return _LogfmtDecoder(line, strict).run()
-        if "\\" in quoted:
-            value = _lf_unquote(quoted)
-            if value is None:
-                return _LogfmtDecoder(line, strict).run()
-            pairs.append((key, value))
-        else:
-            pairs.append((key, quoted or bare))
-    return pairs, None
-
-
-class _LogfmtDecoder:
-    """A port of Loki's logfmt.Decoder for lines the fast pattern does not cover (those with errors)."""
-
-    def __init__(self, line: str, strict: bool) -> None:
-        self.line, self.strict, self.pos = line, strict, 0
-        self.err: str | None = None
-
-    def run(self) -> tuple[list[tuple[str, str]], str | None]:
-        pairs: list[tuple[str, str]] = []
-        while self.pos < len(self.line):
-            pair = self.scan()
-            if pair is None:
-                if self.strict:
-                    break
-                continue
-            pairs.append(pair)
-        return pairs, self.err
-
-    def _error(self, msg: str) -> None:
-        self.err = f"logfmt syntax error at pos {len(self.line[: self.pos].encode()) + 1} : {msg}"
-
-    def _unexpected(self, c: str) -> None:
-        self._error(f"unexpected '{c}'")
-
-    def _skip_value(self) -> None:
-        line, pos = self.line, self.pos
-        while pos < len(line) and line[pos] > " ":
-            pos += 1
-        self.pos = pos
-
-    def scan(self) -> tuple[str, str] | None:
-        line, n = self.line, len(self.line)
-        pos = self.pos
-        while pos < n and line[pos] <= " ":
-            pos += 1
-        if pos >= n:
-            self.pos = n
-            return None
-        start = pos
-        while pos < n:
-            c = line[pos]
-            if c == "=":
-                self.pos = pos
-                key = line[start:pos]
-                if not key:
-                    self._unexpected(c)
-                    self._skip_value()
-                    return None
-                if "\ufffd" in key:
-                    self._error("invalid key")
-                    self._skip_value()
-                    return None
-                return self._value(key)
-            if c == '"':
-                self.pos = pos
-                self._unexpected(c)
-                self._skip_value()
-                return None
-            if c <= " ":
-                self.pos = pos
-                return self._bare(line[start:pos])
-            pos += 1
-        self.pos = n
-        return self._bare(line[start:])
-
-    def _bare(self, key: str) -> tuple[str, str] | None:
-        if "\ufffd" in key:
-            self._error("invalid key")
-            return None
-        return key, ""
-
-    def _value(self, key: str) -> tuple[str, str] | None:
-        line, n = self.line, len(self.line)
-        pos = self.pos + 1
-        if pos >= n or line[pos] <= " ":
-            self.pos = pos
-            return key, ""
-        if line[pos] == '"':
-            return self._quoted(key, pos)
-        start = pos
-        while pos < n:
-            c = line[pos]
-            if c in '="':
-                self.pos = pos
-                self._unexpected(c)
-                self._skip_value()
-                return None
-            if c <= " ":
-                break
-            pos += 1
-        self.pos = pos
-        return key, line[start:pos]
-
-    def _quoted(self, key: str, start: int) -> tuple[str, str] | None:
-        line, n = self.line, len(self.line)
-        pos, esc, has_esc = start + 1, False, False
-        while pos < n:
-            c = line[pos]
-            if esc:
-                esc = False
-            elif c == "\\":
-                esc = has_esc = True
-            elif c == '"':
-                self.pos = pos + 1
-                if not has_esc:
-                    return key, line[start + 1 : pos]
-                value = _lf_unquote(line[start + 1 : pos])
-                if value is None:
-                    self._error("invalid quoted value")
-                    return None
-                return key, value
-            pos += 1
-        self.pos = n
-        self._error("unterminated quoted value")
-        return None
-
-
-def parse_logfmt(line: str, strict: bool = False, keep_empty: bool = False) -> dict[str, str]:
-    """Labels of a logfmt line (sanitised names, last value wins); ValueError on a strict-mode error."""
-    pairs, err = logfmt_pairs(line, strict)
-    if strict and err is not None:
-        raise ValueError(err)
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        name = sanitize_key(key)
-        if name and (value or keep_empty):
-            out[name] = _clean(value)
-    return out
-
-
-# --- regexp and pattern ----------------------------------------------------------------------------
-
-
-class RegexpExtractor:
-    """`| regexp "<re>"`: named groups become labels; a group that did not take part gives ""."""
-
-    def __init__(self, pattern: str) -> None:
-        self.regex = compile_regex(pattern)
-        names = list(self.regex.groupindex)
-        if not names:
-            raise LogQLError("at least one named capture must be supplied")
-        for name in names:
-            if not valid_label_name(name):
-                raise LogQLError(f"invalid extracted label name '{name}'")
-        self.names = tuple(sorted(names, key=self.regex.groupindex.__getitem__))
-        self._slots = [(name, self.regex.groupindex[name] - 1) for name in self.names]
-
-    def extract(self, line: str) -> list[tuple[str, str]]:
-        m = self.regex.search(line)
-        if m is None:
-            return []
-        groups = m.groups()
-        return [(name, groups[idx] or "") for name, idx in self._slots]
-
-
-_CAPTURE = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
-
-
-class PatternMatcher:
-    """Loki's pattern expressions: literals and `<name>` / `<_>` captures.
-
-    As a parser (`| pattern`) a leading literal anchors the match at the line start and a capture that
-    misses its following literal takes the rest of the line; as a line filter (`|>`) the whole line must match.
-    """
-
-    def __init__(self, pattern: str, line_filter: bool = False) -> None:
-        self.expr: list[tuple[bool, str]] = []  # (is_capture, name-or-literal)
-        pos = 0
-        for m in _CAPTURE.finditer(pattern):
-            if m.start() > pos:
-                self.expr.append((False, pattern[pos : m.start()]))
-            self.expr.append((True, m.group(1)))
-            pos = m.end()
-        if pos < len(pattern):
-            self.expr.append((False, pattern[pos:]))
-        for (cap1, a), (cap2, b) in zip(self.expr, self.expr[1:], strict=False):
-            if cap1 and cap2:
-                raise LogQLError(f"found consecutive capture '<{a}><{b}>': invalid expression")
-        self.names = [name for cap, name in self.expr if cap and name != "_"]
-        if line_filter:
-            if self.names:
-                raise LogQLError(f"named captures are not allowed: found '<{self.names[0]}>'")
-            return
-        if not self.expr:
-            raise LogQLError("syntax error: unexpected $end, expecting IDENTIFIER or LITERAL")
-        if not self.names:
-            raise LogQLError("at least one capture is required")
-        if len(set(self.names)) != len(self.names):
-            dup = next(n for n in self.names if self.names.count(n) > 1)
-            raise LogQLError(f"duplicate capture name ({dup}): invalid expression")
-
-    def matches(self, line: str) -> list[str]:
-        """Values of the named captures, in order; fewer than the names when the line stops matching."""
-        expr = self.expr
-        if not line or not expr:
-            return []
-        pos, i, caps = 0, 0, []
-        if not expr[0][0]:
-            lit = expr[0][1]
-            if not line.startswith(lit):
-                return []
-            pos, i = len(lit), 1
-        if i == len(expr):
-            return []
-        while i < len(expr):
-            named = expr[i][1] != "_"
-            if i == len(expr) - 1:
-                if named:
-                    caps.append(line[pos:])
-                return caps
-            lit = expr[i + 1][1]
-            i += 2
-            j = line.find(lit, pos)
-            if j < 0:
-                if named:
-                    caps.append(line[pos:])
-                return caps
-            if named:
-                caps.append(line[pos:j])
-            pos = j + len(lit)
-        return caps
-
-    def test(self, line: str) -> bool:
-        """The `|>` test: literals in order, every capture non-empty, nothing left after a final literal."""
-        expr = self.expr
-        if not line or not expr:
-            return not line and not expr
-        off = 0
-        for i, (cap, lit) in enumerate(expr):
-            if cap:
-                continue
-            j = line.find(lit, off)
-            if j < 0 or (i != 0 and j == off):
-                return False
-            off = j + len(lit)
-        return expr[-1][0] == (off != len(line))

@@ -15,10 +15,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from observ.logql import ast
 from observ.logql.errors import LogQLError, ParseError
-from observ.logql.format import format_filter_value, format_label_filter
 from observ.logql.gocompat import go_quote
+from observ.logql.syntax import ast
+from observ.logql.syntax.format import format_filter_value, format_label_filter
 
 INVALID_OPERATION = "ip: invalid operation"
 INVALID_PATTERN = "ip: invalid pattern"

@@ -17,26 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from observ.logql import ast, ip
 from observ.logql.errors import LogQLError
 from observ.logql.gocompat import compile_regex
-from observ.logql.label_filters import (
+from observ.logql.log import ip
+from observ.logql.log.json import JsonFields, json_labels
+from observ.logql.log.label_filters import (
     ERROR_DETAILS_LABEL,
     ERROR_LABEL,
     LineState,
     compile_label_filter,
     compile_matcher,
 )
-from observ.logql.parsers import (
-    JsonFields,
-    PatternMatcher,
-    RegexpExtractor,
-    json_labels,
-    logfmt_pairs,
-    sanitize_key,
-    unpack,
-)
-from observ.logql.template import Template, TemplateError, compile_template
+from observ.logql.log.logfmt import logfmt_pairs
+from observ.logql.log.names import sanitize_key
+from observ.logql.log.pattern import PatternMatcher
+from observ.logql.log.regexp import RegexpExtractor
+from observ.logql.log.template import Template, TemplateError, compile_template
+from observ.logql.log.unpack import unpack
+from observ.logql.syntax import ast
 
 __all__ = ["LineState", "Pipeline"]
 

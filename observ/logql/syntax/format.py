@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from observ.logql import ast
 from observ.logql.gocompat import format_float, go_quote
+from observ.logql.syntax import ast
 from observ.logql.units import format_duration, go_duration_string
 
 _BYTE_UNITS = tuple(
@@ -46,7 +46,7 @@ def _format_bytes(v: float) -> str:
 
 
 def format_expr(expr: ast.Expr) -> str:
-    """Canonical single-line LogQL for any tree of observ/logql/ast.py."""
+    """Canonical single-line LogQL for any tree of observ/logql/syntax/ast.py."""
     match expr:
         case ast.LogExpr():
             return _log(expr)

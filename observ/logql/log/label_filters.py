@@ -4,7 +4,7 @@
 - A number, duration or bytes comparison drops the line when the label is absent. When the value does not
   convert, the line is kept and `__error__="LabelFilterErr"` (with Go's message in `__error_details__`) is
   set, unless an earlier error is already there.
-- An ip() filter (observ/logql/ip.py) keeps a line that already has an error and drops one without the label.
+- An ip() filter (observ/logql/log/ip.py) keeps a line that already has an error and drops one without the label.
 - `and` evaluates both sides (a conversion error on the right is recorded even when the left is false);
   `or` stops at the first true side.
 """
@@ -14,8 +14,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-from observ.logql import ast, ip
 from observ.logql.gocompat import compile_regex, parse_bytes, parse_duration, parse_float
+from observ.logql.log import ip
+from observ.logql.syntax import ast
 
 ERROR_LABEL = "__error__"
 ERROR_DETAILS_LABEL = "__error_details__"

@@ -5,7 +5,7 @@ parsed, not per line.
 Supported: text and actions with `{{-`/`-}}` trimming and comments, pipelines, parenthesised pipelines,
 fields and field chains, variables (`$x := ...`, `$x = ...`, `$`), string/raw/char/number/bool/nil
 literals, if / else if / else, with / else, range (with `$i, $v :=`, break, continue), and the function
-map in template_funcs. Not supported: define / template / block / call.
+map in funcs.py. Not supported: define / template / block / call.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from observ.logql.errors import LimitError, LogQLError
-from observ.logql.template_funcs import (
+from observ.logql.log.template.funcs import (
     FUNCTIONS,
     MAX_LINE_SIZE,
     Func,

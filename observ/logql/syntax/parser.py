@@ -1,4 +1,4 @@
-"""LogQL text → syntax tree (observ/logql/ast.py), with Loki's rules and error wording.
+"""LogQL text → syntax tree (observ/logql/syntax/ast.py), with Loki's rules and error wording.
 
 `parse(text)` returns a LogExpr or a SampleExpr; `parse_selector(text)` the selector of `match[]` /
 `query` parameters. Every fault is a ParseError(reason, line, col) worded like Loki's parser.
@@ -26,10 +26,11 @@ from typing import Any, cast
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from observ.logql import ast
 from observ.logql.errors import LogQLError, ParseError
 from observ.logql.gocompat import compile_regex, go_quote
-from observ.logql.parsers import PatternMatcher, RegexpExtractor
+from observ.logql.log.pattern import PatternMatcher
+from observ.logql.log.regexp import RegexpExtractor
+from observ.logql.syntax import ast
 from observ.logql.units import parse_bytes, parse_duration_ns
 
 MAX_INPUT_BYTES = 128 * 1024
