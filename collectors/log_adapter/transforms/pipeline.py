@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import add, is_, itemgetter, mul
 from typing import cast
 
 from collectors.log_adapter.events import Metrics, Truncated
@@ -43,28 +44,21 @@ _SECONDS: dict[bytes, int] = {}
 _SECONDS_MAX = 8192
 
 
-def _learn_seconds(lines: list[bytes], names: list[str | None], secs: list[int | None]) -> None:
-    """Fill in the seconds of lines whose prefix is not cached yet (a new second of log time, or not a time)."""
-    k = 0
-    while True:
-        try:
-            k = secs.index(None, k)
-        except ValueError:
-            return
-        line = lines[k]
-        k += 1
-        if names[k - 1] is None or line[10:11] != b"T" or line[19:20] != b".":
-            continue
-        prefix = line[:20]
-        found = _SECONDS.get(prefix)
-        if found is None:
-            t = parse_rfc3339(line[:19] + b"Z")
-            if t is None:
-                continue
-            if len(_SECONDS) >= _SECONDS_MAX:
-                _SECONDS.clear()
-            found = _SECONDS[prefix] = t // NS
-        secs[k - 1] = found
+def _seconds_of(lines: list[bytes]) -> list[int | None]:
+    """Per line: the epoch seconds of its `YYYY-MM-DDTHH:MM:SS.` prefix, or None when it has no such prefix.
+
+    One cache lookup a line; each second not cached yet is parsed once, whatever the number of its lines."""
+    prefixes = list(map(_SECOND, lines))
+    secs = list(map(_SECONDS.get, prefixes))
+    if None in secs:
+        for prefix in set(compress(prefixes, map(is_, secs, repeat(None)))):
+            t = parse_rfc3339(prefix[:19] + b"Z") if prefix[10:11] == b"T" and prefix[19:20] == b"." else None
+            if t is not None:
+                if len(_SECONDS) >= _SECONDS_MAX:
+                    _SECONDS.clear()
+                _SECONDS[prefix] = t // NS
+        secs = list(map(_SECONDS.get, prefixes))
+    return secs
 
 
 def _decoded(content: bytes) -> str | None:
@@ -156,15 +150,18 @@ class LinePipeline:
                 self._line(*args)
             return
         names = list(map(_FULL.get, map(_SIG, lines)))
-        secs = list(map(_SECONDS.get, map(_SECOND, lines)))
-        if None in secs:
-            _learn_seconds(lines, names, secs)
+        secs = _seconds_of(lines)
         fracs = list(map(_FRAC, lines))
-        ok = [
-            nm is not None and s is not None and not c and f.isdigit()
-            for nm, s, c, f in zip(names, secs, truncated, fracs, strict=True)
-        ]
-        ts = [(s or 0) * NS + int(f) if o else 0 for s, f, o in zip(secs, fracs, ok, strict=True)]
+        ok: list[bool] | None = None
+        """Per line: whether it has a common line's form; None when all of them have."""
+        if None in names or None in secs or any(truncated) or not all(map(bytes.isdigit, fracs)):
+            ok = [
+                nm is not None and s is not None and not c and f.isdigit()
+                for nm, s, c, f in zip(names, secs, truncated, fracs, strict=True)
+            ]
+            ts = [(s or 0) * NS + int(f) if o else 0 for s, f, o in zip(secs, fracs, ok, strict=True)]
+        else:
+            ts = list(map(add, map(mul, secs, repeat(NS)), map(int, fracs)))
         texts = self._texts(lines, ok)
         i = 0
         while i < n:
@@ -172,22 +169,27 @@ class LinePipeline:
                 self._line(lines[i], starts[i], ends[i], truncated[i])
                 i += 1
                 continue
-            j = i + 1
-            while j < n and texts[j] is not None:
-                j += 1
+            try:
+                j = texts.index(None, i)
+            except ValueError:
+                j = n
             i = self._run(lines, names, texts, ts, starts, ends, i, j)
 
-    def _texts(self, lines: list[bytes], ok: list[bool]) -> list[str | None]:
+    def _texts(self, lines: list[bytes], ok: list[bool] | None) -> Sequence[str | None]:
         """Per line: its content as text when it is a common line (valid UTF-8, no NUL, opening an entry), else None."""
-        decoded: Sequence[str | None]
-        if all(ok):
+        merger = self._stdout.merger
+        if ok is None:
             try:
-                decoded = b"\n".join(map(_CONTENT, lines)).decode().split("\n")
+                text = b"\n".join(map(_CONTENT, lines)).decode()
             except UnicodeDecodeError:
-                decoded = [_decoded(x) for x in map(_CONTENT, lines)]
+                decoded: Sequence[str | None] = [_decoded(x) for x in map(_CONTENT, lines)]
+            else:
+                common: list[str] = text.split("\n")
+                if "\x00" not in text and (merger is None or all(map(merger.is_start, common))):
+                    return common
+                decoded = common
         else:
             decoded = [_decoded(line[_HEAD:]) if o else None for line, o in zip(lines, ok, strict=True)]
-        merger = self._stdout.merger
         if merger is None:
             return [None if t is None or "\x00" in t else t for t in decoded]
         is_start = merger.is_start
@@ -197,7 +199,7 @@ class LinePipeline:
         self,
         lines: list[bytes],
         names: list[str | None],
-        texts: list[str | None],
+        texts: Sequence[str | None],
         ts: list[int],
         starts: list[int],
         ends: list[int],
