@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from itertools import compress, repeat
-from operator import add, is_, itemgetter, mul
+from operator import add, is_, itemgetter
 from typing import cast
 
 from collectors.log_adapter.events import Metrics, Truncated
 from collectors.log_adapter.rows import Rows
 from collectors.log_adapter.transforms.config import ParseConfig
-from collectors.log_adapter.transforms.cri import NS, looks_like_cri, parse_cri, parse_rfc3339
+from collectors.log_adapter.transforms.cri import looks_like_cri, parse_cri, parse_rfc3339
 from collectors.log_adapter.transforms.docker import PREFIX as DOCKER_PREFIX
 from collectors.log_adapter.transforms.docker import parse_docker
 from collectors.log_adapter.transforms.multiline import MultilineMerger
@@ -40,12 +40,12 @@ _SECOND = itemgetter(slice(0, 20))
 _FRAC = itemgetter(slice(20, 29))
 _CONTENT = itemgetter(slice(_HEAD, None))
 _SECONDS: dict[bytes, int] = {}
-"""`YYYY-MM-DDTHH:MM:SS.` -> epoch seconds, for the prefixes of common lines seen so far."""
+"""`YYYY-MM-DDTHH:MM:SS.` -> that second since the epoch in ns, for the prefixes of common lines seen so far."""
 _SECONDS_MAX = 8192
 
 
 def _seconds_of(lines: list[bytes]) -> list[int | None]:
-    """Per line: the epoch seconds of its `YYYY-MM-DDTHH:MM:SS.` prefix, or None when it has no such prefix.
+    """Per line: the ns since the epoch of its `YYYY-MM-DDTHH:MM:SS.` prefix, or None when it has no such prefix.
 
     One cache lookup a line; each second not cached yet is parsed once, whatever the number of its lines."""
     prefixes = list(map(_SECOND, lines))
@@ -56,7 +56,7 @@ def _seconds_of(lines: list[bytes]) -> list[int | None]:
             if t is not None:
                 if len(_SECONDS) >= _SECONDS_MAX:
                     _SECONDS.clear()
-                _SECONDS[prefix] = t // NS
+                _SECONDS[prefix] = t
         secs = list(map(_SECONDS.get, prefixes))
     return secs
 
@@ -159,9 +159,9 @@ class LinePipeline:
                 nm is not None and s is not None and not c and f.isdigit()
                 for nm, s, c, f in zip(names, secs, truncated, fracs, strict=True)
             ]
-            ts = [(s or 0) * NS + int(f) if o else 0 for s, f, o in zip(secs, fracs, ok, strict=True)]
+            ts = [(s or 0) + int(f) if o else 0 for s, f, o in zip(secs, fracs, ok, strict=True)]
         else:
-            ts = list(map(add, map(mul, secs, repeat(NS)), map(int, fracs)))
+            ts = list(map(add, secs, map(int, fracs)))
         texts = self._texts(lines, ok)
         i = 0
         while i < n:
