@@ -18,7 +18,8 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from typing import Protocol
 
 from collectors.log_adapter.config import AdapterConfig
@@ -172,7 +173,7 @@ class Topology:
         key = (state.source, name)
         max_entries = self.config.batch_max_entries
         max_bytes = self.config.batch_max_bytes
-        sizes = list(accumulate(len(line) + _ENTRY_OVERHEAD for line in rows.line))
+        sizes = list(accumulate(map(add, map(len, rows.line), repeat(_ENTRY_OVERHEAD))))
         i, n = 0, len(sizes)
         while i < n:
             ob = self._open.get(key)
