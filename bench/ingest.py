@@ -92,8 +92,12 @@ def run_kcat(bootstrap: str, topic: str, raw: Path) -> float:
     return time.perf_counter() - t0
 
 
-def run_sidecar(bootstrap: str, topic: str, raw: Path, entries: int, work: Path) -> tuple[float, int, float]:
-    """Seconds from spawn until every one of `entries` is acknowledged, peak RSS bytes, entries shipped."""
+def run_sidecar(
+    bootstrap: str, topic: str, raw: Path, lines: int, entries: int, work: Path
+) -> tuple[float, int, float, float, float]:
+    """Seconds from spawn until every one of `entries` is acknowledged, peak RSS bytes, entries shipped, the
+    sidecar's CPU seconds (all its threads: on shared cores its wall time says little alone) and the seconds
+    until it had read all `lines` (what follows is the last entry's multiline timeout, linger and acks)."""
     port = free_port()
     args = [sys.executable, "-m", "collectors.log_adapter", str(raw), "--bootstrap", bootstrap, "--topic", topic,
             "--format", "cri", "--service", "bench", "--checkpoint", str(work / "ckpt.json"),
@@ -102,6 +106,7 @@ def run_sidecar(bootstrap: str, topic: str, raw: Path, entries: int, work: Path)
     proc = subprocess.Popen(args, cwd=ROOT)
     ps = psutil.Process(proc.pid)
     peak = 0
+    read_s = 0.0
     m: dict[str, float] = {}
     try:
         while True:
@@ -110,16 +115,19 @@ def run_sidecar(bootstrap: str, topic: str, raw: Path, entries: int, work: Path)
                 m = scrape(port)
             except httpx.HTTPError:
                 m = {}
+            if not read_s and m.get("observ_adapter_lines_read_total", 0) >= lines:
+                read_s = time.perf_counter() - t0
             if m.get("observ_adapter_entries_shipped_total", 0) >= entries:
                 break
             if proc.poll() is not None:
                 raise SystemExit(f"sidecar exited with {proc.returncode}")
             time.sleep(0.1)
         elapsed = time.perf_counter() - t0
+        cpu = ps.cpu_times()
     finally:
         proc.terminate()
         proc.wait(30)
-    return elapsed, peak, m.get("observ_adapter_entries_shipped_total", 0)
+    return elapsed, peak, m.get("observ_adapter_entries_shipped_total", 0), cpu.user + cpu.system, read_s
 
 
 def run_ingester(bootstrap: str, topic: str, db: Path, entries: float) -> tuple[float, float]:
@@ -232,7 +240,9 @@ def main() -> None:
             kcat_s = run_kcat(bootstrap, f"bench-kcat-{tag}", raw)
         with console.status("sidecar shipping…"):
             create_topic(bootstrap, f"bench-sidecar-{tag}")
-            side_s, peak, shipped = run_sidecar(bootstrap, f"bench-sidecar-{tag}", raw, entries, work)
+            side_s, peak, shipped, side_cpu, side_read = run_sidecar(
+                bootstrap, f"bench-sidecar-{tag}", raw, args.lines, entries, work
+            )
         with console.status("ingester into DuckDB…"):
             ing_s, ing_joined_s = run_ingester(bootstrap, f"bench-sidecar-{tag}", work / "observ.duckdb", shipped)
         db_bytes = (work / "observ.duckdb").stat().st_size + sum(
@@ -266,6 +276,10 @@ def main() -> None:
         t.add_row(name, f"{secs:.2f}", f"{n / secs:,.0f}", f"{mb / secs:.1f}", f"{ratio:.2f}x")
     console.print(t)
     console.print(f"sidecar peak RSS: {peak / 2**20:.1f} MiB; entries shipped: {shipped:,.0f} of {n:,} lines")
+    console.print(
+        f"sidecar CPU: {side_cpu:.2f} s (all threads); every line read after {side_read:.2f} s, the rest waits for "
+        "the last entry's multiline timeout, the batch linger and the acknowledgements"
+    )
     load1, load5, _ = os.getloadavg()
     console.print(f"load average {load1:.2f} (1 min), {load5:.2f} (5 min) on {os.cpu_count()} cores")
     console.print(
