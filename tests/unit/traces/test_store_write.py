@@ -3,6 +3,7 @@ commits keep nothing; tenants never see each other's spans."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -295,3 +296,15 @@ def test_a_copy_of_a_compacted_span_is_found_before_the_lock(store: SpanStore) -
     store.compact()
     asked, found = store._ask_segments(store.prepare([cols(span(2, 1), span(1, 1))]).rows)
     assert asked == {s.id for s in store.segments} and found == {1}
+
+
+def test_a_prepared_append_pickles_whole_as_a_decoder_process_hands_it_back(store: SpanStore) -> None:
+    prepared = store.prepare([cols(span(1, 1, tenant="a"), span(1, 1, tenant="a")), cols(span(2, 1, tenant="b"))],
+                             {(TOPIC, 0): 3}, [(TOPIC, 0, 2, "bad", b"\x00")])  # fmt: skip
+    again = pickle.loads(pickle.dumps(prepared))
+    assert again.rows is not None and prepared.rows is not None and again.rows.equals(prepared.rows)
+    assert (again.keys, again.offsets, again.rejected) == (prepared.keys, prepared.offsets, prepared.rejected)
+    assert (again.duplicates, again.per_service) == (1, {("a", "unknown_service"): 1, ("b", "unknown_service"): 1})
+    empty = store.prepare([])
+    assert pickle.loads(pickle.dumps(empty)) == empty
+    assert store.write(again).inserted == 2
