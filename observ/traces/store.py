@@ -232,13 +232,14 @@ class _State:
     """What a read sees: the segments and the hot spans of one moment. Replaced whole, never changed, so a reader
     holding one sees every span once, in a segment or hot, whatever commits or compacts meanwhile."""
 
-    __slots__ = ("_table", "hot", "segments")
+    __slots__ = ("_starts", "_table", "hot", "segments")
 
     def __init__(self, segments: tuple[SpanSegment, ...], hot: tuple[pa.Table, ...]) -> None:
         self.segments = segments
         self.hot = hot
         """One table per group commit, in commit order: a compaction moves a prefix, appends add to the end."""
         self._table: pa.Table | None = None
+        self._starts: np.ndarray | None = None
 
     @property
     def table(self) -> pa.Table:
@@ -247,44 +248,68 @@ class _State:
             self._table = pa.concat_tables(self.hot) if self.hot else ARROW_SCHEMA.empty_table()
         return self._table
 
+    def pick(self, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
+        """The rows of `table` where `mask` is true. A few rows (a trace) are taken from the hot tables that hold
+        them: filtering or taking from the whole table runs a kernel per chunk and column (hundreds of chunks,
+        one per commit), ~10 ms for one trace over 200,000 hot spans."""
+        idx = pc.indices_nonzero(mask).to_numpy().astype(np.int64)
+        if len(idx) * 8 > len(mask):
+            return self.table.filter(mask)
+        if self._starts is None:
+            self._starts = np.cumsum([0] + [t.num_rows for t in self.hot])
+        which = np.searchsorted(self._starts, idx, side="right") - 1
+        parts = [self.hot[t].take(pa.array(idx[which == t] - self._starts[t])) for t in np.unique(which)]
+        return pa.concat_tables(parts) if parts else ARROW_SCHEMA.empty_table()
+
 
 class SpanReader:
-    """A cursor and a relation builder over one `_State`: the hot spans are registered on the cursor as
-    `spans_hot` (shadowing the file's always-empty table, so the `spans` view is every span), and each
-    relation reads the hot spans its hints admit plus exactly the state's segments that may hold a match."""
+    """A cursor and a relation builder over one `_State`."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, state: _State) -> None:
         self.cursor = cursor
         self._state = state
         self._relations = 0
-        cursor.register(HOT, state.table)
+
+    def register_hot(self) -> None:
+        """The hot spans as `spans_hot` on the cursor, shadowing the file's always-empty table, so plain SQL over
+        `spans_hot` and the `spans` view reads every span."""
+        self.cursor.register(HOT, self._state.table)
 
     def relation(self, hints: rel.ScanHints) -> rel.Relation:
         """Hot spans plus the segments that may hold a span of `hints` (tenant, overlapping time, services, trace
         IDs); the caller still filters by tenant, time and its own predicates. The hot spans are pruned with Arrow
-        compute first: DuckDB scans an Arrow table several times slower than its own."""
-        self._relations += 1
-        name = f"_spans_hot_{self._relations}"
-        self.cursor.register(name, _prune(self._state.table, hints))
-        sql = f"SELECT {SELECT} FROM {name}"
+        compute first (DuckDB scans an Arrow table several times slower than its own), and left out when none
+        remains."""
+        parts = []
+        hot = _prune(self._state, hints)
+        if hot.num_rows:
+            self._relations += 1
+            name = f"_spans_hot_{self._relations}"
+            self.cursor.register(name, hot)
+            parts.append(f"SELECT {SELECT} FROM {name}")
         kept = [s.path for s in self._state.segments if rel.in_bounds(s, hints)]
         if kept:
-            sql += f" UNION ALL SELECT {SELECT} FROM {segfiles.parquet_files(kept)}"
+            parts.append(f"SELECT {SELECT} FROM {segfiles.parquet_files(kept)}")
+        sql = " UNION ALL ".join(parts) or f"SELECT {SELECT} FROM main.{HOT} WHERE false"
         return rel.Relation(f"({sql})", [], len(kept), len(self._state.segments) - len(kept))
 
 
-def _prune(rows: pa.Table, hints: rel.ScanHints) -> pa.Table:
-    """The rows that may match `hints`, as `rel.in_bounds` prunes a segment; the most selective test first."""
+def _prune(state: _State, hints: rel.ScanHints) -> pa.Table:
+    """The hot rows that may match `hints`, as `rel.in_bounds` prunes a segment: the trace IDs' mask alone when
+    given (a trace is a few rows: `_State.pick` takes them), then the other conditions on what it picked."""
+    rows = state.table
+    if not rows.num_rows:
+        return rows
     if hints.trace_ids is not None:
-        rows = rows.filter(pc.is_in(rows["trace_id"], pa.array(sorted(hints.trace_ids), pa.string())))
+        rows = state.pick(pc.is_in(rows["trace_id"], pa.array(sorted(hints.trace_ids), pa.string())))
+    mask = pc.equal(rows["tenant"], hints.tenant)
     if hints.services is not None:
-        rows = rows.filter(pc.is_in(rows["service"], pa.array(sorted(hints.services), pa.string())))
-    rows = rows.filter(pc.equal(rows["tenant"], hints.tenant))
+        mask = pc.and_(mask, pc.is_in(rows["service"], pa.array(sorted(hints.services), pa.string())))
     if hints.start_ns > 0:
-        rows = rows.filter(pc.greater_equal(rows["end_ns"], hints.start_ns))
+        mask = pc.and_(mask, pc.greater_equal(rows["end_ns"], hints.start_ns))
     if hints.end_ns < FAR:
-        rows = rows.filter(pc.less(rows["start_ns"], hints.end_ns))
-    return rows
+        mask = pc.and_(mask, pc.less(rows["start_ns"], hints.end_ns))
+    return rows.filter(mask) if hints.trace_ids is not None else state.pick(mask)
 
 
 class SpanStore(HotColdStore[SpanCompaction]):
@@ -371,7 +396,9 @@ class SpanStore(HotColdStore[SpanCompaction]):
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread on which `spans_hot` and the `spans` view hold the hot spans as of now."""
-        return self.reader().cursor
+        rd = self.reader()
+        rd.register_hot()
+        return rd.cursor
 
     def kafka_offsets(self, topic: str) -> dict[int, int]:
         """Where each partition resumes: the compacted offsets, or later ones committed with hot spans."""
