@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from observ.correlate.config import RedMetrics
-from observ.logql.gocompat import go_quote
+from observ.gocompat.strconv import go_quote
 
 QUANTILES = {"latency_p50_s": 0.5, "latency_p95_s": 0.95, "latency_p99_s": 0.99}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from observ.gocompat.durations import format_duration
 from observ.logql.errors import LimitError, LogQLError, series_limit_error
 from observ.logql.limits import MAX_POINTS, TOO_MANY_POINTS, QueryLimits
 from observ.logql.logs import select_logs
@@ -14,7 +15,6 @@ from observ.logql.results import Matrix, QueryResult, Sample, Scalar, Series, St
 from observ.logql.series import Scalars, SeriesSet, Value
 from observ.logql.syntax import ast
 from observ.logql.syntax.parser import parse_cached, parse_selector
-from observ.logql.units import format_duration
 from observ.logql.vectors import aggregate, binary, label_replace
 
 __all__ = ["Engine"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from observ.gocompat.durations import format_duration, go_duration_string
 from observ.logql.errors import LimitError, LogQLError
-from observ.logql.units import format_duration, go_duration_string
 
 HOUR_NS = 3600 * 10**9
 MAX_POINTS = 11_000

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from observ.gocompat.durations import parse_duration
+from observ.gocompat.humanize import parse_bytes
+from observ.gocompat.strconv import parse_float
 from observ.logql.errors import LogQLError
-from observ.logql.gocompat import parse_bytes, parse_duration, parse_float
 from observ.logql.log.label_filters import ERROR_DETAILS_LABEL, ERROR_LABEL, LineState, compile_label_filter
 from observ.logql.syntax import ast
 

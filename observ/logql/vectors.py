@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable
 
 from observ.logql.errors import LogQLError
-from observ.logql.gocompat import compile_regex, go_expand
+from observ.logql.goregexp import compile_regex, go_expand
 from observ.logql.series import LabelKey, Scalars, SeriesSet, Value, reduce_key, stdvar
 from observ.logql.syntax import ast
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from observ.logql.units import parse_duration_seconds
+from observ.gocompat.durations import parse_duration_seconds
 from observ.slo.model import SLO, AvailabilitySLI, EventsSLI, LatencySLI, LogSLI, Service
 from observ.slo.rules import (
     BUDGET,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from observ.logql.units import parse_duration_ns
+from observ.gocompat.durations import parse_duration_ns
 
 __all__ = ["SPANS_CONFIG", "StoreConfig", "StoreSettings"]
 

@@ -9,7 +9,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from observ.logql.gocompat import go_quote
+from observ.gocompat.strconv import go_quote
 from tests.contract.conftest import ALPHA, BETA_MARK, Server, window
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,7 +17,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from observ.logql.gocompat import parse_bytes, parse_duration, parse_float
+from observ.gocompat.durations import parse_duration
+from observ.gocompat.humanize import parse_bytes
+from observ.gocompat.strconv import parse_float
 from observ.logql.log.json import json_paths
 from observ.logql.results import LogEntry, StreamResult
 

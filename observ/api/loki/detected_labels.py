@@ -16,7 +16,7 @@ import orjson
 
 from observ.api.loki import params as p
 from observ.api.loki.volume import parse_matchers
-from observ.logql.gocompat import parse_float
+from observ.gocompat.strconv import parse_float
 from observ.logql.syntax import ast
 
 STATIC_LABELS = frozenset({"cluster", "namespace", "instance", "pod"})

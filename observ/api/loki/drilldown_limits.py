@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from observ.api.config import ApiConfig
 from observ.api.loki.volume import MAX_SERIES
+from observ.gocompat.durations import format_duration
 from observ.ingest_defaults import OTLP_INDEX_ATTRIBUTES
-from observ.logql.units import format_duration
 
 NS = 10**9
 

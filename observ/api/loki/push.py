@@ -23,8 +23,8 @@ from observ.api.config import PushConfig
 from observ.api.loki.content_encoding import BodyTooLarge, PushError, read_body
 from observ.api.loki.logproto import parse_push_request
 from observ.api.loki.params import NS, TS_MAX, TS_MIN
+from observ.gocompat.strconv import go_quote
 from observ.ingest_defaults import DETECTED_LEVEL, SERVICE_NAME, detected_level, service_name
-from observ.logql.gocompat import go_quote
 from observ.model import DecodedBatch, Stream
 
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream")

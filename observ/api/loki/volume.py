@@ -22,8 +22,8 @@ import orjson
 from observ.api.loki import params as p
 from observ.api.loki.push import LABEL_NAME
 from observ.api.loki.responses import go_float, sample_time, stats_json
+from observ.gocompat.strconv import go_quote
 from observ.logql.errors import LimitError, LogQLError
-from observ.logql.gocompat import go_quote
 from observ.logql.results import QueryStats
 from observ.logql.syntax import ast
 from observ.logql.syntax.parser import parse

@@ -20,7 +20,7 @@ from starlette.datastructures import QueryParams
 from observ.api.auth import AuthError, Tenancy
 from observ.api.loki.routes import json_response, text
 from observ.api.tempo.routes import BadRequest, window
-from observ.logql.gocompat import parse_duration
+from observ.gocompat.durations import parse_duration
 from observ.logql.log.logfmt import logfmt_pairs
 from observ.otlp.anyvalue import attributes_from_json
 from observ.traces.query import AllOf, Condition, Expr, MatchedSpan, SpanQuery, TraceSummary

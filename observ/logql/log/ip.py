@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from observ.gocompat.strconv import go_quote
 from observ.logql.errors import LogQLError, ParseError
-from observ.logql.gocompat import go_quote
 from observ.logql.syntax import ast
 from observ.logql.syntax.format import format_filter_value, format_label_filter
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 
-from observ.logql.gocompat import compile_regex, parse_bytes, parse_duration, parse_float
+from observ.gocompat.durations import parse_duration
+from observ.gocompat.humanize import parse_bytes
+from observ.gocompat.strconv import parse_float
+from observ.logql.goregexp import compile_regex
 from observ.logql.log import ip
 from observ.logql.syntax import ast
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from observ.logql.errors import LogQLError
-from observ.logql.gocompat import compile_regex
+from observ.logql.goregexp import compile_regex
 from observ.logql.log import ip
 from observ.logql.log.json import JsonFields, json_labels
 from observ.logql.log.label_filters import (

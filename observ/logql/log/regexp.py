@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observ.logql.errors import LogQLError
-from observ.logql.gocompat import compile_regex
+from observ.logql.goregexp import compile_regex
 from observ.logql.log.names import valid_label_name
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from observ.logql.gocompat import format_float, go_quote
+from observ.gocompat.durations import format_duration, go_duration_string
+from observ.gocompat.strconv import format_float, go_quote
 from observ.logql.syntax import ast
-from observ.logql.units import format_duration, go_duration_string
 
 _BYTE_UNITS = tuple(
     (unit, base**power)

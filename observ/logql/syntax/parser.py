@@ -26,12 +26,14 @@ from typing import Any, cast
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from observ.gocompat.durations import parse_duration_ns
+from observ.gocompat.humanize import BYTE_SIZES
+from observ.gocompat.strconv import go_quote
 from observ.logql.errors import LogQLError, ParseError
-from observ.logql.gocompat import compile_regex, go_quote
+from observ.logql.goregexp import compile_regex
 from observ.logql.log.pattern import PatternMatcher
 from observ.logql.log.regexp import RegexpExtractor
 from observ.logql.syntax import ast
-from observ.logql.units import parse_bytes, parse_duration_ns
 
 MAX_INPUT_BYTES = 128 * 1024
 """Loki's maxInputSize."""
@@ -241,11 +243,17 @@ def _duration(tok: Token) -> int:
     return ns
 
 
+_SIZE = re.compile(r"([0-9.]+)([A-Za-z]+)")
+
+
 def _bytes(tok: Token) -> float:
-    try:
-        return parse_bytes(tok.value)
-    except ValueError:
-        raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", *_at(tok)) from None
+    """A size literal in bytes, with go-humanize's units. Loki's lexer keeps whole bytes (ParseBytes gives a
+    uint64); the fraction is kept here, so that every tree `format` prints parses back to itself."""
+    m = _SIZE.fullmatch(tok.value)
+    size = BYTE_SIZES.get(m.group(2).lower()) if m else None
+    if m is None or size is None:
+        raise ParseError(f"invalid bytes value: {go_quote(tok.value)}", *_at(tok))
+    return float(m.group(1)) * size
 
 
 # --- regular expressions (Go's syntax, compiled by RE2) --------------------------------------------------------

@@ -14,9 +14,9 @@ from typing import Any, cast
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from observ.gocompat.durations import parse_duration_ns
 from observ.logql.errors import ParseError as LogQLParseError
 from observ.logql.syntax.parser import unquote
-from observ.logql.units import parse_duration_ns
 from observ.traces.model import INT64_MAX
 from observ.traces.traceql import ast
 from observ.traces.traceql.errors import ParseError

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from observ.logql.gocompat import go_quote
+from observ.gocompat.strconv import go_quote
 from observ.logql.syntax import ast
 from observ.logql.syntax.format import format_expr, format_number
 from observ.logql.syntax.parser import parse

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from observ.logql.errors import LogQLError
-from observ.logql.gocompat import compile_regex
+from observ.logql.goregexp import compile_regex
 from observ.logql.log.json import JsonFields, JsonScan, json_labels, parse_json, parse_json_path
 from observ.logql.log.logfmt import _LogfmtDecoder, logfmt_pairs, parse_logfmt
 from observ.logql.log.names import sanitize_key

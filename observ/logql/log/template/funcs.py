@@ -22,17 +22,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from observ.gocompat.durations import parse_duration
+from observ.gocompat.humanize import parse_bytes
+from observ.gocompat.strconv import format_float, go_quote, parse_float
 from observ.logql.errors import LimitError
-from observ.logql.gocompat import (
-    compile_regex,
-    format_float,
-    go_find_all,
-    go_quote,
-    go_replace_all,
-    parse_bytes,
-    parse_duration,
-    parse_float,
-)
+from observ.logql.goregexp import compile_regex, go_find_all, go_replace_all
 
 
 class TemplateError(Exception):
