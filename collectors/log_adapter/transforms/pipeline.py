@@ -2,11 +2,11 @@
 
 Entries come out as columns per stream (`Rows`), never as an object per entry. `feed_lines` takes a whole
 read chunk: its common lines (CRI `F`, the usual timestamp form, valid UTF-8, opening an entry) are
-recognised with a few slice comparisons and their fields extracted in bulk; everything else (partial
-pieces, multiline continuations, repairs, Docker, raw text) goes through `feed`'s per-line path, in file
-order. State is kept per stream so stdout and stderr pieces never merge with each other. Anything odd in
-a line is repaired, counted as a Truncated event naming the file and offset, and the line still ships;
-its neighbours are untouched.
+recognised with C-level maps over the chunk and handled as lists; everything else (partial pieces,
+multiline continuations, repairs, Docker, raw text) goes through `feed`'s per-line path, in file order.
+State is kept per stream so stdout and stderr pieces never merge with each other. Anything odd in a line
+is repaired, counted as a Truncated event naming the file and offset, and the line still ships; its
+neighbours are untouched.
 """
 
 from __future__ import annotations
