@@ -196,3 +196,20 @@ def test_a_reader_taken_before_a_compaction_sees_every_span_once_after_it(tmp_pa
     got = reader.cursor.execute(f"SELECT span_id FROM {r.sql} AS s ORDER BY span_id", r.params).fetchall()
     assert [s for (s,) in got] == [sid(1), sid(2), sid(3)]
     assert [s.span_id for s in store.trace("t1", tid(1))] == [sid(1), sid(2), sid(3), sid(4)]
+
+
+def test_small_hot_tables_merge_and_every_span_stays_readable_once(tmp_path: Path) -> None:
+    path = tmp_path / "spans.duckdb"
+    store = store_at(path)
+    for n in range(1, 41):
+        store.append([cols(span(n % 5, n, start=n))])
+    assert len(store._state.hot) < 16, "each run of 16 one-span tables became one"
+    assert store.count() == 40 and store._state.table.num_rows == 40
+    assert [s.span_id for s in store.trace("t1", tid(2))] == [sid(n) for n in range(2, 41, 5)]
+    assert store.append([cols(span(2, 7))]).duplicates == 1
+    store.compact()
+    assert (store._state.hot, store.count(), sum(s.rows for s in store.segments)) == ((), 40, 40)
+    store.append([cols(span(9, 1))])
+    store.close()
+    again = store_at(path)
+    assert again.count() == 41 and len(again.trace("t1", tid(2))) == 8
