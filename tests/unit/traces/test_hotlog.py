@@ -213,3 +213,19 @@ def test_small_hot_tables_merge_and_every_span_stays_readable_once(tmp_path: Pat
     store.close()
     again = store_at(path)
     assert again.count() == 41 and len(again.trace("t1", tid(2))) == 8
+
+
+def test_flush_leaves_every_span_readable_by_plain_sql_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "spans.duckdb"
+    store = store_at(path)
+    store.append([cols(span(1, 1), span(1, 2))], offsets={(TOPIC, 0): 9})
+    store.flush()
+    store.append([cols(span(2, 1))])  # after the flush: only in the log
+    store.close()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchone() == (2, 2)
+        assert con.execute("SELECT part, next_offset FROM kafka_offsets").fetchall() == [(0, 9)]
+    finally:
+        con.close()
+    assert store_at(path).count() == 3
