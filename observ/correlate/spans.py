@@ -24,17 +24,13 @@ def service_traces(
     r = rd.relation(ScanHints(tenant, start_ns, end_ns, services=frozenset([service])))
     having = "HAVING bool_or(status_code = ?)" if failing else ""
     order = "min(start_ns) DESC" if failing else "max(duration_ns) DESC"
-    rows = (
-        rd.cursor
-        .execute(
-            "SELECT trace_id, arg_max(span_id, duration_ns), arg_max(name, duration_ns), "
-            "arg_max(start_ns, duration_ns), max(duration_ns), bool_or(status_code = ?) "
-            f"FROM {r.sql} AS s WHERE tenant = ? AND service = ? AND start_ns < ? AND end_ns >= ? "
-            f"GROUP BY trace_id {having} ORDER BY {order}, trace_id LIMIT ?",
-            [_ERROR, *r.params, tenant, service, end_ns, start_ns, *([_ERROR] if failing else []), limit],
-        )
-        .fetchall()
-    )
+    rows = rd.cursor.execute(
+        "SELECT trace_id, arg_max(span_id, duration_ns), arg_max(name, duration_ns), "
+        "arg_max(start_ns, duration_ns), max(duration_ns), bool_or(status_code = ?) "
+        f"FROM {r.sql} AS s WHERE tenant = ? AND service = ? AND start_ns < ? AND end_ns >= ? "
+        f"GROUP BY trace_id {having} ORDER BY {order}, trace_id LIMIT ?",
+        [_ERROR, *r.params, tenant, service, end_ns, start_ns, *([_ERROR] if failing else []), limit],
+    ).fetchall()
     return [
         TraceRef(trace_id=t, span_id=s, name=n, start_ns=st, duration_ms=d / 1e6, error=e) for t, s, n, st, d, e in rows
     ]

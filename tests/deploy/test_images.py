@@ -179,7 +179,8 @@ def _ignored(patterns: list[str], path: str) -> bool:
 def test_the_build_context_holds_the_package_and_nothing_else() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for path in ("pyproject.toml", "observ/cli/main.py", "observ/logql/syntax/grammar.lark", "collectors/demo/__main__.py"):
+    inside = ("pyproject.toml", "observ/cli/main.py", "observ/logql/syntax/grammar.lark", "collectors/demo/__main__.py")
+    for path in inside:
         assert not _ignored(patterns, path), f"{path} must reach the build"
     outside = [".venv/bin/python", ".git/HEAD", "tests/conftest.py", "observ-data/observ.duckdb", "bench/ingest.py"]
     outside += ["observ/__pycache__/model.cpython-311.pyc", "observ.egg-info/PKG-INFO"]
