@@ -7,6 +7,7 @@ which skips segments; the view `logs` is both without skipping.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -115,8 +116,15 @@ class LogStore(HotColdStore[CompactionResult]):
         ensure_schema(self._con)
         self._metadata_since = metadata_since(self._con)
         self._con.execute("SET parquet_metadata_cache = true")
-        self._segments: tuple[segfiles.Segment, ...] = ()
+        self._catalog: rel.Catalog[segfiles.Segment] = rel.Catalog(())
         self._next_segment = 1
+        self._tail: tuple[int, ...] = (0,)
+        """`newest_id` after each of the last TAIL_CHANGES + 1 compactions and merges: the tail view holds the
+        files above the first."""
+        self._staged_tail: tuple[int, ...] = self._tail
+        """The tail of the views defined in a transaction not swapped in yet."""
+        self._prefix = "" if self.segments_dir is None else f"{self.segments_dir}{os.sep}"
+        """What makes a segment's registered name its path (`filename`)."""
         if self.segments_dir is not None:
             self._open_segments(self.segments_dir)
         else:
@@ -134,41 +142,70 @@ class LogStore(HotColdStore[CompactionResult]):
     def _open_segments(self, directory: Path) -> None:
         registered = {name for (name,) in self._con.execute("SELECT path FROM segments").fetchall()}
         segfiles.remove_orphans(directory, registered)
-        self._segments = tuple(segfiles.load(self._con, directory))
+        loaded = segfiles.load(self._con, directory)
         row = self._con.execute("SELECT max(id) FROM segments").fetchone()
         self._next_segment = (row[0] or 0) + 1 if row else 1
+        self._tail = (self._next_segment - 1,)
         # the view names absolute paths: redefine it in case the data directory moved
-        self._define_cold_view(self._con, self._segments)
+        self._define_cold_view(self._con, loaded)
+        self._swap_catalog(loaded)
 
     def _define_cold_view(self, con: duckdb.DuckDBPyConnection, segments: Sequence[segfiles.Segment]) -> None:
-        """Segments written before schema version 4 have no `metadata` column: they read as `'{}'`."""
+        """In the transaction that makes `segments` the catalog: the cold view over all of them and the tail view
+        over the newest (relation.py), which `_swap_catalog` then commits to. Segments written before schema
+        version 4 have no `metadata` column: they read as `'{}'`."""
+        newest = max([self._next_segment - 1, *(s.id for s in segments)])
+        tail = self._tail if newest == self._tail[-1] else (*self._tail, newest)[-(rel.TAIL_CHANGES + 1) :]
+        self._staged_tail = tail
         since = self._metadata_since
-        segfiles.define_cold_view(
-            con,
-            [s.path for s in segments if s.id >= since],
-            _SELECT,
-            legacy=([s.path for s in segments if s.id < since], _LEGACY_SELECT),
-        )
+        for view, segs in ((segfiles.COLD_VIEW, segments), (rel.TAIL_VIEW, [s for s in segments if s.id > tail[0]])):
+            segfiles.define_cold_view(
+                con,
+                [s.path for s in segs if s.id >= since],
+                _SELECT,
+                view=view,
+                legacy=([s.path for s in segs if s.id < since], _LEGACY_SELECT),
+            )
+        con.execute(f"CREATE OR REPLACE VIEW {rel.TAIL_SINCE} AS SELECT {int(tail[0])}::BIGINT AS since")
+
+    def _swap_catalog(self, segments: Sequence[segfiles.Segment]) -> None:
+        """After the commit of `_define_cold_view`'s transaction (under the writers' lock, `_next_segment` updated)."""
+        self._catalog = rel.Catalog(tuple(segments), self._next_segment - 1)
+        self._tail = self._staged_tail
+
+    def _files(self, segments: Sequence[segfiles.Segment]) -> list[str]:
+        """SELECTs of the columns of `logs` and `filename` reading exactly these segments' files."""
+        since = self._metadata_since
+        return [
+            f"SELECT {cols}, filename FROM {segfiles.parquet_files(paths)}"
+            for paths, cols in (
+                ([s.path for s in segments if s.id >= since], _SELECT),
+                ([s.path for s in segments if s.id < since], _LEGACY_SELECT),
+            )
+            if paths
+        ]
 
     def relation(self, hints: rel.ScanHints) -> rel.Relation:
         """Hot rows plus the segments whose metadata and filters may hold a row matching `hints`.
 
         The caller still filters by tenant, time and its own predicates; this only prunes segments.
         """
-        return rel.build(self._segments, hints, _SELECT)
+        c = self._catalog
+        newest = f"{self._prefix}{segfiles.segment_name(c.newest_id)}"
+        return rel.build(c, hints, _SELECT, self._files, self._prefix, newest)
 
     @property
     def segments(self) -> tuple[segfiles.Segment, ...]:
-        return self._segments
+        return self._catalog.segments
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> CompactionResult | None:
         def write() -> CompactionResult:  # the catalog holds still: merges and expiries wait for `_compacting`
-            return compact(cur, directory, list(self._segments), self._next_segment, self.config, _SELECT,
+            return compact(cur, directory, list(self.segments), self._next_segment, self.config, _SELECT,
                            self._define_cold_view)  # fmt: skip
 
         def swap(result: CompactionResult) -> None:
-            self._segments = (*self._segments, *result.segments)
             self._next_segment += len(result.segments)
+            self._swap_catalog((*self.segments, *result.segments))
 
         return self._compact_snapshot(cur, "logs_hot", write, swap)
 
@@ -179,7 +216,7 @@ class LogStore(HotColdStore[CompactionResult]):
         may hold rows this deletes."""
         with self._compacting, self._lock:
             cutoff = lambda tenant: self.config.retention.cutoff(tenant, now_ns)  # noqa: E731
-            gone = retention.expired(self._segments, cutoff)
+            gone = retention.expired(self.segments, cutoff)
             tenants = [t for (t,) in self._con.execute("SELECT DISTINCT tenant FROM logs_hot").fetchall()]
             limits = {t: c for t in tenants if (c := cutoff(t)) is not None}
             hot: dict[str, int] = {}
@@ -190,14 +227,15 @@ class LogStore(HotColdStore[CompactionResult]):
             if not gone and not limits:
                 return retention.Expiry([], [])
             ids = {s.id for s in gone}
-            kept = [s for s in self._segments if s.id not in ids]
+            kept = [s for s in self.segments if s.id not in ids]
             with self._transaction() as con:
                 if gone:
                     segfiles.unregister(con, sorted(ids))
                     self._define_cold_view(con, kept)
                 for t, c in limits.items():
                     hot[t] = self._scalar("DELETE FROM logs_hot WHERE tenant = ? AND ts < ?", [t, c])
-            self._segments = tuple(kept)
+            if gone:
+                self._swap_catalog(kept)
             self._hot_rows -= sum(hot.values())
         return retention.Expiry(retention.tally(gone, hot), [s.path for s in gone])
 
@@ -213,7 +251,7 @@ class LogStore(HotColdStore[CompactionResult]):
         m = self.config.merge
         if self.segments_dir is None or not m.enabled:
             return []
-        groups = merging.plan(self._segments, m.small_bytes, m.target_bytes, self.config.segment_max_rows,
+        groups = merging.plan(self.segments, m.small_bytes, m.target_bytes, self.config.segment_max_rows,
                               m.max_merges_per_run)  # fmt: skip
         if dry_run:
             return [merging.merged(g, None) for g in groups]
@@ -239,13 +277,13 @@ class LogStore(HotColdStore[CompactionResult]):
             segfiles.write_unplaced(cur, rows, tmp, opts)
             with self._lock:
                 ids = {s.id for s in group}
-                if len(ids & {s.id for s in self._segments}) != len(ids):
+                if len(ids & {s.id for s in self.segments}) != len(ids):
                     raise RuntimeError("segments of the merge left the catalog meanwhile")
                 seg_id = self._next_segment
                 path = segfiles.place(tmp, seg_id)
                 try:
                     seg, per_service = segfiles.build_segment(seg_id, path, rows, group[0].tenant, filters)
-                    kept = [*(s for s in self._segments if s.id not in ids), seg]
+                    kept = [*(s for s in self.segments if s.id not in ids), seg]
                     with self._transaction() as con:
                         segfiles.register(con, seg, per_service)
                         segfiles.unregister(con, sorted(ids))
@@ -254,7 +292,7 @@ class LogStore(HotColdStore[CompactionResult]):
                     path.unlink(missing_ok=True)
                     raise
                 self._next_segment += 1
-                self._segments = tuple(kept)
+                self._swap_catalog(kept)
         finally:
             tmp.unlink(missing_ok=True)
             cur.close()
