@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Protocol
 
 from observ.logql.errors import QueryTimeout
@@ -28,6 +28,7 @@ __all__ = [
     "Scan",
     "ScanFilter",
     "plan_scan",
+    "split_scan",
 ]
 
 # Stages that change neither the line nor the labels a later line filter / matcher sees.
@@ -82,6 +83,10 @@ class Scan:
     """In pipeline order."""
     rest: tuple[ast.Stage, ...]
     """Stages the Python pipeline must still run (pushed line filters are not repeated)."""
+    split: tuple[ast.LabelFilterExpr, ...] | None = None
+    """Set by `split_scan` for a count: `rest` is `| json` then these label filters. `count_buckets` then
+    evaluates them itself for the rows whose answer it can prove equal to the pipeline's and counts only
+    those; `select_samples` returns exactly the other rows, for the pipeline. A store may prove none."""
 
 
 LogRow = tuple[int, str, dict[str, str], dict[str, str]]
@@ -177,6 +182,40 @@ def plan_scan(log: ast.LogExpr, tenant: str, start_ns: int, end_ns: int) -> Scan
         if not isinstance(stage, _LINE_PRESERVING):
             line_untouched = False
     return Scan(tenant, start_ns, end_ns, log.selector.matchers, tuple(filters), tuple(rest))
+
+
+def split_scan(scan: Scan, group_by: tuple[str, ...]) -> Scan | None:
+    """`scan` marked for a split count by `group_by` (see `Scan.split`), or None when its stages do not allow one.
+
+    Allowed: `| json` without parameters, then label filters of string `=`/`!=` and number comparisons whose
+    names, like `group_by`'s, are plain label names (not `__...`, not `..._extracted`: those depend on which
+    names the line and the stream labels share); `__error__` = or != a string is allowed too.
+    """
+    if not scan.rest or scan.rest[0] != ast.JsonParser():
+        return None
+    filters: list[ast.LabelFilterExpr] = []
+    for stage in scan.rest[1:]:
+        if not isinstance(stage, ast.LabelFilter) or not _splittable(stage.expr):
+            return None
+        filters.append(stage.expr)
+    if not all(_plain_name(name) for name in group_by):
+        return None
+    return replace(scan, split=tuple(filters))
+
+
+def _plain_name(name: str) -> bool:
+    return not name.startswith("__") and not name.endswith("_extracted")
+
+
+def _splittable(expr: ast.LabelFilterExpr) -> bool:
+    if isinstance(expr, ast.LabelFilterAnd | ast.LabelFilterOr):
+        return _splittable(expr.left) and _splittable(expr.right)
+    if isinstance(expr, ast.NumberLabelFilter):
+        return _plain_name(expr.name)
+    if isinstance(expr, ast.StringLabelFilter):
+        m = expr.matcher
+        return m.op in (ast.MatchOp.EQ, ast.MatchOp.NEQ) and (m.name == "__error__" or _plain_name(m.name))
+    return False
 
 
 def _strings_only(f: ast.LineFilter) -> bool:

@@ -12,11 +12,12 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from observ.logql.errors import LimitError, PipelineError, series_limit_error
 from observ.logql.log.label_filters import ERROR_LABEL, PRESERVE_ERROR_LABEL
 from observ.logql.log.pipeline import Pipeline
-from observ.logql.querier import Querier, QueryContext, Scan, plan_scan
+from observ.logql.querier import Querier, QueryContext, Scan, plan_scan, split_scan
 from observ.logql.series import LabelKey, SeriesSet, key_of, reduce_labels, stdvar
 from observ.logql.syntax import ast
 from observ.logql.unwrap import Unwrapper
@@ -24,6 +25,8 @@ from observ.logql.unwrap import Unwrapper
 ADDITIVE_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"})
 """Sums of these over series equal the op over the union of the rows: an enclosing `sum by` can be pushed in."""
 _BYTES_OPS = frozenset({"bytes_over_time", "bytes_rate"})
+_SPLIT_OPS = frozenset({"count_over_time", "rate"})
+"""Counts the store may share with the pipeline (`Scan.split`): both halves are counted, then added."""
 
 
 def eval_range(
@@ -64,6 +67,10 @@ def eval_range(
         return {}  # every window (t, t] is empty, as in Loki
     if not scan.rest and rng.unwrap is None and agg.op in ADDITIVE_OPS:
         return _sql_counts(querier, ctx, scan, agg, steps, collapse, max_series)
+    if collapse is not None and rng.unwrap is None and agg.op in _SPLIT_OPS and (split := split_scan(scan, collapse)):
+        return _split_counts(
+            querier, ctx, split, agg, steps, collapse, max_python_rows, max_series, preserve_errors, max_label_bytes
+        )
     return _python(
         querier, ctx, scan, agg, steps, collapse, max_python_rows, max_series, preserve_errors, max_label_bytes
     )
@@ -150,6 +157,39 @@ def _sql_counts(
             if max_series is not None and len(out) > max_series:
                 raise series_limit_error(max_series)
         points[i] = value(c, nb)
+    return out
+
+
+def _split_counts(
+    querier: Querier,
+    ctx: QueryContext,
+    scan: Scan,
+    agg: ast.RangeAggregation,
+    steps: Sequence[int],
+    collapse: tuple[str, ...],
+    max_rows: int,
+    max_series: int | None,
+    preserve_errors: bool,
+    max_label_bytes: int,
+) -> SeriesSet:
+    """The rows the store could evaluate counted in SQL, the others through the pipeline; counts added, then rated.
+
+    Adding counts before dividing keeps `rate` bit-identical to the pipeline's `len(window) / seconds`.
+    """
+    counting = replace(agg, op="count_over_time")
+    out = _sql_counts(querier, ctx, scan, counting, steps, collapse, max_series)
+    rest = _python(
+        querier, ctx, scan, counting, steps, collapse, max_rows, max_series, preserve_errors, max_label_bytes
+    )
+    for key, points in rest.items():
+        mine = out.setdefault(key, {})
+        for i, c in points.items():
+            mine[i] = mine.get(i, 0.0) + c
+    if max_series is not None and len(out) > max_series:
+        raise series_limit_error(max_series)
+    if agg.op == "rate":
+        seconds = agg.range.range_ns / 1e9
+        return {key: {i: c / seconds for i, c in points.items()} for key, points in out.items()}
     return out
 
 

@@ -19,11 +19,13 @@ __all__ = [
     "METADATA_COLUMNS",
     "STREAM_COLUMNS",
     "Pushdown",
+    "SplitSql",
     "Where",
     "compile_pushdown",
     "compile_scan",
     "label_sql",
     "matcher_sql",
+    "split_sql",
 ]
 
 COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream", "level")
@@ -184,3 +186,159 @@ def _services(selector: tuple[ast.Matcher, ...]) -> frozenset[str] | None:
             continue
         allowed = values if allowed is None else allowed & values
     return frozenset(allowed) if allowed is not None else None
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SPLIT_UNSAFE = r'\\u|\\.[^"\\]*"\s*:|,\s*[\]}]|NaN|Inf|/[*/]|"(?:[^"]*[^A-Za-z0-9_"][^"]*|[0-9][^"]*)?"\s*:'
+"""Lines whose `| json` label names are not simply their keys joined by `_`, or that DuckDB's reader would take
+but the JSON parser would not: a `\\u` escape (surrogates, U+FFFD), a key holding an escape (its last escape is
+followed by the key's end), a trailing comma, NaN / Infinity or a comment (DuckDB extensions), a key that is not
+already a valid label name (sanitised, trimmed, blank or with a leading digit). Text inside strings can match too:
+that only sends more rows to Python. Other escapes in values decode alike in both."""
+_NESTED = r"|:\s*\{"
+"""Added when a name read holds `_`: a nested object's flattened names (`a` then `b` is `a_b`) could make it.
+Without `_` in it, no join of two non-empty keys is the name."""
+_NUMBER_TYPES = "('UBIGINT', 'BIGINT', 'DOUBLE')"
+_EXACT_INT = 2**53
+"""Below this an integer compares the same as Go's float64 and as the pipeline's Python int."""
+
+
+@dataclass(slots=True)
+class SplitSql:
+    """A `Scan.split` in SQL. `j` is a column (`j_sql`, over the scanned rows): the fields the filters and the
+    grouping read, as JSON fragments, for the lines that pass the cheap line test; NULL for the others.
+
+    `safe` says a row's answer is proven: its line is a JSON object DuckDB and the pipeline read alike, and every
+    field read is either a stream label / metadata value (the parsed one then gets `_extracted` and is unseen),
+    or present once at top level with a value whose text or number both read alike. `keep` (only meaningful
+    where `safe`) is the label filters; `groups` the grouping labels' values. Each holds its own parameters.
+    """
+
+    j_sql: str
+    j_params: list[object]
+    safe: str
+    safe_params: list[object]
+    keep: str
+    keep_params: list[object]
+    groups: list[tuple[str, list[object]]]
+
+
+class _Fields:
+    """Numbers the fields read: field i is `j[i]`."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def index(self, name: str) -> int:
+        if name not in self.names:
+            self.names.append(name)
+        return self.names.index(name) + 1
+
+
+def _text_sql(name: str, i: int, params: list[object]) -> str:
+    """The label's value as the pipeline sees it: the stream label / metadata, else the field's string."""
+    base = label_sql(name, params)
+    again = label_sql(name, params)
+    return (
+        f"CASE WHEN {base} <> '' THEN {again} ELSE CASE json_type(j[{i}])"
+        f" WHEN 'VARCHAR' THEN replace(json_extract_string(j[{i}], '$'), '\ufffd', ' ')"
+        f" WHEN 'BOOLEAN' THEN json_extract_string(j[{i}], '$') ELSE '' END END"
+    )
+
+
+def _once_sql(name: str, params: list[object]) -> str:
+    """`"name"` occurs at most once in the line: no duplicate key (nor a key read from inside a string)."""
+    params.extend((f'"{name}"', f'"{name}"'))
+    return "strlen(line) - strlen(replace(line, ?, '')) <= strlen(?)"
+
+
+def _text_safe_sql(name: str, i: int, params: list[object]) -> str:
+    """A string compare or a group value reads alike: a stream label, or a string / bool / absent field."""
+    base = label_sql(name, params)
+    once = _once_sql(name, params)
+    return f"{base} <> '' OR ({once} AND coalesce(json_type(j[{i}]) NOT IN {_NUMBER_TYPES}, TRUE))"
+
+
+def _number_safe_sql(name: str, i: int, params: list[object]) -> str:
+    """A number filter reads alike: no stream label of that name, the field absent / null / an array (the filter
+    is false) or a number both read as the same float64 (exact integers, finite non-zero floats: no range errors)."""
+    base = label_sql(name, params)
+    once = _once_sql(name, params)
+    params.extend((_EXACT_INT, -_EXACT_INT))
+    return (
+        f"{base} = '' AND {once} AND CASE json_type(j[{i}])"
+        f" WHEN 'UBIGINT' THEN j[{i}]::DOUBLE < ? WHEN 'BIGINT' THEN j[{i}]::DOUBLE > ?"
+        f" WHEN 'DOUBLE' THEN isfinite(j[{i}]::DOUBLE) AND j[{i}]::DOUBLE <> 0"
+        f" WHEN 'NULL' THEN TRUE WHEN 'ARRAY' THEN TRUE ELSE j[{i}] IS NULL END"
+    )
+
+
+_CMP_SQL = {ast.CmpOp.EQ: "=", ast.CmpOp.NEQ: "<>", ast.CmpOp.GT: ">", ast.CmpOp.GTE: ">=", ast.CmpOp.LT: "<",
+            ast.CmpOp.LTE: "<="}  # fmt: skip
+
+
+def _keep_sql(
+    expr: ast.LabelFilterExpr, fields: _Fields, params: list[object], safe: list[tuple[str, list[object]]]
+) -> str | None:
+    """The filter on a safe row (no `__error__` there); appends what makes a row safe for it. None: not in SQL."""
+    if isinstance(expr, ast.LabelFilterAnd | ast.LabelFilterOr):
+        left = _keep_sql(expr.left, fields, params, safe)
+        right = _keep_sql(expr.right, fields, params, safe) if left is not None else None
+        if left is None or right is None:
+            return None
+        return f"({left}) {'AND' if isinstance(expr, ast.LabelFilterAnd) else 'OR'} ({right})"
+    if isinstance(expr, ast.StringLabelFilter) and expr.matcher.op in (ast.MatchOp.EQ, ast.MatchOp.NEQ):
+        m = expr.matcher
+        op = "=" if m.op is ast.MatchOp.EQ else "<>"
+        if m.name == "__error__":
+            params.append(m.value)
+            return f"'' {op} ?"
+        if not _NAME.fullmatch(m.name):
+            return None
+        i = fields.index(m.name)
+        sparams: list[object] = []
+        safe.append((_text_safe_sql(m.name, i, sparams), sparams))
+        text = _text_sql(m.name, i, params)
+        params.append(m.value)
+        return f"({text}) {op} ?"
+    if isinstance(expr, ast.NumberLabelFilter) and _NAME.fullmatch(expr.name):
+        i = fields.index(expr.name)
+        sparams = []
+        safe.append((_number_safe_sql(expr.name, i, sparams), sparams))
+        params.append(float(expr.value))
+        return (
+            f"CASE WHEN json_type(j[{i}]) IN {_NUMBER_TYPES} THEN j[{i}]::DOUBLE {_CMP_SQL[expr.op]} ? ELSE FALSE END"
+        )
+    return None
+
+
+def split_sql(filters: tuple[ast.LabelFilterExpr, ...], group_by: tuple[str, ...]) -> SplitSql:
+    """`Scan.split` as SQL; what it cannot express in SQL proves no row (`safe` FALSE): all go to the pipeline."""
+    fields = _Fields()
+    keep_params: list[object] = []
+    safe: list[tuple[str, list[object]]] = []
+    keeps: list[str] = []
+    for f in filters:
+        k = _keep_sql(f, fields, keep_params, safe)
+        if k is None:
+            return SplitSql("NULL::JSON[]", [], "FALSE", [], "FALSE", [], [("''", []) for _ in group_by])
+        keeps.append(f"({k})")
+    groups: list[tuple[str, list[object]]] = []
+    for name in group_by:
+        if not _NAME.fullmatch(name):
+            return SplitSql("NULL::JSON[]", [], "FALSE", [], "FALSE", [], [("''", []) for _ in group_by])
+        i = fields.index(name)
+        sparams: list[object] = []
+        safe.append((_text_safe_sql(name, i, sparams), sparams))
+        gparams: list[object] = []
+        groups.append((_text_sql(name, i, gparams), gparams))
+    j_params: list[object] = [_SPLIT_UNSAFE + _NESTED if any("_" in n for n in fields.names) else _SPLIT_UNSAFE]
+    if fields.names:
+        j_params.append([f"$.{n}" for n in fields.names])
+        extract = "json_extract(line, ?::VARCHAR[])"
+    else:
+        extract = "[]::JSON[]"
+    j_sql = f"CASE WHEN ascii(line) = 123 AND NOT regexp_matches(line, ?) AND json_valid(line) THEN {extract} END"
+    safe_params = [p for _, ps in safe for p in ps]
+    safe_sql = " AND ".join(["j IS NOT NULL", *(f"({c})" for c, _ in safe)])
+    return SplitSql(j_sql, j_params, safe_sql, safe_params, " AND ".join(keeps) or "TRUE", keep_params, groups)

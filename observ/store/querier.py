@@ -26,6 +26,7 @@ from observ.store.pushdown import (
     Where,
     compile_scan,
     label_sql,
+    split_sql,
 )
 
 __all__ = ["ROW_COLUMNS", "LabelCache", "LogQuerier", "Reader", "metadata"]
@@ -35,6 +36,9 @@ ROW_COLUMNS = (
 )
 """Selected in this order; `_rows` indexes follow it. Index 11 is the line's size in bytes (query stats)."""
 FETCH = 4096
+_ONCE = "OFFSET 0"
+"""Ends a subquery whose computed column the outer query reads many times: DuckDB would otherwise inline the
+expression (here the split's JSON parse) into every reference and evaluate it again for each."""
 _FULL_GROUP = (*COLUMN_LABELS, "labels", *METADATA_COLUMNS, "metadata")
 """A series per stream and structured metadata: `LabelCache.stream` reads the first seven, `metadata` the rest."""
 
@@ -161,7 +165,18 @@ class LogQuerier:
 
     def select_samples(self, ctx: QueryContext, scan: Scan) -> Iterator[list[LogRow]]:
         cache = LabelCache()
-        for chunk in self._reader(ctx).execute(compile_scan(scan), f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"):
+        template = f"SELECT {ROW_COLUMNS} FROM {{source}} ORDER BY ts"
+        before: list[object] = []
+        after: list[object] = []
+        if scan.split is not None:
+            # the rows count_buckets did not count (every row it cannot prove)
+            sp = split_sql(scan.split, ())
+            template = (
+                f"SELECT {ROW_COLUMNS} FROM (SELECT *, {sp.j_sql} AS j FROM {{source}} {_ONCE}) AS sj"
+                f" WHERE NOT coalesce({sp.safe}, FALSE) ORDER BY ts"
+            )
+            before, after = sp.j_params, sp.safe_params
+        for chunk in self._reader(ctx).execute(compile_scan(scan), template, before, after):
             yield _rows(chunk, cache, ctx)
 
     def count_buckets(
@@ -172,6 +187,23 @@ class LogQuerier:
         a, b = step_ns // g, range_ns // g
         gparams: list[object] = []
         gexprs = list(_FULL_GROUP) if group_by is None else [label_sql(name, gparams) for name in group_by]
+        total, counted, cols, source = "c", "count(*) AS c", "c, nb", "{source}"
+        wrap_before: list[object] = []
+        wrap_after: list[object] = []
+        if scan.split is not None:
+            # Only the rows `split_sql` proves; `c` counts those its filters keep, `call` all (for the stats).
+            if group_by is None:
+                raise ValueError("a split count needs its grouping")
+            sp = split_sql(scan.split, group_by)
+            gparams = [p for _, ps in sp.groups for p in ps]
+            gexprs = [f"CASE WHEN keep THEN {e} ELSE '' END" for e, _ in sp.groups]
+            total, cols = "CASE WHEN i < 0 THEN call ELSE c END", "c, call, nb"
+            counted = "count(*) FILTER (WHERE keep) AS c, count(*) AS call"
+            source = (
+                f"(SELECT *, {sp.keep} AS keep FROM (SELECT *, {sp.j_sql} AS j FROM {{source}} {_ONCE}) AS sj"
+                f" WHERE coalesce({sp.safe}, FALSE)) AS sk"
+            )
+            wrap_before, wrap_after = [*sp.keep_params, *sp.j_params], sp.safe_params
         aliases = [f"g{i}" for i in range(len(gexprs))]
         gsel = "".join(f"{e} AS {al}, " for e, al in zip(gexprs, aliases, strict=True))
         gnames = "".join(f"{al}, " for al in aliases)
@@ -180,17 +212,17 @@ class LogQuerier:
         # of a sub-bucket are clipped to the steps before they are unnested (a long range never expands past n).
         # Window -1 collects every row once: the lines and bytes the query processed, for its stats.
         template = (
-            f"SELECT {gnames} i, sum(c)::DOUBLE, sum(nb)::DOUBLE FROM ("
+            f"SELECT {gnames} i, sum({total})::DOUBLE, sum(nb)::DOUBLE FROM ("
             f" SELECT {gnames} unnest(list_prepend(-1,"
-            "  range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))) AS i, c, nb FROM ("
-            f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, count(*) AS c, sum(strlen(line)) AS nb"
-            "   FROM {source} GROUP BY ALL)"
+            f"  range(greatest((k + ? + ? - 1) // ? - ?, 0), least((k + ? - 1) // ? + 1, ?)))) AS i, {cols} FROM ("
+            f"  SELECT {gsel} (ts - ? + ? + ? - 1) // ? - ? AS k, {counted}, sum(strlen(line)) AS nb"
+            f"   FROM {source} GROUP BY ALL)"
             ") WHERE i < ? GROUP BY ALL"
         )
-        before = [a * b, a, a, b, b, a, steps, *gparams, base_ns, range_ns, g, g, b]
+        before = [a * b, a, a, b, b, a, steps, *gparams, base_ns, range_ns, g, g, b, *wrap_before]
         cache = LabelCache()
         ng = len(gexprs)
-        for chunk in self._reader(ctx).execute(compile_scan(scan), template, before, [steps]):
+        for chunk in self._reader(ctx).execute(compile_scan(scan), template, before, [*wrap_after, steps]):
             ctx.deadline.check()
             for row in chunk:
                 i, c, nb = row[ng], row[ng + 1], row[ng + 2]
@@ -198,6 +230,8 @@ class LogQuerier:
                     ctx.stats.rows_scanned += int(c)
                     ctx.stats.bytes_scanned += int(nb or 0)
                     continue
+                if not c:
+                    continue  # rows the split's filters dropped
                 if group_by is None:
                     labels = cache.stream(row[:7]) | metadata(row[7], row[8], row[9])
                 else:

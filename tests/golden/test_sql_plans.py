@@ -34,6 +34,7 @@ QUERIES = {
     "trace_id_needle": '{service=~".+"} |= "4bf92f3577b34da6a3ce929d0e0e4736"',
     "metadata_filter": '{service="api"} | user_agent="curl"',
     "json_then_filter": '{service="api"} | json | status >= 500',
+    "json_split_count": 'sum by (service) (count_over_time({service="api"} | json | status >= 500 [1m]))',
     "logfmt_then_filter": '{service="db"} | logfmt | duration > 10ms',
     "pattern": '{service="api"} | pattern "<_> <method> <path> <_>"',
     "line_format": '{service="api"} | json | line_format "{{.msg}}"',

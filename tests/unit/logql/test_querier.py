@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from observ.logql.engine import Engine
-from observ.logql.querier import BucketCount, IndexStats, LogRow, QueryContext, Scan, plan_scan
+from observ.logql.querier import BucketCount, IndexStats, LogRow, QueryContext, Scan, plan_scan, split_scan
 from observ.logql.results import Matrix, Streams
 from observ.logql.syntax import ast
 from observ.logql.syntax.parser import parse
@@ -55,6 +55,40 @@ def test_plan_scan_pushes_what_only_sees_stored_labels_and_the_raw_line(
     assert (scan.tenant, scan.start_ns, scan.end_ns, scan.selector) == ("t", 1, 2, log.selector.matchers)
 
 
+@pytest.mark.parametrize(
+    ("query", "group_by", "split"),
+    [
+        ('{a="b"} | json | status >= 500 | method="GET"', ("service",), [1, 2]),
+        ('{a="b"} |= "x" | json | status >= 500 or level!="info" | __error__=""', (), [2, 3]),
+        ('{a="b"} | json', ("level", "cluster"), []),
+        # regex matchers (RE2 vs DuckDB), durations and bytes (their own conversions) stay in the pipeline
+        ('{a="b"} | json | level=~"e.*"', (), None),
+        ('{a="b"} | json | latency > 10ms', (), None),
+        # names the parser's `_extracted` rule or errors decide, and any other stage or parser
+        ('{a="b"} | json | service_extracted="x"', (), None),
+        ('{a="b"} | json', ("__error__",), None),
+        ('{a="b"} | json | __error__=~"JSON.*"', (), None),
+        ('{a="b"} | json status="x.y"', (), None),
+        ('{a="b"} | logfmt | status >= 500', (), None),
+        ('{a="b"} | json | status >= 500 | line_format "{{.msg}}"', (), None),
+        ('{a="b"} | json | json', (), None),
+        ('{a="b"} |= "x"', (), None),
+    ],
+)
+def test_split_scan_takes_json_then_plain_label_filters(
+    query: str, group_by: tuple[str, ...], split: list[int] | None
+) -> None:
+    log = _log(query)
+    scan = plan_scan(log, "t", 1, 2)
+    marked = split_scan(scan, group_by)
+    if split is None:
+        assert marked is None
+        return
+    assert marked is not None and marked.rest == scan.rest
+    stages = log.pipeline
+    assert list(marked.split or ()) == [s.expr for s in (stages[i] for i in split) if isinstance(s, ast.LabelFilter)]
+
+
 class ListQuerier:
     """Rows in a list; understands the equality selectors and `|=` filters these tests push, refuses the rest."""
 
@@ -95,7 +129,9 @@ class ListQuerier:
         self, ctx: QueryContext, scan: Scan, *, base_ns: int, step_ns: int, range_ns: int, steps: int,
         group_by: tuple[str, ...] | None,
     ) -> Iterator[BucketCount]:  # fmt: skip
-        raise NotImplementedError
+        if scan.split is None:
+            raise NotImplementedError
+        return iter(())  # a split count this store proves no row of: select_samples hands them all to the pipeline
 
     def label_values(self, ctx: QueryContext, scan: Scan, name: str) -> set[str]:
         return {v for _, _, stream, _ in self._match(scan) if (v := stream.get(name))}
