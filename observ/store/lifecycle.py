@@ -36,7 +36,8 @@ class Maintained(Protocol):
 
 
 class Graveyard:
-    """Unregistered segment files, unlinked once `delay_s` has passed (no reader can still be reading them)."""
+    """Unregistered segment files, unlinked once `delay_s` has passed: no reader can still be reading them, nor
+    still hold them in a relation it built before the catalog changed (relations name kept files by path)."""
 
     def __init__(self, delay_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.delay_s = delay_s
