@@ -189,12 +189,15 @@ def _services(selector: tuple[ast.Matcher, ...]) -> frozenset[str] | None:
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPLIT_UNSAFE = r'\\u|\\.[^"\\]*"\s*:|,\s*[\]}]|NaN|Inf|/[*/]|"(?:[^"]*[^A-Za-z0-9_"][^"]*|[0-9][^"]*)?"\s*:'
+_SPLIT_UNSAFE = (
+    r'\\u|\\.[^"\\]*"\s*:|,\s*[\]}]|[:,\[]\s*-?(?i:nan|inf)'
+    r'|"(?:[A-Za-z_][A-Za-z0-9_]*[^A-Za-z0-9_"]|[^A-Za-z_"])[^"]*"\s*:|""\s*:'
+)
 """Lines whose `| json` label names are not simply their keys joined by `_`, or that DuckDB's reader would take
 but the JSON parser would not: a `\\u` escape (surrogates, U+FFFD), a key holding an escape (its last escape is
-followed by the key's end), a trailing comma, NaN / Infinity or a comment (DuckDB extensions), a key that is not
-already a valid label name (sanitised, trimmed, blank or with a leading digit). Text inside strings can match too:
-that only sends more rows to Python. Other escapes in values decode alike in both."""
+followed by the key's end), a trailing comma or a bare NaN / Inf / Infinity in any case (DuckDB extensions), a key
+that is not already a valid label name (sanitised, trimmed, blank or with a leading digit). Text inside strings can
+match too: that only sends more rows to Python. Other escapes in values decode alike in both."""
 _NESTED = r"|:\s*\{"
 """Added when a name read holds `_`: a nested object's flattened names (`a` then `b` is `a_b`) could make it.
 Without `_` in it, no join of two non-empty keys is the name."""

@@ -106,7 +106,9 @@ def _scalar() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(NUMBERS),
         st.sampled_from(STRINGS).map(lambda s: f'"{s}"'),
-        st.sampled_from(["true", "false", "null", "[]", "[1,2]", '[{"status":1}]', "NaN", "Infinity"]),
+        st.sampled_from(
+            ["true", "false", "null", "[]", "[1,2]", '[{"status":1}]', "NaN", "Infinity", "nan", "-inf", "-Infinity"]
+        ),
     )
 
 
@@ -156,7 +158,7 @@ def fuzz_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
 @given(
     lines=st.lists(st.tuples(st.sampled_from(range(len(STREAMS))), LINES), min_size=1, max_size=25),
     filters=st.lists(st.lists(FILTERS, min_size=1, max_size=2).map(" or ".join), max_size=3),
-    group=st.sampled_from(["", "service", "status", "method, cluster", "level", "a_b", "msg"]),
+    group=st.sampled_from(["", "service", "status", "method, cluster", "level", "a_b", "msg", "trace_id"]),
     op=st.sampled_from(["count_over_time", "rate"]),
 )
 def test_split_equals_the_pipeline_on_random_lines(
@@ -178,9 +180,10 @@ def test_split_equals_the_pipeline_on_random_lines(
         stream = Stream(tenant, s.service, s.namespace, s.pod, s.container, s.stream, s.labels)
         times = [ts + k * 7 * 10**9 for k in range(len(ls))]
         ts += 10**9
+        traces = [f"t{k % 3}" if i == 0 and k % 3 else "" for k in range(len(ls))]  # metadata: a base label too
         batches.append(
             DecodedBatch(stream=stream, source=f"fuzz-{tenant}-{i}", observed_ts=T0, ts=times, level=[""] * len(ls),
-                         trace_id=[""] * len(ls), span_id=[""] * len(ls), end=list(range(1, len(ls) + 1)), line=ls)
+                         trace_id=traces, span_id=[""] * len(ls), end=list(range(1, len(ls) + 1)), line=ls)
         )  # fmt: skip
     fuzz_store.append(batches)
     pipeline = "| json" + "".join(f" | {f}" for f in filters)
