@@ -79,25 +79,26 @@ class _RecordingStore:
 _CLAUSE = re.compile(r" (?=(?:SELECT|FROM|WHERE|AND|OR|GROUP BY|ORDER BY|UNION ALL|LIMIT|QUALIFY) )")
 
 
-def _render(statements: list[tuple[str, list[object]]]) -> str:
+def _render(statements: list[tuple[str, list[object]]], folder: str) -> str:
     """Statements with their parameters, one block each, a clause per line (so a diff points at the clause); the
-    SQL's own whitespace does not count."""
+    SQL's own whitespace does not count, and the store's temporary folder reads `<data>`."""
     blocks = []
     for sql, params in statements:
         text = _CLAUSE.sub("\n", re.sub(r"\s+", " ", sql).strip())
-        blocks.append(f"{text};\n-- params: {params!r}\n")
+        shown = [p.replace(folder, "<data>") if isinstance(p, str) else p for p in params]
+        blocks.append(f"{text};\n-- params: {shown!r}\n")
     return "\n".join(blocks)
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_sql_plan(name: str, store: LogStore) -> None:
-    assert not store.segments, "segment paths would make the plans depend on the temporary folder"
+    assert not store.segments, "the plans read no segment file: only the hot rows and the tail"
     log: list[tuple[str, list[object]]] = []
     engine = Engine(LogQuerier(_RecordingStore(store, log)))  # type: ignore[arg-type]
     query = QUERIES[name]
     with contextlib.suppress(LimitError):  # a per-stream count of the api's many streams: the plan ran already
         engine.query_range(query, tenant=TENANT, start_ns=T0, end_ns=T0 + SPAN, step_ns=60 * 10**9, limit=100)
-    got = f"-- {query}\n" + _render(log)
+    got = f"-- {query}\n" + _render(log, str(store.path.parent))
     path = PLANS / f"{name}.sql"
     if UPDATE:
         path.write_text(got)

@@ -11,9 +11,12 @@ AND json_valid(line) THEN json_extract(line, ?::VARCHAR[]) END AS j
 FROM (SELECT *
 FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
 FROM logs_hot
+WHERE (SELECT CASE WHEN since > ? THEN error('the segment catalog moved on while the query was planned: retry') ELSE true END
+FROM logs_cold_tail_since)
 UNION ALL
 SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
-FROM logs_cold) AS l
+FROM logs_cold_tail
+WHERE filename > ?) AS l
 WHERE (tenant = ?)
 AND (ts >= ?)
 AND (ts < ?)
@@ -29,7 +32,7 @@ AND coalesce(json_type(j[2]) NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE'), TRUE))), FA
 GROUP BY ALL))
 WHERE i < ?
 GROUP BY ALL;
--- params: [1, 1, 1, 1, 1, 1, 121, 1700000000000000000, 60000000000, 60000000000, 60000000000, 1, 500.0, '\\\\u|\\\\.[^"\\\\]*"\\s*:|,\\s*[\\]}]|[:,\\[]\\s*-?(?i:nan|inf)|"(?:[A-Za-z_][A-Za-z0-9_]*[^A-Za-z0-9_"]|[^A-Za-z_"])[^"]*"\\s*:|""\\s*:', ['$.status', '$.service'], 'acme', 1699999940000000001, 1700007200000000001, 'api', '$.status', '$.status', '"status"', '"status"', 9007199254740992, -9007199254740992, '"service"', '"service"', 121]
+-- params: [1, 1, 1, 1, 1, 1, 121, 1700000000000000000, 60000000000, 60000000000, 60000000000, 1, 500.0, '\\\\u|\\\\.[^"\\\\]*"\\s*:|,\\s*[\\]}]|[:,\\[]\\s*-?(?i:nan|inf)|"(?:[A-Za-z_][A-Za-z0-9_]*[^A-Za-z0-9_"]|[^A-Za-z_"])[^"]*"\\s*:|""\\s*:', ['$.status', '$.service'], 0, '<data>/segments/seg-000000000000.parquet', 'acme', 1699999940000000001, 1700007200000000001, 'api', '$.status', '$.status', '"status"', '"status"', 9007199254740992, -9007199254740992, '"service"', '"service"', 121]
 
 SELECT ts, line, service, namespace, pod, container, stream, level, labels, trace_id, span_id, strlen(line), metadata
 FROM (SELECT *, CASE WHEN ascii(line) = 123
@@ -38,9 +41,12 @@ AND json_valid(line) THEN json_extract(line, ?::VARCHAR[]) END AS j
 FROM (SELECT *
 FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
 FROM logs_hot
+WHERE (SELECT CASE WHEN since > ? THEN error('the segment catalog moved on while the query was planned: retry') ELSE true END
+FROM logs_cold_tail_since)
 UNION ALL
 SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
-FROM logs_cold) AS l
+FROM logs_cold_tail
+WHERE filename > ?) AS l
 WHERE (tenant = ?)
 AND (ts >= ?)
 AND (ts < ?)
@@ -51,4 +57,4 @@ AND strlen(line) - strlen(replace(line, ?, '')) <= strlen(?)
 AND CASE json_type(j[1]) WHEN 'UBIGINT' THEN j[1]::DOUBLE < ? WHEN 'BIGINT' THEN j[1]::DOUBLE > ? WHEN 'DOUBLE' THEN isfinite(j[1]::DOUBLE)
 AND j[1]::DOUBLE <> 0 WHEN 'NULL' THEN TRUE WHEN 'ARRAY' THEN TRUE ELSE j[1] IS NULL END), FALSE)
 ORDER BY ts;
--- params: ['\\\\u|\\\\.[^"\\\\]*"\\s*:|,\\s*[\\]}]|[:,\\[]\\s*-?(?i:nan|inf)|"(?:[A-Za-z_][A-Za-z0-9_]*[^A-Za-z0-9_"]|[^A-Za-z_"])[^"]*"\\s*:|""\\s*:', ['$.status'], 'acme', 1699999940000000001, 1700007200000000001, 'api', '$.status', '$.status', '"status"', '"status"', 9007199254740992, -9007199254740992]
+-- params: ['\\\\u|\\\\.[^"\\\\]*"\\s*:|,\\s*[\\]}]|[:,\\[]\\s*-?(?i:nan|inf)|"(?:[A-Za-z_][A-Za-z0-9_]*[^A-Za-z0-9_"]|[^A-Za-z_"])[^"]*"\\s*:|""\\s*:', ['$.status'], 0, '<data>/segments/seg-000000000000.parquet', 'acme', 1699999940000000001, 1700007200000000001, 'api', '$.status', '$.status', '"status"', '"status"', 9007199254740992, -9007199254740992]

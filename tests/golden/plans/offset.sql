@@ -7,9 +7,12 @@ SELECT service AS g0, namespace AS g1, pod AS g2, container AS g3, stream AS g4,
 FROM (SELECT *
 FROM (SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
 FROM logs_hot
+WHERE (SELECT CASE WHEN since > ? THEN error('the segment catalog moved on while the query was planned: retry') ELSE true END
+FROM logs_cold_tail_since)
 UNION ALL
 SELECT tenant, ts, observed_ts, service, namespace, pod, container, stream, level, trace_id, span_id, labels, line, metadata
-FROM logs_cold) AS l
+FROM logs_cold_tail
+WHERE filename > ?) AS l
 WHERE (tenant = ?)
 AND (ts >= ?)
 AND (ts < ?)
@@ -17,4 +20,4 @@ AND (service = ?)) AS s
 GROUP BY ALL))
 WHERE i < ?
 GROUP BY ALL;
--- params: [1, 1, 1, 1, 1, 1, 121, 1699999700000000000, 60000000000, 60000000000, 60000000000, 1, 'acme', 1699999640000000001, 1700006900000000001, 'api', 121]
+-- params: [1, 1, 1, 1, 1, 1, 121, 1699999700000000000, 60000000000, 60000000000, 60000000000, 1, 0, '<data>/segments/seg-000000000000.parquet', 'acme', 1699999640000000001, 1700006900000000001, 'api', 121]
