@@ -28,6 +28,7 @@ from observ.store.pushdown import (
     label_sql,
     split_sql,
 )
+from observ.store.relation import CATALOG_MOVED
 
 __all__ = ["ROW_COLUMNS", "LabelCache", "LogQuerier", "Reader", "metadata"]
 
@@ -36,6 +37,8 @@ ROW_COLUMNS = (
 )
 """Selected in this order; `_rows` indexes follow it. Index 11 is the line's size in bytes (query stats)."""
 FETCH = 4096
+_REPLANS = 2
+"""Times a statement is planned again when the segment catalog outran its relation before it ran."""
 _ONCE = "OFFSET 0"
 """Ends a subquery whose computed column the outer query reads many times: DuckDB would otherwise inline the
 expression (here the split's JSON parse) into every reference and evaluate it again for each."""
@@ -85,32 +88,39 @@ class Reader:
 
         Positional parameters follow the text: `before` are those left of `{source}`, `after` those right of it.
         """
-        rel = self.store.relation(pd.hints)
-        self.stats.segments_scanned += rel.segments_scanned
-        self.stats.segments_skipped += rel.segments_skipped
-        source = f"(SELECT * FROM {rel.sql} AS l WHERE {pd.where.sql()}) AS s"
-        sql = template.format(source=source)
-        params = [*(before or []), *rel.params, *pd.where.params, *(after or [])]
-        cur = self.store.cursor()
-        remaining = self.deadline.remaining()
-        if remaining <= 0:
-            raise QueryTimeout(f"query timed out after {self.deadline.seconds:g}s")
-        timer = threading.Timer(remaining, cur.interrupt)
-        timer.start()
-        try:
+        for attempt in range(_REPLANS + 1):
+            rel = self.store.relation(pd.hints)
+            if attempt == 0:
+                self.stats.segments_scanned += rel.segments_scanned
+                self.stats.segments_skipped += rel.segments_skipped
+            source = f"(SELECT * FROM {rel.sql} AS l WHERE {pd.where.sql()}) AS s"
+            sql = template.format(source=source)
+            params = [*(before or []), *rel.params, *pd.where.params, *(after or [])]
+            cur = self.store.cursor()
+            remaining = self.deadline.remaining()
+            if remaining <= 0:
+                raise QueryTimeout(f"query timed out after {self.deadline.seconds:g}s")
+            timer = threading.Timer(remaining, cur.interrupt)
+            timer.start()
+            fetched = False
             try:
-                cur.execute(sql, params)
-                while chunk := cur.fetchmany(FETCH):
-                    yield chunk
-            except duckdb.InterruptException as e:
-                raise QueryTimeout(f"query timed out after {self.deadline.seconds:g}s") from e
-            except duckdb.InvalidInputException as e:
-                raise LogQLError(_clean(str(e))) from e
-            except (duckdb.OutOfMemoryException, duckdb.OutOfRangeException) as e:
-                raise LimitError(f"the query needs more memory than the server allows: {_clean(str(e))}") from e
-        finally:
-            timer.cancel()
-            cur.close()
+                try:
+                    cur.execute(sql, params)
+                    while chunk := cur.fetchmany(FETCH):
+                        fetched = True
+                        yield chunk
+                    return
+                except duckdb.InterruptException as e:
+                    raise QueryTimeout(f"query timed out after {self.deadline.seconds:g}s") from e
+                except duckdb.InvalidInputException as e:
+                    if CATALOG_MOVED in str(e) and not fetched and attempt < _REPLANS:
+                        continue  # the catalog outran the relation (relation.py): plan again on the new one
+                    raise LogQLError(_clean(str(e))) from e
+                except (duckdb.OutOfMemoryException, duckdb.OutOfRangeException) as e:
+                    raise LimitError(f"the query needs more memory than the server allows: {_clean(str(e))}") from e
+            finally:
+                timer.cancel()
+                cur.close()
 
     def windows(self, pd: Pushdown, backward: bool) -> Iterator[Pushdown]:
         """The query's range cut into growing slices, newest first for backward: a limit can stop early.

@@ -33,6 +33,8 @@ from observ.store.segments import Segment
 
 TAIL_CHANGES = 4
 """Compactions and merges whose files the tail view holds: how far a relation's catalog may lag its query."""
+CATALOG_MOVED = "the segment catalog moved on while the query was planned: retry"
+"""The guard's error: the relation's catalog lags more than the tail holds; plan again (the LogQL querier does)."""
 TAIL_VIEW = "logs_cold_tail"
 """The files of the last TAIL_CHANGES compactions and merges (ids above `since`); redefined with the catalog."""
 TAIL_SINCE = "logs_cold_tail_since"
@@ -177,10 +179,7 @@ def build(
     the given segments' files; `registered` is the prefix that makes a `segments.path` a file's path;
     `newest_path` is the path segment `catalog.newest_id` has or would have."""
     kept = catalog.prune(hints, holds_needles)
-    guard = (
-        f"(SELECT CASE WHEN since > ? THEN error('the segment catalog moved on while the query was planned: retry') "
-        f"ELSE true END FROM {TAIL_SINCE})"
-    )
+    guard = f"(SELECT CASE WHEN since > ? THEN error('{CATALOG_MOVED}') ELSE true END FROM {TAIL_SINCE})"
     parts = [f"SELECT {columns} FROM {hot} WHERE {guard}"]
     params: list[object] = [catalog.newest_id]
     for source in files(kept):

@@ -11,9 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from observ.logql.engine import Engine
+from observ.logql.results import Vector
 from observ.store.config import MergeConfig, RetentionConfig, StoreConfig
 from observ.store.filters import GramFilter, GramParams, TraceFilter
 from observ.store.logstore import LogStore
+from observ.store.querier import LogQuerier
 from observ.store.relation import TAIL_CHANGES, Catalog, Relation, ScanHints, holds_needles, may_match
 from observ.store.segments import Segment
 from tests.unit.test_segments import all_lines, batch
@@ -154,3 +157,27 @@ def test_expiry_drops_kept_files_from_a_relation_built_before_it(tmp_path: Path)
     store.expire(1_250 + 10 * 10**9)
     assert [s.ts_min for s in store.segments] == [1_300, 1_400]
     assert rows_of(store, r) == 30, "what a query started after the expiry sees, as through the cold view"
+
+
+def test_a_logql_query_whose_catalog_was_outrun_is_planned_again_and_answers_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = merging(tmp_path)
+    for k in range(TAIL_CHANGES):
+        store.append([batch("api", 10, start=700 + k * 100, source=f"late{k}")])
+    relation, outrun = store.relation, []
+
+    def then_compact_past_the_tail(hints: ScanHints) -> Relation:
+        r = relation(hints)
+        if not outrun:  # the first plan only: more compactions commit before its statement runs than the tail holds
+            outrun.append(r)
+            for k in range(TAIL_CHANGES + 1):
+                store.append([batch("api", 1, start=2_000 + k, source=f"more{k}")])
+                store.compact()
+        return r
+
+    monkeypatch.setattr(store, "relation", then_compact_past_the_tail)
+    got = Engine(LogQuerier(store)).query_instant('sum(count_over_time({service="api"}[1h]))', tenant="t1",
+                                                  time_ns=3_600 * 10**9)  # fmt: skip
+    assert isinstance(got.data, Vector) and outrun
+    assert [s.value for s in got.data.samples] == [60 + 10 * TAIL_CHANGES + TAIL_CHANGES + 1]
