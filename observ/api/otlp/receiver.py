@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -97,7 +98,10 @@ def decode_and_prepare(raw: bytes, content_type: str, tenant: str, limits: OtlpL
 def _start_decoder(parent: int, started: Semaphore) -> None:
     """A decoder process's initializer: says it has started (its imports done) and exits once the service is gone,
     even killed (the pool's pipes alone leave its workers waiting). `parent` comes from the service: a process
-    starting after the service died must not take its new parent for the service."""
+    starting after the service died must not take its new parent for the service. Ctrl-C in a terminal reaches
+    the whole process group: a decoder ignores it (no KeyboardInterrupt trace on stop, no request lost during
+    the service's graceful shutdown) and leaves stopping to the service."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:

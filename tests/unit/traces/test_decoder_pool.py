@@ -3,6 +3,8 @@ own thread decodes, rejections and whole-request errors read the same."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -127,6 +129,22 @@ def test_a_decoder_that_dies_costs_no_request() -> None:
         result = receiver.export_body(body(pb_span(2)).SerializeToString(), PROTOBUF, "", "acme")
         assert result.rejected == 0
         assert [row[2] for row in stored(receiver)] == [(1).to_bytes(8, "big").hex(), (2).to_bytes(8, "big").hex()]
+
+
+def test_ctrl_c_leaves_the_decoders_to_the_service() -> None:
+    """A terminal's Ctrl-C reaches every process of the group: the decoders ignore it and keep decoding (before,
+    each died printing a KeyboardInterrupt trace while the service was still shutting down gracefully)."""
+    with DecoderPool(2) as decoders:
+        decoders.wait_ready()
+        before = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+        for p in before:
+            os.kill(p.pid, signal.SIGINT)
+        receiver = TracesReceiver(SpanStore(":memory:"), ApiConfig(), OtlpMetrics(CollectorRegistry()),
+                                  decoders=decoders)  # fmt: skip
+        for n in range(1, 5):
+            receiver.export_body(body(pb_span(n)).SerializeToString(), PROTOBUF, "", "acme")
+        assert len(stored(receiver)) == 4
+        assert all(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in before)
 
 
 def test_decoders_exit_when_the_service_is_killed(tmp_path: Path) -> None:
