@@ -102,9 +102,13 @@ class HotColdStore(Generic[R]):
         with self._compacting:
             cur = self._con.cursor()
             try:
-                return self._compact(cur, self.segments_dir)
+                result = self._compact(cur, self.segments_dir)
             finally:
                 cur.close()
+        if result is not None:
+            log.info("compacted %d rows of %s into %d segment(s) in %.1fs", result.rows, self.path.name,
+                     len(result.segments), result.seconds)  # fmt: skip
+        return result
 
     def _compact(self, cur: duckdb.DuckDBPyConnection, directory: Path) -> R | None:
         """The store's compaction on `cur`, through `_compact_snapshot`."""
@@ -141,10 +145,9 @@ class HotColdStore(Generic[R]):
         hot: str,
         write: Callable[[], R],
         swap: Callable[[R], None],
-        on_snapshot: Callable[[], None] = lambda: None,
     ) -> R | None:
         """A compaction on `cur` (the caller holds `_compacting`): under the writers' lock a transaction opens and its
-        snapshot fixes the rows of `hot` that move (`on_snapshot` notes what else it must, under the same lock);
+        snapshot fixes the rows of `hot` that move;
         `write` writes, registers and deletes them inside that transaction while appends and queries go on; the
         commit then happens under the lock again with `swap`, which updates the in-memory catalog, so no append's
         dedup and no query's relation sees a row in both places or in neither. On failure nothing is kept and the
@@ -154,28 +157,31 @@ class HotColdStore(Generic[R]):
                 return None
             cur.execute("BEGIN TRANSACTION")
             cur.execute(f"SELECT count(*) FROM {hot}").fetchall()  # the snapshot: the rows hot now, no later ones
-            on_snapshot()
         result: R | None = None
         try:
             result = write()
             with self._lock:
                 cur.execute("COMMIT")
                 swap(result)
-                self._hot_rows -= result.rows
-                self._retry_at = 0
-                try:  # under the lock: no append's transaction is open; frees the deleted rows' blocks for reuse
-                    cur.execute("CHECKPOINT")
-                except duckdb.Error as e:
-                    log.warning("checkpoint after compaction of %s failed (DuckDB retries): %s", self.path.name, e)
+                self._settle(cur, result)
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back already
                 cur.execute("ROLLBACK")
             if result is not None:
                 discard(s.path for s in result.segments)
             raise
-        log.info("compacted %d rows of %s into %d segment(s) in %.1fs", result.rows, self.path.name,
-                 len(result.segments), result.seconds)  # fmt: skip
         return result
+
+    def _settle(self, cur: duckdb.DuckDBPyConnection, result: R) -> None:
+        """After a compaction's commit, under the writers' lock (no append's transaction is open): its rows are no
+        longer hot, retries start over, and a checkpoint moves the catalog's WAL into the file and frees deleted
+        rows' blocks for reuse."""
+        self._hot_rows -= result.rows
+        self._retry_at = 0
+        try:
+            cur.execute("CHECKPOINT")
+        except duckdb.Error as e:
+            log.warning("checkpoint after compaction of %s failed (DuckDB retries): %s", self.path.name, e)
 
     def join_compaction(self) -> None:
         """Wait for the background compaction, if one runs."""

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from observ.store.segments import fsync_dir
 
-__all__ = ["HotLog", "LogRecord", "Rejected"]
+__all__ = ["HotLog", "LogRecord", "Rejected", "ipc_stream"]
 
 log = logging.getLogger("observ.traces")
 
@@ -57,8 +57,13 @@ def _encode(rows: Sequence[pa.Table], schema: pa.Schema, offsets: dict[tuple[str
         "offsets": [[t, p, o] for (t, p), o in offsets.items()],
         "rejected": [[t, p, o, why, base64.b64encode(body).decode(), ns] for t, p, o, why, body, ns in rejected],
     }
+    return ipc_stream(rows, schema.with_metadata({_META: orjson.dumps(meta)}))
+
+
+def ipc_stream(rows: Sequence[pa.Table], schema: pa.Schema) -> pa.Buffer:
+    """The tables as one Arrow IPC stream (what a record holds, and how a prepared append crosses processes)."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, schema.with_metadata({_META: orjson.dumps(meta)})) as writer:
+    with pa.ipc.new_stream(sink, schema) as writer:
         for table in rows:
             writer.write_table(table)
     return sink.getvalue()

@@ -10,6 +10,7 @@ nothing twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -33,7 +34,7 @@ from observ.store.config import SPANS_CONFIG, StoreConfig
 from observ.store.hotcold import HotColdStore, StoreWriteError
 from observ.traces import query, tags
 from observ.traces.compact import SpanCompaction, compact, swap_in, write_merged
-from observ.traces.hotlog import HotLog, Rejected
+from observ.traces.hotlog import HotLog, Rejected, ipc_stream
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
     ARROW_SCHEMA,
@@ -181,7 +182,7 @@ class PreparedSpans:
         """Pickled with the rows as one Arrow IPC stream, as a decoder process hands an append back: ~1.0 against
         ~1.6 us a span for the round trip of pickling the table column by column (measured here), and the serving
         process unpickles under the GIL its committing thread needs."""
-        rows = None if self.rows is None else _ipc(self.rows)
+        rows = None if self.rows is None else ipc_stream([self.rows], self.rows.schema).to_pybytes()
         return _unpickled, (rows, self.keys, self.offsets, self.rejected, self.duplicates, self.per_service)
 
     @classmethod
@@ -194,13 +195,6 @@ class PreparedSpans:
         duplicates: int = 0,
     ) -> PreparedSpans:
         return cls(rows, keys, dict(offsets or {}), list(rejected), duplicates, _per_service(rows))
-
-
-def _ipc(rows: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, rows.schema) as writer:
-        writer.write_table(rows)
-    return sink.getvalue().to_pybytes()
 
 
 def _unpickled(rows: bytes | None, *rest: Any) -> PreparedSpans:
@@ -555,7 +549,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         segments = self._state.segments
         if rows is None or not segments:
             return frozenset(), set()
-        cur = self.cursor()
+        cur = self._con.cursor()
         try:
             return frozenset(s.id for s in segments), self._in_segments(cur, rows, segments)
         finally:
@@ -636,17 +630,10 @@ class SpanStore(HotColdStore[SpanCompaction]):
                 raise
             self._state = _State(segments, self._state.hot[len(taken.hot) :])
             self._hot_keys -= moving
-            self._hot_rows -= result.rows
             self._next_segment += len(result.segments)
-            self._retry_at = 0
-            try:  # the catalog's WAL into the file, on the cursor that holds the compaction's last reads
-                cur.execute("CHECKPOINT")
-            except duckdb.Error as e:
-                log.warning("checkpoint after compaction of %s failed (DuckDB retries): %s", self.path.name, e)
+            self._settle(cur, result)  # on the cursor that holds the compaction's last reads
         if self._log is not None:
             self._log.drop_through(through)
-        log.info("compacted %d spans of %s into %d segment(s) in %.1fs", result.rows, self.path.name,
-                 len(result.segments), result.seconds)  # fmt: skip
         return result
 
     # --- lifecycle (observ/store/lifecycle.py runs these off the write path) --------------------------------------
@@ -782,10 +769,8 @@ class SpanStore(HotColdStore[SpanCompaction]):
 
 def _ended_before(rows: pa.Table, cutoffs: dict[str, int]) -> pa.ChunkedArray | pa.Array:
     """Which rows ended before their tenant's cutoff."""
-    old = pa.array([False] * rows.num_rows, pa.bool_())
-    for tenant, cutoff in cutoffs.items():
-        old = pc.or_(old, pc.and_(pc.equal(rows["tenant"], tenant), pc.less(rows["end_ns"], cutoff)))
-    return old
+    masks = [pc.and_(pc.equal(rows["tenant"], t), pc.less(rows["end_ns"], c)) for t, c in cutoffs.items()]
+    return functools.reduce(pc.or_, masks) if masks else pa.array(np.zeros(rows.num_rows, dtype=bool))
 
 
 def _keys_of(rows: pa.Table) -> list[str]:
