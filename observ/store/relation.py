@@ -17,9 +17,7 @@ between `relation()` and the query's statement:
 
 from __future__ import annotations
 
-import bisect
 import re
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -114,20 +112,6 @@ def holds_needles(seg: Segment, hints: ScanHints) -> bool:
     return all(seg.grams.may_contain(n) for n in hints.needles)
 
 
-def _holds_any(fingerprints: bytes, want: list[int]) -> bool:
-    """`TraceFilter.may_contain_any` with the wanted fingerprints computed once per query, by bisection on the
-    bytes (little-endian uint32, read natively: ~0.5 us a segment against ~15 us through numpy)."""
-    if sys.byteorder != "little":
-        return bool(np.isin(np.frombuffer(fingerprints, dtype="<u4"), want).any())
-    fps = memoryview(fingerprints).cast("I")
-    n = len(fps)
-    for w in want:
-        i = bisect.bisect_left(fps, w)
-        if i < n and fps[i] == w:
-            return True
-    return False
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class Catalog(Generic[S]):
     """The registered segments (by id) with their tenant and time bounds as arrays, so pruning by them costs a few
@@ -159,7 +143,7 @@ class Catalog(Generic[S]):
             seg = self.segments[i]
             if services is not None and not (seg.services & services):
                 continue
-            if want is not None and not _holds_any(seg.traces.fingerprints, want):
+            if want is not None and not seg.traces.holds_any(want):
                 continue
             if admit(seg, hints):
                 out.append(seg)
