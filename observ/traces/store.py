@@ -466,26 +466,29 @@ class SpanStore(HotColdStore[SpanCompaction]):
 
         DuckDB's Arrow scan and Arrow's kernels cost per chunk: over 200,000 hot spans in ~200 tables a search took
         2-3x its time over one table. Tables under `_TIER` rows merge `_FANOUT` at a time, then the results again,
-        so a span is copied about twice before its compaction. Holds the compaction lock (skipped while one runs),
-        so the run it merges is still in the state when it swaps it in: commits only add tables after it."""
+        so a span is copied about twice before its compaction: a tier's run is the tables under its size just older
+        than the smaller tier's run (a tier-2 run that took the newest small tables too grew by re-copying itself,
+        3.2 copies a span over 200,000). Holds the compaction lock (skipped while one runs), so the run it merges is
+        still in the state when it swaps it in: commits only add tables after it."""
         hot = self._state.hot
         if len(hot) < _FANOUT or not self._compacting.acquire(blocking=False):
             return
         try:
             hot = self._state.hot
+            end = len(hot)
             for limit in _TIER:
-                start = len(hot)
+                start = end
                 while start > 0 and hot[start - 1].num_rows < limit:
                     start -= 1
-                if len(hot) - start >= _FANOUT:
+                if end - start >= _FANOUT:
                     break
+                end = start
             else:
                 return
-            run = hot[start:]
-            merged = pa.concat_tables(run).combine_chunks()
+            merged = pa.concat_tables(hot[start:end]).combine_chunks()
             with self._lock:
                 now = self._state
-                self._state = _State(now.segments, (*now.hot[:start], merged, *now.hot[len(hot) :]))
+                self._state = _State(now.segments, (*now.hot[:start], merged, *now.hot[end:]))
         finally:
             self._compacting.release()
 

@@ -14,6 +14,7 @@ import pytest
 
 from observ.store.config import StoreConfig
 from observ.store.relation import ScanHints
+from observ.traces import store as store_module
 from observ.traces.hotlog import HotLog
 from observ.traces.schema import ARROW_SCHEMA
 from observ.traces.store import FAR, TOPIC, SpanStore
@@ -213,6 +214,21 @@ def test_small_hot_tables_merge_and_every_span_stays_readable_once(tmp_path: Pat
     store.close()
     again = store_at(path)
     assert again.count() == 41 and len(again.trace("t1", tid(2))) == 8
+
+
+def test_hot_tables_merge_one_tier_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tier's run leaves the newer, smaller tables alone: a merged table is not merged again with each new run
+    of small ones (which copied a span ~3 times over 200,000 spans instead of ~2)."""
+    monkeypatch.setattr(store_module, "_FANOUT", 4)
+    monkeypatch.setattr(store_module, "_TIER", (2, 16))
+    store = store_at(tmp_path / "spans.duckdb")
+    sizes = []
+    for n in range(1, 42):
+        store.append([cols(span(n % 5, n, start=n))])
+        sizes.append(tuple(t.num_rows for t in store._state.hot))
+    assert sizes[6] == (4, 1, 1, 1), "3 one-span tables do not drag the 4-span table into a merge"
+    assert sizes[16] == (16, 1) and sizes[40] == (16, 16, 4, 4, 1)
+    assert store.count() == 41 and [s.span_id for s in store.trace("t1", tid(2))] == [sid(n) for n in range(2, 42, 5)]
 
 
 def test_flush_leaves_every_span_readable_by_plain_sql_over_the_file(tmp_path: Path) -> None:
