@@ -101,7 +101,7 @@ def _rows(batch: pa.RecordBatch, tenant: str, limits: OtlpLimits) -> tuple[pa.Ta
         "attributes": _attributes_json(field("attributes"), limits),
         "events": _events_json(field("events"), limits),
         "links": pa.array(["[]"] * n, pa.string()),
-        "resource": pc.take(resources, span_resource),
+        "resource": pa.DictionaryArray.from_arrays(span_resource.cast(pa.int32()), resources),
         "scope_name": pc.take(pc.fill_null(pc.struct_field(scope, "name"), ""), span_scope),
         "scope_version": pc.take(pc.fill_null(pc.struct_field(scope, "version"), ""), span_scope),
         "flags": field("flags").cast(pa.int64()),

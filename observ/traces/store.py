@@ -106,7 +106,7 @@ def _table(b: SpanColumns) -> pa.Table:
     for c in _JSON:
         cols[c] = _json(getattr(b, c))
     resources = _json(b.resources)
-    cols["resource"] = resources.take(pa.array(b.resource, pa.int32()))
+    cols["resource"] = pa.DictionaryArray.from_arrays(pa.array(b.resource, pa.int32()), resources)
     return pa.Table.from_arrays([cols[c] for c in SPAN_COLUMNS], schema=ARROW_SCHEMA)
 
 
@@ -355,7 +355,7 @@ class SpanStore(HotColdStore[SpanCompaction]):
         self._log.drop_through(through)
         rejected: list[Rejected] = []
         for record in self._log.replay(through):
-            self._restore(record.rows)
+            self._restore(record.rows.cast(ARROW_SCHEMA))  # a log written before `resource` became a dictionary
             for k, o in record.offsets.items():
                 self._offsets[k] = max(o, self._offsets.get(k, o))
             rejected.extend(record.rejected)

@@ -120,6 +120,23 @@ def test_hot_spans_offsets_and_rejects_come_back_once_after_a_reopen(tmp_path: P
         again.close()
 
 
+def test_a_log_written_with_resources_as_plain_text_comes_back(tmp_path: Path) -> None:
+    """Records of a version that kept `resource` as a string column (not a dictionary) replay into the store."""
+    path = tmp_path / "spans.duckdb"
+    store = store_at(path)
+    store.append([cols(span(1, 1))])
+    plain = ARROW_SCHEMA.set(ARROW_SCHEMA.get_field_index("resource"), pa.field("resource", pa.string()))
+    old, resource = store._state.table.cast(plain), store.trace("t1", tid(1))[0].resource
+    store.close()
+    for f in (path.parent / "span-hot").iterdir():
+        f.unlink()
+    HotLog(path.parent / "span-hot", plain).append([old], {(TOPIC, 0): 2}, [])
+    again = store_at(path)
+    assert again.count() == 1 and again.kafka_offsets(TOPIC) == {0: 2}
+    assert again.append([cols(span(1, 2))]).inserted == 1
+    assert [s.resource for s in again.trace("t1", tid(1))] == [resource, resource]
+
+
 def test_a_crash_after_a_compaction_commits_does_not_bring_its_spans_back_hot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
