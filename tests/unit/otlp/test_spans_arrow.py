@@ -205,3 +205,21 @@ def test_ordinary_values_of_every_scalar_type_are_taken(attributes: list[KeyValu
     req = ordinary()
     req.resource_spans[0].scope_spans[0].spans[0].attributes.extend(attributes)  # keys unlike ordinary()'s
     assert assert_same_or_declined(req.SerializeToString(), OtlpLimits())
+
+
+_keys = st.sampled_from([f"k{i}" for i in range(70)] + ['q"', "b\\s", "é", "", "a b"])
+"""More than 64 distinct keys in a request (the duplicate-key check then sorts), some escaped in JSON."""
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.builds(KeyValue, key=_keys, value=st.one_of(_plain_values, st.just(AnyValue()))),
+                         max_size=9, unique_by=lambda kv: kv.key), min_size=1, max_size=12))  # fmt: skip
+def test_attribute_objects_of_any_shape_are_built_as_the_exact_path_writes_them(lists: list[list[KeyValue]]) -> None:
+    """Empty objects between full ones, a string value first, last or next to another, unset values, bools."""
+    req = ordinary(len(lists))
+    spans = [span for scope in req.resource_spans[0].scope_spans for span in scope.spans]
+    for span, attributes in zip(spans, lists, strict=True):
+        del span.attributes[:]
+        span.attributes.extend(attributes)
+        span.attributes.extend([kv("yes", bool_value=True), kv("no", bool_value=False)][: len(attributes) % 3])
+    assert assert_same_or_declined(req.SerializeToString(), OtlpLimits())
