@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from observ.store.compact import discard
 from observ.store.config import StoreConfig
 from observ.store.segments import ParquetOptions, define_cold_view, place, tmp_name, write_parquet, write_unplaced
-from observ.traces.schema import COLD, HOT, SELECT
+from observ.traces.schema import COLD, HOT, SELECT, SPAN_COLUMNS
 from observ.traces.segments import SpanSegment, describe, register, trace_slices, unregister
 
 
@@ -43,13 +43,13 @@ def compact(
     opts = ParquetOptions(config.zstd_level, config.row_group_rows)
     new: list[SpanSegment] = []
     try:
-        rows_of = con.from_arrow(hot)
+        rows_of, resource = _resource_after_sort(con, hot)
         for tenant, n in tenants:
             # the relational API keeps the tenant a value, not SQL text, and stays lazy (`sql(params=)` would run it)
             rows = (
                 rows_of.filter(duckdb.ColumnExpression("tenant") == duckdb.ConstantExpression(tenant))
-                .project(SELECT)
                 .order("trace_id, start_ns, span_id")
+                .project(*(resource if c == "resource" else duckdb.ColumnExpression(c) for c in SPAN_COLUMNS))
             )
             # one segment (the usual case: compact_rows <= segment_max_rows): DuckDB sorts and writes the file
             # without handing the rows to Arrow and back, five times faster
@@ -65,6 +65,27 @@ def compact(
         discard(s.path for s in new)
         raise
     return SpanCompaction(new, hot.num_rows, time.perf_counter() - start)
+
+
+def _resource_after_sort(
+    con: duckdb.DuckDBPyConnection, hot: pa.Table
+) -> tuple[duckdb.DuckDBPyRelation, duckdb.Expression]:
+    """The hot rows with `resource` as its index into one dictionary, and the expression giving its text back.
+
+    A resource's text is shared by its spans in Arrow (a dictionary), but DuckDB's sort would carry it in every
+    row: 451 of ~1,000 bytes a span of bench/traces.py. Sorted by index and spelled out after the sort, a
+    compaction takes 2.9 against 4.2 us a span."""
+    unified = hot.unify_dictionaries()
+    column = unified.column("resource")
+    texts = column.chunk(0).dictionary if column.num_chunks else pa.array([], pa.string())
+    indices = pa.chunked_array([c.indices for c in column.chunks], pa.int32())
+    rows = con.from_arrow(unified.set_column(unified.schema.get_field_index("resource"), "resource_idx", indices))
+    text = duckdb.FunctionExpression(
+        "list_extract",
+        duckdb.ConstantExpression(texts.to_pylist()),
+        duckdb.ColumnExpression("resource_idx") + duckdb.ConstantExpression(1),
+    ).alias("resource")
+    return rows, text
 
 
 def write_merged(

@@ -50,6 +50,21 @@ def test_a_segment_holds_one_tenant_sorted_by_trace_then_start(tmp_path: Path) -
     assert store.cursor().execute("SELECT count(*) FROM spans_hot").fetchone() == (0,)
 
 
+def test_each_span_keeps_its_own_resource_through_a_compaction(tmp_path: Path) -> None:
+    """Resources are a dictionary per hot table, and compaction sorts by their index across tables whose
+    dictionaries differ: every span must come out with the resource it came in with."""
+    store = SpanStore(tmp_path / "spans.duckdb", StoreConfig(compact_rows=10**9))
+    want = {}
+    for n in range(1, 13):
+        resource = {"service.name": f"svc-{n % 5}", "pod": f"pod-{n % 3}"}
+        store.append([cols(span(n % 4, n, start=1000 - n, resource=resource))])
+        want[sid(n)] = resource
+    before = {s.span_id: s.resource for t in range(4) for s in store.trace("t1", tid(t))}
+    store.compact()
+    after = {s.span_id: s.resource for t in range(4) for s in store.trace("t1", tid(t))}
+    assert before == after == want
+
+
 def test_maybe_compact_runs_once_the_hot_table_is_full(tmp_path: Path) -> None:
     store = SpanStore(tmp_path / "spans.duckdb", StoreConfig(compact_rows=3))
     store.append([cols(span(1, 1), span(1, 2))])
