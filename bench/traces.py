@@ -60,6 +60,7 @@ from server import serve  # noqa: E402
 from observ.api.config import ApiConfig  # noqa: E402
 from observ.api.otlp.events import OtlpMetrics  # noqa: E402
 from observ.api.otlp.receiver import DecoderPool, TracesReceiver  # noqa: E402
+from observ.memory_pool import use_jemalloc  # noqa: E402
 from observ.otlp.decode import PROTOBUF  # noqa: E402
 from observ.store.config import SPANS_CONFIG, StoreConfig  # noqa: E402
 from observ.traces.compact import SpanCompaction  # noqa: E402
@@ -709,6 +710,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / ".data", help="where generated bodies are cached")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (store, NDJSON, baseline)")
     args = ap.parse_args(argv)
+    use_jemalloc()  # as `observ serve` runs
     n = args.spans if args.spans is not None else (20_000 if args.quick else 1_000_000)
     if n < 100:
         ap.error(f"--spans {n}: at least 100 spans (one OTLP request holds 512 to 2048)")

@@ -15,6 +15,7 @@ from observ.cli.dashboards import app as dashboards_app
 from observ.cli.refusal import Refused, refusals
 from observ.cli.slo import app as slo_app
 from observ.cli.store import app as store_app
+from observ.memory_pool import use_jemalloc
 
 app = typer.Typer(help="observ: logs, metrics and traces, correlated.", no_args_is_help=True)
 app.command(name="ship")(ship)
@@ -24,6 +25,12 @@ app.add_typer(store_app, name="store")
 demo_app = typer.Typer(help="The demo workload of `observ up --demo`.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 console = Console()
+
+
+@app.callback()
+def _process() -> None:
+    """What every command's process starts with (no options of its own)."""
+    use_jemalloc()
 
 
 CONFIG_HELP = "YAML settings shared by up and serve (auth tokens, tenants, limits, ...); flags override it."

@@ -31,6 +31,7 @@ from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.loki import body
 from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
+from observ.memory_pool import use_jemalloc
 from observ.model import DecodedBatch
 from observ.otlp.body import decoded_body
 from observ.otlp.decode import (
@@ -102,6 +103,7 @@ def _start_decoder(parent: int, started: Semaphore) -> None:
     the whole process group: a decoder ignores it (no KeyboardInterrupt trace on stop, no request lost during
     the service's graceful shutdown) and leaves stopping to the service."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    use_jemalloc()
 
     def watch() -> None:
         while os.getppid() == parent:
