@@ -104,12 +104,19 @@ def free_port() -> int:
 
 class Sidecar:
     def __init__(self, **otlp: object) -> None:
-        settings = {"enabled": True, "http_port": free_port(), "grpc_port": free_port(), "ack_timeout_ms": 300, **otlp}
-        self.config = AdapterConfig.model_validate({"tenant": "team-a", "otlp": settings})
-        self.registry = CollectorRegistry()
-        self.producer = FakeProducer()
-        self.source = OtlpSource(self.config, self.registry, self.producer)
-        self.source.start()
+        for attempt in range(5):  # a free port can be taken by a parallel test before the sidecar binds it
+            ports = {"http_port": free_port(), "grpc_port": free_port()}
+            settings = {"enabled": True, **ports, "ack_timeout_ms": 300, **otlp}
+            self.config = AdapterConfig.model_validate({"tenant": "team-a", "otlp": settings})
+            self.registry = CollectorRegistry()
+            self.producer = FakeProducer()
+            self.source = OtlpSource(self.config, self.registry, self.producer)
+            try:
+                self.source.start()
+                break
+            except StartError:
+                if attempt == 4 or set(otlp) & set(ports):
+                    raise
         self.url = f"http://127.0.0.1:{self.source.http_port}"
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.source.grpc_port}")
 
