@@ -25,12 +25,8 @@ from observ.api.loki.logproto import parse_push_request
 from observ.api.loki.params import NS, TS_MAX, TS_MIN
 from observ.gocompat.strconv import go_quote
 from observ.ingest_defaults import DETECTED_LEVEL, SERVICE_NAME, detected_level, service_name
-from observ.model import DecodedBatch, Stream
+from observ.model import STREAM_LABELS, DecodedBatch, Stream
 
-COLUMN_LABELS = ("service", "namespace", "pod", "container", "stream")
-"""Stream labels with a column of their own (model.STREAM_LABELS); `level` is a per-entry column."""
-METADATA_COLUMNS = ("trace_id", "span_id")
-"""Structured metadata the store keeps as columns (skip filters need them); the other pairs go to `metadata`."""
 MAX_METADATA_BYTES = 64 * 1024
 """Loki's max_structured_metadata_size default: names plus values of one entry."""
 MAX_METADATA_ENTRIES = 128
@@ -375,8 +371,8 @@ def plan(streams: list[PushStream], tenant: str, cfg: PushConfig, now_ns: int | 
         level = d.get("level", "")
         stream = Stream(
             tenant=tenant,
-            **{k: d.get(k, "") for k in COLUMN_LABELS},
-            labels=tuple(sorted((k, v) for k, v in d.items() if k not in COLUMN_LABELS and k != "level")),
+            **{k: d.get(k, "") for k in STREAM_LABELS},  # `level` is a per-entry column
+            labels=tuple(sorted((k, v) for k, v in d.items() if k not in STREAM_LABELS and k != "level")),
         )
         bucket = groups.setdefault((stream, level), [])
         for e in s.entries:
