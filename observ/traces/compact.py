@@ -45,14 +45,16 @@ def compact(
     try:
         rows_of, resource = _resource_after_sort(con, hot)
         for tenant, n in tenants:
-            # the relational API keeps the tenant a value, not SQL text, and stays lazy (`sql(params=)` would run it)
-            # one tenant (the usual case) needs no filter, which also slowed the resource's lookup (4.0 against
-            # 3.0 us a span of bench/traces.py)
-            mine = rows_of.filter(duckdb.ColumnExpression("tenant") == duckdb.ConstantExpression(tenant))
-            rows = (
-                (rows_of if len(tenants) == 1 else mine)
-                .order("trace_id, start_ns, span_id")
-                .project(*(resource if c == "resource" else duckdb.ColumnExpression(c) for c in SPAN_COLUMNS))
+            # the relational API keeps the tenant a value, not SQL text, and stays lazy (`sql(params=)` would run it);
+            # one tenant (the usual case) needs no filter, which also slowed the resource's lookup (4.0 against 3.0 us
+            # a span of bench/traces.py)
+            mine = (
+                rows_of
+                if len(tenants) == 1
+                else rows_of.filter(duckdb.ColumnExpression("tenant") == duckdb.ConstantExpression(tenant))
+            )
+            rows = mine.order("trace_id, start_ns, span_id").project(
+                *(resource if c == "resource" else duckdb.ColumnExpression(c) for c in SPAN_COLUMNS)
             )
             # one segment (the usual case: compact_rows <= segment_max_rows): DuckDB sorts and writes the file
             # without handing the rows to Arrow and back, five times faster

@@ -1,9 +1,12 @@
 """DuckDB schema of the spans store (`<data>/spans.duckdb`), apart from the logs store so neither waits on
 the other's single-writer lock.
 
-As for logs: `spans_hot` takes new rows in the same transaction as the Kafka offsets that produced them;
-compaction moves them into Parquet segments registered in `span_segments` with their trace filter; the view
-`spans` is both, so plain SQL over the file sees every span.
+New spans are hot: Arrow tables in memory behind a log of their own (`<data>/span-hot/`, `hotlog.py`), which
+carries the Kafka offsets that produced them. Compaction moves them into Parquet segments registered in
+`span_segments` with their trace filter, with those offsets and the log position, in one transaction (a clean
+stop compacts them all). The file's `spans_hot` table stays empty (a store made before the log had its hot rows
+there; they move into the log on open); on a `SpanStore.cursor()` it is the hot spans in memory, so the view
+`spans` (it and every segment) holds every span.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The spans store: append span batches exactly once, compact them into segments, read traces back.
 
-The logs store's design (observ/store/logstore.py) with spans' own identity: new spans land in `spans_hot`
-with the Kafka offsets that produced them in the same transaction; compaction moves them into Parquet
-segments sorted by trace (compact.py); reads go through `relation()`, which prunes segments by tenant, time,
-service and trace filter. A span is kept once per (tenant, trace_id, span_id, kind), the first copy winning,
-as Tempo's trace combiner keeps it: an OTLP client's retry, a sidecar's re-send or a Kafka replay stores
-nothing twice.
+The logs store's design (observ/store/logstore.py) with spans' own identity and hot tier: new spans are Arrow
+tables in memory, durable in a log of their own with the Kafka offsets that produced them (hotlog.py, one record
+per group commit); compaction moves them into Parquet segments sorted by trace (compact.py); reads go through
+`relation()`, which prunes segments by tenant, time, service and trace filter. A span is kept once per (tenant,
+trace_id, span_id, kind), the first copy winning, as Tempo's trace combiner keeps it: an OTLP client's retry, a
+sidecar's re-send or a Kafka replay stores nothing twice.
 """
 
 from __future__ import annotations
