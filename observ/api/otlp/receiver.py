@@ -11,6 +11,7 @@ and gRPC code, as the OTLP spec pairs them (bad data 400 / INVALID_ARGUMENT; the
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -25,12 +26,15 @@ from multiprocessing.synchronize import Semaphore
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 import grpc
+import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.loki import body
+from observ.api.otlp import slots
 from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
+from observ.api.otlp.slots import Slots
 from observ.memory_pool import use_jemalloc
 from observ.model import DecodedBatch
 from observ.otlp.body import decoded_body
@@ -49,6 +53,7 @@ from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
 from observ.otlp.spans_arrow import prepared_rows
 from observ.store.logstore import AppendResult, StoreWriteError
+from observ.traces.hotlog import ipc_stream
 from observ.traces.store import PreparedSpans, SpanAppendResult, prepare
 
 _AUTH_CODES = {
@@ -77,6 +82,24 @@ class PreparedTraces(TracesResult):
     as decoded."""
 
     prepared: PreparedSpans | None = None
+    rows_in_slot: int = 0
+    """From `decode_in_slot`: the bytes of the rows' Arrow IPC stream left in the request's slot (`prepared` then
+    holds no rows until `DecoderPool.decode` reads them back)."""
+
+
+def decode_in_slot(path: str, size: int, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
+    """What a decoder process runs for a body in a slot (`observ.api.otlp.slots`): `decode_and_prepare` on its
+    first `size` bytes; the rows go back in the same slot when they fit, else through the pipe."""
+    slot = slots.mapped(path)
+    result = decode_and_prepare(slot[:size], content_type, tenant, limits)
+    p = result.prepared
+    if p is None or p.rows is None:
+        return result
+    data = ipc_stream([p.rows], p.rows.schema)
+    if data.size > len(slot):
+        return result
+    slot[: data.size] = memoryview(data)
+    return dataclasses.replace(result, prepared=dataclasses.replace(p, rows=None), rows_in_slot=data.size)
 
 
 def decode_and_prepare(raw: bytes, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
@@ -121,9 +144,10 @@ class DecoderPool:
     A decoder that dies (killed, out of memory) breaks a ProcessPoolExecutor for good: the pool is then started
     again and the request decoded by the new one, so one lost process costs no request."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, slots: Slots | None = None) -> None:
         self.processes = processes
         self._lock = threading.Lock()
+        self._slots = slots or Slots()
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -143,9 +167,21 @@ class DecoderPool:
             self._started.acquire()
 
     def decode(self, raw: bytes, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
+        """The body decoded by a decoder process: through a free slot when it fits one, else the pipe (and the
+        pipe for the one retry after a decoder died, since the dead one may have written over the slot)."""
         pool = self._pool
         try:
-            return pool.submit(decode_and_prepare, raw, content_type, tenant, limits).result()
+            with self._slots.take() as slot:
+                if slot is None or len(raw) > self._slots.size:
+                    return pool.submit(decode_and_prepare, raw, content_type, tenant, limits).result()
+                self._slots.write(slot, raw)
+                path = self._slots.path(slot)
+                result = pool.submit(decode_in_slot, path, len(raw), content_type, tenant, limits).result()
+                if result.prepared is None or not result.rows_in_slot:
+                    return result
+                rows = pa.ipc.open_stream(self._slots.read(slot, result.rows_in_slot)).read_all()
+                prepared = dataclasses.replace(result.prepared, rows=rows)
+                return dataclasses.replace(result, prepared=prepared, rows_in_slot=0)
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:
@@ -155,6 +191,7 @@ class DecoderPool:
 
     def shutdown(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+        self._slots.close()
 
     def __enter__(self) -> DecoderPool:
         return self
