@@ -10,6 +10,7 @@ slot, or does not fit one, goes through the pipe as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import mmap
 import os
 import queue
@@ -17,11 +18,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-SLOTS = 8
-"""Requests decoding at once through slots; more take the pipe."""
-SLOT_BYTES = 16 * 1024 * 1024
-"""A slot's size; the files are sparse, so only the pages a request touched take memory."""
+SLOTS = 4
+"""Requests decoding (or waiting for a decoder) at once through slots; more take the pipe."""
+SLOT_BYTES = 8 * 1024 * 1024
+"""A slot's size: a collector's batch of a few thousand spans and its rows fit; bigger bodies take the pipe.
+The slots are reserved when made (32 MiB in all by default)."""
 _PREFIX = "observ-decode-"
+log = logging.getLogger(__name__)
 
 
 def _directory() -> Path:
@@ -45,8 +48,13 @@ class Slots:
                 fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.directory)
                 self._paths.append(path)
                 try:
-                    os.ftruncate(fd, size)
+                    _reserve(fd, size)
                     self._maps.append(mmap.mmap(fd, size))
+                except OSError as e:  # no room (a small /dev/shm): fewer slots, the rest through the pipe
+                    log.warning("decoder slots: %d of %d made, the next refused: %s", i, count, e)
+                    Path(path).unlink(missing_ok=True)
+                    self._paths.pop()
+                    break
                 finally:
                     os.close(fd)
                 self._free.put(i)
@@ -83,6 +91,16 @@ class Slots:
         for path in self._paths:
             Path(path).unlink(missing_ok=True)
         self._maps, self._paths = [], []
+
+
+def _reserve(fd: int, size: int) -> None:
+    """The file's `size` bytes allocated now: a write through a map of a sparse file on a full tmpfs or disk kills
+    the process with SIGBUS, where this raises OSError up front."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+    else:  # macOS
+        os.ftruncate(fd, size)
+        os.pwrite(fd, bytes(size), 0)
 
 
 def _remove_orphans(directory: Path) -> None:

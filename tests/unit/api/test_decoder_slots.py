@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from observ.api.config import ApiConfig
 from observ.api.otlp import receiver as receiver_module
+from observ.api.otlp import slots as slots_module
 from observ.api.otlp.events import OtlpMetrics
 from observ.api.otlp.receiver import DecoderPool, PreparedTraces, TracesReceiver
 from observ.api.otlp.slots import Slots
@@ -88,3 +89,22 @@ def test_slot_files_of_a_dead_service_are_removed_and_a_live_ones_kept(tmp_path:
     live.write_bytes(b"x")
     Slots(1, 4096, tmp_path).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
+
+
+def test_no_room_for_every_slot_makes_fewer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slots are reserved when made: a full /dev/shm refuses one then (not SIGBUS on a later write)."""
+    calls = []
+
+    def reserve(fd: int, size: int) -> None:
+        calls.append(fd)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        os.ftruncate(fd, size)
+
+    monkeypatch.setattr(slots_module, "_reserve", reserve)
+    slots = Slots(3, 4096, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    with slots.take() as first, slots.take() as second:
+        assert (first, second) == (0, None)
+    slots.close()
+    assert list(tmp_path.iterdir()) == []
