@@ -45,22 +45,27 @@ class Slots:
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
         try:
             for i in range(count):
-                fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.directory)
-                self._paths.append(path)
                 try:
-                    _reserve(fd, size)
-                    self._maps.append(mmap.mmap(fd, size))
-                except OSError as e:  # no room (a small /dev/shm): fewer slots, the rest through the pipe
-                    log.warning("decoder slots: %d of %d made, the next refused: %s", i, count, e)
-                    Path(path).unlink(missing_ok=True)
-                    self._paths.pop()
+                    self._make(size)
+                except OSError as e:  # no room (a small /dev/shm), a read-only folder: the rest through the pipe
+                    log.warning("decoder slots: %d of %d made in %s, the next refused: %s", i, count, self.directory, e)
                     break
-                finally:
-                    os.close(fd)
                 self._free.put(i)
         except BaseException:
             self.close()
             raise
+
+    def _make(self, size: int) -> None:
+        fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.directory)
+        try:
+            _reserve(fd, size)
+            self._maps.append(mmap.mmap(fd, size))
+        except BaseException:
+            Path(path).unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+        self._paths.append(path)
 
     @contextlib.contextmanager
     def take(self) -> Iterator[int | None]:
@@ -105,6 +110,8 @@ def _reserve(fd: int, size: int) -> None:
 
 def _remove_orphans(directory: Path) -> None:
     """Slot files of serving processes that died without closing them."""
+    if not directory.is_dir():
+        return
     for f in directory.glob(f"{_PREFIX}*"):
         pid = f.name[len(_PREFIX) :].split("-", 1)[0]
         if pid.isdecimal() and not _alive(int(pid)):

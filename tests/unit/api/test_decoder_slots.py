@@ -108,3 +108,12 @@ def test_no_room_for_every_slot_makes_fewer(tmp_path: Path, monkeypatch: pytest.
         assert (first, second) == (0, None)
     slots.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_where_no_slot_can_be_made_leaves_every_request_to_the_pipe(tmp_path: Path) -> None:
+    """A read-only or missing folder must not stop the service from starting: no slots, the pipe for all."""
+    slots = Slots(2, 4096, tmp_path / "missing")
+    with slots.take() as slot:
+        assert slot is None
+    pooled, inline = decoded_through(slots, request(5))
+    assert same(pooled, inline)
