@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,8 +43,15 @@ def assert_same_or_declined(raw: bytes, limits: OtlpLimits = LIMITS) -> bool:
     want_rows, want_keys = want
     for name in rows.column_names:
         assert rows[name].to_pylist() == want_rows[name].to_pylist(), name  # type: ignore[attr-defined]
-    assert rows.equals(want_rows) and keys == want_keys
+    assert decoded(rows).equals(decoded(want_rows)) and keys == want_keys
     return True
+
+
+def decoded(rows: pa.Table) -> pa.Table:
+    """Dictionary columns as their values: the Arrow decoder's `resource` dictionary holds every resource of the
+    request, the exact path's only those with spans; the rows are the same."""
+    return pa.table({n: c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+                     for n, c in zip(rows.column_names, rows.columns, strict=True)})  # fmt: skip
 
 
 def kv(key: str, **value: object) -> KeyValue:
