@@ -211,17 +211,22 @@ class _Pieces:
         return pa.StringArray.from_buffers(n, pa.py_buffer(bounds - bounds[0]), pa.py_buffer(_bytes(taken)))
 
 
+def _run_starts(sizes: np.ndarray) -> np.ndarray:
+    """Of `sum(sizes)` members in runs of `sizes`: where each non-empty run begins."""
+    return (np.cumsum(sizes) - sizes)[sizes > 0]
+
+
 def _firsts(sizes: np.ndarray) -> np.ndarray:
     """Of `sum(sizes)` members in runs of `sizes`: which begin their run."""
     first = np.zeros(int(sizes.sum()), dtype=bool)
-    first[(np.cumsum(sizes) - sizes)[sizes > 0]] = True
+    first[_run_starts(sizes)] = True
     return first
 
 
 def _lasts(sizes: np.ndarray) -> np.ndarray:
     """Of `sum(sizes)` members in runs of `sizes`: which end their run."""
     last = np.zeros(int(sizes.sum()), dtype=bool)
-    last[np.cumsum(sizes)[sizes > 0] - 1] = True
+    last[_run_starts(sizes) + sizes[sizes > 0] - 1] = True
     return last
 
 
@@ -282,11 +287,9 @@ def _attributes_json(lists: pa.ListArray, limits: OtlpLimits) -> pa.Array:
 def _distinct_within(codes: np.ndarray, distinct: int, sizes: np.ndarray) -> bool:
     """No list holds a key twice (the lists are `sizes` consecutive key codes each): each list's keys as bits of one
     integer, whose bit count must be the list's length. Past 64 distinct keys in the request, by sorting."""
-    nonempty = sizes > 0
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[nonempty]
     if distinct <= 64:
-        masks = np.bitwise_or.reduceat(np.left_shift(np.uint64(1), codes.astype(np.uint64)), starts)
-        return bool((np.bitwise_count(masks) == sizes[nonempty]).all())
+        masks = np.bitwise_or.reduceat(np.left_shift(np.uint64(1), codes.astype(np.uint64)), _run_starts(sizes))
+        return bool((np.bitwise_count(masks) == sizes[sizes > 0]).all())
     owners = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
     return len(np.unique(owners * distinct + codes)) == len(codes)
 

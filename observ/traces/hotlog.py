@@ -69,6 +69,11 @@ def ipc_stream(rows: Sequence[pa.Table], schema: pa.Schema) -> pa.Buffer:
     return sink.getvalue()
 
 
+def ipc_rows(stream: bytes | pa.Buffer) -> pa.Table:
+    """The rows of one Arrow IPC stream (`ipc_stream`'s other half, for a prepared append's rows)."""
+    return pa.ipc.open_stream(stream).read_all()
+
+
 def _decode(payload: memoryview) -> LogRecord:
     reader = pa.ipc.open_stream(pa.py_buffer(payload))
     rows = reader.read_all()

@@ -34,7 +34,7 @@ from observ.store.config import SPANS_CONFIG, StoreConfig
 from observ.store.hotcold import HotColdStore, StoreWriteError
 from observ.traces import query, tags
 from observ.traces.compact import SpanCompaction, compact, swap_in, write_merged
-from observ.traces.hotlog import HotLog, Rejected, ipc_stream
+from observ.traces.hotlog import HotLog, Rejected, ipc_rows, ipc_stream
 from observ.traces.model import Span, SpanColumns
 from observ.traces.schema import (
     ARROW_SCHEMA,
@@ -198,7 +198,7 @@ class PreparedSpans:
 
 
 def _unpickled(rows: bytes | None, *rest: Any) -> PreparedSpans:
-    return PreparedSpans(None if rows is None else pa.ipc.open_stream(rows).read_all(), *rest)
+    return PreparedSpans(None if rows is None else ipc_rows(rows), *rest)
 
 
 def prepare(

@@ -26,15 +26,13 @@ from multiprocessing.synchronize import Semaphore
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 import grpc
-import pyarrow as pa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from observ.api.auth import AuthError, Tenancy
 from observ.api.config import ApiConfig
 from observ.api.loki import body
-from observ.api.otlp import slots
 from observ.api.otlp.events import InternalError, OtlpMetrics, RequestRefused, Signal, Stored, Transport
-from observ.api.otlp.slots import Slots
+from observ.api.otlp.slots import Slots, mapped
 from observ.memory_pool import use_jemalloc
 from observ.model import DecodedBatch
 from observ.otlp.body import decoded_body
@@ -53,7 +51,7 @@ from observ.otlp.refusal import Refusal, refusal_for
 from observ.otlp.response import logs_response, traces_response
 from observ.otlp.spans_arrow import prepared_rows
 from observ.store.logstore import AppendResult, StoreWriteError
-from observ.traces.hotlog import ipc_stream
+from observ.traces.hotlog import ipc_rows, ipc_stream
 from observ.traces.store import PreparedSpans, SpanAppendResult, prepare
 
 _AUTH_CODES = {
@@ -90,7 +88,7 @@ class PreparedTraces(TracesResult):
 def decode_in_slot(path: str, size: int, content_type: str, tenant: str, limits: OtlpLimits) -> PreparedTraces:
     """What a decoder process runs for a body in a slot (`observ.api.otlp.slots`): `decode_and_prepare` on its
     first `size` bytes; the rows go back in the same slot when they fit, else through the pipe."""
-    slot = slots.mapped(path)
+    slot = mapped(path)
     result = decode_and_prepare(slot[:size], content_type, tenant, limits)
     p = result.prepared
     if p is None or p.rows is None:
@@ -179,7 +177,7 @@ class DecoderPool:
                 result = pool.submit(decode_in_slot, path, len(raw), content_type, tenant, limits).result()
                 if result.prepared is None or not result.rows_in_slot:
                     return result
-                rows = pa.ipc.open_stream(self._slots.read(slot, result.rows_in_slot)).read_all()
+                rows = ipc_rows(self._slots.read(slot, result.rows_in_slot))
                 prepared = dataclasses.replace(result.prepared, rows=rows)
                 return dataclasses.replace(result, prepared=prepared, rows_in_slot=0)
         except BrokenProcessPool:
