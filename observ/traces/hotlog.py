@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from observ.store.segments import fsync_dir
 
-__all__ = ["HotLog", "LogRecord", "Rejected", "ipc_stream"]
+__all__ = ["HotLog", "LogRecord", "Rejected", "ipc_rows", "ipc_stream"]
 
 log = logging.getLogger("observ.traces")
 
